@@ -1,0 +1,51 @@
+# Two commands do everything on a fresh machine (Python >= 3.11 on PATH):
+#   make replicate   the embedded default (or PRESET=paper / PRESET=path.yaml) through Snakemake -> reports/index.html
+#   make test        the test suite (what .ci/run calls)
+SHELL := /bin/bash
+PYTHON ?= $(shell command -v python3.11 || command -v python3.12 || command -v python3.13 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+PRESET ?=
+CORES ?= 2
+PRESET_ARGS := $(if $(PRESET),--configfile $(if $(findstring /,$(PRESET)),$(PRESET),config/presets/$(PRESET).yaml),)
+SNAKEMAKE := $(BIN)/snakemake --cores $(CORES) $(PRESET_ARGS)
+
+.PHONY: replicate test review plan dry-run lint browser clean
+
+$(STAMP): pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python >= 3.11 is needed (set PYTHON=...)")'
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q torch==2.13.0
+	$(BIN)/python -m pip install -q -e '.[test]'
+	touch $(STAMP)
+
+replicate: $(STAMP)
+	PATH=$(CURDIR)/$(BIN):$$PATH $(SNAKEMAKE) --rerun-incomplete
+	@if [ ! -f reports/report.html ] || [ reports/index.html -nt reports/report.html ]; then \
+		PATH=$(CURDIR)/$(BIN):$$PATH $(SNAKEMAKE) --report reports/report.html >/dev/null 2>&1 \
+		  || echo "note: snakemake --report failed (see: $(SNAKEMAKE) --report reports/report.html)"; fi
+	@echo "Report: $(CURDIR)/reports/index.html"
+
+browser:
+	@command -v chromium >/dev/null || { [ "$$(id -u)" = 0 ] && (apt-get update -qq && apt-get install -y -qq chromium >/dev/null) \
+		|| echo "note: chromium not installed; the browser test will be skipped"; }
+
+test: $(STAMP) browser
+	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/python -m pytest -n 2 --dist loadfile -q tests
+
+review: $(STAMP)
+	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/python -m x2softmax.review $(PRESET_ARGS)
+
+plan: $(STAMP)
+	$(BIN)/x2softmax plan $(if $(PRESET),--preset $(PRESET),)
+
+dry-run: $(STAMP)
+	PATH=$(CURDIR)/$(BIN):$$PATH $(SNAKEMAKE) -n
+
+lint: $(STAMP)
+	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/snakemake --lint
+
+clean:
+	rm -rf results logs reports/*.html reports/figures reports/tables .snakemake

@@ -1,0 +1,20 @@
+# The X2-Softmax replication as one DAG: data -> training (one job per loss / ablation) -> evaluation ->
+# analysis -> papermill notebooks -> offline HTML -> reports/index.html. Rules only call the `x2softmax` CLI.
+# The embedded default is config/config.yaml; presets (config/presets/*.yaml) are merged over it with
+# `--configfile`. See README.md and docs/architecture.md.
+
+configfile: workflow.source_path("config/config.yaml")
+
+
+include: "workflow/rules/common.smk"
+include: "workflow/rules/data.smk"
+include: "workflow/rules/train.smk"
+include: "workflow/rules/evaluate.smk"
+include: "workflow/rules/analysis.smk"
+include: "workflow/rules/report.smk"
+
+
+rule all:
+    input:
+        "reports/index.html",
+    default_target: True

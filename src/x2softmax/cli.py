@@ -1,0 +1,289 @@
+"""The `x2softmax` command: every workflow rule calls one of its subcommands."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+
+def _json_arg(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as err:
+        raise argparse.ArgumentTypeError(f"not valid JSON ({err}): {text[:80]}") from None
+
+
+def _csv_arg(text: str) -> list[str]:
+    return [item for item in text.split(",") if item]
+
+
+# --- data ----------------------------------------------------------------------------------------------------
+
+def cmd_data_synth(args: argparse.Namespace) -> None:
+    from x2softmax.data.synthetic import generate
+
+    manifest = generate(args.settings, Path(args.out))
+    print(json.dumps(manifest.get("counts", {}), indent=2))
+
+
+def cmd_data_fetch(args: argparse.Namespace) -> None:
+    from x2softmax.data.datasets import check_dataset, fetch_dataset
+    from x2softmax.io import atomic_write_json
+
+    path = fetch_dataset(args.name, Path(args.root), source=args.source)
+    summary = check_dataset(path)
+    print(summary)
+    if args.marker:
+        atomic_write_json(args.marker, {"dataset": args.name, "path": str(path), "check": summary})
+
+
+def cmd_data_preflight(args: argparse.Namespace) -> None:
+    from x2softmax.data.datasets import preflight
+    from x2softmax.io import atomic_write_json
+
+    problems = preflight(args.names, Path(args.root))
+    if problems:
+        sys.exit("preflight failed: the datasets below are missing or invalid; nothing was trained.\n- "
+                 + "\n- ".join(problems))
+    print(f"preflight: {len(args.names)} datasets present and valid under {args.root}")
+    if args.out:
+        atomic_write_json(args.out, {"datasets": args.names, "root": args.root, "problems": []})
+
+
+def cmd_data_check(args: argparse.Namespace) -> None:
+    from x2softmax.data.datasets import check_dataset
+
+    print(check_dataset(Path(args.path)))
+
+
+def cmd_data_class_counts(args: argparse.Namespace) -> None:
+    from x2softmax.data.stats import write_class_counts
+
+    frame = write_class_counts(Path(args.train_dir), Path(args.out))
+    print(f"{len(frame)} classes, {int(frame['count'].sum())} images -> {args.out}")
+
+
+def cmd_data_align(args: argparse.Namespace) -> None:
+    from x2softmax.data.align import align_ijb_suite
+
+    print(align_ijb_suite(Path(args.suite_root), args.suite, Path(args.out), size=args.size))
+
+
+def cmd_data_pack(args: argparse.Namespace) -> None:
+    from x2softmax.data.pack import pack_folder
+
+    print(pack_folder(Path(args.folder), Path(args.out), size=args.size))
+
+
+# --- train, evaluate -------------------------------------------------------------------------------------------
+
+def cmd_train(args: argparse.Namespace) -> None:
+    from x2softmax import config as xcfg
+    from x2softmax.train.launch import launch
+
+    if args.spec is not None:
+        spec = args.spec
+    else:
+        if not args.loss:
+            sys.exit("x2softmax train: give --spec JSON, or --loss NAME (with --config/--preset)")
+        config = xcfg.load_config(args.preset, base=args.config or xcfg.DEFAULT_CONFIG)
+        run = args.loss
+        if run not in xcfg.runs(config):
+            config["run_losses"] = [*config["run_losses"], run]
+            xcfg.validate_config(config)
+        spec = xcfg.run_spec(config, run)
+    out = Path(args.out)
+    ckpt = Path(args.ckpt) if args.ckpt else out / "checkpoints"
+    launch(spec, out, ckpt, gpus=args.gpus)
+
+
+def cmd_evaluate(args: argparse.Namespace) -> None:
+    from x2softmax.evaluate.run import evaluate_model
+
+    path = evaluate_model(
+        Path(args.model), Path(args.out), run=args.run or Path(args.model).parent.name,
+        loss=args.loss or "unknown", data_root=Path(args.data_root), benchmarks=args.benchmarks,
+        protocols=args.protocols, ijb=args.ijb, aligned_root=Path(args.aligned_root) if args.aligned_root else None,
+        ijb_mode=args.ijb_mode, batch_size=args.batch_size, backbone=args.backbone,
+        cache_dir=Path(args.cache) if args.cache else None, device=args.device,
+    )
+    print(path)
+
+
+def cmd_summary(args: argparse.Namespace) -> None:
+    from x2softmax.evaluate.summary import combine_metrics, metrics_json
+    from x2softmax.io import atomic_write_json
+
+    frame = combine_metrics([Path(p) for p in args.inputs], Path(args.out))
+    if args.json:
+        atomic_write_json(args.json, metrics_json(frame))
+    print(f"{len(frame)} rows -> {args.out}")
+
+
+# --- analysis, toy, reports, plan ------------------------------------------------------------------------------
+
+def cmd_analyze_margins(args: argparse.Namespace) -> None:
+    from x2softmax.analysis.margins import write_margin_tables
+
+    for path in write_margin_tables(args.losses, Path(args.out)):
+        print(path)
+
+
+def cmd_toy(args: argparse.Namespace) -> None:
+    from x2softmax.analysis.toy import run_toy
+
+    print(run_toy(args.loss, args.hparams, args.dim, args.settings, Path(args.out)))
+
+
+def cmd_report_render(args: argparse.Namespace) -> None:
+    from x2softmax.report.render import render_html
+
+    print(render_html(Path(args.notebook), Path(args.html)))
+
+
+def cmd_report_index(args: argparse.Namespace) -> None:
+    from x2softmax.report.index import build_index
+
+    config = json.loads(Path(args.config).read_text(encoding="utf-8"))
+    print(build_index(Path(args.reports), Path(args.out), config=config, results_dir=Path(args.results)))
+
+
+def cmd_report_config(args: argparse.Namespace) -> None:
+    from x2softmax.io import atomic_write_json
+
+    atomic_write_json(args.out, args.config)
+
+
+def cmd_plan(args: argparse.Namespace) -> None:
+    from x2softmax import config as xcfg
+    from x2softmax.plan import compute_plan, format_plan
+
+    config = xcfg.load_config(args.preset)
+    if args.throughput:
+        config["plan"]["train_images_per_s_per_gpu"] = args.throughput
+    print(format_plan(compute_plan(config)))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of the `x2softmax` command."""
+    parser = argparse.ArgumentParser(prog="x2softmax", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    data = sub.add_parser("data", help="datasets: synthesize, fetch, check, align, pack").add_subparsers(
+        dest="data_command", required=True)
+    p = data.add_parser("synth", help="write synthetic identities in the real formats")
+    p.add_argument("--settings", type=_json_arg, default={}, help="JSON overrides of synthetic.DEFAULTS")
+    p.add_argument("--out", required=True, help="data root to write")
+    p.set_defaults(func=cmd_data_synth)
+    p = data.add_parser("fetch", help="download a registry dataset (or explain how to get it) and check it")
+    p.add_argument("name")
+    p.add_argument("--root", required=True)
+    p.add_argument("--source", default=None, help="a URL, local path or archive to take the data from")
+    p.add_argument("--marker", default=None, help="write a JSON marker here once the dataset checks out")
+    p.set_defaults(func=cmd_data_fetch)
+    p = data.add_parser("preflight", help="check that every named dataset is present and valid")
+    p.add_argument("names", nargs="*")
+    p.add_argument("--root", required=True)
+    p.add_argument("--out", default=None)
+    p.set_defaults(func=cmd_data_preflight)
+    p = data.add_parser("check", help="validate a dataset (RecordIO dir, .bin file or IJB suite)")
+    p.add_argument("path")
+    p.set_defaults(func=cmd_data_check)
+    p = data.add_parser("class-counts", help="images per identity of a training RecordIO")
+    p.add_argument("train_dir")
+    p.add_argument("--out", required=True)
+    p.set_defaults(func=cmd_data_class_counts)
+    p = data.add_parser("align", help="align an IJB suite into an aligned store")
+    p.add_argument("suite_root")
+    p.add_argument("--suite", required=True, choices=["IJBB", "IJBC"])
+    p.add_argument("--out", required=True)
+    p.add_argument("--size", type=int, default=112)
+    p.set_defaults(func=cmd_data_align)
+    p = data.add_parser("pack", help="pack an aligned image folder (one subfolder per identity) into RecordIO")
+    p.add_argument("folder")
+    p.add_argument("--out", required=True)
+    p.add_argument("--size", type=int, default=112)
+    p.set_defaults(func=cmd_data_pack)
+
+    p = sub.add_parser("train", help="train one loss (resumes from its checkpoint)")
+    p.add_argument("--spec", type=_json_arg, default=None, help="a resolved run spec (JSON)")
+    p.add_argument("--config", default=None, help="base config file (default config/config.yaml)")
+    p.add_argument("--preset", default=None, help="preset merged over the config (smoke, paper or a path)")
+    p.add_argument("--loss", default=None, help="loss or ablation run name from the config")
+    p.add_argument("--out", required=True)
+    p.add_argument("--ckpt", default=None, help="checkpoint directory (default OUT/checkpoints)")
+    p.add_argument("--gpus", type=int, default=1, help="GPUs to lease (>1 launches torchrun); CPU if none")
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("evaluate", help="verification benchmarks and IJB 1:1 for one model")
+    p.add_argument("--model", required=True, help="backbone.pt of this project or an arcface_torch state_dict")
+    p.add_argument("--backbone", default=None, help="architecture for a bare state_dict (e.g. r50)")
+    p.add_argument("--run", default=None)
+    p.add_argument("--loss", default=None)
+    p.add_argument("--data-root", required=True)
+    p.add_argument("--benchmarks", type=_csv_arg, default=[])
+    p.add_argument("--protocols", type=_csv_arg, default=["10fold", "oracle"])
+    p.add_argument("--ijb", type=_csv_arg, default=[])
+    p.add_argument("--aligned-root", default=None)
+    p.add_argument("--ijb-mode", default="N1D1F2")
+    p.add_argument("--batch-size", type=int, default=256)
+    p.add_argument("--cache", default=None, help="embedding cache directory")
+    p.add_argument("--device", default="auto")
+    p.add_argument("--out", required=True)
+    p.set_defaults(func=cmd_evaluate)
+
+    p = sub.add_parser("summary", help="combine per-run metrics.csv files into one tidy table")
+    p.add_argument("inputs", nargs="+")
+    p.add_argument("--out", required=True)
+    p.add_argument("--json", default=None, help="also write nested metrics JSON (for dvc metrics)")
+    p.set_defaults(func=cmd_summary)
+
+    analyze = sub.add_parser("analyze", help="analysis tables").add_subparsers(dest="analyze_command", required=True)
+    p = analyze.add_parser("margins", help="target logits and margins of every loss")
+    p.add_argument("--losses", type=_json_arg, required=True, help="JSON: display name -> {name, hparams}")
+    p.add_argument("--out", required=True)
+    p.set_defaults(func=cmd_analyze_margins)
+
+    p = sub.add_parser("toy", help="the toy example for one loss and dimension")
+    p.add_argument("--loss", required=True)
+    p.add_argument("--dim", type=int, choices=[2, 3], required=True)
+    p.add_argument("--hparams", type=_json_arg, default={})
+    p.add_argument("--settings", type=_json_arg, default={})
+    p.add_argument("--out", required=True)
+    p.set_defaults(func=cmd_toy)
+
+    report = sub.add_parser("report", help="HTML reports").add_subparsers(dest="report_command", required=True)
+    p = report.add_parser("render", help="executed notebook -> offline HTML")
+    p.add_argument("notebook")
+    p.add_argument("html")
+    p.set_defaults(func=cmd_report_render)
+    p = report.add_parser("index", help="build reports/index.html")
+    p.add_argument("--config", required=True, help="resolved config JSON")
+    p.add_argument("--results", default="results")
+    p.add_argument("--reports", default="reports")
+    p.add_argument("--out", required=True)
+    p.set_defaults(func=cmd_report_index)
+    p = report.add_parser("config", help="write the resolved config as JSON")
+    p.add_argument("config", type=_json_arg)
+    p.add_argument("--out", required=True)
+    p.set_defaults(func=cmd_report_config)
+
+    p = sub.add_parser("plan", help="every job of a preset with its requests and estimated GPU-hours")
+    p.add_argument("--preset", default=None, help="smoke, paper or a preset file (default: embedded default)")
+    p.add_argument("--throughput", type=float, default=None, help="training images/s per GPU")
+    p.set_defaults(func=cmd_plan)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Entry point of the `x2softmax` command."""
+    args = build_parser().parse_args(argv)
+    args.func(args)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,149 @@
+"""Workflow configuration: load the embedded default and presets, validate, resolve one training run."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import yaml
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+DEFAULT_CONFIG = REPO_ROOT / "config" / "config.yaml"
+PRESETS_DIR = REPO_ROOT / "config" / "presets"
+SCHEMA = REPO_ROOT / "workflow" / "schemas" / "config.schema.yaml"
+
+
+class ConfigError(ValueError):
+    """A configuration value is invalid; the message names the key."""
+
+
+def deep_merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
+    """Merge `override` over `base` recursively (dicts merge, everything else is replaced), as Snakemake does."""
+    merged = copy.deepcopy(dict(base))
+    for key, value in override.items():
+        if isinstance(value, Mapping) and isinstance(merged.get(key), Mapping):
+            merged[key] = deep_merge(merged[key], value)
+        else:
+            merged[key] = copy.deepcopy(value)
+    return merged
+
+
+def read_yaml(path: str | Path) -> dict[str, Any]:
+    """Read a YAML mapping, with a clear error naming the file when it is not one."""
+    path = Path(path)
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"config file {path} does not exist") from None
+    except yaml.YAMLError as err:
+        raise ConfigError(f"config file {path} is not valid YAML: {err}") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"config file {path} must hold a mapping, not {type(data).__name__}")
+    return data
+
+
+def preset_path(preset: str) -> Path:
+    """Path of a preset file by name (`smoke`, `paper`) or as given if it is a path."""
+    candidate = Path(preset)
+    if candidate.suffix in {".yaml", ".yml"}:
+        return candidate
+    return PRESETS_DIR / f"{preset}.yaml"
+
+
+def load_config(preset: str | None = None, base: str | Path = DEFAULT_CONFIG) -> dict[str, Any]:
+    """The embedded default with an optional preset merged over it, validated."""
+    config = read_yaml(base)
+    if preset:
+        config = deep_merge(config, read_yaml(preset_path(preset)))
+    validate_config(config)
+    return config
+
+
+def _key_path(error: jsonschema.ValidationError) -> str:
+    return ".".join(str(part) for part in error.absolute_path) or "<top level>"
+
+
+def validate_config(config: dict[str, Any], schema_path: str | Path = SCHEMA) -> dict[str, Any]:
+    """Validate `config` against the JSON Schema (filling defaults) and check cross-references; raise ConfigError."""
+    schema = read_yaml(schema_path)
+    validator_cls = jsonschema.validators.validator_for(schema)
+    errors = sorted(validator_cls(schema).iter_errors(config), key=lambda e: list(e.absolute_path))
+    if errors:
+        lines = [f"config key '{_key_path(e)}': {e.message}" for e in errors]
+        raise ConfigError("invalid configuration:\n  " + "\n  ".join(lines))
+    _check_references(config)
+    return config
+
+
+def _check_references(config: dict[str, Any]) -> None:
+    losses = config["losses"]
+    for key in ("run_losses",):
+        for name in config[key]:
+            if name not in losses:
+                raise ConfigError(f"config key '{key}': loss '{name}' has no entry under 'losses'")
+    for name in config["toy"]["losses"]:
+        if name not in losses:
+            raise ConfigError(f"config key 'toy.losses': loss '{name}' has no entry under 'losses'")
+    for name in config["run_ablations"]:
+        if name not in config["ablations"]:
+            raise ConfigError(f"config key 'run_ablations': ablation '{name}' has no entry under 'ablations'")
+        loss = config["ablations"][name]["loss"]
+        if loss not in losses:
+            raise ConfigError(f"config key 'ablations.{name}.loss': loss '{loss}' has no entry under 'losses'")
+    clash = set(config["run_losses"]) & set(config["run_ablations"])
+    if clash:
+        raise ConfigError(f"config key 'run_ablations': names {sorted(clash)} are also loss runs")
+
+
+def runs(config: Mapping[str, Any]) -> list[str]:
+    """Every training run of the config: the loss runs, then the ablation runs."""
+    return list(config["run_losses"]) + list(config["run_ablations"])
+
+
+def loss_hparams(config: Mapping[str, Any], name: str) -> dict[str, Any]:
+    """Full hyperparameters of loss `name`: the library's defaults with config['losses'][name] over them."""
+    from x2softmax.losses import default_hparams
+
+    return deep_merge(default_hparams(name), config["losses"].get(name, {}))
+
+
+def loss_spec(config: Mapping[str, Any], run: str) -> dict[str, Any]:
+    """The loss of a run: registry name and its full hyperparameters (library defaults < config < ablation)."""
+    if run in config["run_losses"]:
+        name, overrides = run, {}
+    elif run in config["ablations"]:
+        name, overrides = config["ablations"][run]["loss"], config["ablations"][run].get("hparams", {})
+    else:
+        raise ConfigError(f"run '{run}' is neither in 'run_losses' nor in 'ablations'")
+    return {"name": name, "hparams": deep_merge(loss_hparams(config, name), overrides)}
+
+
+def run_spec(config: Mapping[str, Any], run: str) -> dict[str, Any]:
+    """Resolve one training run into the spec the trainer takes (docs/architecture.md)."""
+    train = config["train"]
+    root = Path(config["data"]["root"])
+    return {
+        "run": run,
+        "loss": loss_spec(config, run),
+        "model": dict(config["model"]),
+        "data": {"train_dir": str(root / "train"), "in_memory": train["in_memory"], "workers": train["workers"]},
+        "train": {
+            **{k: train[k] for k in (
+                "batch_size", "epochs", "lr", "momentum", "weight_decay", "grad_clip", "amp", "seed",
+                "deterministic", "checkpoint_every", "log_every", "threads", "partial_fc")},
+            "schedule": dict(train["schedule"]),
+            "val": {"every": train["val_every"], "data_dir": str(root / "val"),
+                    "sets": list(config["evaluate"]["benchmarks"]) if train["val_every"] else []},
+        },
+    }
+
+
+def losses_for_analysis(config: Mapping[str, Any], names: Sequence[str] | None = None) -> dict[str, dict[str, Any]]:
+    """Display name → loss spec for every configured loss (or `names`), for the margin analysis."""
+    chosen = names if names is not None else list(config["losses"])
+    return {n: {"name": n, "hparams": loss_hparams(config, n)} for n in chosen}

@@ -1,0 +1,68 @@
+"""The compute plan: every job of a preset with its GPU, memory and runtime requests, and estimated GPU-hours."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from x2softmax import config as xcfg
+
+FLIP = 2  # every evaluation image is embedded with its horizontal flip
+
+
+def dataset_images(config: Mapping[str, Any]) -> dict[str, int]:
+    """Images per dataset the preset reads: the synthetic manifest if generated, else the dataset registry."""
+    manifest = Path(config["data"]["root"]) / "MANIFEST.json"
+    if config["synthetic"] and manifest.exists():
+        counts = json.loads(manifest.read_text(encoding="utf-8"))["counts"]
+        return {name: int(n) for name, n in counts.items() if isinstance(n, int | float)}
+    from x2softmax.data.datasets import load_registry
+
+    return {name: int(entry["images"]) for name, entry in load_registry().items() if entry.get("images")}
+
+
+def toy_training_images(config: Mapping[str, Any]) -> int:
+    """Images one toy-example job trains on (steps x batch size of its settings)."""
+    from x2softmax.analysis.toy import TOY_DEFAULTS
+
+    settings = {**TOY_DEFAULTS, **config["toy"]["settings"]}
+    return int(settings["steps"]) * int(settings["batch_size"])
+
+
+def compute_plan(config: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """One row per GPU-relevant job: job, gpus, mem_mb, runtime_min, images processed, estimated GPU-hours."""
+    images = dataset_images(config)
+    res = config["resources"]
+    train_rate = config["plan"]["train_images_per_s_per_gpu"]
+    eval_rate = config["plan"]["eval_images_per_s_per_gpu"]
+    train_images = images.get("ms1mv3", images.get("train", 0)) * config["train"]["epochs"]
+    eval_images = FLIP * (sum(images.get(b, 0) for b in config["evaluate"]["benchmarks"])
+                          + sum(images.get(s, 0) for s in config["evaluate"]["ijb"]))
+    rows = []
+    for run in xcfg.runs(config):
+        rows.append({"job": f"train[{run}]", "gpus": config["train"]["gpus"], **res["train"],
+                     "images": train_images, "gpu_hours": train_images / train_rate / 3600})
+        rows.append({"job": f"evaluate[{run}]", "gpus": config["evaluate"]["gpus"], **res["evaluate"],
+                     "images": eval_images, "gpu_hours": eval_images / eval_rate / 3600})
+    toy_images = toy_training_images(config)
+    for loss in config["toy"]["losses"]:
+        for dim in config["toy"]["dims"]:
+            rows.append({"job": f"toy[{loss},{dim}d]", "gpus": 1, **res["toy"], "images": toy_images,
+                         "gpu_hours": toy_images / train_rate / 3600})
+    for row in rows:
+        row["runtime_min"] = row.pop("runtime")
+    return rows
+
+
+def format_plan(rows: list[dict[str, Any]]) -> str:
+    """The plan as a text table with a total line."""
+    header = f"{'job':<34}{'gpus':>5}{'mem_mb':>9}{'runtime_min':>13}{'images':>14}{'gpu_hours':>11}"
+    lines = [header, "-" * len(header)]
+    for r in rows:
+        lines.append(f"{r['job']:<34}{r['gpus']:>5}{r['mem_mb']:>9}{r['runtime_min']:>13}{r['images']:>14,}"
+                     f"{r['gpu_hours']:>11.2f}")
+    total = sum(r["gpu_hours"] for r in rows)
+    lines += ["-" * len(header), f"{'total':<34}{'':>5}{'':>9}{'':>13}{'':>14}{total:>11.2f}"]
+    return "\n".join(lines)

@@ -1,0 +1,29 @@
+"""The `x2softmax` command line: parsing and errors."""
+
+from __future__ import annotations
+
+import pytest
+
+from x2softmax.cli import build_parser, main
+
+
+def test_every_command_parses() -> None:
+    parser = build_parser()
+    assert parser.parse_args(["data", "synth", "--out", "d", "--settings", '{"seed": 1}']).settings == {"seed": 1}
+    args = parser.parse_args(["evaluate", "--model", "m.pt", "--data-root", "d", "--benchmarks", "lfw,cfp_fp",
+                              "--out", "o"])
+    assert args.benchmarks == ["lfw", "cfp_fp"]
+    assert parser.parse_args(["train", "--loss", "arcface", "--out", "o"]).gpus == 1
+    assert parser.parse_args(["toy", "--loss", "arcface", "--dim", "2", "--out", "t.npz"]).dim == 2
+
+
+def test_bad_json_is_reported(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        main(["data", "synth", "--out", "d", "--settings", "{not json"])
+    assert "not valid JSON" in capsys.readouterr().err
+
+
+def test_config_command_writes_json(tmp_path) -> None:
+    out = tmp_path / "c.json"
+    main(["report", "config", '{"preset": "x"}', "--out", str(out)])
+    assert '"preset": "x"' in out.read_text()

@@ -1,0 +1,81 @@
+"""Config loading, preset merging, schema validation and run resolution."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+
+from x2softmax import config as xcfg
+
+
+@pytest.fixture(scope="module")
+def default() -> dict:
+    return xcfg.load_config()
+
+
+@pytest.mark.parametrize("preset", [None, "smoke", "paper"])
+def test_default_and_presets_are_valid(preset: str | None) -> None:
+    config = xcfg.load_config(preset)
+    assert config["run_losses"]
+
+
+def test_deep_merge_merges_dicts_and_replaces_lists() -> None:
+    merged = xcfg.deep_merge({"a": {"b": 1, "c": [1, 2]}, "d": 1}, {"a": {"c": [3]}, "e": 2})
+    assert merged == {"a": {"b": 1, "c": [3]}, "d": 1, "e": 2}
+
+
+@pytest.mark.parametrize(
+    ("path", "value", "key"),
+    [
+        (("train", "epochs"), "many", "train.epochs"),
+        (("train", "lr"), -0.1, "train.lr"),
+        (("model", "backbone"), "resnet9000", "model.backbone"),
+        (("evaluate", "protocols"), ["5fold"], "evaluate.protocols.0"),
+        (("train", "schedule", "name"), "cosine", "train.schedule.name"),
+    ],
+)
+def test_invalid_values_name_the_key(default: dict, path: tuple, value: object, key: str) -> None:
+    config = copy.deepcopy(default)
+    node = config
+    for part in path[:-1]:
+        node = node[part]
+    node[path[-1]] = value
+    with pytest.raises(xcfg.ConfigError, match=f"'{key}'"):
+        xcfg.validate_config(config)
+
+
+def test_unknown_key_is_rejected(default: dict) -> None:
+    config = copy.deepcopy(default)
+    config["train"]["epochs_typo"] = 3
+    with pytest.raises(xcfg.ConfigError, match="'train'.*epochs_typo"):
+        xcfg.validate_config(config)
+
+
+def test_run_of_unknown_loss_is_rejected(default: dict) -> None:
+    config = copy.deepcopy(default)
+    config["run_losses"] = ["nosuchloss"]
+    with pytest.raises(xcfg.ConfigError, match="run_losses.*nosuchloss"):
+        xcfg.validate_config(config)
+
+
+def test_ablation_overrides_only_its_hyperparameters(default: dict) -> None:
+    base = xcfg.loss_spec(default, "x2softmax")
+    ablation = xcfg.loss_spec(default, "x2_a-0.5")
+    assert ablation["name"] == "x2softmax"
+    assert ablation["hparams"]["a"] == -0.5
+    assert {k: v for k, v in ablation["hparams"].items() if k != "a"} == {
+        k: v for k, v in base["hparams"].items() if k != "a"}
+
+
+def test_run_spec_follows_the_config(default: dict) -> None:
+    spec = xcfg.run_spec(default, "arcface")
+    assert spec["run"] == "arcface"
+    assert spec["loss"]["name"] == "arcface" and spec["loss"]["hparams"]["m"] == 0.5
+    assert spec["model"] == default["model"]
+    assert spec["train"]["epochs"] == default["train"]["epochs"]
+    assert spec["data"]["train_dir"].endswith("train")
+
+
+def test_runs_lists_losses_then_ablations(default: dict) -> None:
+    assert xcfg.runs(default) == default["run_losses"] + default["run_ablations"]

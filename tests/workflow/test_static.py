@@ -1,0 +1,49 @@
+"""Workflow checks that need no run: lint, the paper preset's dry run, profiles, config validation."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from wfutil import REPO, copy_project, planned_jobs, snakemake, wildcard_values
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return copy_project(tmp_path_factory.mktemp("static") / "project")
+
+
+def test_lint_is_clean(project: Path) -> None:
+    proc = snakemake(project, "--lint", check=False)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_paper_preset_plans_every_loss_on_gpus(project: Path) -> None:
+    paper = yaml.safe_load((REPO / "config/presets/paper.yaml").read_text())
+    jobs = planned_jobs(project, "--configfile", "config/presets/paper.yaml")
+    runs = set(paper["run_losses"]) | set(paper["run_ablations"])
+    assert wildcard_values(jobs, "train", "run") == runs
+    assert wildcard_values(jobs, "fetch_dataset", "dataset") == set(paper["data"]["required"])
+    assert "preflight" in jobs and "synthesize" not in jobs
+
+
+def test_paper_dry_run_prints_gpu_requests(project: Path) -> None:
+    proc = snakemake(project, "-n", "--configfile", "config/presets/paper.yaml")
+    assert "gpu=1" in proc.stdout + proc.stderr
+
+
+def test_invalid_config_value_names_the_key(project: Path, tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("train:\n  epochs: many\n")
+    proc = snakemake(project, "-n", "--configfile", str(bad), check=False)
+    assert proc.returncode != 0
+    assert "train.epochs" in proc.stdout + proc.stderr
+
+
+@pytest.mark.parametrize("profile", ["local", "gpu", "ci", "slurm", "kubernetes"])
+def test_profiles_parse(project: Path, profile: str) -> None:
+    proc = snakemake(project, "--workflow-profile", f"profiles/{profile}", "-n", "--configfile",
+                     "config/presets/smoke.yaml", check=False)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-4000:]

@@ -1,0 +1,144 @@
+"""The whole DAG on the smoke preset: outputs, sane metrics, exact incremental reruns, the DVC reviewer story.
+
+Every test here shares one smoke run (the `smoke_project` fixture), so they live in one module (one xdist worker).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+from wfutil import BIN, SMOKE, env, planned_jobs, snakemake, wildcard_values
+
+pytestmark = pytest.mark.e2e
+
+SMOKE_CFG = yaml.safe_load((Path(__file__).resolve().parents[2] / "config/presets/smoke.yaml").read_text())
+RUNS = SMOKE_CFG["run_losses"] + SMOKE_CFG["run_ablations"]
+
+
+def test_report_and_metrics_exist_with_sane_values(smoke_project: Path) -> None:
+    index = smoke_project / "reports/index.html"
+    assert index.exists() and index.stat().st_size > 1000
+    metrics = pd.read_csv(smoke_project / "results/summary/metrics.csv")
+    assert set(metrics["run"]) == set(RUNS)
+    acc = metrics[(metrics["metric"] == "accuracy_pct") & (metrics["protocol"] == "10fold")]
+    assert set(acc["run"]) == set(RUNS)
+    assert (acc["value"] > 50.0).all(), acc  # above chance on every benchmark
+    assert (acc["value"] <= 100.0).all()
+    for run in RUNS:
+        summary = json.loads((smoke_project / f"results/train/{run}/summary.json").read_text())
+        assert summary["steps"] > 0
+
+
+def test_nothing_changed_plans_no_job(smoke_project: Path) -> None:
+    assert planned_jobs(smoke_project, *SMOKE) == {}
+
+
+def test_second_run_runs_nothing(smoke_project: Path) -> None:
+    proc = snakemake(smoke_project, *SMOKE)
+    assert "Nothing to be done" in proc.stdout + proc.stderr
+
+
+def test_hyperparameter_change_reruns_only_that_loss(smoke_project: Path, tmp_path: Path) -> None:
+    extra = tmp_path / "arcface_m.yaml"
+    extra.write_text("losses:\n  arcface: {s: 64.0, m: 0.45}\n")
+    jobs = planned_jobs(smoke_project, *SMOKE, str(extra))
+    assert wildcard_values(jobs, "train", "run") == {"arcface"}
+    assert wildcard_values(jobs, "evaluate", "run") == {"arcface"}
+    assert "synthesize" not in jobs and "align_ijb" not in jobs
+    assert wildcard_values(jobs, "toy", "loss") <= {"arcface"}
+    assert "index" in jobs
+
+
+def _edit_and_restore(path: Path):
+    original, stat = path.read_bytes(), path.stat()
+
+    def restore() -> None:
+        path.write_bytes(original)
+        os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+
+    return restore
+
+
+def test_notebook_edit_reruns_only_its_render_and_index(smoke_project: Path) -> None:
+    notebook = smoke_project / "notebooks/03_verification.ipynb"
+    restore = _edit_and_restore(notebook)
+    try:
+        nb = json.loads(notebook.read_text())
+        nb["cells"].append({"cell_type": "markdown", "metadata": {}, "source": ["An edit."]})
+        notebook.write_text(json.dumps(nb, indent=1))
+        jobs = planned_jobs(smoke_project, *SMOKE)
+    finally:
+        restore()
+    assert set(jobs) == {"notebook_03_verification", "render_notebook", "index"}
+    assert wildcard_values(jobs, "render_notebook", "nb") == {"03_verification"}
+
+
+def test_loss_code_change_retrains_only_affected_losses(smoke_project: Path) -> None:
+    from x2softmax.losses import build_loss
+
+    module = Path(type(build_loss("arcface")).__module__.replace(".", "/") + ".py")
+    source = smoke_project / "src" / module
+    affected = {run for run in RUNS
+                if module.name in {Path(p).name for p in _loss_files(run)}}
+    restore = _edit_and_restore(source)
+    try:
+        source.write_text(source.read_text() + "\n# an edit\n")
+        jobs = planned_jobs(smoke_project, *SMOKE)
+    finally:
+        restore()
+    assert "arcface" in affected
+    assert wildcard_values(jobs, "train", "run") == affected
+    assert "synthesize" not in jobs
+
+
+def _loss_files(run: str) -> list[str]:
+    import inspect
+
+    from x2softmax import config as xcfg
+    from x2softmax.losses import build_loss
+
+    config = xcfg.load_config("smoke")
+    cls = type(build_loss(xcfg.loss_spec(config, run)["name"]))
+    return [inspect.getsourcefile(c) for c in cls.__mro__ if c.__module__.startswith("x2softmax.losses")]
+
+
+def test_new_loss_adds_only_its_jobs_and_reports(smoke_project: Path, tmp_path: Path) -> None:
+    extra = tmp_path / "more.yaml"
+    extra.write_text(yaml.safe_dump({"run_losses": [*SMOKE_CFG["run_losses"], "cosface"]}))
+    jobs = planned_jobs(smoke_project, *SMOKE, str(extra))
+    assert wildcard_values(jobs, "train", "run") == {"cosface"}
+    assert wildcard_values(jobs, "evaluate", "run") == {"cosface"}
+    assert "synthesize" not in jobs and "toy" not in jobs and "margins" not in jobs
+
+
+def test_dvc_reviewer_story_regenerates_reports_without_training(smoke_project: Path, tmp_path: Path) -> None:
+    def run(cmd: list[str], cwd: Path) -> str:
+        proc = subprocess.run(cmd, cwd=cwd, env=env(), capture_output=True, text=True, timeout=900)
+        assert proc.returncode == 0, f"{cmd} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-5000:]}"
+        return proc.stdout + proc.stderr
+
+    dvc = str(BIN / "dvc")
+    remote = tmp_path / "remote"
+    git = ["git", "-c", "user.name=test", "-c", "user.email=test@example.org"]
+    run(["git", "init", "-q"], smoke_project)
+    run([dvc, "remote", "add", "-d", "store", str(remote)], smoke_project)
+    run([dvc, "commit", "-f", "replicate"], smoke_project)
+    run([dvc, "push"], smoke_project)
+    run(["git", "add", "-A"], smoke_project)
+    run([*git, "commit", "-q", "-m", "trained smoke run"], smoke_project)
+
+    clone = tmp_path / "clone"
+    run(["git", "clone", "-q", str(smoke_project), str(clone)], tmp_path)
+    assert not (clone / "results/train").exists()
+    out = run([str(BIN / "python"), "-m", "x2softmax.review", "--configfile", "config/presets/smoke.yaml"], clone)
+    assert "rule train:" not in out and "localrule train:" not in out
+    assert (clone / "reports/index.html").exists()
+    for run_name in RUNS:
+        assert (clone / f"results/eval/{run_name}/metrics.csv").exists()

@@ -1,0 +1,79 @@
+"""Helpers for workflow tests: a copy of the project in a temp dir, Snakemake runs and dry-run parsing."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+from collections import defaultdict
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+BIN = Path(sys.executable).parent
+COPIED = ("Snakefile", "workflow", "config", "notebooks", "profiles", "envs", "src", "dvc.yaml", "Makefile",
+          "pyproject.toml", "README.md", ".dvc", ".dvcignore", ".gitignore")
+
+
+def copy_project(dest: Path) -> Path:
+    """Copy what the workflow needs (no results, no venv) into `dest`."""
+    dest.mkdir(parents=True, exist_ok=True)
+    ignore = shutil.ignore_patterns("__pycache__", "*.egg-info", "tmp", "cache")
+    for name in COPIED:
+        src = REPO / name
+        if src.is_dir():
+            shutil.copytree(src, dest / name, ignore=ignore)
+        elif src.exists():
+            shutil.copy2(src, dest / name)
+    return dest
+
+
+def env() -> dict[str, str]:
+    """The environment for subprocesses: the venv's tools first on PATH."""
+    return {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}"}
+
+
+def snakemake(cwd: Path, *args: str, check: bool = True, timeout: int = 900) -> subprocess.CompletedProcess[str]:
+    """Run snakemake in `cwd` and return the completed process (output captured)."""
+    cmd = [str(BIN / "snakemake"), "--cores", "2", *args]
+    proc = subprocess.run(cmd, cwd=cwd, env=env(), capture_output=True, text=True, timeout=timeout)
+    if check and proc.returncode != 0:
+        logs = "\n".join(f"--- {p}\n{p.read_text()[-3000:]}" for p in sorted((cwd / "logs").rglob("*.log"))
+                         if "rror" in p.read_text())
+        raise AssertionError(f"{' '.join(cmd)} failed ({proc.returncode}):\n{proc.stdout[-4000:]}\n"
+                             f"{proc.stderr[-6000:]}\n{logs[-6000:]}")
+    return proc
+
+
+JOB_RE = re.compile(r"^(?:localrule|rule) (\S+?):\s*$")
+WILDCARDS_RE = re.compile(r"^\s+wildcards: (.*)$")
+
+
+def planned_jobs(cwd: Path, *args: str) -> dict[str, set[str]]:
+    """Jobs `snakemake -n` plans: rule name -> set of wildcard strings ('' for rules without wildcards)."""
+    proc = snakemake(cwd, "-n", *args)
+    jobs: dict[str, set[str]] = defaultdict(set)
+    current = None
+    for line in (proc.stdout + proc.stderr).splitlines():
+        if match := JOB_RE.match(line):
+            current = match.group(1)
+            jobs[current].add("")
+        elif current and (match := WILDCARDS_RE.match(line)):
+            jobs[current].discard("")
+            jobs[current].add(match.group(1).strip())
+    return dict(jobs)
+
+
+def wildcard_values(jobs: dict[str, set[str]], rule: str, key: str) -> set[str]:
+    """The values of wildcard `key` over the planned jobs of `rule`."""
+    values = set()
+    for wc in jobs.get(rule, set()):
+        for part in wc.split(", "):
+            name, _, value = part.partition("=")
+            if name == key:
+                values.add(value)
+    return values
+
+
+SMOKE = ("--configfile", "config/presets/smoke.yaml")

@@ -1,0 +1,44 @@
+# Analysis that needs no trained model: margins of every loss, and the toy example.
+
+
+rule margins:
+    """Target logits, cosine and angular margins, decision boundaries and the X2 (a, h, k) grid."""
+    input:
+        code("analysis/margins.py"),
+    output:
+        expand(
+            "results/analysis/margins/{table}.csv",
+            table=("target_logits", "angular_margins", "x2_grid", "x2_grid_margins", "boundaries"),
+        ),
+    params:
+        losses=lambda wildcards: json.dumps(xcfg.losses_for_analysis(config), sort_keys=True),
+    log:
+        "logs/analysis/margins.log",
+    resources:
+        **resources_for("default"),
+    conda:
+        ENV
+    shell:
+        "x2softmax analyze margins --losses {params.losses:q} --out results/analysis/margins > {log} 2>&1"
+
+
+rule toy:
+    """The toy example: 8 classes, 2-D or 3-D normalised embeddings, one loss."""
+    input:
+        code("analysis/toy.py"),
+        lambda wildcards: loss_sources(wildcards.loss),
+    output:
+        "results/toy/{loss}_{dim}d.npz",
+    params:
+        hparams=lambda wildcards: json.dumps(xcfg.loss_hparams(config, wildcards.loss), sort_keys=True),
+        settings=lambda wildcards: json.dumps(config["toy"]["settings"], sort_keys=True),
+    log:
+        "logs/toy/{loss}_{dim}d.log",
+    resources:
+        gpu=1,
+        **resources_for("toy"),
+    conda:
+        ENV
+    shell:
+        "x2softmax toy --loss {wildcards.loss} --dim {wildcards.dim} --hparams {params.hparams:q}"
+        " --settings {params.settings:q} --out {output} > {log} 2>&1"

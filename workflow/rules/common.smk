@@ -1,0 +1,107 @@
+# Helpers shared by every rule file: config validation, run lists, per-rule code inputs, resources.
+import inspect
+import json
+import re
+import shlex
+from pathlib import Path
+
+from x2softmax import config as xcfg
+from x2softmax.losses import build_loss
+from x2softmax.report.artifacts import NOTEBOOKS, figure_paths, table_paths
+
+REPO = Path(workflow.basedir)
+
+try:
+    xcfg.validate_config(config, REPO / "workflow/schemas/config.schema.yaml")
+except xcfg.ConfigError as err:
+    raise WorkflowError(str(err)) from None
+
+DATA = config["data"]["root"]
+RUNS = xcfg.runs(config)
+LOSS_RUNS = list(config["run_losses"])
+ABLATION_RUNS = list(config["run_ablations"])
+BENCHMARKS = list(config["evaluate"]["benchmarks"])
+SUITES = list(config["evaluate"]["ijb"])
+ENV = str(REPO / "envs/x2softmax.yaml")
+PKG = REPO / "src/x2softmax"
+
+
+wildcard_constraints:
+    run="|".join(map(re.escape, RUNS)) if RUNS else "NONE",
+    suite="IJBB|IJBC",
+    bench="[a-z0-9_]+",
+    loss="[a-z0-9_]+",
+    dim="[23]",
+
+
+def code(*relative):
+    """Package source files a rule depends on (changes there rerun the rule)."""
+    files = []
+    for rel in relative:
+        path = PKG / rel
+        files.extend(sorted(map(str, path.glob("*.py"))) if path.is_dir() else [str(path)])
+    return files
+
+
+def resources_for(kind):
+    """Scheduler requests of one job kind from config['resources']."""
+    return config["resources"].get(kind, config["resources"]["default"])
+
+
+def train_spec(wildcards):
+    """The resolved training spec of a run, as JSON (a params value: a change reruns only that run)."""
+    return json.dumps(xcfg.run_spec(config, wildcards.run), sort_keys=True)
+
+
+def run_loss(run):
+    """The loss registry name a run trains."""
+    return xcfg.loss_spec(config, run)["name"]
+
+
+def loss_sources(name):
+    """The modules of the loss library that define loss `name` (its class and its bases)."""
+    cls = type(build_loss(name))
+    files = {inspect.getsourcefile(c) for c in cls.__mro__ if c.__module__.startswith("x2softmax.losses")}
+    return sorted(files | {str(PKG / "losses/__init__.py")})
+
+
+def loss_code(wildcards):
+    """The loss modules one run's loss is built from (a change there reruns only the runs of that loss)."""
+    return loss_sources(run_loss(wildcards.run))
+
+
+def train_files():
+    """The training set's files in the data root."""
+    return [f"{DATA}/train/train.rec", f"{DATA}/train/train.idx", f"{DATA}/train/property"]
+
+
+def suite_meta(suite):
+    """The three meta files of an IJB suite in the data root."""
+    prefix = suite.lower()
+    kinds = ("face_tid_mid", "name_5pts_score", "template_pair_label")
+    return [f"{DATA}/{suite}/meta/{prefix}_{kind}.txt" for kind in kinds]
+
+
+def checked(dataset):
+    """Marker written once a real dataset is present and valid (x2softmax data fetch)."""
+    return f"{DATA}/.checked/{dataset}.json"
+
+
+def data_inputs(kind, name=None):
+    """What a rule reading the training set ('train'), a .bin set ('val') or an IJB suite ('ijb') depends on.
+
+    Synthetic data: the generated files themselves. Real data: the preflight, which checks every required
+    dataset before any training or evaluation job starts.
+    """
+    if config["synthetic"]:
+        if kind == "train":
+            return train_files()
+        if kind == "val":
+            return [f"{DATA}/val/{b}.bin" for b in ([name] if name else BENCHMARKS)]
+        return suite_meta(name)
+    return ["results/preflight.json"]
+
+
+def yaml_params(**params):
+    """Shell-quoted YAML for papermill's -y option."""
+    return shlex.quote(json.dumps(params, sort_keys=True))

@@ -1,0 +1,103 @@
+# Data: synthetic identities in the real formats (embedded default) or the real datasets (paper preset),
+# class sizes, and aligned IJB stores.
+
+if config["synthetic"]:
+
+    rule synthesize:
+        """Synthetic face identities written as RecordIO, .bin pair sets and IJB-style suites."""
+        input:
+            code("data/synthetic.py", "data/recordio.py", "data/pairs.py", "data/ijb.py", "data/images.py"),
+        output:
+            train_files(),
+            [f"{DATA}/val/{b}.bin" for b in ("lfw", "cfp_fp", "agedb_30", "calfw", "cplfw")],
+            [m for suite in ("IJBB", "IJBC") for m in suite_meta(suite)],
+            manifest=f"{DATA}/MANIFEST.json",
+        params:
+            settings=lambda wildcards: json.dumps(config["data"]["synthetic"], sort_keys=True),
+            root=DATA,
+        log:
+            "logs/data/synthesize.log",
+        benchmark:
+            "results/benchmarks/synthesize.tsv"
+        resources:
+            **resources_for("default"),
+        conda:
+            ENV
+        shell:
+            "x2softmax data synth --settings {params.settings:q} --out {params.root} > {log} 2>&1"
+
+else:
+
+    rule fetch_dataset:
+        """Download one real dataset of the registry (or say exactly how to obtain it), then check it."""
+        output:
+            checked("{dataset}"),
+        params:
+            root=DATA,
+        log:
+            "logs/data/fetch_{dataset}.log",
+        retries: 2
+        resources:
+            **resources_for("default"),
+        conda:
+            ENV
+        shell:
+            "x2softmax data fetch {wildcards.dataset} --root {params.root} --marker {output} > {log} 2>&1"
+
+    rule preflight:
+        """Every dataset the preset needs is present and valid before any training or evaluation job."""
+        input:
+            [checked(d) for d in config["data"]["required"]],
+        output:
+            "results/preflight.json",
+        params:
+            datasets=" ".join(config["data"]["required"]),
+            root=DATA,
+        log:
+            "logs/data/preflight.log",
+        resources:
+            **resources_for("default"),
+        conda:
+            ENV
+        shell:
+            "x2softmax data preflight {params.datasets} --root {params.root} --out {output} > {log} 2>&1"
+
+
+rule class_counts:
+    """Images per identity of the training set (for the class-geometry report)."""
+    input:
+        data_inputs("train"),
+    output:
+        f"{DATA}/class_counts.csv",
+    params:
+        train=f"{DATA}/train",
+    log:
+        "logs/data/class_counts.log",
+    resources:
+        **resources_for("default"),
+    conda:
+        ENV
+    shell:
+        "x2softmax data class-counts {params.train} --out {output} > {log} 2>&1"
+
+
+rule align_ijb:
+    """5-point similarity alignment of every IJB image to 112x112, written to an aligned store."""
+    input:
+        lambda wildcards: data_inputs("ijb", wildcards.suite),
+        code("data/align.py", "data/ijb.py"),
+    output:
+        images="results/aligned/{suite}/images.npy",
+        index="results/aligned/{suite}/index.tsv",
+    params:
+        root=lambda wildcards: f"{DATA}/{wildcards.suite}",
+    log:
+        "logs/data/align_{suite}.log",
+    benchmark:
+        "results/benchmarks/align_{suite}.tsv"
+    resources:
+        **resources_for("default"),
+    conda:
+        ENV
+    shell:
+        "x2softmax data align {params.root} --suite {wildcards.suite} --out results/aligned/{wildcards.suite} > {log} 2>&1"

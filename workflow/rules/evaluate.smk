@@ -1,0 +1,56 @@
+# Evaluation: pair verification (10-fold and oracle protocols) and IJB 1:1 per run, then one tidy table.
+
+
+rule evaluate:
+    """Embeddings of every benchmark and IJB suite, verification accuracy and TAR@FAR for one run."""
+    input:
+        backbone="results/train/{run}/backbone.pt",
+        summary="results/train/{run}/summary.json",
+        val=data_inputs("val"),
+        ijb=[data_inputs("ijb", s) for s in SUITES],
+        aligned=expand("results/aligned/{suite}/images.npy", suite=SUITES),
+        code=code("evaluate", "models", "data/pairs.py", "data/align.py", "data/ijb.py"),
+    output:
+        metrics="results/eval/{run}/metrics.csv",
+        verification="results/eval/{run}/verification.json",
+        ijb=expand("results/eval/{{run}}/ijb_{suite}.json", suite=SUITES),
+        scores=expand("results/eval/{{run}}/ijb_{suite}_scores.npz", suite=SUITES),
+    params:
+        loss=lambda wildcards: run_loss(wildcards.run),
+        benchmarks=",".join(BENCHMARKS),
+        protocols=",".join(config["evaluate"]["protocols"]),
+        ijb=",".join(SUITES),
+        root=DATA,
+    threads: config["train"]["threads"]
+    log:
+        "logs/evaluate/{run}.log",
+    benchmark:
+        "results/benchmarks/evaluate_{run}.tsv"
+    resources:
+        gpu=config["evaluate"]["gpus"],
+        **resources_for("evaluate"),
+    conda:
+        ENV
+    shell:
+        "x2softmax evaluate --model {input.backbone} --run {wildcards.run} --loss {params.loss}"
+        " --data-root {params.root} --benchmarks {params.benchmarks:q} --protocols {params.protocols:q}"
+        " --ijb {params.ijb:q} --aligned-root results/aligned --ijb-mode {config[evaluate][ijb_mode]}"
+        " --batch-size {config[evaluate][batch_size]} --cache results/embeddings"
+        " --out results/eval/{wildcards.run} > {log} 2>&1"
+
+
+rule summary:
+    """Every (run, data set, protocol, metric, value, checkpoint) in one table, plus DVC metrics."""
+    input:
+        expand("results/eval/{run}/metrics.csv", run=RUNS),
+    output:
+        csv="results/summary/metrics.csv",
+        json="results/summary/metrics.json",
+    log:
+        "logs/evaluate/summary.log",
+    resources:
+        **resources_for("default"),
+    conda:
+        ENV
+    shell:
+        "x2softmax summary {input} --out {output.csv} --json {output.json} > {log} 2>&1"

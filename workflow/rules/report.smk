@@ -1,0 +1,142 @@
+# Reports: one papermill job per notebook (its figures and tables are declared outputs), offline HTML per
+# notebook, reports/index.html, and the figures flagged for Snakemake's own report (snakemake --report).
+
+FIGURES = "reports/figures"
+TABLES = "reports/tables"
+SUMMARY = "results/summary/metrics.csv"
+REFERENCE = str(REPO / "config/reference_numbers.csv")
+BASELINE = "x2softmax" if "x2softmax" in LOSS_RUNS else None
+
+
+def loss_specs(runs):
+    return {run: xcfg.loss_spec(config, run) for run in runs}
+
+
+# Per notebook: the DAG files it reads, and its papermill parameters beyond the common ones.
+NOTEBOOK_INPUTS = {
+    "01_margins": (
+        rules.margins.output,
+        {"margins_dir": "results/analysis/margins"},
+    ),
+    "02_toy": (
+        expand("results/toy/{loss}_{dim}d.npz", loss=config["toy"]["losses"], dim=config["toy"]["dims"]),
+        {"toy_dir": "results/toy", "toy_losses": config["toy"]["losses"], "dims": config["toy"]["dims"]},
+    ),
+    "03_verification": (
+        [SUMMARY, REFERENCE],
+        {"summary_csv": SUMMARY, "reference_csv": REFERENCE, "runs": LOSS_RUNS},
+    ),
+    "04_ijb": (
+        [SUMMARY, REFERENCE] + expand("results/eval/{run}/ijb_{suite}_scores.npz", run=LOSS_RUNS, suite=SUITES),
+        {"summary_csv": SUMMARY, "reference_csv": REFERENCE, "eval_dir": "results/eval", "runs": LOSS_RUNS,
+         "suites": SUITES},
+    ),
+    "05_training": (
+        expand("results/train/{run}/{f}", run=RUNS, f=("metrics.jsonl", "summary.json"))
+        + expand("results/benchmarks/train_{run}.tsv", run=RUNS),
+        {"train_dir": "results/train", "benchmarks_dir": "results/benchmarks", "runs": RUNS},
+    ),
+    "06_ablations": (
+        [SUMMARY] + expand("results/train/{run}/metrics.jsonl", run=ABLATION_RUNS + ([BASELINE] if BASELINE else [])),
+        {"summary_csv": SUMMARY, "train_dir": "results/train", "baseline": BASELINE,
+         "ablations": {a: config["ablations"][a] for a in ABLATION_RUNS}},
+    ),
+    "07_geometry": (
+        expand("results/train/{run}/head.pt", run=RUNS) + [f"{DATA}/class_counts.csv"],
+        {"train_dir": "results/train", "class_counts_csv": f"{DATA}/class_counts.csv", "runs": RUNS,
+         "loss_specs": loss_specs(RUNS)},
+    ),
+}
+
+COMMON_PARAMS = {
+    "results_dir": "results",
+    "figures_dir": FIGURES,
+    "tables_dir": TABLES,
+    "synthetic": config["synthetic"],
+    "preset": config["preset"],
+}
+
+for nb, (nb_inputs, nb_params) in NOTEBOOK_INPUTS.items():
+
+    rule:
+        name:
+            f"notebook_{nb}"
+        input:
+            notebook=str(REPO / f"notebooks/{nb}.ipynb"),
+            data=nb_inputs,
+            code=code("analysis", "report"),
+        output:
+            notebook=f"results/notebooks/{nb}.ipynb",
+            figures=[
+                report(path, caption=str(REPO / "workflow/report/figure.rst"), category=NOTEBOOKS[nb]["title"])
+                for path in figure_paths(nb, FIGURES)
+                if path.endswith(".png")
+            ]
+            + [path for path in figure_paths(nb, FIGURES) if not path.endswith(".png")],
+            tables=table_paths(nb, TABLES),
+        params:
+            parameters=yaml_params(**COMMON_PARAMS, **nb_params),
+        log:
+            f"logs/report/{nb}.log",
+        resources:
+            **resources_for("default"),
+        conda:
+            ENV
+        shell:
+            "papermill {input.notebook} {output.notebook} -k python3 --no-progress-bar"
+            " -y {params.parameters} > {log} 2>&1"
+
+
+rule render_notebook:
+    """An executed notebook as offline HTML (no input cells, nothing fetched from the network)."""
+    input:
+        notebook="results/notebooks/{nb}.ipynb",
+        code=code("report/render.py"),
+    output:
+        "reports/{nb}.html",
+    wildcard_constraints:
+        nb="|".join(NOTEBOOKS),
+    log:
+        "logs/report/render_{nb}.log",
+    resources:
+        **resources_for("default"),
+    conda:
+        ENV
+    shell:
+        "x2softmax report render {input.notebook} {output} > {log} 2>&1"
+
+
+rule resolved_config:
+    """The configuration this run used (preset merged over the default), shown on the index page."""
+    output:
+        "results/config.json",
+    params:
+        config=lambda wildcards: json.dumps(config, sort_keys=True),
+    log:
+        "logs/report/resolved_config.log",
+    resources:
+        **resources_for("default"),
+    conda:
+        ENV
+    shell:
+        "x2softmax report config {params.config:q} --out {output} > {log} 2>&1"
+
+
+rule index:
+    """reports/index.html: every figure and table with its caption, configuration, provenance, protocols."""
+    input:
+        pages=expand("reports/{nb}.html", nb=NOTEBOOKS),
+        artifacts=[p for nb in NOTEBOOKS for p in figure_paths(nb, FIGURES) + table_paths(nb, TABLES)],
+        config="results/config.json",
+        summaries=expand("results/train/{run}/summary.json", run=RUNS),
+        code=code("report/index.py", "report/artifacts.py"),
+    output:
+        "reports/index.html",
+    log:
+        "logs/report/index.log",
+    resources:
+        **resources_for("default"),
+    conda:
+        ENV
+    shell:
+        "x2softmax report index --config {input.config} --results results --reports reports --out {output} > {log} 2>&1"

@@ -1,0 +1,29 @@
+# Training: one job per run (each loss of run_losses, each ablation of run_ablations).
+
+
+rule train:
+    """Train a backbone and classifier head with one margin loss; resumes from results/checkpoints/{run}."""
+    input:
+        data_inputs("train"),
+        code("train", "models", "data/recordio.py", "data/images.py"),
+        loss_code,
+    output:
+        backbone="results/train/{run}/backbone.pt",
+        head="results/train/{run}/head.pt",
+        metrics="results/train/{run}/metrics.jsonl",
+        summary="results/train/{run}/summary.json",
+    params:
+        spec=train_spec,
+    threads: config["train"]["threads"]
+    log:
+        "logs/train/{run}.log",
+    benchmark:
+        "results/benchmarks/train_{run}.tsv"
+    resources:
+        gpu=config["train"]["gpus"],
+        **resources_for("train"),
+    conda:
+        ENV
+    shell:
+        "x2softmax train --spec {params.spec:q} --out results/train/{wildcards.run}"
+        " --ckpt results/checkpoints/{wildcards.run} --gpus {resources.gpu} > {log} 2>&1"
