@@ -1,0 +1,47 @@
+"""Fixed additive margins: CosFace (cos θ − m) and ArcFace (cos(θ + m))."""
+
+from __future__ import annotations
+
+import math
+from typing import ClassVar
+
+from torch import Tensor
+
+from x2softmax.losses.base import MarginLoss, additive_angular
+
+
+class CosFace(MarginLoss):
+    """CosFace / LMCL (Wang et al. 2018): target logit s·(cos θ_y − m); both gradient modes give the same gradient,
+    straight-through (the default) is the cheaper one."""
+
+    name: ClassVar[str] = "cosface"
+
+    def __init__(self, s: float = 64.0, m: float = 0.35, gradient: str = "straight_through") -> None:
+        super().__init__(s=s, gradient=gradient)
+        self.m = self.check_number("m", m, low=0.0, high=2.0)
+
+    def fixed_target(self, cosine: Tensor) -> Tensor:
+        """f(θ) = cos θ − m."""
+        return cosine - self.m
+
+    def extra_repr(self) -> str:
+        """Short description for print(module)."""
+        return f"{super().extra_repr()}, m={self.m:g}"
+
+
+class ArcFace(MarginLoss):
+    """ArcFace (Deng et al. 2019): target logit s·cos(θ_y + m), with the θ + m > π guard."""
+
+    name: ClassVar[str] = "arcface"
+
+    def __init__(self, s: float = 64.0, m: float = 0.5, gradient: str = "straight_through") -> None:
+        super().__init__(s=s, gradient=gradient)
+        self.m = self.check_number("m", m, low=0.0, high=math.pi, high_open=True)
+
+    def fixed_target(self, cosine: Tensor) -> Tensor:
+        """f(θ) = cos(θ + m), or cos θ − m·sin m where θ + m > π."""
+        return additive_angular(cosine, self.m)
+
+    def extra_repr(self) -> str:
+        """Short description for print(module)."""
+        return f"{super().extra_repr()}, m={self.m:g}"
