@@ -1,0 +1,509 @@
+"""Dataset registry, resumable checksummed downloads, safe archive extraction, dataset checks and preflight."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import struct
+import sys
+import tarfile
+import tempfile
+import time
+import zipfile
+from collections.abc import Sequence
+from functools import cache
+from importlib import resources
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+import numpy as np
+import requests
+import yaml
+from tqdm import tqdm
+
+from x2softmax.data.ijb import load_ijb_suite, meta_paths
+from x2softmax.data.images import decode_image
+from x2softmax.data.pairs import read_bin
+from x2softmax.data.recordio import MAGIC, FaceRecordIO, read_property, unpack_header
+from x2softmax.io import atomic_write_json, file_sha256
+
+SAMPLE_IMAGES = 8
+_NOT_RETRIED = {400, 401, 403, 404, 410}
+
+
+@cache
+def _registry_text() -> str:
+    return resources.files("x2softmax.data").joinpath("registry.yaml").read_text(encoding="utf-8")
+
+
+def load_registry() -> dict:
+    """The dataset registry (registry.yaml): name -> kind, path, files, expected counts, sources, instructions."""
+    registry = yaml.safe_load(_registry_text())
+    for name, entry in registry.items():
+        missing = {"kind", "path", "manual"} - set(entry)
+        if missing:
+            raise ValueError(f"registry.yaml: dataset {name} lacks {sorted(missing)}")
+    return registry
+
+
+def _entry(name: str) -> dict:
+    registry = load_registry()
+    if name not in registry:
+        raise KeyError(f"unknown dataset {name!r}; the registry knows {sorted(registry)}")
+    return registry[name]
+
+
+def dataset_path(name: str, root: Path) -> Path:
+    """Where a registered dataset lives under a data root."""
+    return Path(root) / _entry(name)["path"]
+
+
+def instructions(name: str, root: Path) -> str:
+    """The registry's manual instructions for one dataset, with the real paths filled in."""
+    entry = _entry(name)
+    path = dataset_path(name, root)
+    text = entry["manual"].format(path=path, root=Path(root), filename=path.name)
+    return " ".join(text.split())
+
+
+# ---------------------------------------------------------------------------------------------------- downloads
+
+
+class _IncompleteDownload(Exception):
+    pass
+
+
+def _stream_to_part(url: str, part: Path, chunk: int) -> None:
+    have = part.stat().st_size if part.exists() else 0
+    headers = {"Range": f"bytes={have}-"} if have else {}
+    with requests.get(url, headers=headers, stream=True, timeout=(15, 60)) as response:
+        if response.status_code == 416 and have:
+            total = response.headers.get("Content-Range", "").rpartition("/")[2]
+            if total == str(have):
+                return  # the part file already holds the whole resource
+            part.unlink()
+            raise _IncompleteDownload(f"stale partial file of {have} bytes (resource: {total or 'unknown'} bytes)")
+        if response.status_code in _NOT_RETRIED:
+            raise requests.HTTPError(f"{url}: HTTP {response.status_code} {response.reason}", response=response)
+        response.raise_for_status()
+        if response.status_code == 206:
+            start = int(response.headers.get("Content-Range", "bytes 0-").split()[1].split("-")[0])
+            if start != have:
+                raise _IncompleteDownload(f"server resumed at byte {start}, expected {have}")
+            mode = "ab"
+        else:
+            have, mode = 0, "wb"  # no range support: start over
+        length = response.headers.get("Content-Length")
+        total = have + int(length) if length is not None else None
+        with open(part, mode) as fh, tqdm(
+            total=total, initial=have, unit="B", unit_scale=True, desc=part.name[:-5], file=sys.stderr, mininterval=1.0
+        ) as progress:
+            for block in response.iter_content(chunk_size=chunk):
+                fh.write(block)
+                progress.update(len(block))
+        if total is not None and part.stat().st_size < total:
+            raise _IncompleteDownload(f"{part.stat().st_size} of {total} bytes received")
+
+
+def download(
+    url: str, dest: Path, sha256: str | None = None, retries: int = 5, backoff: float = 1.0, chunk: int = 1 << 20
+) -> Path:
+    """HTTP(S) download resuming `dest.part` with Range requests, retried with back-off, checksummed, renamed."""
+    dest = Path(dest)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    part = dest.with_name(dest.name + ".part")
+    for attempt in range(retries + 1):
+        try:
+            _stream_to_part(url, part, chunk)
+            break
+        except requests.HTTPError as err:
+            status = err.response.status_code if err.response is not None else None
+            if status in _NOT_RETRIED or attempt == retries:
+                raise RuntimeError(f"{url}: download failed: {err}") from None
+        except (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError,
+                _IncompleteDownload) as err:
+            if attempt == retries:
+                raise RuntimeError(f"{url}: download failed after {retries + 1} attempts: {err}") from None
+        time.sleep(backoff * 2**attempt)
+    if not part.exists():
+        raise RuntimeError(f"{url}: download produced no data")
+    if sha256 is not None:
+        actual = file_sha256(part)
+        if actual != sha256.lower():
+            part.unlink()
+            raise ValueError(f"{url}: sha256 mismatch for {dest.name}: expected {sha256}, got {actual}; deleted")
+    os.replace(part, dest)
+    return dest
+
+
+# --------------------------------------------------------------------------------------------------- extraction
+
+
+def _safe_member(name: str, archive: Path) -> PurePosixPath:
+    path = PurePosixPath(name.replace("\\", "/"))
+    if path.is_absolute() or ".." in path.parts or (path.parts and ":" in path.parts[0]):
+        raise ValueError(f"{archive}: member {name!r} would escape the destination; refusing to extract")
+    return path
+
+
+def _check_link(member: tarfile.TarInfo, archive: Path) -> None:
+    target = PurePosixPath(member.linkname)
+    base = PurePosixPath(member.name).parent if member.issym() else PurePosixPath()
+    parts: list[str] = []
+    for part in (base / target).parts if not target.is_absolute() else ("/",):
+        if part == "/":
+            parts = [".."]
+            break
+        if part == "..":
+            if not parts:
+                parts = [".."]
+                break
+            parts.pop()
+        elif part != ".":
+            parts.append(part)
+    if parts[:1] == [".."]:
+        raise ValueError(
+            f"{archive}: link {member.name!r} -> {member.linkname!r} points outside the destination; refusing"
+        )
+
+
+def extract_archive(archive: Path, dest: Path) -> list[Path]:
+    """Extract a zip or tar archive into dest after refusing members that would escape it; returns the files."""
+    archive, dest = Path(archive), Path(dest)
+    dest.mkdir(parents=True, exist_ok=True)
+    if zipfile.is_zipfile(archive):
+        with zipfile.ZipFile(archive) as zf:
+            infos = zf.infolist()
+            for info in infos:
+                _safe_member(info.filename, archive)
+                if (info.external_attr >> 16) & 0o170000 == 0o120000:
+                    raise ValueError(f"{archive}: member {info.filename!r} is a symlink; refusing to extract")
+            zf.extractall(dest)
+            return [dest / info.filename for info in infos if not info.is_dir()]
+    if tarfile.is_tarfile(archive):
+        with tarfile.open(archive) as tf:
+            members = tf.getmembers()
+            for member in members:
+                _safe_member(member.name, archive)
+                if member.issym() or member.islnk():
+                    _check_link(member, archive)
+                elif not (member.isfile() or member.isdir()):
+                    raise ValueError(f"{archive}: member {member.name!r} is a special file; refusing to extract")
+            tf.extractall(dest, filter="tar" if hasattr(tarfile, "tar_filter") else None)
+            return [dest / m.name for m in members if not m.isdir()]
+    raise ValueError(f"{archive}: not a zip or tar archive")
+
+
+# ------------------------------------------------------------------------------------------------------ checks
+
+
+def _sample_indices(n: int) -> list[int]:
+    return sorted({int(i) for i in np.linspace(0, n - 1, min(n, SAMPLE_IMAGES))}) if n else []
+
+
+def _check_recordio(path: Path, expect: dict | None) -> str:
+    reader = FaceRecordIO(path)
+    n, classes = len(reader), reader.num_classes
+    if n == 0:
+        raise ValueError(f"{path}: no images")
+    labels = reader.labels
+    rec = path / "train.rec"
+    if labels.min() < 0 or labels.max() >= classes:
+        bad = int(np.argmax((labels < 0) | (labels >= classes)))
+        raise ValueError(f"{rec}: image {bad} has label {labels[bad]} outside [0, {classes}) of property")
+    counts = np.bincount(labels, minlength=classes)
+    if reader.has_identity_records:
+        if np.any(np.diff(labels) < 0):
+            raise ValueError(f"{rec}: images are not grouped by increasing class id")
+        ranges = reader.identity_ranges()
+        if len(ranges) != classes or not np.array_equal(ranges[:, 1] - ranges[:, 0], counts):
+            raise ValueError(f"{rec}: identity records disagree with the image labels")
+    for i in _sample_indices(n):
+        shape = reader.image(i).shape
+        if shape[:2] != (reader.image_size, reader.image_size):
+            raise ValueError(f"{rec}: image {i} is {shape[1]}x{shape[0]}, property says {reader.image_size}")
+    _compare(path, {"num_images": n, "num_classes": classes, "image_size": reader.image_size}, expect)
+    return (
+        f"{path}: RecordIO, {n} images, {classes} classes ({counts.min()}-{counts.max()} images/class), "
+        f"{reader.image_size}x{reader.image_size}, {len(_sample_indices(n))} sample images decoded"
+    )
+
+
+def _check_bin(path: Path, expect: dict | None) -> str:
+    bins, issame = read_bin(path)
+    sample = _sample_indices(len(bins))
+    sizes = {decode_image(bins[i], source=f"{path} image {i}").shape[:2] for i in sample}
+    if len(sizes) > 1:
+        raise ValueError(f"{path}: sample images differ in size: {sorted(sizes)}")
+    if not sizes:
+        raise ValueError(f"{path}: no pairs")
+    ((height, width),) = sizes
+    _compare(path, {"pairs": len(issame), "image_size": height if height == width else None}, expect)
+    return (
+        f"{path}: verification set, {len(issame)} pairs ({int(issame.sum())} same), {width}x{height} images, "
+        f"{len(sample)} sample images decoded"
+    )
+
+
+def _check_ijb(path: Path, expect: dict | None) -> str:
+    suite_name = next((s for s in ("IJBB", "IJBC") if meta_paths(path, s)["5pts"].exists()), None)
+    if suite_name is None:
+        raise ValueError(f"{path}: no meta/ijbb_* or meta/ijbc_* files")
+    suite = load_ijb_suite(path, suite_name)
+    crop = path / "loose_crop"
+    if not crop.is_dir():
+        raise ValueError(f"{crop}: image folder missing")
+    present = {entry.name for entry in os.scandir(crop)}
+    absent = [name for name in suite.names if name not in present]
+    if absent:
+        raise ValueError(f"{crop}: {len(absent)} of {len(suite.names)} listed images missing (first: {absent[0]})")
+    for i in _sample_indices(len(suite.names)):
+        decode_image(suite.image_path(i).read_bytes(), source=str(suite.image_path(i)))
+    found = {
+        "images": len(suite.names),
+        "templates": len(np.unique(suite.template_ids)),
+        "pairs": len(suite.labels),
+        "genuine": int(suite.labels.sum()),
+    }
+    _compare(path, found, expect)
+    return (
+        f"{path}: {suite_name} suite, {found['images']} images, {found['templates']} templates, {found['pairs']} pairs "
+        f"({found['genuine']} genuine)"
+    )
+
+
+def _compare(path: Path, found: dict[str, Any], expect: dict | None) -> None:
+    for key, want in (expect or {}).items():
+        if want is not None and key in found and found[key] != want:
+            raise ValueError(f"{path}: {key} is {found[key]}, the complete dataset has {want}")
+
+
+def check_dataset(path: Path, expect: dict | None = None) -> str:
+    """Validate a RecordIO dir, a .bin file or an IJB suite dir (counts, labels, sample decodes); return a summary."""
+    path = Path(path)
+    if path.is_file() and path.suffix == ".bin":
+        return _check_bin(path, expect)
+    if (path / "train.rec").is_file():
+        return _check_recordio(path, expect)
+    if (path / "meta").is_dir():
+        return _check_ijb(path, expect)
+    if not path.exists():
+        raise ValueError(f"{path}: does not exist")
+    raise ValueError(f"{path}: neither a RecordIO directory (train.rec), a .bin file nor an IJB suite (meta/)")
+
+
+# -------------------------------------------------------------------------------------------- hashes and fetch
+
+
+def _manifest_path(name: str, root: Path) -> Path:
+    return Path(root) / f"{name}.sha256.json"
+
+
+def _dataset_files(name: str, root: Path) -> list[Path]:
+    entry, path = _entry(name), dataset_path(name, root)
+    if entry["kind"] == "recordio":
+        return [path / f for f in entry["files"]]
+    if entry["kind"] == "bin":
+        return [path]
+    return sorted(meta_paths(path, entry["suite"]).values())
+
+
+def record_hashes(name: str, root: Path, archive: Path | None = None) -> Path:
+    """Write {root}/{name}.sha256.json: sha256 and size of the dataset's files (and of the fetched archive)."""
+    root = Path(root)
+    files = {str(p.relative_to(root)): {"sha256": file_sha256(p), "size": p.stat().st_size}
+             for p in _dataset_files(name, root)}
+    record: dict[str, Any] = {"dataset": name, "files": files}
+    if archive is not None:
+        record["archive"] = {"name": archive.name, "sha256": file_sha256(archive), "size": archive.stat().st_size}
+    target = _manifest_path(name, root)
+    atomic_write_json(target, record)
+    return target
+
+
+def verify_hashes(name: str, root: Path, full: bool = True) -> list[str]:
+    """Compare the dataset's files with its recorded hashes (sizes only unless `full`); one line per mismatch."""
+    manifest = _manifest_path(name, root)
+    if not manifest.exists():
+        return []
+    problems = []
+    for relative, want in json.loads(manifest.read_text())["files"].items():
+        path = Path(root) / relative
+        if not path.exists():
+            problems.append(f"{path}: missing (recorded in {manifest.name})")
+        elif path.stat().st_size != want["size"]:
+            problems.append(f"{path}: {path.stat().st_size} bytes, {manifest.name} recorded {want['size']}")
+        elif full and file_sha256(path) != want["sha256"]:
+            problems.append(f"{path}: sha256 differs from {manifest.name}; the copy is corrupt or a different release")
+    return problems
+
+
+def _place(src: Path, dst: Path) -> None:
+    """Move or link a file into place atomically (hard link when the source must stay, copy across devices)."""
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    tmp = dst.with_name(f".{dst.name}.tmp")
+    try:
+        os.link(src, tmp)
+    except OSError:
+        shutil.copy2(src, tmp)
+    os.replace(tmp, dst)
+
+
+def _install_training_set(found_in: Path, root: Path, entry: dict) -> None:
+    recs = sorted(found_in.rglob("train.rec"))
+    if not recs:
+        raise ValueError(f"{found_in}: no train.rec inside; expected insightface's archive layout")
+    src = recs[0].parent
+    for name in entry["files"]:
+        if not (src / name).is_file():
+            raise ValueError(f"{src}: {name} missing beside train.rec")
+        _place(src / name, root / entry["path"] / name)
+    for bin_file in sorted(src.glob("*.bin")):
+        _place(bin_file, root / "val" / bin_file.name)
+
+
+def _install_ijb(found_in: Path, root: Path, entry: dict) -> None:
+    suite = entry["suite"]
+    marker = f"{suite.lower()}_name_5pts_score.txt"
+    hits = [p.parent.parent for p in found_in.rglob(marker) if p.parent.name == "meta"]
+    if not hits:
+        raise ValueError(f"{found_in}: no {suite}/meta/{suite.lower()}_name_5pts_score.txt inside")
+    target = root / entry["path"]
+    if target.exists():
+        raise ValueError(f"{target}: already exists; move it away to install a new copy")
+    shutil.copytree(hits[0], target, copy_function=lambda s, d: _place(Path(s), Path(d)))
+
+
+def _gdrive_download(file_id: str, dest: Path) -> Path:
+    try:
+        import gdown
+    except ImportError:
+        raise ImportError("Google Drive downloads need gdown: pip install 'x2softmax[gdrive]'") from None
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    out = gdown.download(id=file_id, output=str(dest), quiet=False, resume=True)
+    if out is None or not dest.exists():
+        raise RuntimeError(f"Google Drive file {file_id}: download failed (quota or permission); fetch it manually")
+    return dest
+
+
+def fetch_dataset(name: str, root: Path, source: str | None = None) -> Path:
+    """Make a registered dataset present and valid under root from a source: gdrive, an http(s) URL or a local path."""
+    entry, root = _entry(name), Path(root)
+    path = dataset_path(name, root)
+    expect = None if (root / "MANIFEST.json").exists() else entry.get("expect")  # synthetic roots are small
+    if not source and not preflight([name], root):
+        if _manifest_path(name, root).exists():
+            problems = verify_hashes(name, root)
+            if problems:
+                raise ValueError("; ".join(problems))
+        else:
+            print(check_dataset(path, expect), file=sys.stderr)
+            record_hashes(name, root)
+        return path
+    if "from" in entry:
+        fetch_dataset(entry["from"], root, source)
+        if not path.exists():
+            raise FileNotFoundError(f"{path}: not in the {entry['from']} archive. {instructions(name, root)}")
+        print(check_dataset(path, expect), file=sys.stderr)
+        record_hashes(name, root)
+        return path
+    source = source or ("gdrive" if "gdrive" in entry.get("sources", {}) else "manual")
+    archive: Path | None = None
+    if source in ("manual", "baidu"):
+        raise RuntimeError(f"{name} must be fetched by hand: {instructions(name, root)}")
+    if source == "gdrive":
+        gdrive = entry.get("sources", {}).get("gdrive")
+        if not gdrive:
+            raise RuntimeError(f"{name} has no Google Drive source: {instructions(name, root)}")
+        archive = _gdrive_download(gdrive["id"], root / "downloads" / entry.get("archive", f"{name}.zip"))
+    elif source.startswith(("http://", "https://")):
+        archive = download(source, root / "downloads" / source.rstrip("/").rsplit("/", 1)[-1], entry.get("sha256"))
+    else:
+        local = Path(source).expanduser()
+        if not local.exists():
+            raise FileNotFoundError(f"{local}: source for {name} not found")
+        archive = local if local.is_file() else None
+    if archive is not None and entry.get("sha256") and file_sha256(archive) != entry["sha256"]:
+        raise ValueError(f"{archive}: sha256 differs from the registry's value for {name}")
+    with tempfile.TemporaryDirectory(dir=root, prefix=f".{name}.") as tmp:
+        unpacked = Path(tmp) if archive is not None else Path(source)
+        if archive is not None:
+            extract_archive(archive, unpacked)
+        install = _install_training_set if entry["kind"] == "recordio" else _install_ijb
+        install(unpacked, root, entry)
+    print(check_dataset(path, expect), file=sys.stderr)
+    record_hashes(name, root, archive)
+    return path
+
+
+# ---------------------------------------------------------------------------------------------------- preflight
+
+
+def _quick_recordio(path: Path, entry: dict, strict: bool) -> str | None:
+    for name in entry["files"]:
+        if not (path / name).is_file() or (path / name).stat().st_size == 0:
+            return f"{path / name}: missing or empty"
+    num_classes, height, _ = read_property(path / "property")
+    with open(path / "train.idx", encoding="ascii", errors="replace") as fh:
+        first = fh.readline().split()
+    if len(first) != 2 or not first[1].isdigit():
+        return f"{path / 'train.idx'}:1: expected 'key<TAB>offset', got {' '.join(first)!r}"
+    with open(path / "train.rec", "rb") as fh:
+        fh.seek(int(first[1]))
+        head = fh.read(8 + 24 + 8)
+    if len(head) < 8 or struct.unpack_from("<I", head)[0] != MAGIC:
+        return f"{path / 'train.rec'}: no RecordIO magic at byte offset {first[1]} (key {first[0]} of train.idx)"
+    if not strict or first[0] != "0":
+        return None
+    header, _ = unpack_header(head[8:])
+    expect = entry.get("expect", {})
+    found = {"num_classes": num_classes, "image_size": height}
+    if header.flag > 0:
+        found["num_images"] = int(header.label[0]) - 1
+    for key, want in expect.items():
+        if want is not None and key in found and found[key] != want:
+            return f"{path}: {key} is {found[key]}, the complete dataset has {want} (incomplete or different release)"
+    return None
+
+
+def _quick_bin(path: Path) -> str | None:
+    if not path.is_file() or path.stat().st_size == 0:
+        return f"{path}: missing or empty"
+    with open(path, "rb") as fh:
+        first = fh.read(2)
+    if first[:1] != b"\x80" and first[:1] not in (b"(", b"]"):
+        return f"{path}: not a pickle (starts with {first!r})"
+    return None
+
+
+def _quick_ijb(path: Path, entry: dict) -> str | None:
+    for meta in meta_paths(path, entry["suite"]).values():
+        if not meta.is_file() or meta.stat().st_size == 0:
+            return f"{meta}: missing or empty"
+    crop = path / "loose_crop"
+    if not crop.is_dir() or next(os.scandir(crop), None) is None:
+        return f"{crop}: missing or empty"
+    return None
+
+
+def preflight(names: Sequence[str], root: Path) -> list[str]:
+    """One problem line (with what to put where) per missing or invalid dataset; [] when all are present."""
+    root = Path(root)
+    strict = not (root / "MANIFEST.json").exists()  # synthetic roots are small by design: skip full-size counts
+    problems = []
+    for name in names:
+        entry, path = _entry(name), dataset_path(name, root)
+        try:
+            if entry["kind"] == "recordio":
+                problem = _quick_recordio(path, entry, strict)
+            elif entry["kind"] == "bin":
+                problem = _quick_bin(path)
+            else:
+                problem = _quick_ijb(path, entry)
+            problem = problem or next(iter(verify_hashes(name, root, full=False)), None)
+        except (OSError, ValueError) as err:
+            problem = str(err)
+        if problem:
+            problems.append(f"{name}: {problem}. {instructions(name, root)}")
+    return problems

@@ -1,0 +1,184 @@
+"""IJB-B / IJB-C 1:1 meta files (insightface IJB_release layout): write, parse and cross-validate."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from x2softmax.io import atomic_write_text
+
+SUITES = ("IJBB", "IJBC")
+
+
+@dataclass
+class IJBSuite:
+    """One IJB suite's meta data, in the order of its `*_name_5pts_score.txt` file."""
+
+    names: list[str]
+    template_ids: np.ndarray  # int64 [N]
+    media_ids: np.ndarray  # int64 [N]
+    landmarks: np.ndarray  # float32 [N, 5, 2], loose_crop pixel coordinates
+    faceness: np.ndarray  # float32 [N]
+    pairs: np.ndarray  # int64 [M, 2] template ids
+    labels: np.ndarray  # uint8 [M], 1 genuine, 0 impostor
+    root: Path | None = None
+    suite: str = ""
+
+    def image_path(self, i: int) -> Path:
+        """Path of image i under `{root}/loose_crop/`."""
+        if self.root is None:
+            raise ValueError("IJBSuite.image_path: the suite was built without a root directory")
+        return self.root / "loose_crop" / self.names[i]
+
+
+def _prefix(suite: str) -> str:
+    if suite.upper() not in SUITES:
+        raise ValueError(f"unknown IJB suite {suite!r}; expected one of {SUITES}")
+    return suite.lower()
+
+
+def meta_paths(root: Path, suite: str) -> dict[str, Path]:
+    """The three 1:1 meta files of a suite: `tid_mid`, `5pts` and `pairs`."""
+    prefix = _prefix(suite)
+    meta = Path(root) / "meta"
+    return {
+        "tid_mid": meta / f"{prefix}_face_tid_mid.txt",
+        "5pts": meta / f"{prefix}_name_5pts_score.txt",
+        "pairs": meta / f"{prefix}_template_pair_label.txt",
+    }
+
+
+def write_ijb_meta(
+    root: Path,
+    suite: str,
+    images: Sequence[str],
+    template_ids: Sequence[int] | np.ndarray,
+    media_ids: Sequence[int] | np.ndarray,
+    landmarks: np.ndarray,
+    faceness: np.ndarray,
+    pairs: np.ndarray,
+) -> None:
+    """Write the suite's three meta files in insightface's space-separated format."""
+    paths = meta_paths(root, suite)
+    n = len(images)
+    template_ids = np.asarray(template_ids, dtype=np.int64)
+    media_ids = np.asarray(media_ids, dtype=np.int64)
+    landmarks = np.asarray(landmarks, dtype=np.float64).reshape(n, 10)
+    faceness = np.asarray(faceness, dtype=np.float64)
+    pairs = np.asarray(pairs, dtype=np.int64)
+    if not (len(template_ids) == len(media_ids) == len(faceness) == n):
+        raise ValueError("write_ijb_meta: images, template_ids, media_ids and faceness differ in length")
+    if pairs.ndim != 2 or pairs.shape[1] != 3:
+        raise ValueError(f"write_ijb_meta: pairs must be [M, 3] (t1, t2, label), got shape {pairs.shape}")
+    if any(" " in name or not name for name in images):
+        raise ValueError("write_ijb_meta: image names must be non-empty and contain no spaces")
+    atomic_write_text(
+        paths["tid_mid"], "".join(f"{name} {t} {m}\n" for name, t, m in zip(images, template_ids, media_ids))
+    )
+    atomic_write_text(
+        paths["5pts"],
+        "".join(
+            f"{name} " + " ".join(f"{v:.4f}" for v in pts) + f" {score:.6f}\n"
+            for name, pts, score in zip(images, landmarks, faceness)
+        ),
+    )
+    atomic_write_text(paths["pairs"], "".join(f"{a} {b} {c}\n" for a, b, c in pairs))
+
+
+def _first_bad_line(path: Path, columns: int, text_columns: int) -> str:
+    """Locate the first line of a meta file with a missing or non-numeric field (slow path, errors only)."""
+    raw = pd.read_csv(path, sep=r"\s+", header=None, dtype=str, engine="c", names=range(columns))
+    numeric = raw.iloc[:, text_columns:].apply(pd.to_numeric, errors="coerce")
+    bad = (numeric.isna().any(axis=1) | raw.isna().any(axis=1)).to_numpy()
+    line = int(np.argmax(bad)) + 1
+    return f"{path}:{line}: expected {columns} fields, the last {columns - text_columns} numeric, got " + repr(
+        " ".join(v for v in raw.iloc[line - 1].tolist() if isinstance(v, str))
+    )
+
+
+def _read_table(path: Path, columns: int, text_columns: int) -> pd.DataFrame:
+    """Read a space-separated meta file: `text_columns` string columns, then float64 columns."""
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: IJB meta file not found")
+    dtypes = {i: (str if i < text_columns else np.float64) for i in range(columns)}
+    try:
+        table = pd.read_csv(path, sep=r"\s+", header=None, dtype=dtypes, engine="c", names=range(columns))
+    except pd.errors.EmptyDataError:
+        raise ValueError(f"{path}: empty file") from None
+    except pd.errors.ParserError as err:  # the message names the line with too many fields
+        raise ValueError(f"{path}: expected {columns} space-separated fields per line ({str(err).strip()})") from None
+    except ValueError:
+        raise ValueError(_first_bad_line(path, columns, text_columns)) from None
+    if len(table) == 0:
+        raise ValueError(f"{path}: empty file")
+    if table.isna().any(axis=None):
+        raise ValueError(_first_bad_line(path, columns, text_columns))
+    return table
+
+
+def _as_int(table: pd.DataFrame, column: int, path: Path) -> np.ndarray:
+    values = table[column].to_numpy()
+    ints = values.astype(np.int64)
+    bad = ints != values
+    if bad.any():
+        line = int(np.argmax(bad)) + 1
+        raise ValueError(f"{path}:{line}: field {column + 1} is {values[line - 1]}, expected an integer")
+    return ints
+
+
+def load_ijb_suite(root: Path, suite: str) -> IJBSuite:
+    """Parse and cross-check a suite's meta files (landmarks per image, templates of every pair)."""
+    root = Path(root)
+    paths = meta_paths(root, suite)
+    pts = _read_table(paths["5pts"], 12, text_columns=1)
+    tid = _read_table(paths["tid_mid"], 3, text_columns=1)
+    pair_table = _read_table(paths["pairs"], 3, text_columns=0)
+
+    names = pts[0].tolist()
+    duplicated = pts[0].duplicated().to_numpy()
+    if duplicated.any():
+        line = int(np.argmax(duplicated)) + 1
+        raise ValueError(f"{paths['5pts']}:{line}: image {names[line - 1]} listed twice")
+    by_name = pd.Series(np.arange(len(tid)), index=tid[0])
+    if by_name.index.duplicated().any():
+        line = int(np.argmax(by_name.index.duplicated())) + 1
+        raise ValueError(f"{paths['tid_mid']}:{line}: image {tid[0][line - 1]} listed twice")
+    rows = by_name.reindex(pts[0]).to_numpy()
+    if np.isnan(rows).any():
+        line = int(np.argmax(np.isnan(rows))) + 1
+        raise ValueError(f"{paths['5pts']}:{line}: image {names[line - 1]} has no entry in {paths['tid_mid'].name}")
+    if len(tid) != len(pts):
+        extra = sorted(set(tid[0]) - set(pts[0]))
+        line = int(by_name[extra[0]]) + 1
+        raise ValueError(f"{paths['tid_mid']}:{line}: image {extra[0]} has no landmarks in {paths['5pts'].name}")
+    rows = rows.astype(np.int64)
+
+    pair_values = np.stack([_as_int(pair_table, c, paths["pairs"]) for c in range(3)], axis=1)
+    bad_label = ~np.isin(pair_values[:, 2], (0, 1))
+    if bad_label.any():
+        line = int(np.argmax(bad_label)) + 1
+        raise ValueError(f"{paths['pairs']}:{line}: label {pair_values[line - 1, 2]} is not 0 or 1")
+    templates = _as_int(tid, 1, paths["tid_mid"])
+    unknown = ~np.isin(pair_values[:, :2], templates).all(axis=1)
+    if unknown.any():
+        line = int(np.argmax(unknown)) + 1
+        raise ValueError(
+            f"{paths['pairs']}:{line}: pair {pair_values[line - 1, 0]} {pair_values[line - 1, 1]} names a template "
+            f"absent from {paths['tid_mid'].name}"
+        )
+    landmarks = pts.iloc[:, 1:11].to_numpy(dtype=np.float32).reshape(-1, 5, 2)
+    return IJBSuite(
+        names=names,
+        template_ids=templates[rows],
+        media_ids=_as_int(tid, 2, paths["tid_mid"])[rows],
+        landmarks=landmarks,
+        faceness=pts[11].to_numpy(dtype=np.float32),
+        pairs=np.ascontiguousarray(pair_values[:, :2]),
+        labels=pair_values[:, 2].astype(np.uint8),
+        root=root,
+        suite=suite.upper(),
+    )

@@ -1,0 +1,76 @@
+"""IJB meta files: insightface format round trip and cross-file validation with file:line errors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from x2softmax.data.ijb import load_ijb_suite, meta_paths, write_ijb_meta
+
+NAMES = [f"{i}.jpg" for i in range(6)]
+TEMPLATES = [1, 1, 2, 2, 5, 5]
+PAIRS = np.array([[1, 2, 0], [1, 5, 0], [2, 2, 1]])
+
+
+def write_suite(root: Path, suite: str = "IJBC") -> np.ndarray:
+    landmarks = np.random.default_rng(0).uniform(0, 150, (6, 5, 2))
+    write_ijb_meta(root, suite, NAMES, TEMPLATES, range(10, 16), landmarks, np.linspace(0.5, 1, 6), PAIRS)
+    return landmarks
+
+
+def test_round_trip_insightface_format(tmp_path: Path) -> None:
+    landmarks = write_suite(tmp_path, "IJBB")
+    paths = meta_paths(tmp_path, "IJBB")
+    assert paths["tid_mid"].name == "ijbb_face_tid_mid.txt"
+    assert paths["tid_mid"].read_text().splitlines()[0] == "0.jpg 1 10"
+    assert len(paths["5pts"].read_text().splitlines()[0].split(" ")) == 12
+    assert paths["pairs"].read_text().splitlines()[2] == "2 2 1"
+    suite = load_ijb_suite(tmp_path, "IJBB")
+    assert suite.names == NAMES and suite.suite == "IJBB"
+    np.testing.assert_array_equal(suite.template_ids, TEMPLATES)
+    np.testing.assert_array_equal(suite.media_ids, range(10, 16))
+    np.testing.assert_allclose(suite.landmarks, landmarks, atol=1e-4)
+    assert suite.landmarks.dtype == np.float32 and suite.faceness.dtype == np.float32
+    np.testing.assert_array_equal(suite.pairs, PAIRS[:, :2])
+    assert suite.labels.dtype == np.uint8 and suite.labels.tolist() == [0, 0, 1]
+    assert suite.image_path(2) == tmp_path / "loose_crop" / "2.jpg"
+
+
+def test_order_follows_the_landmark_file(tmp_path: Path) -> None:
+    write_suite(tmp_path)
+    tid = meta_paths(tmp_path, "IJBC")["tid_mid"]
+    tid.write_text("".join(reversed(tid.read_text().splitlines(keepends=True))))
+    suite = load_ijb_suite(tmp_path, "IJBC")
+    np.testing.assert_array_equal(suite.template_ids, TEMPLATES)
+    np.testing.assert_array_equal(suite.media_ids, range(10, 16))
+
+
+@pytest.mark.parametrize(
+    ("which", "edit", "message"),
+    [
+        ("pairs", lambda t: t + "7 1 0\n", r"template_pair_label\.txt:4: pair 7 1 names a template absent"),
+        ("pairs", lambda t: t + "1 2 3\n", r"template_pair_label\.txt:4: label 3"),
+        ("pairs", lambda t: t.replace("1 5 0", "1 x 0"), r"template_pair_label\.txt:2: expected 3 fields"),
+        ("pairs", lambda t: t.replace("1 5 0", "1 5"), r"template_pair_label\.txt:2: expected 3 fields"),
+        ("pairs", lambda t: t.replace("1 5 0", "1 5.5 0"), r"template_pair_label\.txt:2: field 2 is 5\.5"),
+        ("tid_mid", lambda t: t + "9.jpg 1 1\n", r"tid_mid\.txt:7: image 9\.jpg has no landmarks"),
+        ("tid_mid", lambda t: t.replace("3.jpg", "3b.jpg"), r"5pts_score\.txt:4: image 3\.jpg has no entry"),
+        ("5pts", lambda t: t + t.splitlines(keepends=True)[0], r"5pts_score\.txt:7: image 0\.jpg listed twice"),
+        ("5pts", lambda t: "", r"5pts_score\.txt: empty file"),
+    ],
+)
+def test_inconsistent_files_report_file_and_line(tmp_path: Path, which: str, edit, message: str) -> None:
+    write_suite(tmp_path)
+    path = meta_paths(tmp_path, "IJBC")[which]
+    path.write_text(edit(path.read_text()))
+    with pytest.raises(ValueError, match=message):
+        load_ijb_suite(tmp_path, "IJBC")
+
+
+def test_missing_files_and_bad_suite(tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError, match=r"ijbc_name_5pts_score\.txt"):
+        load_ijb_suite(tmp_path, "IJBC")
+    with pytest.raises(ValueError, match="unknown IJB suite"):
+        meta_paths(tmp_path, "IJBA")
