@@ -1,0 +1,81 @@
+"""Backbone registry: build a backbone by name, load a trained one from disk."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from x2softmax.models.iresnet import IResNet
+
+_LARGE_WIDTHS = (64, 128, 256, 512)
+
+# name -> (blocks per stage, widths per stage)
+BACKBONES: dict[str, tuple[tuple[int, ...], tuple[int, ...]]] = {
+    "r18": ((2, 2, 2, 2), _LARGE_WIDTHS),
+    "r34": ((3, 4, 6, 3), _LARGE_WIDTHS),
+    "r50": ((3, 4, 14, 3), _LARGE_WIDTHS),
+    "r100": ((3, 13, 30, 3), _LARGE_WIDTHS),
+    "r200": ((6, 26, 60, 6), _LARGE_WIDTHS),
+    "iresnet_small": ((2, 2, 2, 2), (32, 64, 128, 256)),
+    "iresnet_tiny": ((1, 1, 1, 1), (16, 32, 64, 128)),
+}
+
+
+def build_backbone(name: str, embedding_size: int = 512, input_size: int = 112, dropout: float = 0.0) -> nn.Module:
+    """Build an untrained iResNet backbone by registry name."""
+    if name not in BACKBONES:
+        raise ValueError(f"unknown backbone {name!r}; known backbones: {', '.join(BACKBONES)}")
+    if embedding_size < 1 or input_size < 1 or not 0.0 <= dropout < 1.0:
+        raise ValueError(
+            f"invalid backbone settings: embedding_size={embedding_size}, input_size={input_size}, dropout={dropout}"
+        )
+    layers, widths = BACKBONES[name]
+    return IResNet(layers, widths, embedding_size=embedding_size, input_size=input_size, dropout=dropout)
+
+
+def _model_spec_from_summary(path: Path) -> dict[str, Any]:
+    """The `spec.model` block of the summary.json beside a backbone file."""
+    summary_path = path.parent / "summary.json"
+    if not summary_path.is_file():
+        raise FileNotFoundError(f"{summary_path}: missing; pass the backbone name to load {path} without a summary")
+    try:
+        model_spec = json.loads(summary_path.read_text())["spec"]["model"]
+    except (json.JSONDecodeError, KeyError, TypeError) as err:
+        raise ValueError(f"{summary_path}: no readable spec.model block ({err})") from err
+    return dict(model_spec)
+
+
+def load_backbone(
+    path: Path,
+    name: str | None = None,
+    embedding_size: int | None = None,
+    input_size: int | None = None,
+) -> tuple[nn.Module, dict[str, Any]]:
+    """Load a backbone state_dict (ours or arcface_torch's); return the model in eval mode and its model spec."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: backbone file not found")
+    spec: dict[str, Any] = _model_spec_from_summary(path) if name is None else {"backbone": name}
+    if embedding_size is not None:
+        spec["embedding_size"] = embedding_size
+    if input_size is not None:
+        spec["input_size"] = input_size
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # torch raises several types for corrupt files
+        raise ValueError(f"{path}: not a readable torch state_dict ({err})") from err
+    if not isinstance(state, dict) or "fc.weight" not in state:
+        raise ValueError(f"{path}: not an iResNet state_dict (no fc.weight)")
+    spec.setdefault("embedding_size", int(state["fc.weight"].shape[0]))
+    spec.setdefault("input_size", 112)
+    spec.setdefault("dropout", 0.0)
+    model = build_backbone(spec["backbone"], spec["embedding_size"], spec["input_size"], spec["dropout"])
+    try:
+        model.load_state_dict(state, strict=True)
+    except RuntimeError as err:
+        raise ValueError(f"{path}: state_dict does not fit backbone {spec}: {err}") from err
+    return model.eval(), spec

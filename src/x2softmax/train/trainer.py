@@ -1,0 +1,445 @@
+"""The training loop: build backbone, sharded head, optimizer and schedule from a run spec; train; write outputs."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import random
+import resource
+import sys
+import time
+import warnings
+from collections.abc import Callable
+from contextlib import nullcontext
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.distributed as dist
+from torch import nn
+from tqdm import tqdm
+
+from x2softmax.io import atomic_path, atomic_write_json, atomic_write_text, file_sha256
+from x2softmax.losses import build_loss
+from x2softmax.models import build_backbone
+from x2softmax.train import distributed as D
+from x2softmax.train.batches import EpochPlan, InMemoryBatches, StreamedBatches, normalise_images
+from x2softmax.train.checkpoint import (
+    checkpoint_path,
+    load_checkpoint,
+    resume_key,
+    rng_state,
+    save_checkpoint,
+    set_rng_state,
+)
+from x2softmax.train.head import ShardedHead
+from x2softmax.train.schedule import build_scheduler
+
+AMP_MODES = ("auto", "fp16", "bf16", "none")
+
+
+def _setting(spec: dict[str, Any], dotted: str, default: Any = ...) -> Any:
+    """spec value at a dotted key; ValueError naming the run and key when a required one is missing."""
+    node: Any = spec
+    for part in dotted.split("."):
+        if not isinstance(node, dict) or part not in node:
+            if default is ...:
+                raise ValueError(f"run spec {spec.get('run', '?')!r}: missing key {dotted!r}")
+            return default
+        node = node[part]
+    return node
+
+
+def autocast_dtype(amp: str, device: torch.device) -> torch.dtype | None:
+    """Autocast dtype of the trunk for an amp setting: auto = fp16 on CUDA and none on the CPU."""
+    if amp not in AMP_MODES:
+        raise ValueError(f"train.amp={amp!r}: use one of {AMP_MODES}")
+    if amp == "fp16" and device.type != "cuda":
+        raise ValueError("train.amp='fp16' needs a CUDA device; use 'bf16' or 'none' on the CPU")
+    if amp == "auto":
+        return torch.float16 if device.type == "cuda" else None
+    return {"fp16": torch.float16, "bf16": torch.bfloat16, "none": None}[amp]
+
+
+def data_hash(train_dir: Path) -> str:
+    """sha256 over the train.idx content, the property content (if present) and the train.rec size."""
+    digest = hashlib.sha256()
+    digest.update(file_sha256(train_dir / "train.idx").encode())
+    prop = train_dir / "property"
+    digest.update(file_sha256(prop).encode() if prop.is_file() else b"-")
+    digest.update(str((train_dir / "train.rec").stat().st_size).encode())
+    return digest.hexdigest()
+
+
+def _check_training_data(spec: dict[str, Any]) -> tuple[Path, Any]:
+    """Open the training set and check it against the spec; errors name the offending file."""
+    from x2softmax.data.recordio import FaceRecordIO
+
+    train_dir = Path(_setting(spec, "data.train_dir"))
+    if not train_dir.is_dir():
+        raise FileNotFoundError(f"{train_dir}: training data directory not found")
+    for name in ("train.rec", "train.idx"):
+        if not (train_dir / name).is_file():
+            raise FileNotFoundError(f"{train_dir / name}: missing training file")
+    faces = FaceRecordIO(train_dir)
+    if len(faces) == 0:
+        raise ValueError(f"{train_dir / 'train.idx'}: no training images")
+    declared = _setting(spec, "data.num_classes", None)
+    if declared is not None and int(declared) != faces.num_classes:
+        raise ValueError(f"{train_dir / 'property'}: {faces.num_classes} classes, but the spec says {declared}")
+    first = faces.image(0)
+    if first.shape[:2] != (faces.image_size, faces.image_size):
+        raise ValueError(
+            f"{train_dir / 'train.rec'}: images are {first.shape[1]}x{first.shape[0]}, "
+            f"but {train_dir / 'property'} says {faces.image_size}x{faces.image_size}"
+        )
+    declared_size = _setting(spec, "data.image_size", None)
+    if declared_size is not None and int(declared_size) != faces.image_size:
+        raise ValueError(f"{train_dir / 'property'}: image size {faces.image_size}, but the spec says {declared_size}")
+    return train_dir, faces
+
+
+def _init_process_group() -> bool:
+    """Join the torchrun process group (nccl on GPU, gloo on CPU) when WORLD_SIZE > 1; True if created here."""
+    if int(os.environ.get("WORLD_SIZE", "1")) <= 1 or dist.is_initialized():
+        return False
+    dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
+    return True
+
+
+def _device() -> torch.device:
+    """cuda:LOCAL_RANK when CUDA is available, else the CPU."""
+    if torch.cuda.is_available():
+        index = int(os.environ.get("LOCAL_RANK", "0"))
+        torch.cuda.set_device(index)
+        return torch.device("cuda", index)
+    return torch.device("cpu")
+
+
+def _seed_everything(seed: int) -> None:
+    """Seed python, numpy and torch (all devices)."""
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def _set_deterministic(deterministic: bool, device: torch.device) -> None:
+    """Deterministic algorithms and cuDNN (strict on the CPU, warn-only on CUDA) or cuDNN autotuning."""
+    if deterministic and device.type == "cuda":
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+    torch.use_deterministic_algorithms(deterministic, warn_only=deterministic and device.type == "cuda")
+    torch.backends.cudnn.deterministic = deterministic
+    torch.backends.cudnn.benchmark = not deterministic
+
+
+def _peak_memory_mb(device: torch.device) -> float:
+    """Peak memory of this process: CUDA max allocated, or the CPU max resident set size."""
+    if device.type == "cuda":
+        return torch.cuda.max_memory_allocated(device) / 2**20
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+class _Validation:
+    """Pair verification on the val sets of the spec (rank 0), every `every` steps and at the end."""
+
+    def __init__(self, spec: dict[str, Any], input_size: int, device: torch.device) -> None:
+        val = _setting(spec, "train.val", {}) or {}
+        self.every = int(val.get("every", 0))
+        self.sets = list(val.get("sets", [])) if self.every > 0 else []
+        self.data_dir = Path(val.get("data_dir", "."))
+        self.input_size, self.device = input_size, device
+        self.pairs: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+        for name in self.sets:
+            if not (self.data_dir / f"{name}.bin").is_file():
+                raise FileNotFoundError(f"{self.data_dir / f'{name}.bin'}: validation set not found")
+
+    def due(self, step: int, last: bool) -> bool:
+        """Whether validation runs after this step."""
+        return bool(self.sets) and (last or step % self.every == 0)
+
+    def run(self, model: nn.Module) -> dict[str, float]:
+        """Verification accuracy (10-fold) of each val set."""
+        from x2softmax.data.pairs import load_bin_images
+        from x2softmax.evaluate.embed import embed_images
+        from x2softmax.evaluate.verification import evaluate_pairs
+
+        was_training = model.training
+        model.eval()
+        scores = {}
+        for name in self.sets:
+            if name not in self.pairs:
+                self.pairs[name] = load_bin_images(self.data_dir / f"{name}.bin", self.input_size)
+            images, issame = self.pairs[name]
+            emb = embed_images(model, images, batch_size=256, flip=True, device=str(self.device))
+            scores[name] = float(evaluate_pairs(emb[0::2], emb[1::2], issame, protocol="10fold")["accuracy"])
+        model.train(was_training)
+        return scores
+
+
+def train(
+    spec: dict[str, Any],
+    out_dir: Path,
+    ckpt_dir: Path,
+    on_step: Callable[[int], None] | None = None,
+) -> dict[str, Any]:
+    """Train one run from its spec; write backbone.pt, head.pt, metrics.jsonl, summary.json to out_dir.
+
+    Resumes from ckpt_dir when a checkpoint of the same spec is there. `on_step(global_step)` is called after
+    every step (after any checkpoint of that step). Returns the summary dict (on every rank).
+    """
+    owns_group = _init_process_group()
+    try:
+        return _Trainer(spec, Path(out_dir), Path(ckpt_dir)).fit(on_step)
+    finally:
+        if owns_group:
+            dist.destroy_process_group()
+
+
+class _Trainer:
+    """One training run's state (built from the spec) and its loop."""
+
+    def __init__(self, spec: dict[str, Any], out_dir: Path, ckpt_dir: Path) -> None:
+        self.spec, self.out_dir, self.ckpt_dir = spec, out_dir, ckpt_dir
+        self.run_name = str(_setting(spec, "run"))
+        self.rank, self.world_size = D.rank(), D.world_size()
+        self.device = _device()
+        t = dict(_setting(spec, "train"))
+        m = dict(_setting(spec, "model"))
+        self.batch_size, self.epochs = int(_setting(spec, "train.batch_size")), int(_setting(spec, "train.epochs"))
+        self.seed = int(t.get("seed", 0))
+        self.grad_clip = t.get("grad_clip")
+        self.log_every = max(1, int(t.get("log_every", 10)))
+        self.checkpoint_every = int(t.get("checkpoint_every", 0))
+        self.autocast = autocast_dtype(str(t.get("amp", "auto")), self.device)
+        if self.device.type == "cpu":
+            torch.set_num_threads(int(t.get("threads", 1)))
+        _set_deterministic(bool(t.get("deterministic", False)), self.device)
+
+        self.train_dir, faces = _check_training_data(spec)
+        self.num_classes = faces.num_classes
+        self.input_size = int(m.get("input_size", 112))
+        self.validation = _Validation(spec, self.input_size, self.device)
+        self.plan = EpochPlan(len(faces), self.batch_size, self.seed, self.rank, self.world_size)
+        self.total_steps = self.plan.steps_per_epoch * self.epochs
+        if self.total_steps < 1:
+            raise ValueError(f"run spec {self.run_name!r}: train.epochs must be >= 1, got {self.epochs}")
+
+        # Model and head initialisation depend on the seed only (not the rank), so every world size starts alike.
+        _seed_everything(self.seed)
+        backbone = build_backbone(
+            _setting(spec, "model.backbone"), int(m.get("embedding_size", 512)), self.input_size,
+            float(m.get("dropout", 0.0)),
+        ).to(self.device)
+        self.loss = build_loss(_setting(spec, "loss.name"), **dict(_setting(spec, "loss.hparams", {}) or {}))
+        self.head = ShardedHead(
+            self.loss, self.num_classes, int(m.get("embedding_size", 512)), float(t.get("partial_fc", 1.0)),
+            generator=torch.Generator().manual_seed(self.seed),
+        ).to(self.device)
+        self.backbone = backbone
+        self.model: nn.Module = backbone
+        if self.world_size > 1:
+            # 1x1 convolution grads have equivalent but differently written strides; DDP's copy is harmless.
+            warnings.filterwarnings("ignore", message="Grad strides do not match bucket view strides")
+            self.model = nn.parallel.DistributedDataParallel(
+                backbone, device_ids=[self.device.index] if self.device.type == "cuda" else None,
+                forward_sync_buffers=False,
+            )
+        _seed_everything(self.seed + self.rank)
+        self.optimizer = torch.optim.SGD(
+            [{"params": [p for p in backbone.parameters() if p.requires_grad]}, {"params": self.head.parameters()}],
+            lr=float(_setting(spec, "train.lr")), momentum=float(t.get("momentum", 0.9)),
+            weight_decay=float(t.get("weight_decay", 5e-4)),
+        )
+        self.scheduler = build_scheduler(
+            self.optimizer, _setting(spec, "train.schedule"), self.plan.steps_per_epoch, self.total_steps
+        )
+        self.scaler = torch.amp.GradScaler(self.device.type, enabled=self.autocast is torch.float16)
+        if bool(_setting(spec, "data.in_memory", True)):
+            from x2softmax.data.recordio import load_face_arrays
+
+            images, labels = load_face_arrays(self.train_dir, size=self.input_size)
+            self.batches: InMemoryBatches | StreamedBatches = InMemoryBatches(images, labels, self.plan)
+        else:
+            self.batches = StreamedBatches(
+                self.train_dir, self.input_size, self.plan, int(_setting(spec, "data.workers", 0)),
+                pin_memory=self.device.type == "cuda",
+            )
+        self.key = resume_key(spec, self.world_size)
+        self.ckpt_path = checkpoint_path(ckpt_dir, self.rank, self.world_size)
+        self.global_step, self.train_time_s, self.val_time_s = 0, 0.0, 0.0
+        self.metrics: list[dict[str, Any]] = []
+        self.val_best: dict[str, float] = {}
+        self.val_final: dict[str, float] = {}
+
+    # -- checkpoints -------------------------------------------------------------------------------------------
+    def _state(self) -> dict[str, Any]:
+        return {
+            "resume_key": self.key,
+            "global_step": self.global_step,
+            "seed": self.seed,
+            "backbone": self.backbone.state_dict(),
+            "head": self.head.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(),
+            "scaler": self.scaler.state_dict(),
+            "rng": rng_state(),
+            "metrics": self.metrics,
+            "val_best": self.val_best,
+            "val_final": self.val_final,
+            "train_time_s": self.train_time_s,
+            "val_time_s": self.val_time_s,
+        }
+
+    def _resume(self) -> None:
+        state = load_checkpoint(self.ckpt_path, self.key)
+        step = torch.tensor([-1 if state is None else state["global_step"]], dtype=torch.float64)
+        if self.world_size > 1:  # every rank must resume from the same step, or all start fresh
+            low, high = step.clone(), step.clone()
+            dist.all_reduce(low, dist.ReduceOp.MIN)
+            dist.all_reduce(high, dist.ReduceOp.MAX)
+            if low.item() != high.item():
+                if state is not None:
+                    print(f"x2softmax: rank checkpoints in {self.ckpt_dir} disagree; starting fresh", file=sys.stderr)
+                state = None
+        if state is None:
+            return
+        self.backbone.load_state_dict(state["backbone"])
+        self.head.load_state_dict(state["head"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
+        self.scaler.load_state_dict(state["scaler"])
+        set_rng_state(state["rng"])
+        self.global_step = int(state["global_step"])
+        self.train_time_s, self.val_time_s = float(state["train_time_s"]), float(state["val_time_s"])
+        self.metrics = list(state["metrics"])
+        self.val_best, self.val_final = dict(state["val_best"]), dict(state["val_final"])
+        if self.rank == 0:
+            print(f"x2softmax: resuming {self.run_name} at step {self.global_step}/{self.total_steps}", file=sys.stderr)
+
+    # -- the loop ----------------------------------------------------------------------------------------------
+    def _step(self, images: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """One optimisation step; returns (loss averaged over ranks, accuracy, backbone grad norm)."""
+        images = normalise_images(images.to(self.device, non_blocking=True))
+        labels = labels.to(self.device, non_blocking=True)
+        amp = (
+            torch.autocast(self.device.type, dtype=self.autocast) if self.autocast is not None else nullcontext()
+        )
+        with amp:
+            embeddings = self.model(images)
+        loss, acc = self.head(embeddings.float(), labels)
+        self.optimizer.zero_grad(set_to_none=True)
+        self.scaler.scale(loss).backward()
+        self.scaler.unscale_(self.optimizer)
+        max_norm = float(self.grad_clip) if self.grad_clip else math.inf
+        grad_norm = nn.utils.clip_grad_norm_(self.backbone.parameters(), max_norm)
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
+        self.scheduler.step()
+        return D.all_reduce_mean(loss), acc.detach(), grad_norm
+
+    def fit(self, on_step: Callable[[int], None] | None) -> dict[str, Any]:
+        """Run (or resume) the training loop, then write the outputs; returns the summary."""
+        self._resume()
+        self.model.train()
+        self.head.train()
+        progress = tqdm(
+            total=self.total_steps, initial=self.global_step, desc=self.run_name, unit="step",
+            file=sys.stderr, disable=self.rank != 0, dynamic_ncols=True,
+        )
+        window_loss, window_acc, window_steps = 0.0, 0.0, 0
+        window_train_time = self.train_time_s
+        tick = time.perf_counter()
+        images_per_step = self.batch_size * self.world_size
+        steps_per_epoch = self.plan.steps_per_epoch
+        while self.global_step < self.total_steps:
+            epoch, start = divmod(self.global_step, steps_per_epoch)
+            for images, labels in self.batches.iterate(epoch, start):
+                loss, acc, grad_norm = self._step(images, labels)
+                loss_value, acc_value = torch.stack([loss, acc]).tolist()
+                if not math.isfinite(loss_value):
+                    raise RuntimeError(
+                        f"run {self.run_name!r}: loss is {loss_value} at step {self.global_step + 1}; training stopped "
+                        f"(last good checkpoint kept in {self.ckpt_dir})"
+                    )
+                self.global_step += 1
+                self.train_time_s += time.perf_counter() - tick
+                window_loss, window_acc, window_steps = window_loss + loss_value, window_acc + acc_value, window_steps + 1
+                last = self.global_step == self.total_steps
+                if self.global_step % self.log_every == 0 or last:
+                    elapsed = self.train_time_s - window_train_time
+                    line = {
+                        "step": self.global_step,
+                        "epoch": self.global_step / steps_per_epoch,
+                        "loss": window_loss / window_steps,
+                        "acc": window_acc / window_steps,
+                        "lr": self.optimizer.param_groups[0]["lr"],
+                        "grad_norm": float(grad_norm),
+                        "images_per_s": images_per_step * window_steps / max(elapsed, 1e-9),
+                    }
+                    self.metrics.append(line)
+                    progress.set_postfix(loss=f"{line['loss']:.3f}", acc=f"{line['acc']:.3f}",
+                                         img_s=f"{line['images_per_s']:.0f}")
+                    window_loss, window_acc, window_steps = 0.0, 0.0, 0
+                    window_train_time = self.train_time_s
+                if self.validation.due(self.global_step, last):
+                    started = time.perf_counter()
+                    self._validate()
+                    self.val_time_s += time.perf_counter() - started
+                if last or (self.checkpoint_every > 0 and self.global_step % self.checkpoint_every == 0):
+                    save_checkpoint(self.ckpt_path, self._state())
+                progress.update(1)
+                if on_step is not None:
+                    on_step(self.global_step)
+                tick = time.perf_counter()
+        progress.close()
+        return self._write_outputs()
+
+    def _validate(self) -> None:
+        if self.rank == 0:
+            scores = self.validation.run(self.backbone)
+            for name, accuracy in scores.items():
+                self.metrics.append({"step": self.global_step, "val_set": name, "accuracy": accuracy})
+                self.val_best[name] = max(accuracy, self.val_best.get(name, -math.inf))
+            self.val_final = scores
+        if self.world_size > 1:
+            dist.barrier()
+
+    # -- outputs -----------------------------------------------------------------------------------------------
+    def _write_outputs(self) -> dict[str, Any]:
+        weight = self.head.gathered_weight()
+        logged = [line for line in self.metrics if "loss" in line]
+        summary: dict[str, Any] = {
+            "run": self.run_name,
+            "loss": self.spec["loss"]["name"],
+            "spec": self.spec,
+            "data_hash": data_hash(self.train_dir),
+            "num_classes": self.num_classes,
+            "steps": self.global_step,
+            "epochs": self.epochs,
+            "steps_per_epoch": self.plan.steps_per_epoch,
+            "wall_time_s": self.train_time_s + self.val_time_s,
+            "train_time_s": self.train_time_s,
+            "images_per_s": self.global_step * self.batch_size * self.world_size / max(self.train_time_s, 1e-9),
+            "final_loss": logged[-1]["loss"] if logged else None,
+            "final_acc": logged[-1]["acc"] if logged else None,
+            "device": torch.cuda.get_device_name(self.device) if self.device.type == "cuda" else "cpu",
+            "world_size": self.world_size,
+            "peak_memory_mb": _peak_memory_mb(self.device),
+        }
+        if self.val_final:
+            summary["val_best"], summary["val_final"] = self.val_best, self.val_final
+        if self.rank == 0:
+            with atomic_path(self.out_dir / "backbone.pt") as tmp:
+                torch.save({k: v.detach().cpu() for k, v in self.backbone.state_dict().items()}, tmp)
+            with atomic_path(self.out_dir / "head.pt") as tmp:
+                torch.save({"weight": weight, "loss": {k: v.cpu() for k, v in self.loss.state_dict().items()}}, tmp)
+            atomic_write_text(
+                self.out_dir / "metrics.jsonl", "".join(json.dumps(line) + "\n" for line in self.metrics)
+            )
+            atomic_write_json(self.out_dir / "summary.json", summary)
+        if self.world_size > 1:
+            dist.barrier()
+        return summary
