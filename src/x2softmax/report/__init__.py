@@ -1,0 +1,1 @@
+"""Report notebooks support: declared outputs, result tables, figures, offline HTML and the index page."""

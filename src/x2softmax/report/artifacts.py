@@ -1,0 +1,177 @@
+"""The report's declared outputs: every notebook, the figures and tables it writes, and how they are saved.
+
+The workflow declares `figure_paths` and `table_paths` as the outputs of each notebook job and the index page lists
+them with their captions, so a notebook must write exactly these files (`check_outputs` is its last cell).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from x2softmax.io import atomic_path
+
+if TYPE_CHECKING:
+    import pandas as pd
+    from matplotlib.figure import Figure
+
+FIGURE_FORMATS = ("png", "pdf")
+FIGURE_DPI = 120
+
+NOTEBOOKS: dict[str, dict] = {
+    "01_margins": {
+        "title": "Target logits and the adaptive margin",
+        "figures": ["01_target_logits", "01_angular_margins", "01_decision_boundaries", "01_x2_grid"],
+        "tables": ["01_margin_at_angles", "01_x2_grid_minimum"],
+        "captions": {
+            "01_target_logits": "Target logit f(θ) and cosine margin cos θ − f(θ) of every loss",
+            "01_angular_margins": "Two-class angular margin versus the angle between the class weights",
+            "01_decision_boundaries": "Decision boundaries of two classes at a small and a large inter-class angle",
+            "01_x2_grid": "X2-Softmax target logit and angular margin over the a, h, k grid",
+            "01_margin_at_angles": "Angular margin of each loss at selected angles between class weights",
+            "01_x2_grid_minimum": "Minimum X2 angular margin and where it occurs, per (a, h, k)",
+        },
+    },
+    "02_toy": {
+        "title": "Toy example: 8 classes on the circle and the sphere",
+        "figures": ["02_toy_2d", "02_toy_3d"],
+        "tables": ["02_toy_compactness"],
+        "captions": {
+            "02_toy_2d": "Held-out 2-D features of 8 classes per loss, with the class centres",
+            "02_toy_3d": "Held-out 3-D features per loss (Lambert equal-area projection of the sphere)",
+            "02_toy_compactness": "Intra-class compactness and inter-class separation per loss and dimension",
+        },
+    },
+    "03_verification": {
+        "title": "Pair verification (LFW, CFP-FP, AgeDB-30, CALFW, CPLFW, VGG2-FP)",
+        "figures": ["03_verification_accuracy"],
+        "tables": ["03_verification", "03_reference_comparison"],
+        "captions": {
+            "03_verification_accuracy": "Verification accuracy per loss and benchmark, 10-fold and oracle protocols",
+            "03_verification": "Verification accuracy (%) per loss × benchmark, one column per protocol",
+            "03_reference_comparison": "This run next to published numbers with the same metric, and the difference",
+        },
+    },
+    "04_ijb": {
+        "title": "IJB-B / IJB-C 1:1 verification",
+        "figures": ["04_ijb_roc", "04_similarity_distributions"],
+        "tables": ["04_ijb_tar", "04_similarity_overlap"],
+        "captions": {
+            "04_ijb_roc": "ROC curves (TAR vs FAR, log scale) per IJB suite and loss",
+            "04_similarity_distributions": "Genuine and impostor template similarities per suite and loss",
+            "04_ijb_tar": "TAR (%) at FAR 1e-6 … 1e-1 per loss and suite (protocol N1D1F2)",
+            "04_similarity_overlap": "Overlap coefficient of the genuine and impostor similarity histograms",
+        },
+    },
+    "05_training": {
+        "title": "Training curves and cost",
+        "figures": ["05_training_curves"],
+        "tables": ["05_training_cost"],
+        "captions": {
+            "05_training_curves": "Training loss, accuracy and learning rate per run",
+            "05_training_cost": "Wall time, throughput and peak memory per training job",
+        },
+    },
+    "06_ablations": {
+        "title": "X2-Softmax ablations: a, h, k and the gradient",
+        "figures": ["06_ablation_accuracy", "06_ablation_loss"],
+        "tables": ["06_ablations"],
+        "captions": {
+            "06_ablation_accuracy": "Verification accuracy of the X2 ablations next to the default X2 run",
+            "06_ablation_loss": "Training loss curves of the X2 ablations and the default X2 run",
+            "06_ablations": "Hyperparameters and verification accuracy (%) of each ablation",
+        },
+    },
+    "07_geometry": {
+        "title": "Geometry of the trained class centres",
+        "figures": ["07_nearest_angles", "07_realised_margins", "07_angle_vs_count"],
+        "tables": ["07_geometry_summary"],
+        "captions": {
+            "07_nearest_angles": "Angle from each class centre to its nearest other centre, per run",
+            "07_realised_margins": "Two-class margin each loss realises at the trained nearest-centre angles",
+            "07_angle_vs_count": "Nearest-centre angle versus the number of training images of the class",
+            "07_geometry_summary": "Nearest-centre angles and realised margins per run (quantiles)",
+        },
+    },
+}
+
+SYNTHETIC_NOTICE = (
+    "These results come from SYNTHETIC data (generated identities written in the real formats). They show that "
+    "the pipeline runs end to end; the numbers say nothing about how the losses behave on real faces, and "
+    "differences to published numbers are not meaningful."
+)
+
+PROTOCOLS: dict[str, str] = {
+    "10fold": "insightface 10-fold protocol: flip-summed embeddings, squared L2 distance, threshold chosen on the "
+    "other 9 folds; mean ± population std of the fold accuracies",
+    "oracle": "X2-Softmax authors' protocol: no flip, cosine similarity, the best threshold on the whole set "
+    "(optimistic: ≥ the 10-fold number)",
+    "N1D1F2": "insightface IJB 1:1 evaluation: flip-summed, unnormalised image features weighted by faceness, "
+    "media-averaged templates; TAR read at the ROC point whose FAR is nearest the target",
+}
+
+
+def _entry(nb: str) -> dict:
+    """The NOTEBOOKS entry of `nb`, or a KeyError listing the known notebooks."""
+    if nb not in NOTEBOOKS:
+        raise KeyError(f"unknown report notebook {nb!r}; known: {sorted(NOTEBOOKS)}")
+    return NOTEBOOKS[nb]
+
+
+def figure_paths(nb: str, figures_dir: Path) -> list[Path]:
+    """Every figure file notebook `nb` writes: PNG and PDF of each declared figure stem."""
+    return [Path(figures_dir) / f"{stem}.{ext}" for stem in _entry(nb)["figures"] for ext in FIGURE_FORMATS]
+
+
+def table_paths(nb: str, tables_dir: Path) -> list[Path]:
+    """Every table file notebook `nb` writes (CSV)."""
+    return [Path(tables_dir) / f"{stem}.csv" for stem in _entry(nb)["tables"]]
+
+
+def caption(stem: str) -> str:
+    """The one-line caption of a figure or table stem."""
+    nb = next((name for name, entry in NOTEBOOKS.items() if stem in entry["captions"]), None)
+    if nb is None:
+        raise KeyError(f"no caption for {stem!r}: it is not a declared figure or table")
+    return NOTEBOOKS[nb]["captions"][stem]
+
+
+def _declared(nb: str, kind: str, stem: str) -> None:
+    """Raise unless `stem` is a declared figure/table of `nb` (keeps notebooks and declarations in step)."""
+    stems = _entry(nb)[kind]
+    if stem not in stems:
+        raise KeyError(f"{stem!r} is not a declared {kind[:-1]} of {nb}; declared: {stems}")
+
+
+def save_figure(fig: Figure, nb: str, stem: str, figures_dir: Path) -> Path:
+    """Write a declared figure as PNG and PDF (atomically, no timestamps) and close it; return the PNG path."""
+    import matplotlib.pyplot as plt
+
+    _declared(nb, "figures", stem)
+    written = []
+    for ext in FIGURE_FORMATS:
+        target = Path(figures_dir) / f"{stem}.{ext}"
+        metadata = {"CreationDate": None} if ext == "pdf" else {"Software": None}
+        with atomic_path(target) as tmp:
+            fig.savefig(tmp, format=ext, dpi=FIGURE_DPI, bbox_inches="tight", metadata=metadata)
+        written.append(target)
+    plt.close(fig)
+    return written[0]
+
+
+def save_table(table: pd.DataFrame, nb: str, stem: str, tables_dir: Path) -> Path:
+    """Write a declared table as CSV atomically; return its path."""
+    _declared(nb, "tables", stem)
+    target = Path(tables_dir) / f"{stem}.csv"
+    with atomic_path(target) as tmp:
+        table.to_csv(tmp, index=False)
+    return target
+
+
+def check_outputs(nb: str, figures_dir: Path, tables_dir: Path) -> list[Path]:
+    """Raise FileNotFoundError naming every declared output of `nb` that is missing; return them all."""
+    paths = figure_paths(nb, figures_dir) + table_paths(nb, tables_dir)
+    missing = [str(p) for p in paths if not p.is_file()]
+    if missing:
+        raise FileNotFoundError(f"notebook {nb} did not write its declared outputs: {', '.join(missing)}")
+    return paths

@@ -1,0 +1,191 @@
+"""`reports/index.html`: one offline page linking every report, figure and table, with config, provenance,
+protocols and software versions."""
+
+from __future__ import annotations
+
+import html
+import importlib.metadata
+import json
+import os
+import platform
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from x2softmax.io import atomic_write_text, file_sha256
+from x2softmax.report.artifacts import NOTEBOOKS, PROTOCOLS, SYNTHETIC_NOTICE, figure_paths, table_paths
+
+SOFTWARE = ("torch", "numpy", "pandas", "snakemake", "dvc", "papermill", "nbconvert", "matplotlib", "seaborn",
+            "scikit-learn", "x2softmax")
+
+_CSS = """
+body { font-family: system-ui, -apple-system, "Segoe UI", sans-serif; margin: 2em auto; max-width: 1150px;
+       padding: 0 1em; color: #222; line-height: 1.45; }
+h1 { margin-bottom: 0.2em; } h2 { border-bottom: 1px solid #ccc; padding-bottom: 0.2em; margin-top: 1.6em; }
+.notice { border: 3px solid #c0392b; background: #fdecea; padding: 0.8em 1em; font-size: 1.1em; margin: 1em 0; }
+.real { border: 2px solid #27ae60; background: #eafaf1; padding: 0.6em 1em; margin: 1em 0; }
+.figures { display: flex; flex-wrap: wrap; gap: 12px; }
+figure { margin: 0; width: 260px; border: 1px solid #ddd; padding: 6px; background: #fafafa; }
+figure img { width: 100%; height: 150px; object-fit: contain; background: white; }
+figcaption { font-size: 0.85em; }
+table { border-collapse: collapse; margin: 0.5em 0; font-size: 0.9em; }
+td, th { border: 1px solid #ccc; padding: 3px 8px; text-align: left; vertical-align: top; }
+th { background: #f0f0f0; }
+pre { background: #f6f6f6; padding: 0.8em; overflow-x: auto; font-size: 0.85em; }
+.missing { color: #999; }
+code { font-size: 0.9em; }
+"""
+
+
+def _rel(target: Path, start: Path) -> str:
+    """Relative URL from directory `start` to `target` (forward slashes)."""
+    return Path(os.path.relpath(target, start)).as_posix()
+
+
+def _esc(value: Any) -> str:
+    """HTML-escaped text of a value."""
+    return html.escape(str(value))
+
+
+def _table(header: list[str], rows: list[list[str]]) -> str:
+    """An HTML table from already-escaped cell strings."""
+    head = "".join(f"<th>{h}</th>" for h in header)
+    body = "".join("<tr>" + "".join(f"<td>{c}</td>" for c in row) + "</tr>" for row in rows)
+    return f"<table><tr>{head}</tr>{body}</table>"
+
+
+def _link(target: Path, start: Path, text: str) -> str:
+    """A relative link, or greyed text saying the file was not produced."""
+    if target.is_file():
+        return f'<a href="{_esc(_rel(target, start))}">{_esc(text)}</a>'
+    return f'<span class="missing">{_esc(text)} (not produced in this run)</span>'
+
+
+def software_versions() -> dict[str, str]:
+    """Python and the versions of the packages the pipeline runs on ('not installed' where absent)."""
+    versions = {"python": platform.python_version()}
+    for name in SOFTWARE:
+        try:
+            versions[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            versions[name] = "not installed"
+    return versions
+
+
+def _manifest(config: Mapping[str, Any], results_dir: Path) -> tuple[Path | None, dict[str, Any] | None]:
+    """The synthetic data MANIFEST.json under the configured data root (or results/data), if there is one."""
+    roots = [Path(config["data"]["root"])] if isinstance(config.get("data"), Mapping) and config["data"].get(
+        "root") else []
+    roots.append(Path(results_dir) / "data")
+    for root in roots:
+        path = root / "MANIFEST.json"
+        if path.is_file():
+            try:
+                return path, json.loads(path.read_text(encoding="utf-8"))
+            except json.JSONDecodeError as err:
+                raise ValueError(f"{path}: not valid JSON ({err.msg} at line {err.lineno})") from err
+    return None, None
+
+
+def is_synthetic(config: Mapping[str, Any], manifest: Mapping[str, Any] | None) -> bool:
+    """Whether the run used synthetic data: config["synthetic"] when set, else whether a data MANIFEST exists."""
+    if "synthetic" in config:
+        return bool(config["synthetic"])
+    return manifest is not None
+
+
+def _provenance_html(config: Mapping[str, Any], results_dir: Path) -> tuple[bool, str]:
+    """The data provenance section: synthetic notice, manifest, and per-run data and checkpoint hashes."""
+    manifest_path, manifest = _manifest(config, results_dir)
+    synthetic = is_synthetic(config, manifest)
+    parts = []
+    if synthetic:
+        parts.append(f'<div class="notice"><strong>Synthetic data.</strong> {_esc(SYNTHETIC_NOTICE)}</div>')
+    else:
+        parts.append('<div class="real">Real data: the data sets named in the configuration below.</div>')
+    if manifest is not None:
+        scalars = [[_esc(k), _esc(v)] for k, v in manifest.items() if not isinstance(v, (dict, list))]
+        parts.append(f"<p>Data manifest <code>{_esc(manifest_path)}</code> "
+                     f"(sha256 {_esc(file_sha256(manifest_path)[:16])}…):</p>")
+        parts.append(_table(["field", "value"], scalars))
+        nested = {k: v for k, v in manifest.items() if isinstance(v, (dict, list))}
+        if nested:
+            parts.append("<details><summary>manifest details (generator settings, counts, file hashes)</summary>"
+                         f"<pre>{_esc(yaml.safe_dump(nested, sort_keys=False))}</pre></details>")
+    rows = []
+    train_root = Path(results_dir) / "train"
+    for run_dir in sorted(p for p in train_root.glob("*") if p.is_dir()) if train_root.is_dir() else []:
+        summary_path = run_dir / "summary.json"
+        summary = json.loads(summary_path.read_text(encoding="utf-8")) if summary_path.is_file() else {}
+        data_hash = next((str(v) for k, v in summary.items() if "hash" in k and "data" in k), "")
+        backbone = run_dir / "backbone.pt"
+        rows.append([
+            _esc(run_dir.name),
+            _esc(summary.get("loss", summary.get("spec", {}).get("loss", {}).get("name", ""))),
+            f"<code>{_esc(data_hash[:16])}</code>",
+            f"<code>{_esc(file_sha256(backbone)[:16]) if backbone.is_file() else 'missing'}</code>",
+        ])
+    if rows:
+        parts.append("<p>Training runs (hashes truncated to 16 hex digits):</p>")
+        parts.append(_table(["run", "loss", "training data hash", "backbone.pt sha256"], rows))
+    return synthetic, "\n".join(parts)
+
+
+def build_index(reports_dir: Path, out_html: Path, *, config: dict, results_dir: Path) -> Path:
+    """Write the offline index page of the whole report (no scripts; relative links to pages, figures, tables)."""
+    reports_dir, out_html, results_dir = Path(reports_dir), Path(out_html), Path(results_dir)
+    here = out_html.parent
+    synthetic, provenance = _provenance_html(config, results_dir)
+    title = f"X2-Softmax replication — {config.get('preset', 'report')}"
+    parts = [
+        "<!DOCTYPE html>",
+        '<html lang="en"><head><meta charset="utf-8">',
+        '<meta name="viewport" content="width=device-width, initial-scale=1">',
+        f"<title>{_esc(title)}</title><style>{_CSS}</style></head><body>",
+        f"<h1>{_esc(title)}</h1>",
+        "<p>Replication of <em>X2-Softmax: Margin Adaptive Loss Function for Face Recognition</em> "
+        "(Xu et al., arXiv 2312.05281). Every figure and table below is regenerated by an executed notebook.</p>",
+    ]
+    if synthetic:
+        parts.append(f'<div class="notice"><strong>⚠ Synthetic data.</strong> {_esc(SYNTHETIC_NOTICE)}</div>')
+    snakemake_report = reports_dir / "report.html"
+    if snakemake_report.is_file():
+        parts.append(f"<p>Snakemake's own report (rules, runtimes, provenance of every file): "
+                     f"{_link(snakemake_report, here, 'report.html')}</p>")
+    parts.append("<h2>Reports</h2>")
+    for nb, entry in NOTEBOOKS.items():
+        parts.append(f"<h3>{_link(reports_dir / f'{nb}.html', here, nb + ': ' + entry['title'])}</h3>")
+        figures = []
+        for png in figure_paths(nb, reports_dir / "figures")[:: 2]:
+            stem = png.stem
+            pdf = png.with_suffix(".pdf")
+            cap = _esc(entry["captions"][stem])
+            if png.is_file():
+                figures.append(
+                    f'<figure><a href="{_esc(_rel(png, here))}"><img src="{_esc(_rel(png, here))}" alt="{cap}"></a>'
+                    f"<figcaption>{cap}<br>{_link(png, here, 'PNG')} · {_link(pdf, here, 'PDF')}</figcaption></figure>"
+                )
+            else:
+                figures.append(f'<figure><figcaption class="missing">{cap} (not produced in this run)'
+                               "</figcaption></figure>")
+        parts.append(f'<div class="figures">{"".join(figures)}</div>')
+        tables = [
+            [_link(csv, here, csv.name), _esc(entry["captions"][csv.stem])]
+            for csv in table_paths(nb, reports_dir / "tables")
+        ]
+        parts.append(_table(["table", "caption"], tables))
+    parts.append("<h2>Protocols</h2><p>Every number names its protocol; numbers under different protocols are never "
+                 "mixed in one column.</p>")
+    protocol_rows = [[f"<code>{_esc(k)}</code>", _esc(v)] for k, v in PROTOCOLS.items()]
+    parts.append(_table(["protocol", "definition"], protocol_rows))
+    parts.append("<h2>Data provenance</h2>")
+    parts.append(provenance)
+    parts.append("<h2>Configuration</h2>")
+    parts.append(f"<pre>{_esc(yaml.safe_dump(dict(config), sort_keys=False, allow_unicode=True))}</pre>")
+    parts.append("<h2>Software</h2>")
+    parts.append(_table(["package", "version"], [[_esc(k), _esc(v)] for k, v in software_versions().items()]))
+    parts.append("</body></html>")
+    atomic_write_text(out_html, "\n".join(parts) + "\n")
+    return out_html

@@ -1,0 +1,188 @@
+"""Fixtures of the report tests: a small results tree that follows docs/architecture.md (random, well-formed data)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from x2softmax.report.artifacts import NOTEBOOKS, figure_paths, table_paths
+
+REFERENCE_CSV = Path(__file__).resolve().parents[2] / "config" / "reference_numbers.csv"
+RUNS = ["softmax", "arcface", "x2softmax"]
+ABLATIONS = {"x2_exact_grad": {"loss": "x2softmax", "hparams": {"gradient": "exact"}},
+             "x2_a-0.5": {"loss": "x2softmax", "hparams": {"a": -0.5}}}
+LOSS_SPECS = {"softmax": {"name": "softmax", "hparams": {}},
+              "arcface": {"name": "arcface", "hparams": {"s": 64.0, "m": 0.5}},
+              "x2softmax": {"name": "x2softmax", "hparams": {"s": 64.0, "a": -0.9, "h": 0.0, "k": 0.65}}}
+SUITES = ["IJBB", "IJBC"]
+DATASETS = ["lfw", "cfp_fp", "agedb_30"]
+TOY_LOSSES = ["arcface", "x2softmax"]
+DIMS = [2, 3]
+CLASSES, EMBEDDING = 40, 16
+
+
+PNG_1PX = bytes.fromhex(
+    "89504e470d0a1a0a0000000d4948445200000001000000010806000000"
+    "1f15c4890000000d49444154789c6360f8cf00000301010018dd8db40000000049454e44ae426082"
+)
+
+
+def _populate_reports(reports: Path, skip: str | None = None) -> None:
+    """Every notebook page, figure and table as tiny placeholder files (except notebook `skip`)."""
+    for nb in NOTEBOOKS:
+        if nb == skip:
+            continue
+        (reports / f"{nb}.html").parent.mkdir(parents=True, exist_ok=True)
+        (reports / f"{nb}.html").write_text(f"<html><body>{nb}</body></html>")
+        for path in figure_paths(nb, reports / "figures") + table_paths(nb, reports / "tables"):
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(PNG_1PX if path.suffix == ".png" else b"x")
+
+
+def _margin_curves(theta_w: np.ndarray) -> dict[str, np.ndarray]:
+    """Closed-form ArcFace/CosFace margins and a U-shaped X2-like curve (deg) at θ_w (deg)."""
+    half = np.sin(np.deg2rad(theta_w) / 2)
+    cos = np.rad2deg(2 * np.arcsin(np.clip(0.35 / (2 * half), -1, 1)))
+    cos[0.35 / (2 * half) > 1] = np.nan
+    x2 = np.where(theta_w >= 40, 36.25 + 0.004 * (theta_w - 94) ** 2, np.nan)
+    return {"arcface": np.full_like(theta_w, np.rad2deg(0.5)), "cosface": cos, "x2softmax": x2}
+
+
+def _write_margins(out: Path) -> None:
+    """The five margin CSVs of results/analysis/margins."""
+    out.mkdir(parents=True, exist_ok=True)
+    theta = np.arange(0, 181, 1.0)
+    rad = np.deg2rad(theta)
+    f = {"arcface": np.cos(rad + 0.5), "cosface": np.cos(rad) - 0.35, "x2softmax": 0.65 - 0.9 * rad**2}
+    pd.concat([pd.DataFrame({"loss": k, "theta_deg": theta, "f": v, "cosine_margin": np.cos(rad) - v})
+               for k, v in f.items()]).to_csv(out / "target_logits.csv", index=False)
+    theta_w = np.arange(1, 181, 1.0)
+    pd.concat([pd.DataFrame({"loss": k, "theta_w_deg": theta_w, "margin_deg": v})
+               for k, v in _margin_curves(theta_w).items()]).to_csv(out / "angular_margins.csv", index=False)
+    grid, grid_m = [], []
+    for param, values in {"a": [-0.5, -0.9, -1.2], "h": [-0.2, 0.0], "k": [0.5, 0.65, 0.8]}.items():
+        for v in values:
+            a, h, k = {"a": (v, 0.0, 0.65), "h": (-0.9, v, 0.65), "k": (-0.9, 0.0, v)}[param]
+            fx = a * (rad - h) ** 2 + k
+            grid.append(pd.DataFrame({"param": param, "a": a, "h": h, "k": k, "theta_deg": theta, "f": fx,
+                                      "cosine_margin": np.cos(rad) - fx}))
+            grid_m.append(pd.DataFrame({"param": param, "a": a, "h": h, "k": k, "theta_w_deg": theta_w,
+                                        "margin_deg": _margin_curves(theta_w)["x2softmax"] * (1 + abs(a))}))
+    pd.concat(grid).to_csv(out / "x2_grid.csv", index=False)
+    pd.concat(grid_m).to_csv(out / "x2_grid_margins.csv", index=False)
+    rows = []
+    for loss in f:
+        for tw in (45.0, 90.0, 135.0):
+            m = _margin_curves(np.array([tw]))[loss][0]
+            rows.append({"loss": loss, "theta_w_deg": tw, "boundary1_deg": (tw - m) / 2, "boundary2_deg": (tw + m) / 2})
+    pd.DataFrame(rows).to_csv(out / "boundaries.csv", index=False)
+
+
+def _unit(x: np.ndarray) -> np.ndarray:
+    return x / np.linalg.norm(x, axis=1, keepdims=True)
+
+
+def build_fake_results(root: Path, seed: int = 0) -> dict[str, dict]:
+    """Write a fake results tree under root/results and return the papermill parameters of every notebook."""
+    rng = np.random.default_rng(seed)
+    results = root / "results"
+    _write_margins(results / "analysis" / "margins")
+
+    for loss in TOY_LOSSES:
+        for dim in DIMS:
+            centres = _unit(rng.normal(size=(8, dim)))
+            labels = np.repeat(np.arange(8), 12)
+            feats = _unit(centres[labels] + 0.15 * rng.normal(size=(len(labels), dim)))
+            path = results / "toy" / f"{loss}_{dim}d.npz"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            np.savez(path, features=feats.astype(np.float32), labels=labels, centres=centres.astype(np.float32),
+                     loss=np.array(loss), dim=np.array(dim))
+
+    all_runs = RUNS + list(ABLATIONS)
+    rows = []
+    for run in all_runs:
+        loss = ABLATIONS[run]["loss"] if run in ABLATIONS else run
+        for ds in DATASETS:
+            acc = 90 + 9 * rng.random()
+            rows += [(run, loss, ds, "10fold", "accuracy_pct", acc), (run, loss, ds, "10fold", "accuracy_std_pct", 0.5),
+                     (run, loss, ds, "oracle", "accuracy_pct", acc + 0.3)]
+        for suite in SUITES:
+            for i, far in enumerate(["1e-06", "1e-05", "1e-04", "1e-03", "1e-02", "1e-01"]):
+                rows.append((run, loss, suite, "N1D1F2", f"tar_at_far_{far}_pct", 40 + 10 * i + rng.random()))
+            labels = (rng.random(3000) < 0.1).astype(np.uint8)
+            scores = np.clip(rng.normal(0.1 + 0.5 * labels, 0.15), -1, 1).astype(np.float32)
+            (results / "eval" / run).mkdir(parents=True, exist_ok=True)
+            np.savez(results / "eval" / run / f"ijb_{suite}_scores.npz", scores=scores, labels=labels)
+        train = results / "train" / run
+        train.mkdir(parents=True, exist_ok=True)
+        lines = [{"step": s, "epoch": s // 20, "loss": 10 * np.exp(-s / 30) + rng.random(), "acc": 1 - np.exp(-s / 30),
+                  "lr": 0.1 if s < 40 else 0.01, "grad_norm": 1.0, "images_per_s": 500.0} for s in range(0, 60, 5)]
+        lines.append({"step": 60, "epoch": 3, "set": "lfw", "accuracy": 0.9})
+        (train / "metrics.jsonl").write_text("".join(json.dumps(line) + "\n" for line in lines))
+        (train / "summary.json").write_text(json.dumps({
+            "run": run, "loss": loss, "steps": 60, "wall_time_s": 12.5, "images_per_s": 510.0, "peak_memory_mb": 900.0,
+            "data_hash": "ab" * 32, "device": "cpu"}))
+        torch.save({"weight": torch.randn(CLASSES, EMBEDDING)}, train / "head.pt")
+        torch.save({"w": torch.zeros(3)}, train / "backbone.pt")
+        bench = results / "benchmarks" / f"train_{run}.tsv"
+        bench.parent.mkdir(parents=True, exist_ok=True)
+        bench.write_text("s\th:m:s\tmax_rss\tmax_vms\tmax_uss\tmax_pss\tio_in\tio_out\tmean_load\tcpu_time\n"
+                         "13.1\t0:00:13\t950.2\t2000\t900\t910\t1.0\t2.0\t95.0\t12.0\n")
+    summary = pd.DataFrame(rows, columns=["run", "loss", "dataset", "protocol", "metric", "value"]).assign(
+        checkpoint="0123456789ab")
+    (results / "summary").mkdir(parents=True, exist_ok=True)
+    summary.to_csv(results / "summary" / "metrics.csv", index=False)
+    data = results / "data"
+    data.mkdir(parents=True, exist_ok=True)
+    pd.DataFrame({"class_id": np.arange(CLASSES), "count": rng.integers(4, 60, CLASSES)}).to_csv(
+        data / "class_counts.csv", index=False)
+    (data / "MANIFEST.json").write_text(json.dumps({"generator": "x2softmax.data.synthetic 1", "seed": 7,
+                                                    "files": {"train/train.rec": "cd" * 32}}))
+    reference = root / "config" / "reference_numbers.csv"
+    reference.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copy(REFERENCE_CSV, reference)
+
+    common = {"results_dir": str(results), "figures_dir": str(root / "reports" / "figures"),
+              "tables_dir": str(root / "reports" / "tables"), "synthetic": True, "preset": "fake"}
+    return {
+        "01_margins": common | {"margins_dir": str(results / "analysis" / "margins")},
+        "02_toy": common | {"toy_dir": str(results / "toy"), "toy_losses": TOY_LOSSES, "dims": DIMS},
+        "03_verification": common | {"summary_csv": str(results / "summary" / "metrics.csv"),
+                                     "reference_csv": str(reference), "runs": RUNS},
+        "04_ijb": common | {"summary_csv": str(results / "summary" / "metrics.csv"),
+                            "reference_csv": str(reference), "eval_dir": str(results / "eval"), "runs": RUNS,
+                            "suites": SUITES},
+        "05_training": common | {"train_dir": str(results / "train"), "benchmarks_dir": str(results / "benchmarks"),
+                                 "runs": all_runs},
+        "06_ablations": common | {"summary_csv": str(results / "summary" / "metrics.csv"),
+                                  "train_dir": str(results / "train"), "ablations": ABLATIONS,
+                                  "baseline": "x2softmax"},
+        "07_geometry": common | {"train_dir": str(results / "train"),
+                                 "class_counts_csv": str(data / "class_counts.csv"),
+                                 "runs": RUNS, "loss_specs": LOSS_SPECS},
+    }
+
+
+@pytest.fixture(scope="session")
+def fake_tree(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, dict]]:
+    """A fake results tree (root, papermill parameters per notebook), built once per session."""
+    root = tmp_path_factory.mktemp("fake")
+    return root, build_fake_results(root)
+
+
+@pytest.fixture
+def populate_reports():
+    """The function that fills a reports folder with placeholder pages, figures (1-pixel PNGs) and tables."""
+    return _populate_reports
+
+
+@pytest.fixture
+def tiny_png() -> bytes:
+    """A valid 1x1 PNG."""
+    return PNG_1PX

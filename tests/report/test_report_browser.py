@@ -1,0 +1,74 @@
+"""The index page and a rendered notebook load in headless Chromium with the network off, every image intact."""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+import subprocess
+from pathlib import Path
+
+import nbformat
+import pytest
+from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output
+
+from x2softmax.report.index import build_index
+from x2softmax.report.render import render_html
+
+CHROMIUM = Path("/usr/bin/chromium")
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.skipif(not CHROMIUM.exists(), reason="/usr/bin/chromium is absent (apt-get install chromium)"),
+]
+CHECKER = """<script>
+window.addEventListener("load", () => {
+  const imgs = Array.from(document.images);
+  const broken = imgs.filter(i => !(i.complete && i.naturalWidth > 0)).map(i => i.src.slice(0, 80));
+  document.body.setAttribute("data-image-check", JSON.stringify({total: imgs.length, broken: broken}));
+});
+</script>"""
+
+
+def _chromium(args: list[str], profile: Path) -> subprocess.CompletedProcess:
+    """Run headless Chromium with the network disabled."""
+    flags = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
+             "--disable-component-update", "--disable-sync", f"--user-data-dir={profile}",
+             "--host-resolver-rules=MAP * ~NOTFOUND", "--proxy-server=127.0.0.1:9", "--hide-scrollbars"]
+    return subprocess.run([str(CHROMIUM), *flags, *args], capture_output=True, text=True, timeout=120, check=False)
+
+
+def _check_page(page: Path, tmp_path: Path) -> dict:
+    """Screenshot the page, then dump the DOM of a copy with the image checker appended; return the check."""
+    shot = tmp_path / f"{page.stem}.png"
+    _chromium(["--window-size=1280,1600", f"--screenshot={shot}", page.as_uri()], tmp_path / "profile")
+    assert shot.is_file() and shot.stat().st_size > 5000, f"no screenshot of {page}"
+    probe = page.with_name(f"probe_{page.name}")
+    probe.write_text(page.read_text(encoding="utf-8").replace("</body>", CHECKER + "</body>"), encoding="utf-8")
+    done = _chromium(["--virtual-time-budget=5000", "--dump-dom", probe.as_uri()], tmp_path / "profile")
+    found = re.search(r'data-image-check="([^"]+)"', done.stdout)
+    assert found, f"the checker did not run on {page}: {done.stderr[-500:]}"
+    return json.loads(found.group(1).replace("&quot;", '"'))
+
+
+def test_index_page_images_load(fake_tree, populate_reports, tmp_path):
+    root, _ = fake_tree
+    reports = tmp_path / "reports"
+    populate_reports(reports)
+    index = build_index(reports, reports / "index.html", config={"synthetic": True, "preset": "browser"},
+                        results_dir=root / "results")
+    check = _check_page(index, tmp_path)
+    assert check["total"] >= 10 and check["broken"] == []
+
+
+def test_rendered_notebook_images_load(tiny_png, tmp_path):
+    png = base64.b64encode(tiny_png).decode()
+    book = new_notebook(cells=[
+        new_markdown_cell("# A report page"),
+        new_code_cell("show()", outputs=[new_output("display_data", data={"image/png": png, "text/plain": "<img>"})]),
+    ])
+    book.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    book.metadata["language_info"] = {"name": "python"}
+    nbformat.write(book, tmp_path / "page.ipynb")
+    page = render_html(tmp_path / "page.ipynb", tmp_path / "site" / "page.html")
+    check = _check_page(page, tmp_path)
+    assert check["total"] == 1 and check["broken"] == []

@@ -1,0 +1,57 @@
+"""The index page links every report, figure and table and states provenance, protocols and versions."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from x2softmax.report.artifacts import NOTEBOOKS, PROTOCOLS, figure_paths, table_paths
+from x2softmax.report.index import build_index, is_synthetic
+from x2softmax.report.render import remote_references
+
+def _links(page: str) -> set[str]:
+    return set(re.findall(r'(?:href|src)="([^"]+)"', page))
+
+
+def test_index_links_everything(fake_tree, populate_reports, tmp_path):
+    root, _ = fake_tree
+    reports = tmp_path / "reports"
+    populate_reports(reports, skip="04_ijb")
+    (reports / "report.html").write_text("<html></html>")
+    config = {"preset": "fake-preset", "synthetic": True, "data": {"root": str(root / "results" / "data")}}
+    page = build_index(reports, reports / "index.html", config=config, results_dir=root / "results").read_text()
+    links = _links(page)
+    for nb in NOTEBOOKS:
+        if nb == "04_ijb":
+            assert "04_ijb.html" not in links and "04_ijb_roc.png" not in page.replace("not produced", "")
+            continue
+        assert f"{nb}.html" in links
+        for path in figure_paths(nb, reports / "figures"):
+            assert f"figures/{path.name}" in links
+        for path in table_paths(nb, reports / "tables"):
+            assert f"tables/{path.name}" in links
+        for text in NOTEBOOKS[nb]["captions"].values():
+            assert text.replace("'", "&#x27;") in page
+    assert "not produced in this run" in page
+    assert "report.html" in links
+    assert "Synthetic data" in page and "fake-preset" in page
+    assert all(name in page for name in PROTOCOLS)
+    assert "x2softmax.data.synthetic 1" in page and "cdcdcdcd" in page  # manifest provenance
+    assert "abababab" in page  # a run's training-data hash
+    for name in ("python", "torch", "numpy", "pandas", "snakemake", "dvc", "papermill"):
+        assert f"<td>{name}</td>" in page
+    assert "<script" not in page and remote_references(page) == []
+
+
+def test_real_data_has_no_synthetic_notice(populate_reports, tmp_path):
+    reports = tmp_path / "reports"
+    populate_reports(reports)
+    page = build_index(reports, reports / "index.html", config={"synthetic": False}, results_dir=tmp_path).read_text()
+    assert "Synthetic data" not in page and "Real data" in page
+
+
+@pytest.mark.parametrize(("config", "manifest", "expected"), [
+    ({"synthetic": False}, {"seed": 1}, False), ({}, {"seed": 1}, True), ({}, None, False)])
+def test_is_synthetic(config, manifest, expected):
+    assert is_synthetic(config, manifest) is expected

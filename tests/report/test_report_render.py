@@ -1,0 +1,59 @@
+"""Executed notebook → offline HTML: no input cells, no network references, images inline."""
+
+from __future__ import annotations
+
+import nbformat
+import pytest
+from nbclient import NotebookClient
+from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
+
+from x2softmax.report.render import remote_references, render_html
+
+
+@pytest.fixture(scope="module")
+def executed(tmp_path_factory):
+    """A tiny notebook with markdown, a plot and a table, executed with the python3 kernel."""
+    book = new_notebook(cells=[
+        new_markdown_cell("# Tiny report\nSome text with $x^2$ and a relative [link](other.html)."),
+        new_code_cell("n = 3", metadata={"tags": ["parameters"]}),
+        new_code_cell("import matplotlib\nmatplotlib.use('Agg')\nimport matplotlib.pyplot as plt\n"
+                      "from IPython.display import Image, display\nfig, ax = plt.subplots()\n"
+                      "ax.plot(range(n))\nfig.savefig('plot.png')\ndisplay(Image(filename='plot.png'))"),
+        new_code_cell("import pandas as pd\npd.DataFrame({'SECRET_INPUT_MARKER': [n]})"),
+    ])
+    book.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    book.metadata["language_info"] = {"name": "python"}
+    folder = tmp_path_factory.mktemp("render")
+    NotebookClient(book, kernel_name="python3", resources={"metadata": {"path": str(folder)}}).execute()
+    path = folder / "tiny.ipynb"
+    nbformat.write(book, path)
+    return path
+
+
+def test_render_is_offline_and_inline(executed, tmp_path):
+    out = render_html(executed, tmp_path / "sub" / "tiny.html")
+    page = out.read_text(encoding="utf-8")
+    assert remote_references(page) == []
+    assert "<script" not in page.lower()
+    assert page.count('src="data:image/png;base64,') >= 1
+    assert "Tiny report" in page and "SECRET_INPUT_MARKER" in page  # markdown and outputs kept
+    assert "ax.plot(range(n))" not in page  # inputs dropped
+    assert not list((tmp_path / "sub").glob("*.tmp"))
+
+
+def test_remote_reference_detection():
+    page = ('<script src="https://cdn.example/x.js"></script><link href="//cdn.example/a.css">'
+            '<style>@import "http://x/y.css"; div { background: url( https://x/i.png ) }</style>'
+            '<img src="data:image/png;base64,AAAA"><a href="figures/a.png">a</a>')
+    found = remote_references(page)
+    assert len(found) == 4
+    assert remote_references('<img src="figures/a.png"><a href="01_margins.html">x</a>') == []
+
+
+def test_bad_input_is_named(tmp_path):
+    with pytest.raises(FileNotFoundError, match="missing.ipynb"):
+        render_html(tmp_path / "missing.ipynb", tmp_path / "x.html")
+    broken = tmp_path / "broken.ipynb"
+    broken.write_text("{not json")
+    with pytest.raises(ValueError, match="broken.ipynb: not a readable Jupyter notebook"):
+        render_html(broken, tmp_path / "x.html")

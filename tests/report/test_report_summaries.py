@@ -1,0 +1,135 @@
+"""Result tables and verdicts the notebooks show, on small hand-made inputs and the fake tree."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from x2softmax.report import summaries
+
+
+def _curve(loss, theta, margin):
+    return pd.DataFrame({"loss": loss, "theta_w_deg": theta, "margin_deg": margin})
+
+
+def test_margin_shape_classifies_curves():
+    theta = np.arange(1, 181, 1.0)
+    assert summaries.margin_shape(theta, np.full_like(theta, 28.6)) == "constant"
+    assert summaries.margin_shape(theta, theta * 0.6) == "increasing"
+    assert summaries.margin_shape(theta, 100 - theta * 0.3) == "decreasing"
+    assert summaries.margin_shape(theta, (theta - 90) ** 2 / 100) == "U-shaped"
+    assert summaries.margin_shape(theta, np.sin(np.deg2rad(4 * theta))) == "non-monotone"
+    assert summaries.margin_shape(theta, np.full_like(theta, np.nan)) == "undefined"
+
+
+def test_verdict_is_computed_from_the_data():
+    theta = np.arange(1, 181, 1.0)
+    u_shape = np.where(theta >= 40, 30 + 0.01 * (theta - 100) ** 2, np.nan)
+    table = pd.concat([_curve("x2", theta, u_shape), _curve("arc", theta, np.full_like(theta, 28.65))])
+    text = summaries.margin_claim_verdict(table, "x2")
+    assert "θ_w ≥ 40°" in text and "30.00° at θ_w = 100°" in text
+    assert f"{0.01 * 80**2 + 30:.2f}° at θ_w = 180°" in text
+    assert "only for classes more than 100° apart" in text and "arc: constant" in text
+    grows = summaries.margin_claim_verdict(_curve("sphere", theta, theta * 0.6), "sphere")
+    assert "the claim holds" in grows and "108.00° at θ_w = 180°" in grows
+    with pytest.raises(KeyError, match="not in the angular margin table"):
+        summaries.margin_claim_verdict(table, "cosface")
+
+
+def test_margin_at_angles_reads_the_nearest_tabulated_angle():
+    theta = np.arange(1, 181, 1.0)
+    table = summaries.margin_at_angles(_curve("sphere", theta, theta * 0.6), [60, 90.2, 200])
+    row = table.iloc[0]
+    assert row["margin_at_60_deg"] == pytest.approx(36.0)
+    assert row["margin_at_90.2_deg"] == pytest.approx(54.0)
+    assert np.isnan(row["margin_at_200_deg"])
+    assert row["min_at_deg"] == 1.0 and row["exists_from_deg"] == 1.0
+
+
+def test_verification_and_reference_tables(fake_tree):
+    root, params = fake_tree
+    p = params["03_verification"]
+    summary = summaries.read_table(p["summary_csv"], summaries.SUMMARY_COLUMNS)
+    reference = summaries.read_table(p["reference_csv"], summaries.REFERENCE_COLUMNS)
+    table = summaries.verification_table(summary, ["x2softmax", "arcface"])
+    assert list(table["run"]) == ["x2softmax", "arcface"]
+    assert list(table.columns[:5]) == ["run", "loss", "lfw 10fold", "lfw 10fold std", "lfw oracle"]
+    expected = summary.query("run == 'arcface' and dataset == 'lfw' and protocol == 'oracle'")["value"].item()
+    assert table.set_index("run").loc["arcface", "lfw oracle"] == expected
+    comparison = summaries.reference_comparison(summary, reference, ["arcface", "x2softmax"], synthetic=True)
+    assert set(comparison["run"]) == {"arcface"}  # no published X2-Softmax numbers exist
+    assert (comparison["comparable"] == "no: synthetic data").all()
+    row = comparison.query("dataset == 'lfw' and source.str.contains('2021')", engine="python").iloc[0]
+    assert row["difference"] == pytest.approx(row["value"] - 99.83)
+    with pytest.raises(ValueError, match="no rows for run"):
+        summaries.verification_table(summary, ["nope"])
+
+
+def test_ijb_table_has_our_rows_and_published_rows(fake_tree):
+    _, params = fake_tree
+    p = params["04_ijb"]
+    summary = summaries.read_table(p["summary_csv"], summaries.SUMMARY_COLUMNS)
+    reference = summaries.read_table(p["reference_csv"], summaries.REFERENCE_COLUMNS)
+    table = summaries.ijb_tar_table(summary, reference, ["arcface"], ["IJBC"])
+    ours = table[table["source"] == "this run"]
+    assert list(ours["method"]) == ["arcface"]
+    assert [c for c in table.columns if c.startswith("TAR")] == [
+        f"TAR@FAR={far} IJBC" for far in summaries.IJB_FARS]
+    published = table[table["source"].str.contains("2021 model zoo")].iloc[0]
+    assert published["TAR@FAR=1e-04 IJBC"] == 96.46 and published["TAR@FAR=1e-05 IJBC"] == 94.79
+
+
+def test_roc_points_match_sklearn():
+    from sklearn.metrics import roc_curve
+
+    rng = np.random.default_rng(0)
+    labels = rng.random(5000) < 0.2
+    scores = rng.normal(labels * 1.0, 1.0)
+    roc = summaries.roc_points(scores, labels, max_points=100)
+    fpr, tpr, _ = roc_curve(labels, scores)
+    assert len(roc) <= 100 and roc["far"].is_monotonic_increasing
+    idx = np.searchsorted(fpr, roc["far"].to_numpy())
+    assert np.allclose(tpr[idx], roc["tar"])
+    with pytest.raises(ValueError, match="both genuine"):
+        summaries.roc_points(scores, np.ones_like(labels))
+
+
+def test_training_tables(fake_tree):
+    _, params = fake_tree
+    p = params["05_training"]
+    curves = summaries.training_curves(p["train_dir"], ["arcface"])
+    assert curves["loss"].notna().all() and "set" not in curves.dropna(axis=1).columns
+    cost = summaries.training_cost_table(p["train_dir"], p["benchmarks_dir"], ["arcface"]).iloc[0]
+    assert cost["images_per_s"] == 510.0 and cost["peak_memory_mb"] == 900.0 and cost["job_max_rss_mb"] == 950.2
+
+
+def test_ablation_table_differences(fake_tree):
+    _, params = fake_tree
+    p = params["06_ablations"]
+    summary = summaries.read_table(p["summary_csv"], summaries.SUMMARY_COLUMNS)
+    table = summaries.ablation_table(summary, p["ablations"], "x2softmax").set_index("run")
+    assert table.loc["x2softmax", "overrides"] == "defaults" and table.loc["x2_a-0.5", "overrides"] == "a=-0.5"
+    delta = table.loc["x2_a-0.5", "lfw 10fold"] - table.loc["x2softmax", "lfw 10fold"]
+    assert table.loc["x2_a-0.5", "Δ lfw 10fold"] == pytest.approx(delta)
+
+
+def test_bad_inputs_name_the_file(tmp_path):
+    missing = tmp_path / "metrics.csv"
+    with pytest.raises(FileNotFoundError, match="metrics.csv"):
+        summaries.read_table(missing, ["run"])
+    missing.write_text("run,value\na,1\n")
+    with pytest.raises(ValueError, match=r"metrics.csv: missing column\(s\) \['loss'\]"):
+        summaries.read_table(missing, ["run", "loss"])
+    log = tmp_path / "metrics.jsonl"
+    log.write_text('{"step": 1, "loss": 2.0}\n{broken\n')
+    with pytest.raises(ValueError, match="metrics.jsonl:2"):
+        summaries.read_jsonl(log)
+    (tmp_path / "summary.json").write_text("[1, 2]")
+    with pytest.raises(ValueError, match="expected a JSON object"):
+        summaries.read_json(tmp_path / "summary.json")
+
+
+def test_data_notice():
+    assert "SYNTHETIC" in summaries.data_notice(True)
+    assert "Real data" in summaries.data_notice(False)
