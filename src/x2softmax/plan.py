@@ -20,7 +20,12 @@ def dataset_images(config: Mapping[str, Any]) -> dict[str, int]:
         return {name: int(n) for name, n in counts.items() if isinstance(n, int | float)}
     from x2softmax.data.datasets import load_registry
 
-    return {name: int(entry["images"]) for name, entry in load_registry().items() if entry.get("images")}
+    sizes = {}
+    for name, entry in load_registry().items():
+        expect = entry.get("expect") or {}
+        images = expect.get("num_images") or expect.get("images") or 2 * (expect.get("pairs") or 0)
+        sizes[name] = int(images)
+    return sizes
 
 
 def toy_training_images(config: Mapping[str, Any]) -> int:
@@ -65,4 +70,26 @@ def format_plan(rows: list[dict[str, Any]]) -> str:
                      f"{r['gpu_hours']:>11.2f}")
     total = sum(r["gpu_hours"] for r in rows)
     lines += ["-" * len(header), f"{'total':<34}{'':>5}{'':>9}{'':>13}{'':>14}{total:>11.2f}"]
+    return "\n".join(lines)
+
+
+def data_plan(config: Mapping[str, Any]) -> str:
+    """What the preset's real datasets need before training: present, to be downloaded, or to be placed by hand."""
+    from x2softmax.data.datasets import dataset_path, instructions, load_registry, preflight
+
+    root = Path(config["data"]["root"])
+    registry = load_registry()
+    lines = [f"Data plan (root {root}):"]
+    for name in config["data"]["required"]:
+        entry = registry[name]
+        if not preflight([name], root):
+            lines.append(f"  {name}: present at {dataset_path(name, root)}")
+        elif "from" in entry:
+            lines.append(f"  {name}: comes with {entry['from']}")
+        elif "gdrive" in entry.get("sources", {}):
+            lines.append(f"  {name}: will be downloaded from Google Drive (id {entry['sources']['gdrive']['id']})"
+                         " with the gdown extra; or: " + instructions(name, root))
+        else:
+            lines.append(f"  {name}: MANUAL, the run stops before training until it is in place: "
+                         + instructions(name, root))
     return "\n".join(lines)

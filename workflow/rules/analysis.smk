@@ -27,6 +27,7 @@ rule toy:
     input:
         code("analysis/toy.py"),
         lambda wildcards: loss_sources(wildcards.loss),
+        data_inputs("train") if config["toy"]["settings"].get("data") == "recordio" else [],
     output:
         "results/toy/{loss}_{dim}d.npz",
     params:

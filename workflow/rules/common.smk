@@ -17,6 +17,10 @@ except xcfg.ConfigError as err:
     raise WorkflowError(str(err)) from None
 
 DATA = config["data"]["root"]
+if not config["synthetic"]:
+    from x2softmax.plan import data_plan
+
+    logger.info(data_plan(config))
 RUNS = xcfg.runs(config)
 LOSS_RUNS = list(config["run_losses"])
 ABLATION_RUNS = list(config["run_ablations"])

@@ -69,11 +69,11 @@ for nb, (nb_inputs, nb_params) in NOTEBOOK_INPUTS.items():
             notebook=f"results/notebooks/{nb}.ipynb",
             figures=[
                 report(path, caption=str(REPO / "workflow/report/figure.rst"), category=NOTEBOOKS[nb]["title"])
-                for path in figure_paths(nb, FIGURES)
                 if path.endswith(".png")
-            ]
-            + [path for path in figure_paths(nb, FIGURES) if not path.endswith(".png")],
-            tables=table_paths(nb, TABLES),
+                else path
+                for path in map(str, figure_paths(nb, FIGURES))
+            ],
+            tables=[str(p) for p in table_paths(nb, TABLES)],
         params:
             parameters=yaml_params(**COMMON_PARAMS, **nb_params),
         log:
@@ -126,7 +126,7 @@ rule index:
     """reports/index.html: every figure and table with its caption, configuration, provenance, protocols."""
     input:
         pages=expand("reports/{nb}.html", nb=NOTEBOOKS),
-        artifacts=[p for nb in NOTEBOOKS for p in figure_paths(nb, FIGURES) + table_paths(nb, TABLES)],
+        artifacts=[str(p) for nb in NOTEBOOKS for p in [*figure_paths(nb, FIGURES), *table_paths(nb, TABLES)]],
         config="results/config.json",
         summaries=expand("results/train/{run}/summary.json", run=RUNS),
         code=code("report/index.py", "report/artifacts.py"),

@@ -1,0 +1,41 @@
+"""The compute plan of a preset."""
+
+from __future__ import annotations
+
+import pytest
+
+from x2softmax import config as xcfg
+from x2softmax.plan import compute_plan, format_plan
+
+
+@pytest.fixture(scope="module")
+def paper() -> dict:
+    return xcfg.load_config("paper")
+
+
+def test_paper_plan_lists_every_run_with_requests(paper: dict) -> None:
+    rows = compute_plan(paper)
+    jobs = {r["job"] for r in rows}
+    for run in xcfg.runs(paper):
+        assert f"train[{run}]" in jobs and f"evaluate[{run}]" in jobs
+    train = next(r for r in rows if r["job"] == "train[x2softmax]")
+    assert train["gpus"] == paper["train"]["gpus"]
+    assert train["mem_mb"] == paper["resources"]["train"]["mem_mb"]
+    assert train["images"] == 5_179_510 * paper["train"]["epochs"]  # MS1MV3 x 20 epochs
+    expected = train["images"] / paper["plan"]["train_images_per_s_per_gpu"] / 3600
+    assert train["gpu_hours"] == pytest.approx(expected)
+
+
+def test_throughput_scales_the_estimate(paper: dict) -> None:
+    slow = dict(paper, plan={**paper["plan"], "train_images_per_s_per_gpu": 700})
+    fast = {r["job"]: r["gpu_hours"] for r in compute_plan(paper)}
+    for row in compute_plan(slow):
+        if row["job"].startswith("train["):
+            assert row["gpu_hours"] == pytest.approx(2 * fast[row["job"]])
+
+
+def test_format_has_a_total(paper: dict) -> None:
+    text = format_plan(compute_plan(paper))
+    total = sum(r["gpu_hours"] for r in compute_plan(paper))
+    assert text.splitlines()[-1].startswith("total")
+    assert f"{total:.2f}" in text.splitlines()[-1]
