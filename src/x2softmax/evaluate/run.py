@@ -1,0 +1,131 @@
+"""Evaluate one trained backbone: the .bin verification sets under each protocol and the IJB 1:1 suites.
+
+Writes into out_dir (docs/architecture.md, results layout): verification.json, ijb_{suite}.json,
+ijb_{suite}_scores.npz and the tidy metrics.csv (see x2softmax.evaluate.summary for the metric names).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from x2softmax.data.pairs import load_bin_images
+from x2softmax.evaluate.embed import cached_embeddings, embed_views, resolve_device
+from x2softmax.evaluate.ijb import IJB_SUITES, STANDARD_MODE, evaluate_ijb, parse_mode
+from x2softmax.evaluate.summary import ijb_rows, verification_rows, write_metrics
+from x2softmax.evaluate.verification import PROTOCOLS, evaluate_pairs
+from x2softmax.io import atomic_path, atomic_write_json, file_sha256
+from x2softmax.models import load_backbone
+
+BENCHMARKS = ("lfw", "cfp_fp", "agedb_30", "calfw", "cplfw", "vgg2_fp")
+PROTOCOL_DESCRIPTIONS = {
+    "10fold": "insightface 10-fold: flip-summed embeddings, squared L2, thresholds 0:4:0.01, contiguous folds",
+    "oracle": "X2-Softmax authors' oracle threshold: no flip, cosine, best threshold over the whole set (optimistic)",
+}
+
+
+def backbone_file(model_path: Path) -> Path:
+    """The backbone.pt a model path names (the file itself or the run directory holding it)."""
+    model_path = Path(model_path)
+    path = model_path / "backbone.pt" if model_path.is_dir() else model_path
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: backbone file not found")
+    return path
+
+
+def verify_benchmark(model: torch.nn.Module, bin_path: Path, name: str, protocols: Sequence[str], *,
+                     input_size: int | None, batch_size: int, device: torch.device, checkpoint_sha256: str,
+                     cache_dir: Path | None) -> dict[str, dict[str, Any]]:
+    """evaluate_pairs results of one .bin set per protocol; f(x) and f(flip(x)) are embedded once."""
+    images, issame = load_bin_images(bin_path)
+
+    def compute() -> np.ndarray:
+        return embed_views(model, images, flip=True, batch_size=batch_size, device=device, input_size=input_size)
+
+    if cache_dir is None:
+        views = compute()
+    else:
+        key = {"checkpoint": checkpoint_sha256, "data": file_sha256(bin_path), "views": "x,flip",
+               "input_size": input_size}
+        views = cached_embeddings(key, cache_dir, compute)
+    plain, flipped = views[0], views[1]
+    results = {}
+    for protocol in protocols:
+        if protocol == "10fold":  # float64 sum and norms, as insightface's float64 embedding buffers
+            summed = plain.astype(np.float64) + flipped
+            norm = float(np.mean(np.linalg.norm(views.reshape(-1, views.shape[-1]).astype(np.float64), axis=1)))
+            result = evaluate_pairs(summed[0::2], summed[1::2], issame, "10fold", embedding_norm=norm)
+        else:
+            result = evaluate_pairs(plain[0::2], plain[1::2], issame, protocol)
+        result.update(dataset=name, description=PROTOCOL_DESCRIPTIONS[protocol])
+        results[protocol] = result
+    return results
+
+
+def _check_request(data_root: Path, benchmarks: Sequence[str], protocols: Sequence[str], ijb: Sequence[str],
+                   aligned_root: Path | None, ijb_mode: str) -> None:
+    """Fail before any work on an unknown name or a missing input file."""
+    unknown = [p for p in protocols if p not in PROTOCOLS]
+    if unknown:
+        raise ValueError(f"unknown verification protocol(s) {unknown}; known: {', '.join(PROTOCOLS)}")
+    unknown = [s for s in ijb if s not in IJB_SUITES]
+    if unknown:
+        raise ValueError(f"unknown IJB suite(s) {unknown}; known: {', '.join(IJB_SUITES)}")
+    parse_mode(ijb_mode)
+    for name in benchmarks:
+        path = Path(data_root) / "val" / f"{name}.bin"
+        if not path.is_file():
+            raise FileNotFoundError(f"{path}: verification set {name!r} not found")
+    if ijb and aligned_root is None:
+        raise ValueError(f"IJB suites {list(ijb)} requested without an aligned_root (the aligned image stores)")
+
+
+def evaluate_model(model_path: Path, out_dir: Path, *, run: str, loss: str, data_root: Path,
+                   benchmarks: Sequence[str], protocols: Sequence[str], ijb: Sequence[str],
+                   aligned_root: Path | None, ijb_mode: str = STANDARD_MODE, batch_size: int = 256,
+                   backbone: str | None = None, cache_dir: Path | None = None, device: str = "auto") -> Path:
+    """Evaluate a backbone on the requested sets and suites; write the results into out_dir; return metrics.csv."""
+    data_root, out_dir = Path(data_root), Path(out_dir)
+    _check_request(data_root, benchmarks, protocols, ijb, aligned_root, ijb_mode)
+    path = backbone_file(model_path)
+    model, spec = load_backbone(path, name=backbone)
+    sha = file_sha256(path)
+    checkpoint = sha[:12]
+    dev = resolve_device(device)
+    input_size = int(spec["input_size"])
+    header = {"run": run, "loss": loss, "checkpoint": checkpoint, "checkpoint_sha256": sha, "backbone_file": str(path),
+              "model": {k: spec[k] for k in ("backbone", "embedding_size", "input_size") if k in spec},
+              "device": str(dev)}
+    rows: list[dict[str, Any]] = []
+
+    def add_rows(dataset: str, protocol: str, metrics: list[tuple[str, float]]) -> None:
+        rows.extend({"run": run, "loss": loss, "dataset": dataset, "protocol": protocol, "metric": metric,
+                     "value": float(value), "checkpoint": checkpoint} for metric, value in metrics)
+
+    sets: dict[str, dict[str, Any]] = {}
+    for name in benchmarks:
+        sets[name] = verify_benchmark(model, data_root / "val" / f"{name}.bin", name, protocols,
+                                      input_size=input_size, batch_size=batch_size, device=dev,
+                                      checkpoint_sha256=sha, cache_dir=cache_dir)
+        for protocol, result in sets[name].items():
+            add_rows(name, protocol, verification_rows(result))
+    atomic_write_json(out_dir / "verification.json", {**header, "sets": sets})
+
+    for suite in ijb:
+        result = evaluate_ijb(model, data_root / suite, suite, Path(aligned_root) / suite, mode=ijb_mode,
+                              batch_size=batch_size, device=dev, input_size=input_size, cache_dir=cache_dir,
+                              checkpoint_sha256=sha)
+        scores, labels = result.pop("scores"), result.pop("labels")
+        result["description"] = "IJB 1:1 template verification (insightface eval_ijbc), TAR at the nearest FPR"
+        atomic_write_json(out_dir / f"ijb_{suite}.json", {**header, **result})
+        with atomic_path(out_dir / f"ijb_{suite}_scores.npz") as tmp, open(tmp, "wb") as fh:
+            np.savez(fh, scores=scores.astype(np.float32), labels=labels.astype(np.uint8))
+        add_rows(suite, ijb_mode, ijb_rows({float(k): v for k, v in result["tar_at_far"].items()}))
+
+    metrics_path = out_dir / "metrics.csv"
+    write_metrics(rows, metrics_path)
+    return metrics_path

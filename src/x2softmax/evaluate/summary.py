@@ -1,0 +1,109 @@
+"""The tidy metrics table: one row per (run, dataset, protocol, metric), per run and concatenated over runs.
+
+Columns: run, loss, dataset, protocol, metric, value, checkpoint.
+
+- dataset: lfw, cfp_fp, agedb_30, calfw, cplfw, vgg2_fp, IJBB, IJBC.
+- protocol: "10fold" and "oracle" for the .bin sets; the IJB feature mode ("N1D1F2", ...) for IJB.
+- metric names carry their unit; FARs are spelled with two exponent digits (``f"{far:.0e}"``), so
+  reference_numbers.csv's ``TAR_at_FAR_1e-4_pct`` is ``tar_at_far_1e-04_pct`` here:
+  ``accuracy_pct``, ``accuracy_std_pct`` (population std of the 10 fold accuracies), ``val_at_far_1e-03_pct``,
+  ``far_at_val_threshold_pct`` (the FAR measured at the VAL threshold), ``embedding_norm`` (mean norm of the
+  unnormalised f(x) and f(flip(x)), as insightface's XNorm), ``threshold_cos`` (the oracle cosine threshold),
+  ``tar_at_far_1e-06_pct`` ... ``tar_at_far_1e-01_pct``.
+- value: full precision; percentages are 100 x the fraction.
+- checkpoint: the first 12 hex digits of the sha256 of the evaluated backbone.pt.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from x2softmax.io import atomic_path
+
+COLUMNS = ("run", "loss", "dataset", "protocol", "metric", "value", "checkpoint")
+
+
+def metric_at_far(prefix: str, far: float) -> str:
+    """Metric name of a rate at a FAR in percent, e.g. ("tar", 1e-4) -> "tar_at_far_1e-04_pct"."""
+    return f"{prefix}_at_far_{far:.0e}_pct"
+
+
+def verification_rows(result: dict[str, Any]) -> list[tuple[str, float]]:
+    """(metric, value) rows of one evaluate_pairs result."""
+    rows = [("accuracy_pct", 100.0 * result["accuracy"])]
+    if result["protocol"] == "10fold":
+        rows += [
+            ("accuracy_std_pct", 100.0 * result["std"]),
+            (metric_at_far("val", result["far_target"]), 100.0 * result["val"]),
+            ("far_at_val_threshold_pct", 100.0 * result["far"]),
+        ]
+        if result.get("embedding_norm") is not None:
+            rows.append(("embedding_norm", result["embedding_norm"]))
+    else:
+        rows.append(("threshold_cos", result["thresholds"][0]))
+    return rows
+
+
+def ijb_rows(tar_at_far: dict[float, float]) -> list[tuple[str, float]]:
+    """(metric, value) rows of a TAR@FAR dict (FAR -> TAR fraction)."""
+    return [(metric_at_far("tar", far), 100.0 * tar) for far, tar in tar_at_far.items()]
+
+
+def write_metrics(rows: Sequence[dict[str, Any]], path: Path) -> pd.DataFrame:
+    """Write tidy metric rows (dicts with the COLUMNS keys) to a CSV atomically; return the table."""
+    table = pd.DataFrame(list(rows), columns=list(COLUMNS))
+    with atomic_path(path) as tmp:
+        table.to_csv(tmp, index=False)
+    return table
+
+
+def read_metrics(path: Path) -> pd.DataFrame:
+    """Read and check one tidy metrics.csv; a clear error names the file and what is wrong."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: metrics file not found")
+    try:
+        table = pd.read_csv(path, dtype={c: str for c in COLUMNS if c != "value"}, keep_default_na=False)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as err:
+        raise ValueError(f"{path}: not a readable CSV ({err})") from err
+    if tuple(table.columns) != COLUMNS:
+        raise ValueError(f"{path}: columns {list(table.columns)} differ from the tidy layout {list(COLUMNS)}")
+    values = pd.to_numeric(table["value"], errors="coerce")
+    bad = values.isna()
+    if bad.any():
+        raise ValueError(f"{path}: non-numeric value in line(s) {(bad[bad].index + 2).tolist()[:5]}")
+    table["value"] = values.astype(float)
+    empty = (table[["run", "dataset", "protocol", "metric"]] == "").any(axis=1)
+    if empty.any():
+        lines = (empty[empty].index + 2).tolist()[:5]
+        raise ValueError(f"{path}: empty run/dataset/protocol/metric in line(s) {lines}")
+    return table
+
+
+def combine_metrics(paths: Sequence[Path], out_csv: Path) -> pd.DataFrame:
+    """Concatenate per-run metrics.csv files into one tidy table, written atomically to out_csv."""
+    if not paths:
+        raise ValueError(f"{out_csv}: no per-run metrics files to combine")
+    tables = [read_metrics(Path(p)) for p in paths]
+    combined = pd.concat(tables, ignore_index=True)
+    duplicated = combined.duplicated(subset=["run", "dataset", "protocol", "metric"], keep=False)
+    if duplicated.any():
+        first = combined[duplicated].iloc[0]
+        raise ValueError(
+            f"{out_csv}: metric {first['metric']} of run {first['run']} on {first['dataset']} ({first['protocol']}) "
+            "appears in more than one input file"
+        )
+    return write_metrics(combined.to_dict("records"), out_csv)
+
+
+def metrics_json(frame: pd.DataFrame) -> dict[str, Any]:
+    """The tidy table nested run -> dataset -> protocol -> metric -> value (for `dvc metrics diff`)."""
+    nested: dict[str, Any] = {}
+    for row in frame.itertuples(index=False):
+        nested.setdefault(row.run, {}).setdefault(row.dataset, {}).setdefault(row.protocol, {})[row.metric] = float(
+            row.value)
+    return nested

@@ -1,0 +1,73 @@
+"""The tidy metrics table: writing, reading with checks, concatenation."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from x2softmax.evaluate.summary import COLUMNS, combine_metrics, ijb_rows, metric_at_far, read_metrics, write_metrics
+
+
+def _rows(run: str) -> list[dict]:
+    return [
+        {"run": run, "loss": "arcface", "dataset": "lfw", "protocol": "10fold", "metric": "accuracy_pct",
+         "value": 99.8333333333333, "checkpoint": "0123456789ab"},
+        {"run": run, "loss": "arcface", "dataset": "IJBC", "protocol": "N1D1F2",
+         "metric": metric_at_far("tar", 1e-4), "value": 96.4612, "checkpoint": "0123456789ab"},
+    ]
+
+
+def test_metric_names():
+    assert metric_at_far("tar", 1e-4) == "tar_at_far_1e-04_pct"
+    assert metric_at_far("val", 1e-3) == "val_at_far_1e-03_pct"
+    assert ijb_rows({1e-6: 0.5, 1e-1: 0.99}) == [("tar_at_far_1e-06_pct", 50.0), ("tar_at_far_1e-01_pct", 99.0)]
+
+
+def test_roundtrip_keeps_full_precision(tmp_path):
+    write_metrics(_rows("a"), tmp_path / "m.csv")
+    table = read_metrics(tmp_path / "m.csv")
+    assert tuple(table.columns) == COLUMNS
+    assert table["value"].tolist() == [99.8333333333333, 96.4612]
+    assert table["checkpoint"].tolist() == ["0123456789ab"] * 2
+
+
+def test_combine(tmp_path):
+    paths = []
+    for run in ("arcface", "x2softmax"):
+        paths.append(tmp_path / run / "metrics.csv")
+        write_metrics(_rows(run), paths[-1])
+    combined = combine_metrics(paths, tmp_path / "summary" / "metrics.csv")
+    assert len(combined) == 4
+    assert pd.read_csv(tmp_path / "summary" / "metrics.csv")["run"].tolist() == ["arcface"] * 2 + ["x2softmax"] * 2
+    with pytest.raises(ValueError, match="more than one input file"):
+        combine_metrics([paths[0], paths[0]], tmp_path / "dup.csv")
+
+
+def test_malformed_files_are_named(tmp_path):
+    good = tmp_path / "good.csv"
+    write_metrics(_rows("a"), good)
+    missing_column = tmp_path / "cols.csv"
+    missing_column.write_text("run,loss,dataset,metric,value,checkpoint\na,b,lfw,acc,1,x\n")
+    with pytest.raises(ValueError, match="cols.csv: columns"):
+        combine_metrics([good, missing_column], tmp_path / "out.csv")
+    text_value = tmp_path / "value.csv"
+    text_value.write_text(",".join(COLUMNS) + "\na,b,lfw,10fold,accuracy_pct,high,x\n")
+    with pytest.raises(ValueError, match="value.csv: non-numeric value"):
+        combine_metrics([text_value], tmp_path / "out.csv")
+    with pytest.raises(FileNotFoundError, match="nowhere.csv"):
+        combine_metrics([tmp_path / "nowhere.csv"], tmp_path / "out.csv")
+    assert not (tmp_path / "out.csv").exists()
+
+
+def test_metrics_json_nests_every_row() -> None:
+    import pandas as pd
+
+    from x2softmax.evaluate.summary import metrics_json
+
+    frame = pd.DataFrame([
+        {"run": "a", "loss": "arcface", "dataset": "lfw", "protocol": "10fold", "metric": "accuracy_pct",
+         "value": 91.5, "checkpoint": "x"},
+        {"run": "a", "loss": "arcface", "dataset": "lfw", "protocol": "oracle", "metric": "accuracy_pct",
+         "value": 92.0, "checkpoint": "x"},
+    ])
+    assert metrics_json(frame) == {"a": {"lfw": {"10fold": {"accuracy_pct": 91.5}, "oracle": {"accuracy_pct": 92.0}}}}

@@ -1,0 +1,141 @@
+"""Pair verification: the insightface 10-fold protocol and the authors' oracle threshold."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from sklearn.model_selection import KFold
+
+from x2softmax.evaluate.reference import ten_fold_accuracy_loop
+from x2softmax.evaluate.verification import (
+    _threshold_at_far,
+    evaluate_pairs,
+    fold_indices,
+    squared_l2_distances,
+    ten_fold_accuracy,
+)
+
+
+def _pairs_with_distances(dist: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Unit 2-D embedding pairs whose squared L2 distance is `dist` (in [0, 4])."""
+    angle = np.arccos(1.0 - dist / 2.0)
+    emb1 = np.stack([np.ones_like(angle), np.zeros_like(angle)], axis=1)
+    emb2 = np.stack([np.cos(angle), np.sin(angle)], axis=1)
+    return emb1, emb2
+
+
+def _random_pairs(rng: np.random.Generator, n: int, dim: int = 8) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    issame = rng.random(n) < 0.5
+    emb1 = rng.standard_normal((n, dim))
+    noise = rng.standard_normal((n, dim))
+    emb2 = np.where(issame[:, None], emb1 + 0.9 * noise, noise)
+    return emb1, emb2, issame
+
+
+def test_folds_are_contiguous_and_unshuffled():
+    folds = fold_indices(105)
+    assert len(folds) == 10
+    tests = [test for _, test in folds]
+    assert np.array_equal(np.concatenate(tests), np.arange(105))
+    for (train, test) in folds:
+        assert np.all(np.diff(test) == 1)
+        assert np.array_equal(np.sort(np.concatenate([train, test])), np.arange(105))
+    assert [len(t) for t in tests] == [11] * 5 + [10] * 5
+    for (train, test), (kf_train, kf_test) in zip(folds, KFold(n_splits=10, shuffle=False).split(np.arange(105))):
+        assert np.array_equal(train, kf_train) and np.array_equal(test, kf_test)
+
+
+def test_ten_fold_known_answer_with_one_error():
+    issame = np.tile([True, False], 100)  # 200 pairs, folds of 20
+    dist = np.where(issame, 0.0, 2.0)
+    dist[1] = 0.0  # an impostor pair in fold 0 indistinguishable from a genuine one
+    emb1, emb2 = _pairs_with_distances(dist)
+    result = evaluate_pairs(emb1, emb2, issame, protocol="10fold")
+    expected = np.array([0.95] + [1.0] * 9)
+    assert result["protocol"] == "10fold"
+    assert result["fold_accuracies"] == pytest.approx(expected.tolist())
+    assert result["accuracy"] == pytest.approx(expected.mean())
+    assert result["std"] == pytest.approx(np.std(expected))
+    assert result["thresholds"] == pytest.approx([0.01] * 10)  # first maximum of the 0:4:0.01 grid
+
+
+@pytest.mark.parametrize("n_pairs", [600, 607])
+def test_vectorised_ten_fold_equals_threshold_loop(n_pairs):
+    rng = np.random.default_rng(3)
+    emb1, emb2, issame = _random_pairs(rng, n_pairs)
+    dist = squared_l2_distances(emb1, emb2)
+    fast_acc, fast_thr = ten_fold_accuracy(dist, issame)
+    loop_acc, loop_thr = ten_fold_accuracy_loop(dist, issame)
+    assert np.array_equal(fast_acc, loop_acc)
+    assert np.array_equal(fast_thr, loop_thr)
+    assert 0.5 < fast_acc.mean() < 1.0
+
+
+def test_val_at_far_on_perfect_separation():
+    issame = np.tile([True, False], 100)
+    # impostors sit between two thresholds of the 0:4:0.001 grid: the threshold interpolated to FAR 1e-3 on the
+    # training folds (3.000 + 0.001 * 1e-3) accepts every genuine pair and no impostor
+    emb1, emb2 = _pairs_with_distances(np.where(issame, 0.5, 3.0005))
+    result = evaluate_pairs(emb1, emb2, issame)
+    assert result["val"] == 1.0 and result["far"] == 0.0 and result["val_std"] == 0.0
+
+
+def test_threshold_at_far_follows_old_scipy_slinear():
+    thresholds = np.arange(6, dtype=float)
+    far = np.array([0.0, 0.0, 0.0005, 0.0005, 0.002, 0.002])
+    # last point at or below 1e-3 is (0.0005, 3), the next larger FAR is (0.002, 4)
+    assert _threshold_at_far(far, thresholds, 1e-3) == pytest.approx(3 + 0.0005 / 0.0015)
+    assert _threshold_at_far(far, thresholds, 0.01) == 0.0  # target never reached
+    assert _threshold_at_far(far, thresholds, 0.002) == 4.0  # target equals the largest FAR
+
+
+def test_oracle_known_answer_and_threshold():
+    cos = np.array([0.9, 0.8, 0.3, 0.7, 0.1, 0.2])
+    issame = np.array([1, 1, 0, 1, 0, 0], dtype=bool)
+    emb1 = np.stack([np.ones(6), np.zeros(6)], axis=1) * 3.0  # the norm must not matter
+    emb2 = np.stack([cos, np.sqrt(1 - cos**2)], axis=1)
+    result = evaluate_pairs(emb1, emb2, issame, protocol="oracle")
+    assert result["protocol"] == "oracle"
+    assert result["accuracy"] == 1.0
+    assert result["thresholds"] == pytest.approx([0.3])  # the first pair (in order) reaching the best accuracy
+
+
+def test_oracle_equals_authors_loop_and_bounds_ten_fold():
+    rng = np.random.default_rng(5)
+    emb1, emb2, issame = _random_pairs(rng, 300)
+    cos = np.sum(emb1 * emb2, 1) / (np.linalg.norm(emb1, axis=1) * np.linalg.norm(emb2, axis=1))
+    best_acc, best_thr = 0.0, 1.0
+    for th in cos:  # the X2-Softmax authors' loop
+        acc = np.sum((cos > th) == issame) / len(cos)
+        if acc > best_acc:
+            best_acc, best_thr = acc, th
+    oracle = evaluate_pairs(emb1, emb2, issame, protocol="oracle")
+    assert oracle["accuracy"] == best_acc
+    assert oracle["thresholds"][0] == pytest.approx(best_thr)
+    assert oracle["accuracy"] >= evaluate_pairs(emb1, emb2, issame)["accuracy"]
+
+
+def test_bad_inputs_are_refused():
+    emb = np.ones((20, 4))
+    with pytest.raises(ValueError, match="unknown verification protocol"):
+        evaluate_pairs(emb, emb, np.ones(20, bool), protocol="5fold")
+    with pytest.raises(ValueError, match="one entry per pair"):
+        evaluate_pairs(emb, emb, np.ones(19, bool))
+    with pytest.raises(ValueError, match="one shape"):
+        evaluate_pairs(emb, emb[:, :3], np.ones(20, bool))
+    with pytest.raises(ValueError, match="at least 10 pairs"):
+        evaluate_pairs(emb[:5], emb[:5], np.ones(5, bool))
+
+
+def test_threshold_at_far_equals_the_linear_bspline_old_scipy_built():
+    # scipy <= 1.8 interp1d(kind="slinear") = make_interp_spline(k=1) = BSpline(r_[x0, x, x_last], y, 1)
+    from scipy.interpolate import BSpline
+
+    rng = np.random.default_rng(7)
+    thresholds = np.arange(0, 4, 0.001)
+    for _ in range(20):
+        far = np.sort(np.round(rng.random(len(thresholds)) ** 6, 4))  # non-decreasing, many duplicates
+        far[0] = 0.0
+        spline = BSpline(np.r_[far[0], far, far[-1]], thresholds, 1)
+        for target in (1e-3, 1e-2, 0.3):
+            assert _threshold_at_far(far, thresholds, target) == pytest.approx(float(spline(target)), abs=1e-12)
