@@ -79,3 +79,17 @@ def test_run_spec_follows_the_config(default: dict) -> None:
 
 def test_runs_lists_losses_then_ablations(default: dict) -> None:
     assert xcfg.runs(default) == default["run_losses"] + default["run_ablations"]
+
+
+def test_bad_loss_hyperparameter_names_the_key(default: dict) -> None:
+    config = copy.deepcopy(default)
+    config["losses"]["x2softmax"]["a"] = 0.5  # the margin turns negative: rejected by the loss library
+    with pytest.raises(xcfg.ConfigError, match="'losses.x2softmax'"):
+        xcfg.validate_config(config)
+
+
+def test_unknown_loss_hyperparameter_in_ablation_names_the_key(default: dict) -> None:
+    config = copy.deepcopy(default)
+    config["ablations"]["x2_a-0.5"]["hparams"] = {"alpha": 1.0}
+    with pytest.raises(xcfg.ConfigError, match="'ablations.x2_a-0.5.hparams'.*alpha"):
+        xcfg.validate_config(config)

@@ -98,6 +98,22 @@ def _check_references(config: dict[str, Any]) -> None:
     clash = set(config["run_losses"]) & set(config["run_ablations"])
     if clash:
         raise ConfigError(f"config key 'run_ablations': names {sorted(clash)} are also loss runs")
+    _check_hyperparameters(config)
+
+
+def _check_hyperparameters(config: dict[str, Any]) -> None:
+    """Build every configured loss and ablation once, so a bad hyperparameter fails before any job runs."""
+    from x2softmax.losses import build_loss
+
+    specs = {f"losses.{name}": (name, lambda n=name: loss_hparams(config, n)) for name in config["losses"]}
+    specs.update({f"ablations.{run}.hparams": (config["ablations"][run]["loss"],
+                                               lambda r=run: loss_spec(config, r)["hparams"])
+                  for run in config["run_ablations"]})
+    for key, (name, hparams) in specs.items():
+        try:
+            build_loss(name, **hparams())
+        except ValueError as err:
+            raise ConfigError(f"config key '{key}': {err}") from None
 
 
 def runs(config: Mapping[str, Any]) -> list[str]:
