@@ -7,6 +7,14 @@ configfile: workflow.source_path("config/config.yaml")
 
 
 include: "workflow/rules/common.smk"
+
+
+wildcard_constraints:
+    run="|".join(map(re.escape, RUNS)) if RUNS else "NONE",
+    suite="IJBB|IJBC",
+    loss="[a-z0-9_]+",
+    dim="[23]",
+
 include: "workflow/rules/data.smk"
 include: "workflow/rules/train.smk"
 include: "workflow/rules/evaluate.smk"

@@ -142,3 +142,33 @@ def test_dvc_reviewer_story_regenerates_reports_without_training(smoke_project: 
     assert (clone / "reports/index.html").exists()
     for run_name in RUNS:
         assert (clone / f"results/eval/{run_name}/metrics.csv").exists()
+
+
+def test_killed_training_job_leaves_no_complete_output_and_resumes(tmp_path: Path) -> None:
+    import signal
+    import time
+
+    from wfutil import copy_project
+
+    root = copy_project(tmp_path / "project")
+    longer = tmp_path / "longer.yaml"
+    longer.write_text("train: {epochs: 40, checkpoint_every: 5}\nrun_losses: [arcface]\nrun_ablations: []\n")
+    target = "results/train/arcface/summary.json"
+    args = [str(BIN / "snakemake"), "--cores", "1", *SMOKE, str(longer), target]
+    proc = subprocess.Popen(args, cwd=root, env=env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=True)
+    checkpoint = root / "results/checkpoints/arcface/last.pt"
+    deadline = time.monotonic() + 300
+    while not checkpoint.exists() and time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.2)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert checkpoint.exists(), "no checkpoint was written before the kill"
+    assert not (root / target).exists()
+    assert not (root / "results/train/arcface/backbone.pt").exists()
+
+    snakemake(root, *SMOKE, str(longer), "--unlock")
+    snakemake(root, *SMOKE, str(longer), target)
+    log = (root / "logs/train/arcface.log").read_text()
+    assert "resuming arcface at step" in log
+    assert json.loads((root / target).read_text())["steps"] > 0

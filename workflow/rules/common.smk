@@ -1,4 +1,4 @@
-# Helpers shared by every rule file: config validation, run lists, per-rule code inputs, resources.
+# Helpers shared by the workflow files: config validation, run lists, per-job code inputs, resources.
 import inspect
 import json
 import re
@@ -30,21 +30,18 @@ ENV = str(REPO / "envs/x2softmax.yaml")
 PKG = REPO / "src/x2softmax"
 
 
-wildcard_constraints:
-    run="|".join(map(re.escape, RUNS)) if RUNS else "NONE",
-    suite="IJBB|IJBC",
-    bench="[a-z0-9_]+",
-    loss="[a-z0-9_]+",
-    dim="[23]",
+def source(path):
+    """A file of this repository used as an input: local even when a storage provider holds the data."""
+    return local(str(path))
 
 
 def code(*relative):
-    """Package source files a rule depends on (changes there rerun the rule)."""
+    """Package source files a job depends on (changes there rerun the job)."""
     files = []
     for rel in relative:
         path = PKG / rel
-        files.extend(sorted(map(str, path.glob("*.py"))) if path.is_dir() else [str(path)])
-    return files
+        files.extend(sorted(path.glob("*.py")) if path.is_dir() else [path])
+    return [source(f) for f in files]
 
 
 def resources_for(kind):
@@ -66,7 +63,7 @@ def loss_sources(name):
     """The modules of the loss library that define loss `name` (its class and its bases)."""
     cls = type(build_loss(name))
     files = {inspect.getsourcefile(c) for c in cls.__mro__ if c.__module__.startswith("x2softmax.losses")}
-    return sorted(files | {str(PKG / "losses/__init__.py")})
+    return [source(f) for f in sorted(files | {str(PKG / "losses/__init__.py")})]
 
 
 def loss_code(wildcards):
@@ -104,6 +101,16 @@ def data_inputs(kind, name=None):
             return [f"{DATA}/val/{b}.bin" for b in ([name] if name else BENCHMARKS)]
         return suite_meta(name)
     return ["results/preflight.json"]
+
+
+def loss_specs(runs):
+    """Run name -> loss spec (registry name and hyperparameters) for the report notebooks."""
+    return {run: xcfg.loss_spec(config, run) for run in runs}
+
+
+def data_root(wildcards):
+    """The data root (a params function, so no path prefix is hard-coded in a rule)."""
+    return DATA
 
 
 def yaml_params(**params):

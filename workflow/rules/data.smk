@@ -14,7 +14,7 @@ if config["synthetic"]:
             manifest=f"{DATA}/MANIFEST.json",
         params:
             settings=lambda wildcards: json.dumps(config["data"]["synthetic"], sort_keys=True),
-            root=DATA,
+            root=lambda wildcards, output: Path(output.manifest).parent,
         log:
             "logs/data/synthesize.log",
         benchmark:
@@ -33,7 +33,7 @@ else:
         output:
             checked("{dataset}"),
         params:
-            root=DATA,
+            root=data_root,
         log:
             "logs/data/fetch_{dataset}.log",
         retries: 2
@@ -52,7 +52,7 @@ else:
             "results/preflight.json",
         params:
             datasets=" ".join(config["data"]["required"]),
-            root=DATA,
+            root=data_root,
         log:
             "logs/data/preflight.log",
         resources:
@@ -70,7 +70,7 @@ rule class_counts:
     output:
         f"{DATA}/class_counts.csv",
     params:
-        train=f"{DATA}/train",
+        train=lambda wildcards: f"{DATA}/train",
     log:
         "logs/data/class_counts.log",
     resources:

@@ -20,7 +20,9 @@ rule evaluate:
         benchmarks=",".join(BENCHMARKS),
         protocols=",".join(config["evaluate"]["protocols"]),
         ijb=",".join(SUITES),
-        root=DATA,
+        root=data_root,
+        mode=config["evaluate"]["ijb_mode"],
+        batch_size=config["evaluate"]["batch_size"],
     threads: config["train"]["threads"]
     log:
         "logs/evaluate/{run}.log",
@@ -34,8 +36,8 @@ rule evaluate:
     shell:
         "x2softmax evaluate --model {input.backbone} --run {wildcards.run} --loss {params.loss}"
         " --data-root {params.root} --benchmarks {params.benchmarks:q} --protocols {params.protocols:q}"
-        " --ijb {params.ijb:q} --aligned-root results/aligned --ijb-mode {config[evaluate][ijb_mode]}"
-        " --batch-size {config[evaluate][batch_size]} --cache results/embeddings"
+        " --ijb {params.ijb:q} --aligned-root results/aligned --ijb-mode {params.mode}"
+        " --batch-size {params.batch_size} --cache results/embeddings"
         " --out results/eval/{wildcards.run} > {log} 2>&1"
 
 

@@ -4,12 +4,8 @@
 FIGURES = "reports/figures"
 TABLES = "reports/tables"
 SUMMARY = "results/summary/metrics.csv"
-REFERENCE = str(REPO / "config/reference_numbers.csv")
+REFERENCE = source(REPO / "config/reference_numbers.csv")
 BASELINE = "x2softmax" if "x2softmax" in LOSS_RUNS else None
-
-
-def loss_specs(runs):
-    return {run: xcfg.loss_spec(config, run) for run in runs}
 
 
 # Per notebook: the DAG files it reads, and its papermill parameters beyond the common ones.
@@ -62,7 +58,7 @@ for nb, (nb_inputs, nb_params) in NOTEBOOK_INPUTS.items():
         name:
             f"notebook_{nb}"
         input:
-            notebook=str(REPO / f"notebooks/{nb}.ipynb"),
+            notebook=source(REPO / f"notebooks/{nb}.ipynb"),
             data=nb_inputs,
             code=code("analysis", "report"),
         output:
