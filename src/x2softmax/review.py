@@ -19,6 +19,7 @@ RESTORED_PATTERNS = (
     "results/train/*/head.pt",
     "results/train/*/metrics.jsonl",
     "results/train/*/summary.json",
+    "results/benchmarks/train_*.tsv",
     "results/aligned/*/images.npy",
     "results/aligned/*/index.tsv",
     "results/data/class_counts.csv",

@@ -1,5 +1,4 @@
 # Helpers shared by the workflow files: config validation, run lists, per-job code inputs, resources.
-import inspect
 import json
 import re
 import shlex
@@ -62,8 +61,9 @@ def run_loss(run):
 def loss_sources(name):
     """The modules of the loss library that define loss `name` (its class and its bases)."""
     cls = type(build_loss(name))
-    files = {inspect.getsourcefile(c) for c in cls.__mro__ if c.__module__.startswith("x2softmax.losses")}
-    return [source(f) for f in sorted(files | {str(PKG / "losses/__init__.py")})]
+    modules = {c.__module__ for c in cls.__mro__ if c.__module__.startswith("x2softmax.losses")}
+    files = {PKG.parent / (module.replace(".", "/") + ".py") for module in modules}
+    return [source(f) for f in sorted(files | {PKG / "losses/__init__.py"})]
 
 
 def loss_code(wildcards):

@@ -47,7 +47,7 @@ rule summary:
         expand("results/eval/{run}/metrics.csv", run=RUNS),
     output:
         csv="results/summary/metrics.csv",
-        json="results/summary/metrics.json",
+        json="reports/metrics.json",
     log:
         "logs/evaluate/summary.log",
     resources:
