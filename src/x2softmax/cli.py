@@ -73,6 +73,12 @@ def cmd_data_align(args: argparse.Namespace) -> None:
     print(align_ijb_suite(Path(args.suite_root), args.suite, Path(args.out), size=args.size))
 
 
+def cmd_data_align_folder(args: argparse.Namespace) -> None:
+    from x2softmax.data.align import align_folder
+
+    print(align_folder(Path(args.src), Path(args.out), size=args.size, detector=args.detector))
+
+
 def cmd_data_pack(args: argparse.Namespace) -> None:
     from x2softmax.data.pack import pack_folder
 
@@ -203,6 +209,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True)
     p.add_argument("--size", type=int, default=112)
     p.set_defaults(func=cmd_data_align)
+    p = data.add_parser("align-folder", help="detect, landmark and align a folder of raw photos (needs [detect])")
+    p.add_argument("src")
+    p.add_argument("--out", required=True)
+    p.add_argument("--size", type=int, default=112)
+    p.add_argument("--detector", default="dlib")
+    p.set_defaults(func=cmd_data_align_folder)
     p = data.add_parser("pack", help="pack an aligned image folder (one subfolder per identity) into RecordIO")
     p.add_argument("folder")
     p.add_argument("--out", required=True)
