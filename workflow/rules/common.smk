@@ -62,7 +62,7 @@ def loss_sources(name):
     """The modules of the loss library that define loss `name` (its class and its bases)."""
     cls = type(build_loss(name))
     modules = {c.__module__ for c in cls.__mro__ if c.__module__.startswith("x2softmax.losses")}
-    files = {PKG.parent / (module.replace(".", "/") + ".py") for module in modules}
+    files = {PKG.parent.joinpath(*module.split(".")).with_suffix(".py") for module in modules}
     return [source(f) for f in sorted(files | {PKG / "losses/__init__.py"})]
 
 
