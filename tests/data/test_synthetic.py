@@ -9,12 +9,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from x2softmax.config import load_config
 from x2softmax.data import synthetic as S
 from x2softmax.data.images import decode_image
 from x2softmax.data.ijb import load_ijb_suite
 from x2softmax.data.pairs import read_bin
 from x2softmax.data.recordio import FaceRecordIO, load_face_arrays
 from x2softmax.io import file_sha256
+
+# The generator settings of the smoke preset (the workflow tests run the same).
+SMOKE = load_config("smoke")["data"]["synthetic"]
 
 # Smaller still than SMOKE: for the tests that generate several roots.
 TINY = {
@@ -43,7 +47,7 @@ def _file_bytes(root: Path) -> dict[str, bytes]:
 @pytest.fixture(scope="module")
 def smoke(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
     root = tmp_path_factory.mktemp("synthetic") / "data"
-    return root, S.generate(S.SMOKE, root)
+    return root, S.generate(SMOKE, root)
 
 
 @pytest.mark.parametrize(
@@ -105,7 +109,7 @@ def test_train_set_reads_back(smoke: tuple[Path, dict]) -> None:
 
 def test_val_sets_are_fold_contiguous(smoke: tuple[Path, dict]) -> None:
     root, manifest = smoke
-    pairs = S.SMOKE["val"]["pairs"]
+    pairs = SMOKE["val"]["pairs"]
     for name in S.VAL_SETS:
         bins, issame = read_bin(root / "val" / f"{name}.bin")
         assert len(bins) == 2 * pairs == 2 * manifest["counts"]["val"][name]["pairs"]
@@ -116,7 +120,7 @@ def test_val_sets_are_fold_contiguous(smoke: tuple[Path, dict]) -> None:
 
 
 def test_val_pair_plans_follow_the_set_flavour() -> None:
-    cfg = S.resolve_config(S.SMOKE)
+    cfg = S.resolve_config(SMOKE)
     _, families = S.population(cfg, "eval")
     for name in S.VAL_SETS:
         ids, issame = S.val_pair_plan(cfg, name, families)
@@ -130,7 +134,7 @@ def test_val_pair_plans_follow_the_set_flavour() -> None:
 
 
 def test_eval_identities_are_disjoint_from_training() -> None:
-    cfg = S.resolve_config(S.SMOKE)
+    cfg = S.resolve_config(SMOKE)
     train, train_families = S.population(cfg, "train")
     evaluation, eval_families = S.population(cfg, "eval")
     distances = np.linalg.norm(train[:, None, :] - evaluation[None, :, :], axis=-1)
@@ -141,7 +145,7 @@ def test_eval_identities_are_disjoint_from_training() -> None:
 
 
 def test_family_members_look_alike() -> None:
-    cfg = S.resolve_config(S.SMOKE)
+    cfg = S.resolve_config(SMOKE)
     latents, families = S.population(cfg, "train")
     d = np.linalg.norm(latents[:, None] - latents[None], axis=-1)
     same = (families[:, None] == families[None]) & ~np.eye(len(families), dtype=bool)
@@ -170,7 +174,7 @@ def test_ijb_suites_read_back(smoke: tuple[Path, dict]) -> None:
         assert len(np.unique(meta.media_ids)) == counts["media"]
         assert meta.labels.sum() == counts["genuine"] and 0 < counts["genuine"] < len(meta.labels) / 2
         assert np.all((meta.faceness > 0) & (meta.faceness <= 1)) and np.median(meta.faceness) > 0.5
-        low, high = S.SMOKE.get(suite.lower(), {}).get("crop", S.DEFAULTS[suite.lower()]["crop"])
+        low, high = SMOKE.get(suite.lower(), {}).get("crop", S.DEFAULTS[suite.lower()]["crop"])
         for i in range(0, len(meta.names), 7):
             img = decode_image(meta.image_path(i).read_bytes())
             h, w = img.shape[:2]
@@ -180,7 +184,7 @@ def test_ijb_suites_read_back(smoke: tuple[Path, dict]) -> None:
 
 
 def test_ijb_genuine_pairs_are_templates_of_one_subject() -> None:
-    cfg = S.resolve_config(S.SMOKE)
+    cfg = S.resolve_config(SMOKE)
     plan = S.ijb_plan(cfg, "IJBC", cfg["eval"]["identities"])
     subject_of = {int(t): int(s) for t, s in zip(plan["template_ids"], plan["subjects"])}
     pairs = plan["pairs"]
@@ -188,13 +192,13 @@ def test_ijb_genuine_pairs_are_templates_of_one_subject() -> None:
     assert np.array_equal(same, pairs[:, 2] == 1)
     n_templates = len(subject_of)
     assert len(pairs) == n_templates * (n_templates - 1) // 2  # under the impostor cap: every template pair
-    capped_cfg = S.resolve_config(_with(S.SMOKE, ijbc={"impostor_pairs": 10}))
+    capped_cfg = S.resolve_config(_with(SMOKE, ijbc={"impostor_pairs": 10}))
     capped = S.ijb_plan(capped_cfg, "IJBC", cfg["eval"]["identities"])
     assert (capped["pairs"][:, 2] == 0).sum() == 10 and capped["pairs"][:, 2].sum() == pairs[:, 2].sum()
 
 
 def test_aligned_landmarks_lie_near_the_template() -> None:
-    images, landmarks = S.generate_images(S.SMOKE, 24, rng_seed=3)
+    images, landmarks = S.generate_images(SMOKE, 24, rng_seed=3)
     assert images.shape == (24, 112, 112, 3) and landmarks.shape == (24, 5, 2)
     assert np.all((landmarks > 0) & (landmarks < 112))
     deviation = np.linalg.norm(landmarks - S.TEMPLATE_112, axis=-1)
@@ -206,8 +210,8 @@ def test_aligned_landmarks_lie_near_the_template() -> None:
 def test_manifest_records_config_counts_and_hashes(smoke: tuple[Path, dict]) -> None:
     root, manifest = smoke
     assert manifest == json.loads((root / "MANIFEST.json").read_text())
-    assert manifest["version"] == S.GENERATOR_VERSION and manifest["seed"] == S.DEFAULTS["seed"]
-    assert manifest["config"] == S.resolve_config(S.SMOKE)
+    assert manifest["version"] == S.GENERATOR_VERSION and manifest["seed"] == SMOKE["seed"]
+    assert manifest["config"] == S.resolve_config(SMOKE)
     written = {p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file()} - {"MANIFEST.json"}
     assert set(manifest["files"]) == written
     for rel in ("train/train.rec", "val/cfp_fp.bin", "IJBC/meta/ijbc_template_pair_label.txt"):

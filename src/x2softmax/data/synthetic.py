@@ -14,6 +14,7 @@ import cv2
 import numpy as np
 from scipy.special import ndtr
 
+from x2softmax.data.align import similarity_transform, template
 from x2softmax.data.ijb import write_ijb_meta
 from x2softmax.data.images import encode_image
 from x2softmax.data.pairs import write_bin
@@ -89,20 +90,9 @@ DEFAULTS: dict[str, Any] = {
     },
 }
 
-# A tiny configuration for tests and smoke runs (merged over DEFAULTS).
-SMOKE: dict[str, Any] = {
-    "train": {"identities": 24, "families": 6, "images_min": 4, "images_max": 16},
-    "eval": {"identities": 40, "families": 10},
-    "val": {"pairs": 60},
-    "ijbb": {"subjects": 8, "templates": [2, 3], "media": [1, 2], "frames": [2, 3]},
-    "ijbc": {"subjects": 10, "templates": [2, 3], "media": [1, 2], "frames": [2, 3]},
-}
-
 VAL_SETS = ("lfw", "cfp_fp", "agedb_30", "calfw", "cplfw")
 IJB_SUITES = ("IJBB", "IJBC")
-TEMPLATE_112 = np.array(
-    [[38.2946, 51.6963], [73.5318, 51.5014], [56.0252, 71.7366], [41.5493, 92.3655], [70.7299, 92.2041]]
-)
+TEMPLATE_112 = template(112)
 
 # RNG streams: every random draw is seeded from (seed, stream, ...) so output never depends on generation order.
 _S_TRAIN_POP, _S_EVAL_POP, _S_TRAIN_IMG, _S_VAL_PLAN, _S_VAL_IMG = 1, 2, 3, 10, 20
@@ -677,11 +667,9 @@ def _draw_occluder(p: _Painter, v: dict, cond: dict, rng: np.random.Generator) -
 
 
 def _similarity(src: np.ndarray, dst: np.ndarray) -> tuple[complex, complex]:
-    """Least-squares similarity (Umeyama) mapping complex points src onto dst: dst ~ a * src + b."""
-    sm, dm = src.mean(), dst.mean()
-    s, d = src - sm, dst - dm
-    a = complex(np.sum(d * np.conj(s)) / np.sum(np.abs(s) ** 2))
-    return a, complex(dm - a * sm)
+    """The alignment's least-squares similarity from complex points src onto dst, as dst ~ a * src + b."""
+    matrix = similarity_transform(np.stack([src.real, src.imag], axis=1), np.stack([dst.real, dst.imag], axis=1))
+    return complex(matrix[0, 0], matrix[1, 0]), complex(matrix[0, 2], matrix[1, 2])
 
 
 def _finish(img: np.ndarray, cond: dict, scale: float, rng: np.random.Generator) -> np.ndarray:
