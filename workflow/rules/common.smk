@@ -7,6 +7,7 @@ from pathlib import Path
 from x2softmax import config as xcfg
 from x2softmax.losses import build_loss
 from x2softmax.report.artifacts import NOTEBOOKS, figure_paths, table_paths
+from x2softmax.report.params import notebook_lists
 
 REPO = Path(workflow.basedir)
 
@@ -101,11 +102,6 @@ def data_inputs(kind, name=None):
             return [f"{DATA}/val/{b}.bin" for b in ([name] if name else BENCHMARKS)]
         return suite_meta(name)
     return ["results/preflight.json"]
-
-
-def loss_specs(runs):
-    """Run name -> loss spec (registry name and hyperparameters) for the report notebooks."""
-    return {run: xcfg.loss_spec(config, run) for run in runs}
 
 
 def data_root(wildcards):

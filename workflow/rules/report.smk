@@ -5,7 +5,8 @@ FIGURES = "reports/figures"
 TABLES = "reports/tables"
 SUMMARY = "results/summary/metrics.csv"
 REFERENCE = source(REPO / "config/reference_numbers.csv")
-BASELINE = "x2softmax" if "x2softmax" in LOSS_RUNS else None
+LISTS = notebook_lists(config)  # the run lists every notebook takes (x2softmax.report.params)
+BASELINE = LISTS["baseline"]
 
 
 # Per notebook: the DAG files it reads, and its papermill parameters beyond the common ones.
@@ -35,12 +36,12 @@ NOTEBOOK_INPUTS = {
     "06_ablations": (
         [SUMMARY] + expand("results/train/{run}/metrics.jsonl", run=ABLATION_RUNS + ([BASELINE] if BASELINE else [])),
         {"summary_csv": SUMMARY, "train_dir": "results/train", "baseline": BASELINE,
-         "ablations": {a: config["ablations"][a] for a in ABLATION_RUNS}},
+         "ablations": LISTS["ablations"]},
     ),
     "07_geometry": (
         expand("results/train/{run}/head.pt", run=RUNS) + [f"{DATA}/class_counts.csv"],
         {"train_dir": "results/train", "class_counts_csv": f"{DATA}/class_counts.csv", "runs": RUNS,
-         "loss_specs": loss_specs(RUNS)},
+         "loss_specs": LISTS["loss_specs"]},
     ),
 }
 

@@ -1,0 +1,46 @@
+"""Notebook parameters when a notebook is opened by hand: the project root as working directory, and the lists
+the workflow would pass (runs, losses, suites...) read from the run's resolved configuration (results/config.json).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from x2softmax import config as xcfg
+
+
+def enter_project_root(results_dir: str = "results") -> Path:
+    """Change to the project root when started inside notebooks/ (as Jupyter does); return the working directory."""
+    here = Path.cwd()
+    if not (here / results_dir).exists() and (here.parent / results_dir).exists():
+        os.chdir(here.parent)
+    return Path.cwd()
+
+
+def notebook_lists(config: dict[str, Any]) -> dict[str, Any]:
+    """The lists the notebooks take as parameters (runs, losses, suites, ablations...), from a resolved config."""
+    runs = xcfg.runs(config)
+    return {
+        "synthetic": config["synthetic"],
+        "preset": config["preset"],
+        "loss_runs": list(config["run_losses"]),
+        "runs": runs,
+        "toy_losses": list(config["toy"]["losses"]),
+        "dims": list(config["toy"]["dims"]),
+        "suites": list(config["evaluate"]["ijb"]),
+        "ablations": {a: config["ablations"][a] for a in config["run_ablations"]},
+        "baseline": "x2softmax" if "x2softmax" in config["run_losses"] else None,
+        "loss_specs": {run: xcfg.loss_spec(config, run) for run in runs},
+    }
+
+
+def run_defaults(results_dir: str = "results") -> dict[str, Any]:
+    """notebook_lists of the configuration a finished run used (`{results_dir}/config.json`)."""
+    path = Path(results_dir) / "config.json"
+    if not path.exists():
+        raise FileNotFoundError(f"{path} does not exist: run the workflow first (make replicate), or pass the "
+                                "notebook's parameters explicitly (papermill -p ...)")
+    return notebook_lists(json.loads(path.read_text(encoding="utf-8")))
