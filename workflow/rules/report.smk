@@ -65,7 +65,12 @@ for nb, (nb_inputs, nb_params) in NOTEBOOK_INPUTS.items():
         output:
             notebook=f"results/notebooks/{nb}.ipynb",
             figures=[
-                report(path, caption=str(REPO / "workflow/report/figure.rst"), category=NOTEBOOKS[nb]["title"])
+                report(
+                    path,
+                    caption=str(REPO / "workflow/report/figure.rst"),
+                    category=NOTEBOOKS[nb]["title"],
+                    labels={"figure": Path(path).stem, "caption": caption(Path(path).stem)},
+                )
                 if path.endswith(".png")
                 else path
                 for path in map(str, figure_paths(nb, FIGURES))
