@@ -27,3 +27,10 @@ def test_config_command_writes_json(tmp_path) -> None:
     out = tmp_path / "c.json"
     main(["report", "config", '{"preset": "x"}', "--out", str(out)])
     assert '"preset": "x"' in out.read_text()
+
+
+def test_bad_input_ends_with_one_clear_line(tmp_path, capsys: pytest.CaptureFixture[str]) -> None:
+    missing = tmp_path / "nothing"
+    with pytest.raises(SystemExit) as exit_info:
+        main(["data", "check", str(missing)])
+    assert str(missing) in str(exit_info.value) and "does not exist" in str(exit_info.value)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -292,9 +293,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    """Entry point of the `x2softmax` command."""
+    """Entry point of the `x2softmax` command; bad input ends with one clear line (X2S_TRACEBACK=1 shows more)."""
     args = build_parser().parse_args(argv)
-    args.func(args)
+    try:
+        args.func(args)
+    except (ValueError, OSError) as err:
+        if os.environ.get("X2S_TRACEBACK"):
+            raise
+        sys.exit(f"x2softmax {args.command}: {type(err).__name__}: {err}")
 
 
 if __name__ == "__main__":
