@@ -39,3 +39,18 @@ def test_format_has_a_total(paper: dict) -> None:
     total = sum(r["gpu_hours"] for r in compute_plan(paper))
     assert text.splitlines()[-1].startswith("total")
     assert f"{total:.2f}" in text.splitlines()[-1]
+
+
+def test_synthetic_plan_reads_the_manifest(tmp_path) -> None:
+    import json
+
+    config = xcfg.load_config()
+    config["data"]["root"] = str(tmp_path)
+    assert all(r["images"] == 0 for r in compute_plan(config) if r["job"].startswith("train["))
+    counts = {"train": {"images": 1000}, "IJBB": {"images": 50}, "IJBC": {"images": 70},
+              "val": {b: {"pairs": 30} for b in config["evaluate"]["benchmarks"]}}
+    (tmp_path / "MANIFEST.json").write_text(json.dumps({"counts": counts}))
+    rows = {r["job"]: r for r in compute_plan(config)}
+    assert rows["train[x2softmax]"]["images"] == 1000 * config["train"]["epochs"]
+    n_bench = len(config["evaluate"]["benchmarks"])
+    assert rows["evaluate[x2softmax]"]["images"] == 2 * (2 * 30 * n_bench + 50 + 70)

@@ -15,9 +15,14 @@ FLIP = 2  # every evaluation image is embedded with its horizontal flip
 def dataset_images(config: Mapping[str, Any]) -> dict[str, int]:
     """Images per dataset the preset reads: the synthetic manifest if generated, else the dataset registry."""
     manifest = Path(config["data"]["root"]) / "MANIFEST.json"
-    if config["synthetic"] and manifest.exists():
+    if config["synthetic"]:
+        if not manifest.exists():
+            return {}  # not generated yet: sizes are known once `x2softmax data synth` has run
         counts = json.loads(manifest.read_text(encoding="utf-8"))["counts"]
-        return {name: int(n) for name, n in counts.items() if isinstance(n, int | float)}
+        sizes = {"train": counts["train"]["images"]}
+        sizes.update({suite: counts[suite]["images"] for suite in ("IJBB", "IJBC") if suite in counts})
+        sizes.update({name: 2 * entry["pairs"] for name, entry in counts.get("val", {}).items()})
+        return sizes
     from x2softmax.data.datasets import load_registry
 
     sizes = {}
