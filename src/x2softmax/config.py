@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import copy
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -82,13 +82,10 @@ def validate_config(config: dict[str, Any], schema_path: str | Path = SCHEMA) ->
 
 def _check_references(config: dict[str, Any]) -> None:
     losses = config["losses"]
-    for key in ("run_losses",):
-        for name in config[key]:
+    for key, names in (("run_losses", config["run_losses"]), ("toy.losses", config["toy"]["losses"])):
+        for name in names:
             if name not in losses:
                 raise ConfigError(f"config key '{key}': loss '{name}' has no entry under 'losses'")
-    for name in config["toy"]["losses"]:
-        if name not in losses:
-            raise ConfigError(f"config key 'toy.losses': loss '{name}' has no entry under 'losses'")
     for name in config["run_ablations"]:
         if name not in config["ablations"]:
             raise ConfigError(f"config key 'run_ablations': ablation '{name}' has no entry under 'ablations'")
@@ -159,7 +156,6 @@ def run_spec(config: Mapping[str, Any], run: str) -> dict[str, Any]:
     }
 
 
-def losses_for_analysis(config: Mapping[str, Any], names: Sequence[str] | None = None) -> dict[str, dict[str, Any]]:
-    """Display name → loss spec for every configured loss (or `names`), for the margin analysis."""
-    chosen = names if names is not None else list(config["losses"])
-    return {n: {"name": n, "hparams": loss_hparams(config, n)} for n in chosen}
+def losses_for_analysis(config: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+    """Display name -> loss spec for every configured loss, for the margin analysis."""
+    return {n: {"name": n, "hparams": loss_hparams(config, n)} for n in config["losses"]}
