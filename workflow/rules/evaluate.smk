@@ -34,7 +34,7 @@ rule evaluate:
     conda:
         ENV
     shell:
-        "{X2S} evaluate --model {input.backbone:q} --run {wildcards.run:q} --loss {params.loss:q}"
+        "x2softmax evaluate --model {input.backbone:q} --run {wildcards.run:q} --loss {params.loss:q}"
         " --data-root {params.root:q} --benchmarks {params.benchmarks:q} --protocols {params.protocols:q}"
         " --ijb {params.ijb:q} --aligned-root results/aligned --ijb-mode {params.mode:q}"
         " --batch-size {params.batch_size:q} --gpus {resources.gpu:q} --cache results/embeddings"
@@ -55,4 +55,4 @@ rule summary:
     conda:
         ENV
     shell:
-        "{X2S} summary {input:q} --out {output.csv:q} --json {output.json:q} > {log:q} 2>&1"
+        "x2softmax summary {input:q} --out {output.csv:q} --json {output.json:q} > {log:q} 2>&1"
