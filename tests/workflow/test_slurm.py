@@ -50,6 +50,11 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[slurm_cluster.
         cluster.stop()
 
 
+def gpu_request(job: dict[str, str]) -> str:
+    """The GPUs a job asked for, as scontrol shows them (gres:gpu:N per job for --gpus, per node for --gres)."""
+    return job.get("TresPerJob", "") + job.get("TresPerNode", "")
+
+
 def configure_profile(project: Path) -> None:
     """Put the test cluster's settings into the profile's settings block (the README's one place for them)."""
     profile = project / "profiles/slurm/config.yaml"
@@ -90,12 +95,12 @@ def test_readme_slurm_command_runs_the_smoke_preset(cluster: slurm_cluster.Slurm
     for run_name, job in train_jobs.items():
         assert job["JobState"] == "COMPLETED", (run_name, job)
         assert job["Partition"] == slurm_cluster.GPU_PARTITION, (run_name, job)
-        assert "gpu:1" in job.get("TresPerJob", ""), (run_name, job)
+        assert "gpu:1" in gpu_request(job), (run_name, job)  # --gpus=1
         assert job["MinMemoryNode"] == f"{train_res['mem_mb']}M", (run_name, job)
         assert job["TimeLimit"] == f"00:{train_res['runtime']:02d}:00", (run_name, job)
     light = [j for j in jobs if j["Comment"].startswith(("rule_synthesize", "rule_render_notebook", "rule_index"))]
     assert light and all(j["Partition"] == slurm_cluster.CPU_PARTITION for j in light), light
-    assert all("gpu" not in j.get("TresPerJob", "") for j in light), light
+    assert all("gpu" not in gpu_request(j) for j in light), light
 
     second = run(cluster, project, cmd)
     assert "Nothing to be done" in second.stdout + second.stderr
