@@ -32,11 +32,11 @@ def cmd_data_synth(args: argparse.Namespace) -> None:
 
 
 def cmd_data_fetch(args: argparse.Namespace) -> None:
-    from x2softmax.data.datasets import check_dataset, fetch_dataset
+    from x2softmax.data.datasets import SAMPLE_IMAGES, check_dataset, fetch_dataset
     from x2softmax.io import atomic_write_json
 
     path = fetch_dataset(args.name, Path(args.root), source=args.source)
-    summary = check_dataset(path)
+    summary = check_dataset(path, sample=SAMPLE_IMAGES)
     print(summary)
     if args.marker:
         atomic_write_json(args.marker, {"dataset": args.name, "path": str(path), "check": summary})
@@ -58,7 +58,7 @@ def cmd_data_preflight(args: argparse.Namespace) -> None:
 def cmd_data_check(args: argparse.Namespace) -> None:
     from x2softmax.data.datasets import check_dataset
 
-    print(check_dataset(Path(args.path)))
+    print(check_dataset(Path(args.path), sample=args.sample))
 
 
 def cmd_data_class_counts(args: argparse.Namespace) -> None:
@@ -165,6 +165,13 @@ def cmd_report_config(args: argparse.Namespace) -> None:
     atomic_write_json(args.out, args.config)
 
 
+def cmd_config_check(args: argparse.Namespace) -> None:
+    from x2softmax import config as xcfg
+
+    config = xcfg.load_config(args.preset, base=args.config or xcfg.DEFAULT_CONFIG)
+    print(f"config: valid ({len(xcfg.runs(config))} runs)")
+
+
 def cmd_plan(args: argparse.Namespace) -> None:
     from x2softmax import config as xcfg
     from x2softmax.plan import compute_plan, format_plan
@@ -197,8 +204,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--root", required=True)
     p.add_argument("--out", default=None)
     p.set_defaults(func=cmd_data_preflight)
-    p = data.add_parser("check", help="validate a dataset (RecordIO dir, .bin file or IJB suite)")
+    p = data.add_parser("check", help="validate a dataset (RecordIO dir, .bin file or IJB suite), decoding every image")
     p.add_argument("path")
+    p.add_argument("--sample", type=int, default=None, help="decode only this many images, spread evenly")
     p.set_defaults(func=cmd_data_check)
     p = data.add_parser("class-counts", help="images per identity of a training RecordIO")
     p.add_argument("train_dir")
@@ -285,6 +293,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True)
     p.set_defaults(func=cmd_report_config)
 
+    p = sub.add_parser("config-check", help="validate the config and a preset; errors name the file and the key")
+    p.add_argument("--config", default=None, help="base config file (default config/config.yaml)")
+    p.add_argument("--preset", default=None, help="smoke, paper or a preset file")
+    p.set_defaults(func=cmd_config_check)
+
     p = sub.add_parser("plan", help="every job of a preset with its requests and estimated GPU-hours")
     p.add_argument("--preset", default=None, help="smoke, paper or a preset file (default: embedded default)")
     p.add_argument("--throughput", type=float, default=None, help="training images/s per GPU")
@@ -292,15 +305,34 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _user_errors() -> tuple[type[BaseException], ...]:
+    """Exception types a user can cause or meet: bad input, missing or corrupt files, failed downloads (requests'
+    errors are OSErrors), divergence (RuntimeError); anything else is a bug and keeps its traceback."""
+    import pickle
+    import tarfile
+    import zipfile
+
+    return (ValueError, OSError, KeyError, ImportError, EOFError, RuntimeError, pickle.UnpicklingError,
+            tarfile.TarError, zipfile.BadZipFile)
+
+
+def _one_line(err: BaseException) -> str:
+    text = str(err.args[0]) if isinstance(err, KeyError) and err.args else str(err)
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    return "; ".join(lines) or type(err).__name__
+
+
 def main(argv: Sequence[str] | None = None) -> None:
-    """Entry point of the `x2softmax` command; bad input ends with one clear line (X2S_TRACEBACK=1 shows more)."""
+    """Entry point of the `x2softmax` command; a failure ends with one clear line (X2S_TRACEBACK=1 shows more)."""
     args = build_parser().parse_args(argv)
     try:
         args.func(args)
-    except (ValueError, OSError) as err:
-        if os.environ.get("X2S_TRACEBACK"):
+    except KeyboardInterrupt:
+        sys.exit(f"x2softmax {args.command}: interrupted")
+    except Exception as err:
+        if os.environ.get("X2S_TRACEBACK") or not isinstance(err, _user_errors()):
             raise
-        sys.exit(f"x2softmax {args.command}: {type(err).__name__}: {err}")
+        sys.exit(f"x2softmax {args.command}: {type(err).__name__}: {_one_line(err)}")
 
 
 if __name__ == "__main__":
