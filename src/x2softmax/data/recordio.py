@@ -436,7 +436,7 @@ def load_face_arrays(directory: Path, size: int | None = None) -> tuple[np.ndarr
         labels[i] = _class_of(header)
         payloads.append(payload)
     side = size or reader.image_size
-    return decode_images(payloads, size=side, source=str(rec.rec_path)), labels
+    return decode_images(payloads, size=side, source=str(rec.rec_path), keys=reader.image_keys), labels
 
 
 class RecordIODataset(torch.utils.data.Dataset):
