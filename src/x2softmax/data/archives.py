@@ -82,7 +82,8 @@ def _stream_to_part(url: str, part: Path, chunk: int) -> int | None:
         if response.status_code == 206:
             start = int(response.headers.get("Content-Range", "bytes 0-").split()[1].split("-")[0])
             if start != have - overlap:
-                raise _IncompleteDownload(f"server resumed at byte {start}, expected {have - overlap}")
+                part.unlink()
+                raise _IncompleteDownload(f"server resumed at byte {start}, not {have - overlap}; discarded {part}")
             total = _content_total(response, start)
             head = _check_overlap(blocks, part, start, overlap)
             mode = "ab"
@@ -147,14 +148,16 @@ def download(
             problem = integrity_problem(part, sha256)
             if problem is None:
                 break
-            if total is not None or sha256 is not None:  # complete, yet wrong: resuming cannot fix it
+            if total is not None:  # complete, yet wrong: resuming cannot fix it
                 part.unlink()
                 raise ValueError(f"{url}: downloaded {dest.name} is corrupt ({problem}); deleted it")
             raise _IncompleteDownload(f"{dest.name} is incomplete or corrupt ({problem})")
         except requests.HTTPError as err:
             status = err.response.status_code if err.response is not None else None
-            if status in _NOT_RETRIED or attempt == retries:
+            if status in _NOT_RETRIED:
                 raise RuntimeError(f"{url}: download failed: {err}") from None
+            if attempt == retries:
+                raise RuntimeError(f"{url}: download failed after {retries + 1} attempts: {err}") from None
         except (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError,
                 _IncompleteDownload) as err:
             if attempt == retries:
