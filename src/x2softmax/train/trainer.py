@@ -380,6 +380,14 @@ class _Trainer:
             total=self.total_steps, initial=self.global_step, desc=self.run_name, unit="step",
             file=sys.stderr, disable=self.rank != 0, dynamic_ncols=True,
         )
+        try:
+            self._loop(progress, on_step)
+        finally:
+            progress.close()  # ends the bar's line, so that an error message starts on a line of its own
+        return self._write_outputs()
+
+    def _loop(self, progress: tqdm, on_step: Callable[[int], None] | None) -> None:
+        """Steps from the current global step to the end, logging, validating and checkpointing as configured."""
         window_loss, window_acc, window_steps = 0.0, 0.0, 0
         window_train_time = self.train_time_s
         tick = time.perf_counter()
@@ -420,8 +428,6 @@ class _Trainer:
                 if on_step is not None:
                     on_step(self.global_step)
                 tick = time.perf_counter()
-        progress.close()
-        return self._write_outputs()
 
     def _validate(self) -> None:
         if self.rank == 0:
