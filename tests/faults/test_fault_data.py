@@ -65,7 +65,7 @@ RECORDIO: dict[str, tuple[Callable[[Path], None], str]] = {
     "bad magic at a record": (lambda t: _patch(t / "train.rec", _offset(t, 9), b"\xde\xad\xbe\xef"),
                               r"train\.rec: bad magic .*byte offset"),
     "corrupt PNG in an unsampled record": (lambda t: _patch(t / "train.rec", _payload_offset(t, 15), b"garbage!"),
-                                           r"train\.rec key 17: cannot decode"),
+                                           r"train\.rec key 15: cannot decode"),
     "NaN label in a record header": (lambda t: _patch(t / "train.rec", _label_offset(t, 11), struct.pack("<f", np.nan)),
                                      r"train\.rec key 11: label nan is not a class id"),
     "huge label in a record header": (lambda t: _patch(t / "train.rec", _label_offset(t, 11), struct.pack("<f", 3e38)),
