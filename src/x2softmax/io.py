@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import errno
 import glob
 import hashlib
 import json
@@ -65,6 +64,18 @@ def remove_stale_temps(target: str | os.PathLike[str]) -> list[Path]:
     return removed
 
 
+def temp_beside(target: Path) -> Path:
+    """Create an empty temp file .{name}.{host}~{pid}.XXXX.tmp beside `target`, after removing dead writers' ones."""
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        remove_stale_temps(target)
+        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.{_writer_tag()}.", suffix=".tmp", dir=target.parent)
+    except OSError as err:
+        raise naming(err, target) from None
+    os.close(fd)
+    return Path(tmp)
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     """Yield a temporary path beside `path`; rename it onto `path` only if the block succeeds.
@@ -73,31 +84,24 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     read-only folder) is re-raised naming the target.
     """
     target = Path(path)
-    try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        remove_stale_temps(target)
-        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.{_writer_tag()}.", suffix=".tmp", dir=target.parent)
-    except OSError as err:
-        raise _naming(err, target) from None
-    os.close(fd)
-    tmp_path = Path(tmp)
+    tmp_path = temp_beside(target)
     try:
         yield tmp_path
         os.chmod(tmp_path, 0o666 & ~_umask())  # mkstemp creates 0600; give the file the usual permissions
         os.replace(tmp_path, target)
     except OSError as err:
-        raise _naming(err, target) from None
+        raise naming(err, target) from None
     finally:
         if tmp_path.exists():
             tmp_path.unlink()
 
 
-def _naming(err: OSError, target: Path) -> OSError:
-    """The same OSError with a message that names the file being written."""
+def naming(err: OSError, target: Path) -> OSError:
+    """The OSError with a message that names the file being written (ENOSPC and EROFS name none themselves)."""
     if err.filename is not None and str(target) in str(err.filename):
         return err
-    reason = err.strerror or str(err) or errno.errorcode.get(err.errno or 0, type(err).__name__)
-    return OSError(err.errno, f"cannot write {target}: {reason}") if err.errno else OSError(f"cannot write {target}: {reason}")
+    message = f"cannot write {target}: {err.strerror or err or type(err).__name__}"
+    return OSError(err.errno, message) if err.errno else OSError(message)
 
 
 def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> None:

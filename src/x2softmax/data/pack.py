@@ -40,20 +40,19 @@ def _encoded_samples(
     identities: list[tuple[str, list[Path]]], size: int, quality: int
 ) -> Iterator[tuple[int, bytes]]:
     total = sum(len(files) for _, files in identities)
-    progress = tqdm(total=total, desc="pack", unit="img", file=sys.stderr, mininterval=2.0)
     resized: list[tuple[Path, tuple[int, ...]]] = []
-    for class_id, (_, files) in enumerate(identities):
-        for path in files:
-            data = path.read_bytes()
-            image = decode_image(data, source=str(path))
-            is_jpeg = path.suffix.lower() in (".jpg", ".jpeg")
-            if image.shape[:2] != (size, size):
-                resized.append((path, image.shape[:2]))
-            if not (is_jpeg and image.shape[:2] == (size, size)):
-                data = encode_image(resize(image, size), ".jpg", quality)  # JPEGs of the right size pass unchanged
-            progress.update()
-            yield class_id, data
-    progress.close()
+    with tqdm(total=total, desc="pack", unit="img", file=sys.stderr, mininterval=2.0) as progress:
+        for class_id, (_, files) in enumerate(identities):
+            for path in files:
+                data = path.read_bytes()
+                image = decode_image(data, source=str(path))
+                is_jpeg = path.suffix.lower() in (".jpg", ".jpeg")
+                if image.shape[:2] != (size, size):
+                    resized.append((path, image.shape[:2]))
+                if not (is_jpeg and image.shape[:2] == (size, size)):
+                    data = encode_image(resize(image, size), ".jpg", quality)  # right-size JPEGs pass unchanged
+                progress.update()
+                yield class_id, data
     if resized:
         (path, (height, width)) = resized[0]
         warn(f"pack: {len(resized)} of {total} images are not {size}x{size} and were resized (first: {path} is "
@@ -64,7 +63,11 @@ def pack_folder(folder: Path, out_dir: Path, size: int = 112, quality: int = 95)
     """Aligned image folder -> out_dir/train.rec, train.idx, property and classes.tsv (class_id, name, images)."""
     identities = list_identity_folder(folder)
     out_dir = Path(out_dir)
-    write_face_recordio(out_dir, _encoded_samples(identities, size, quality), len(identities), image_size=size)
+    samples = _encoded_samples(identities, size, quality)
+    try:
+        write_face_recordio(out_dir, samples, len(identities), image_size=size)
+    finally:
+        samples.close()  # ends the progress bar's line before any error message
     classes = pd.DataFrame(
         {
             "class_id": range(len(identities)),

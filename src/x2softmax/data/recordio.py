@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import struct
-import tempfile
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -14,7 +14,7 @@ import numpy as np
 import torch.utils.data
 
 from x2softmax.data.images import decode_image, decode_images
-from x2softmax.io import atomic_write_text
+from x2softmax.io import atomic_write_text, naming, temp_beside
 
 MAGIC = 0xCED7230A
 _MAGIC_BYTES = struct.pack("<I", MAGIC)
@@ -89,17 +89,10 @@ class RecordIOWriter:
         self.rec_path = Path(rec_path)
         self.idx_path = Path(idx_path)
         self._offsets: dict[int, tuple[int, int]] = {}
-        self._rec_tmp = self._temp_beside(self.rec_path)
-        self._idx_tmp = self._temp_beside(self.idx_path)
+        self._rec_tmp = temp_beside(self.rec_path)
+        self._idx_tmp = temp_beside(self.idx_path)
         self._rec = open(self._rec_tmp, "w+b")
         self._pos = 0
-
-    @staticmethod
-    def _temp_beside(path: Path) -> Path:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-        os.close(fd)
-        return Path(tmp)
 
     def __enter__(self) -> RecordIOWriter:
         return self
@@ -117,7 +110,10 @@ class RecordIOWriter:
         if key in self._offsets:
             raise ValueError(f"{self.rec_path}: duplicate record key {key}")
         framed = frame_record(record)
-        self._rec.write(framed)
+        try:
+            self._rec.write(framed)
+        except OSError as err:
+            raise naming(err, self.rec_path) from None
         self._offsets[int(key)] = (self._pos, len(framed))
         self._pos += len(framed)
 
@@ -135,18 +131,23 @@ class RecordIOWriter:
         """Flush, write the .idx and rename both temp files onto their targets."""
         if self._rec.closed:
             return
+        target = self.rec_path
         try:
             self._rec.close()
             lines = "".join(f"{key}\t{offset}\n" for key, (offset, _) in self._offsets.items())
+            target = self.idx_path
             self._idx_tmp.write_text(lines, encoding="ascii")
             os.replace(self._rec_tmp, self.rec_path)
             os.replace(self._idx_tmp, self.idx_path)
+        except OSError as err:
+            raise naming(err, target) from None
         finally:
             self._remove_temps()
 
     def abort(self) -> None:
         """Discard everything written; the targets are left untouched."""
-        self._rec.close()
+        with contextlib.suppress(OSError):  # flushing may fail again (disk full): the data is discarded anyway
+            self._rec.close()
         self._remove_temps()
 
     def _remove_temps(self) -> None:
