@@ -6,7 +6,7 @@ import argparse
 import json
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -322,17 +322,23 @@ def _one_line(err: BaseException) -> str:
     return "; ".join(lines) or type(err).__name__
 
 
-def main(argv: Sequence[str] | None = None) -> None:
-    """Entry point of the `x2softmax` command; a failure ends with one clear line (X2S_TRACEBACK=1 shows more)."""
-    args = build_parser().parse_args(argv)
+def report_failure(command: str, func: Callable[[], None]) -> None:
+    """Run `func`; a failure a user can cause or meet exits with one line `x2softmax COMMAND: Type: message`
+    (X2S_TRACEBACK=1 re-raises it); anything else is a bug and keeps its traceback."""
     try:
-        args.func(args)
+        func()
     except KeyboardInterrupt:
-        sys.exit(f"x2softmax {args.command}: interrupted")
+        sys.exit(f"x2softmax {command}: interrupted")
     except Exception as err:
         if os.environ.get("X2S_TRACEBACK") or not isinstance(err, _user_errors()):
             raise
-        sys.exit(f"x2softmax {args.command}: {type(err).__name__}: {_one_line(err)}")
+        sys.exit(f"x2softmax {command}: {type(err).__name__}: {_one_line(err)}")
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Entry point of the `x2softmax` command; a failure ends with one clear line (X2S_TRACEBACK=1 shows more)."""
+    args = build_parser().parse_args(argv)
+    report_failure(args.command, lambda: args.func(args))
 
 
 if __name__ == "__main__":

@@ -115,6 +115,11 @@ def _big_tar(path: Path, mode: str = "w") -> Path:
     return path
 
 
+def _text(path: Path, text: str) -> Path:
+    path.write_text(text)
+    return path
+
+
 def _flip_zip_byte(path: Path) -> Path:
     data = bytearray(path.read_bytes())
     data[100] ^= 0xFF  # inside the first member's data
@@ -134,7 +139,7 @@ BROKEN = {
     "zip truncated": lambda p: _truncate(_zip_members(p.with_suffix(".zip")), 0.7),
     "zip with a flipped data byte": lambda p: _flip_zip_byte(_zip_members(p.with_suffix(".zip"))),
     "empty file": lambda p: _truncate(_zip_members(p.with_suffix(".zip")), 0),
-    "html error page": lambda p: (p.with_suffix(".zip").write_text("<html>quota exceeded</html>"), p.with_suffix(".zip"))[1],
+    "html error page": lambda p: _text(p.with_suffix(".zip"), "<html>quota exceeded</html>"),
 }
 
 

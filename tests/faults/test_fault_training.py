@@ -277,3 +277,15 @@ def test_kill_9_then_rerun_is_bit_exact_and_cleans_up(spec: dict[str, Any], refe
     train(spec, out, out / "ckpt")
     assert not list(out.rglob(".*.tmp"))  # ... which the rerun's next write to that file removes
     _same_outputs(out, reference)
+
+
+def test_a_torchrun_worker_fails_in_one_line(spec: dict[str, Any], tmp_path: Path) -> None:
+    bad = {**spec, "data": {**spec["data"], "train_dir": str(tmp_path / "no data")}}
+    (tmp_path / "spec.json").write_text(json.dumps(bad))
+    done = subprocess.run([sys.executable, "-m", "x2softmax.train.worker", "--spec-file", str(tmp_path / "spec.json"),
+                           "--out", str(tmp_path / "out"), "--ckpt", str(tmp_path / "ckpt")],
+                          env={**os.environ, "PYTHONPATH": str(REPO / "src"), "RANK": "1"},
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 1 and "Traceback" not in done.stderr
+    assert done.stderr.strip() == (f"x2softmax train (rank 1): FileNotFoundError: {tmp_path / 'no data'}: "
+                                   "training data directory not found")

@@ -91,7 +91,9 @@ def decode_images(
             img = first if i == 0 else decode_image(payloads[i], source=label(i))
             if img.shape[:2] != (height, width):
                 if not size:
-                    raise ValueError(f"{label(i)}: image is {img.shape[1]}x{img.shape[0]}, {label(0)} is {width}x{height}")
+                    raise ValueError(
+                        f"{label(i)}: image is {img.shape[1]}x{img.shape[0]}, {label(0)} is {width}x{height}"
+                    )
                 resized.append((i, img.shape[:2]))  # list.append is atomic under the GIL
                 img = resize(img, size)
             out[i] = img
@@ -103,5 +105,6 @@ def decode_images(
             future.result()
     if resized:
         i, (h, w) = min(resized)
-        warn(f"{source}: {len(resized)} of {n} images are not {size}x{size} and were resized (first: {label(i)} is {w}x{h})")
+        warn(f"{source}: {len(resized)} of {n} images are not {size}x{size} and were resized "
+             f"(first: {label(i)} is {w}x{h})")
     return out

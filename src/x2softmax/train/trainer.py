@@ -464,7 +464,8 @@ class _Trainer:
         if self.val_final:
             summary["val_best"], summary["val_final"] = self.val_best, self.val_final
         if self.rank == 0:
-            save_plain(self.out_dir / "backbone.pt", {k: v.detach().cpu() for k, v in self.backbone.state_dict().items()})
+            backbone = {k: v.detach().cpu() for k, v in self.backbone.state_dict().items()}
+            save_plain(self.out_dir / "backbone.pt", backbone)
             save_plain(self.out_dir / "head.pt",
                        {"weight": weight, "loss": {k: v.cpu() for k, v in self.loss.state_dict().items()}})
             atomic_write_text(
