@@ -7,8 +7,6 @@ import hashlib
 import http.server
 import io
 import tarfile
-import threading
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -73,14 +71,9 @@ class Server(http.server.BaseHTTPRequestHandler):
 
 
 @pytest.fixture
-def server() -> Iterator[str]:
+def server(http_server) -> str:
     Server.mode, Server.seen = "ok", []
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Server)
-    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{httpd.server_address[1]}/a.tar"
-    httpd.shutdown()
-    httpd.server_close()
+    return http_server(Server) + "/a.tar"
 
 
 def _fetch(url: str, dest: Path, **kw: object) -> Path:
