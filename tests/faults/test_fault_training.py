@@ -289,3 +289,18 @@ def test_a_torchrun_worker_fails_in_one_line(spec: dict[str, Any], tmp_path: Pat
     assert done.returncode == 1 and "Traceback" not in done.stderr
     assert done.stderr.strip() == (f"x2softmax train (rank 1): FileNotFoundError: {tmp_path / 'no data'}: "
                                    "training data directory not found")
+
+
+@pytest.mark.parametrize("in_memory", [True, False])
+def test_training_on_images_of_another_size_warns_with_counts(spec: dict[str, Any], tmp_path: Path, in_memory: bool,
+                                                              capsys: pytest.CaptureFixture[str]) -> None:
+    resized = {**spec, "model": {**spec["model"], "input_size": 48},
+               "data": {**spec["data"], "in_memory": in_memory},
+               "train": {**spec["train"], "epochs": 1, "checkpoint_every": 0, "schedule": {"name": "poly"}}}
+    train(resized, tmp_path / "out", tmp_path / "ckpt")
+    err = capsys.readouterr().err
+    faces = Path(spec["data"]["train_dir"])
+    if in_memory:
+        assert f"warning: {faces / 'train.rec'}: 48 of 48 images are not 48x48 and were resized" in err
+    else:
+        assert f"warning: {faces / 'property'}: all 48 images are 32x32; each is resized to the model's 48x48" in err

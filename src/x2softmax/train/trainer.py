@@ -25,6 +25,7 @@ from tqdm import tqdm
 from x2softmax.io import atomic_write_json, atomic_write_text, file_sha256
 from x2softmax.losses import build_loss
 from x2softmax.models import build_backbone
+from x2softmax.notices import warn
 from x2softmax.train import distributed as D
 from x2softmax.train.batches import EpochPlan, InMemoryBatches, StreamedBatches, normalise_images
 from x2softmax.train.checkpoint import (
@@ -268,6 +269,9 @@ class _Trainer:
             images, labels = load_face_arrays(self.train_dir, size=self.input_size)
             self.batches: InMemoryBatches | StreamedBatches = InMemoryBatches(images, labels, self.plan)
         else:
+            if faces.image_size != self.input_size:
+                warn(f"{self.train_dir / 'property'}: all {len(faces)} images are {faces.image_size}x{faces.image_size}"
+                     f"; each is resized to the model's {self.input_size}x{self.input_size} as it is read")
             self.batches = StreamedBatches(
                 self.train_dir, self.input_size, self.plan, int(_setting(spec, "data.workers", 0)),
                 pin_memory=self.device.type == "cuda",
