@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import http.server
 import io
+import re
 import tarfile
 from pathlib import Path
 
@@ -141,3 +142,51 @@ def test_a_verified_download_is_reused_and_a_changed_one_fetched_again(server: s
     _fetch(server, dest)
     assert "changed since it was downloaded" in capsys.readouterr().err
     _accepted(dest)
+
+
+def _hostile_tar(path: Path) -> Path:
+    with tarfile.open(path, "w") as tf:
+        link = tarfile.TarInfo("ms1m/d")
+        link.type, link.linkname = tarfile.SYMTYPE, "."
+        tf.addfile(link)
+        link = tarfile.TarInfo("ms1m/d/d/train.rec")
+        link.type, link.linkname = tarfile.SYMTYPE, "../../../../etc/hostname"
+        tf.addfile(link)
+    return path
+
+
+FETCH = {
+    # server mode (None: a local archive), what the one line says
+    "URL that always drops, no Content-Length": ("no_range_drop", r"download failed after 6 attempts.*incomplete"),
+    "URL answering 404": ("404", r"HTTP 404"),
+    "URL serving a good archive with the wrong layout": ("ok", r"no train\.rec inside"),
+    "local archive planting a link": (None, r"symbolic link .*refusing"),
+    "local archive truncated": ("truncated", r"truncated"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(FETCH))
+def test_data_fetch_fails_in_one_line_and_installs_nothing(server: str, tmp_path: Path, case: str,
+                                                           monkeypatch: pytest.MonkeyPatch,
+                                                           capsys: pytest.CaptureFixture[str]) -> None:
+    from x2softmax.data import archives
+
+    from .conftest import one_line_error, run_cli
+
+    monkeypatch.setattr(archives.time, "sleep", lambda seconds: None)  # retries without the back-off waits
+    mode, expected = FETCH[case]
+    root = tmp_path / "data"
+    if mode is None:
+        source = str(_hostile_tar(tmp_path / "hostile.tar"))
+    elif mode == "truncated":
+        (tmp_path / "cut.tar").write_bytes(PAYLOAD[: len(PAYLOAD) // 2])
+        source = str(tmp_path / "cut.tar")
+    else:
+        Server.mode, source = mode, server
+    code, err = run_cli(["data", "fetch", "ms1mv3", "--root", str(root), "--source", source], capsys)
+    line = one_line_error(err)
+    assert code != 0 and re.search(expected, line), line
+    assert not (root / "train").exists()
+    assert not [p for p in root.rglob("*") if p.is_symlink() or p.name.startswith(".ms1mv3.")]  # nothing half-done
+    if mode in ("no_range_drop", "404"):
+        assert not (root / "downloads" / "a.tar").exists()

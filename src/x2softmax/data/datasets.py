@@ -305,6 +305,7 @@ def fetch_dataset(name: str, root: Path, source: str | None = None) -> Path:
         problem = None if archive is None else integrity_problem(archive, entry.get("sha256"))
         if problem is not None:
             raise ValueError(f"{archive}: not accepted for {name}: {problem}")
+    root.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=root, prefix=f".{name}.") as tmp:
         unpacked = Path(tmp) if archive is not None else Path(source)
         if archive is not None:
