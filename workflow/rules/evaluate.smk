@@ -1,4 +1,8 @@
-# Evaluation: pair verification (10-fold and oracle protocols) and IJB 1:1 per run, then one tidy table.
+# Evaluation: pair verification (10-fold and oracle protocols) and IJB 1:1 per run, then one tidy table, then the
+# uncertainty tables over every run.
+
+# The modules one evaluation job runs (the bootstrap and uncertainty modules only rerun the uncertainty job).
+EVALUATE_CODE = [f"evaluate/{m}.py" for m in ("__init__", "embed", "ijb", "run", "summary", "verification")]
 
 
 rule evaluate:
@@ -9,7 +13,7 @@ rule evaluate:
         val=data_inputs("val"),
         ijb=[data_inputs("ijb", s) for s in SUITES],
         aligned=expand("results/aligned/{suite}/images.npy", suite=SUITES),
-        code=code("evaluate", "models", "data/pairs.py", "data/align.py", "data/ijb.py"),
+        code=code(*EVALUATE_CODE, "models", "data/pairs.py", "data/align.py", "data/ijb.py"),
     output:
         metrics="results/eval/{run}/metrics.csv",
         verification="results/eval/{run}/verification.json",

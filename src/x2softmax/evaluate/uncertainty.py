@@ -139,6 +139,7 @@ def uncertainty_tables(runs: Sequence[str], eval_root: Path, train_root: Path, d
                                  "replicates": 0, "unit": "templates", "note": note})
     intervals = info.merge(pd.DataFrame(rows), on="run")
     is_ijb = intervals["dataset"].isin(list(suites))
+    intervals["far"] = pd.to_numeric(intervals["metric"].str.extract(r"^tar_at_far_(.+)_pct$")[0], errors="coerce")
     seeds = _seed_summary(intervals)
     paired = _paired(info, reps, intervals, x2_run, n_boot, seed, protocol_of)
     return {"verification_intervals": intervals[~is_ijb].reset_index(drop=True),
