@@ -13,7 +13,7 @@ import numpy as np
 import torch.utils.data
 
 from x2softmax.data.images import decode_image, decode_images
-from x2softmax.io import atomic_write_text
+from x2softmax.io import atomic_write_text, give_default_mode
 
 MAGIC = 0xCED7230A
 _MAGIC_BYTES = struct.pack("<I", MAGIC)
@@ -138,6 +138,8 @@ class RecordIOWriter:
             self._rec.close()
             lines = "".join(f"{key}\t{offset}\n" for key, (offset, _) in self._offsets.items())
             self._idx_tmp.write_text(lines, encoding="ascii")
+            for tmp in (self._rec_tmp, self._idx_tmp):  # readable by the group/others as the umask allows
+                give_default_mode(tmp)
             os.replace(self._rec_tmp, self.rec_path)
             os.replace(self._idx_tmp, self.idx_path)
         finally:
