@@ -15,7 +15,7 @@ PRESET_ARGS := $(if $(PRESET),--configfile $(PRESET_FILE),)
 CONFIG_CHECK := $(if $(PRESET),$(BIN)/x2softmax config-check --preset $(PRESET_FILE) &&,)
 SNAKEMAKE := $(BIN)/snakemake --cores $(CORES) $(PRESET_ARGS)
 
-.PHONY: replicate test review plan dry-run lint browser clean
+.PHONY: replicate test review plan dry-run lint browser slurm cluster clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python >= 3.11 is needed (set PYTHON=...)")'
@@ -30,9 +30,9 @@ $(TEST_STAMP): $(STAMP)
 	touch $(TEST_STAMP)
 
 replicate: $(STAMP)
-	$(CONFIG_CHECK) PATH=$(CURDIR)/$(BIN):$$PATH $(SNAKEMAKE) --rerun-incomplete
+	$(CONFIG_CHECK) $(SNAKEMAKE) --rerun-incomplete
 	@if [ ! -f reports/report.html ] || [ reports/index.html -nt reports/report.html ]; then \
-		PATH=$(CURDIR)/$(BIN):$$PATH $(SNAKEMAKE) --report reports/report.html >/dev/null 2>&1 \
+		$(SNAKEMAKE) --report reports/report.html >/dev/null 2>&1 \
 		  || echo "note: snakemake --report failed (see: $(SNAKEMAKE) --report reports/report.html)"; fi
 	@echo "Report: $(CURDIR)/reports/index.html"
 
@@ -40,7 +40,15 @@ browser:
 	@command -v chromium >/dev/null || { [ "$$(id -u)" = 0 ] && (apt-get update -qq && apt-get install -y -qq chromium >/dev/null) \
 		|| echo "note: chromium not installed; the browser test will be skipped"; }
 
-test: $(TEST_STAMP) browser
+# The Slurm integration test needs Debian's slurm-wlm and munge (installed here as root when missing).
+slurm:
+	@.ci/install-slurm
+
+# The cluster executors (Slurm, Kubernetes) for profiles/slurm and profiles/kubernetes.
+cluster: $(STAMP)
+	$(BIN)/python -m pip install -q -e '.[cluster]'
+
+test: $(TEST_STAMP) browser slurm
 	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/python -m pytest -n 2 --dist loadfile -q tests
 
 review: $(STAMP)
@@ -50,10 +58,10 @@ plan: $(STAMP)
 	$(BIN)/x2softmax plan $(if $(PRESET),--preset $(PRESET),)
 
 dry-run: $(STAMP)
-	$(CONFIG_CHECK) PATH=$(CURDIR)/$(BIN):$$PATH $(SNAKEMAKE) -n
+	$(CONFIG_CHECK) $(SNAKEMAKE) -n
 
 lint: $(STAMP)
-	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/snakemake --lint
+	$(BIN)/snakemake --lint
 
 clean:
 	rm -rf results logs reports/*.html reports/figures reports/tables .snakemake

@@ -110,14 +110,17 @@ def cmd_train(args: argparse.Namespace) -> None:
 
 def cmd_evaluate(args: argparse.Namespace) -> None:
     from x2softmax.evaluate.run import evaluate_model
+    from x2softmax.train.devices import gpu_environment
 
-    path = evaluate_model(
-        Path(args.model), Path(args.out), run=args.run or Path(args.model).parent.name,
-        loss=args.loss or "unknown", data_root=Path(args.data_root), benchmarks=args.benchmarks,
-        protocols=args.protocols, ijb=args.ijb, aligned_root=Path(args.aligned_root) if args.aligned_root else None,
-        ijb_mode=args.ijb_mode, batch_size=args.batch_size, backbone=args.backbone,
-        cache_dir=Path(args.cache) if args.cache else None, device=args.device,
-    )
+    with gpu_environment(args.gpus if args.device == "auto" else 0):
+        path = evaluate_model(
+            Path(args.model), Path(args.out), run=args.run or Path(args.model).parent.name,
+            loss=args.loss or "unknown", data_root=Path(args.data_root), benchmarks=args.benchmarks,
+            protocols=args.protocols, ijb=args.ijb,
+            aligned_root=Path(args.aligned_root) if args.aligned_root else None, ijb_mode=args.ijb_mode,
+            batch_size=args.batch_size, backbone=args.backbone,
+            cache_dir=Path(args.cache) if args.cache else None, device=args.device,
+        )
     print(path)
 
 
@@ -263,6 +266,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch-size", type=int, default=256)
     p.add_argument("--cache", default=None, help="embedding cache directory")
     p.add_argument("--device", default="auto")
+    p.add_argument("--gpus", type=int, default=1, help="GPUs to take with --device auto (leased like training's)")
     p.add_argument("--out", required=True)
     p.set_defaults(func=cmd_evaluate)
 

@@ -1,8 +1,12 @@
 # Helpers shared by the workflow files: config validation, run lists, per-job code inputs, resources.
 import json
+import os
 import re
 import shlex
+import sys
 from pathlib import Path
+
+from snakemake.settings.types import DeploymentMethod
 
 from x2softmax import config as xcfg
 from x2softmax.evaluate.uncertainty import TABLES as UNCERTAINTY_TABLES
@@ -29,6 +33,24 @@ BENCHMARKS = list(config["evaluate"]["benchmarks"])
 SUITES = list(config["evaluate"]["ijb"])
 ENV = str(REPO / "envs/x2softmax.yaml")
 PKG = REPO / "src/x2softmax"
+
+# The interpreter every rule runs: the one Snakemake runs in (so no job depends on the caller's PATH or an
+# activated venv; on Slurm and Kubernetes the Snakefile is parsed again inside each job, so this is the job's
+# own interpreter), or `python` of the rule's conda env under --sdm conda. Rules call `{X2S} <subcommand>`.
+PYTHON = "python" if DeploymentMethod.CONDA in workflow.deployment_settings.deployment_method else sys.executable
+PY = shlex.quote(PYTHON)
+X2S = f"{PY} -m x2softmax"
+
+# One machine without a scheduler (a local run's main process): GPU jobs share this machine's GPUs. Snakemake
+# runs at most as many at once as there are GPUs (--resources gpu=N, else $X2S_GPUS, else the GPUs torch sees,
+# honouring CUDA_VISIBLE_DEVICES; none: no limit, jobs run on the CPU), and each job leases its device ids with a
+# per-host file lock (X2S_GPU_LEASE=1, inherited by the jobs). On Slurm / Kubernetes the scheduler does both.
+if workflow.local_exec and workflow.is_main_process:
+    from x2softmax.train.devices import LEASE_ENV, machine_gpus
+
+    os.environ.setdefault(LEASE_ENV, "1")
+    if "gpu" not in workflow.global_resources and (n_gpus := machine_gpus()) > 0:
+        workflow.register_resource("gpu", n_gpus)
 
 
 def source(path):
@@ -111,5 +133,5 @@ def data_root(wildcards):
 
 
 def yaml_params(**params):
-    """Shell-quoted YAML for papermill's -y option."""
-    return shlex.quote(json.dumps(params, sort_keys=True))
+    """YAML (as JSON) for papermill's -y option; the rule shell-quotes it with {params.parameters:q}."""
+    return json.dumps(params, sort_keys=True)

@@ -87,8 +87,8 @@ for nb, (nb_inputs, nb_params) in NOTEBOOK_INPUTS.items():
         conda:
             ENV
         shell:
-            "papermill {input.notebook} {output.notebook} -k python3 --no-progress-bar"
-            " -y {params.parameters} > {log} 2>&1"
+            "{PY} -m papermill {input.notebook:q} {output.notebook:q} -k python3 --no-progress-bar"
+            " -y {params.parameters:q} > {log:q} 2>&1"
 
 
 rule render_notebook:
@@ -107,7 +107,7 @@ rule render_notebook:
     conda:
         ENV
     shell:
-        "x2softmax report render {input.notebook} {output} > {log} 2>&1"
+        "{X2S} report render {input.notebook:q} {output:q} > {log:q} 2>&1"
 
 
 rule resolved_config:
@@ -123,7 +123,7 @@ rule resolved_config:
     conda:
         ENV
     shell:
-        "x2softmax report config {params.config:q} --out {output} > {log} 2>&1"
+        "{X2S} report config {params.config:q} --out {output:q} > {log:q} 2>&1"
 
 
 rule index:
@@ -143,4 +143,5 @@ rule index:
     conda:
         ENV
     shell:
-        "x2softmax report index --config {input.config} --results results --reports reports --out {output} > {log} 2>&1"
+        "{X2S} report index --config {input.config:q} --results results --reports reports --out {output:q}"
+        " > {log:q} 2>&1"
