@@ -36,7 +36,10 @@ def one_line_error(err: str) -> str:
 def can_mount_tmpfs(where: Path) -> bool:
     """Whether this process may mount a tmpfs (root in a container that allows it)."""
     where.mkdir(parents=True, exist_ok=True)
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(where)], capture_output=True)
+    try:
+        done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(where)], capture_output=True)
+    except OSError:  # no mount command
+        return False
     if done.returncode != 0:
         return False
     subprocess.run(["umount", str(where)], check=True)
