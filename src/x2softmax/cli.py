@@ -131,6 +131,15 @@ def cmd_summary(args: argparse.Namespace) -> None:
     print(f"{len(frame)} rows -> {args.out}")
 
 
+def cmd_uncertainty(args: argparse.Namespace) -> None:
+    from x2softmax.evaluate.uncertainty import uncertainty_tables, write_uncertainty
+
+    tables = uncertainty_tables(args.runs, Path(args.eval_root), Path(args.train_root), Path(args.data_root),
+                                args.ijb, args.x2 or None, n_boot=args.replicates, seed=args.seed)
+    for path in write_uncertainty(tables, Path(args.out)):
+        print(path)
+
+
 # --- analysis, toy, reports, plan ------------------------------------------------------------------------------
 
 def cmd_analyze_margins(args: argparse.Namespace) -> None:
@@ -262,6 +271,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True)
     p.add_argument("--json", default=None, help="also write nested metrics JSON (for dvc metrics)")
     p.set_defaults(func=cmd_summary)
+
+    p = sub.add_parser("uncertainty", help="bootstrap intervals, mean ± std over seeds, paired X2-vs-baseline tables")
+    p.add_argument("--runs", type=_csv_arg, required=True, help="every evaluated run (comma-separated)")
+    p.add_argument("--x2", default="", help="the X2-Softmax base run compared with every other base run")
+    p.add_argument("--eval-root", default="results/eval")
+    p.add_argument("--train-root", default="results/train")
+    p.add_argument("--data-root", required=True, help="the data root holding the IJB meta files")
+    p.add_argument("--ijb", type=_csv_arg, default=[])
+    p.add_argument("--replicates", type=int, default=1000)
+    p.add_argument("--seed", type=int, default=0, help="seed of the resampling")
+    p.add_argument("--out", required=True)
+    p.set_defaults(func=cmd_uncertainty)
 
     analyze = sub.add_parser("analyze", help="analysis tables").add_subparsers(dest="analyze_command", required=True)
     p = analyze.add_parser("margins", help="target logits and margins of every loss")

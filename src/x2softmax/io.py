@@ -76,6 +76,11 @@ def temp_beside(target: Path) -> Path:
     return Path(tmp)
 
 
+def give_default_mode(path: str | os.PathLike[str]) -> None:
+    """Give a file the permissions a plain open() would (0666 less the umask); mkstemp creates files 0600."""
+    os.chmod(path, 0o666 & ~_umask())
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     """Yield a temporary path beside `path`; rename it onto `path` only if the block succeeds.
@@ -87,7 +92,7 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     tmp_path = temp_beside(target)
     try:
         yield tmp_path
-        os.chmod(tmp_path, 0o666 & ~_umask())  # mkstemp creates 0600; give the file the usual permissions
+        give_default_mode(tmp_path)
         os.replace(tmp_path, target)
     except OSError as err:
         raise naming(err, target) from None

@@ -14,7 +14,7 @@ import numpy as np
 import torch.utils.data
 
 from x2softmax.data.images import decode_image, decode_images
-from x2softmax.io import atomic_write_text, naming, temp_beside
+from x2softmax.io import atomic_write_text, give_default_mode, naming, temp_beside
 
 MAGIC = 0xCED7230A
 _MAGIC_BYTES = struct.pack("<I", MAGIC)
@@ -137,6 +137,8 @@ class RecordIOWriter:
             lines = "".join(f"{key}\t{offset}\n" for key, (offset, _) in self._offsets.items())
             target = self.idx_path
             self._idx_tmp.write_text(lines, encoding="ascii")
+            for tmp in (self._rec_tmp, self._idx_tmp):  # readable by the group/others as the umask allows
+                give_default_mode(tmp)
             os.replace(self._rec_tmp, self.rec_path)
             os.replace(self._idx_tmp, self.idx_path)
         except OSError as err:
