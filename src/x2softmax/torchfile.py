@@ -43,7 +43,6 @@ def save_plain(path: Path, state: Any) -> None:
     atomic_write_bytes(path, buffer.getvalue())
 
 
-
 def non_finite(tensors: Iterable[tuple[str, torch.Tensor]]) -> str | None:
     """Name of the first floating-point tensor holding NaN or Inf, or None when all are finite."""
     for name, tensor in tensors:

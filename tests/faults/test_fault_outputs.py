@@ -7,8 +7,9 @@ import json
 import os
 import signal
 import subprocess
+import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -21,7 +22,7 @@ from .conftest import can_mount_tmpfs, one_line_error, run_cli
 
 
 @pytest.fixture
-def mount(tmp_path: Path) -> Iterator[callable]:
+def mount(tmp_path: Path) -> Iterator[Callable[[str], Path]]:
     """mount(options) -> a fresh tmpfs folder mounted with those options; unmounted afterwards."""
     mounted: list[Path] = []
     if not can_mount_tmpfs(tmp_path / "probe"):
@@ -124,7 +125,7 @@ def test_concurrent_writers_never_leave_a_torn_file(tmp_path: Path) -> None:
     target = tmp_path / "summary.json"
     script = ("import sys; from x2softmax.io import atomic_write_json\n"
               "for i in range(200): atomic_write_json(sys.argv[1], {'writer': sys.argv[2], 'pad': 'x' * 20000})\n")
-    writers = [subprocess.Popen([os.sys.executable, "-c", script, str(target), str(n)]) for n in range(3)]
+    writers = [subprocess.Popen([sys.executable, "-c", script, str(target), str(n)]) for n in range(3)]
     seen = set()
     while any(w.poll() is None for w in writers):
         if target.exists():

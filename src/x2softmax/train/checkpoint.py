@@ -77,9 +77,7 @@ def load_checkpoint(path: Path, key: str) -> dict[str, Any] | None:
 
 
 def checkpoint_note(path: Path, step: int | None) -> str:
-    """Which checkpoint a stopped run keeps: 'last good checkpoint: PATH (step N)' or that none was written."""
+    """Which checkpoint a stopped run keeps: 'last good checkpoint kept: PATH (step N)' or that none was written."""
     if step is None:
-        return f"no checkpoint was written ({path} absent); a rerun starts from step 0"
+        return f"no checkpoint of this run was written to {path}; a rerun starts from step 0"
     return f"last good checkpoint kept: {path} (step {step}); a rerun resumes there"
-
-
