@@ -34,12 +34,16 @@ SUITES = list(config["evaluate"]["ijb"])
 ENV = str(REPO / "envs/x2softmax.yaml")
 PKG = REPO / "src/x2softmax"
 
-# The interpreter every rule runs: the one Snakemake runs in (so no job depends on the caller's PATH or an
-# activated venv; on Slurm and Kubernetes the Snakefile is parsed again inside each job, so this is the job's
-# own interpreter), or `python` of the rule's conda env under --sdm conda. Rules call `{X2S} <subcommand>`.
+# Shell commands call `x2softmax ...` and `papermill ...`: shell functions, defined here for every shell command
+# of every job, that run the package and papermill with PYTHON: the interpreter Snakemake runs in, or `python` of
+# the job's conda env under --sdm conda. No job depends on the caller's PATH or an activated venv; on Slurm and
+# Kubernetes the Snakefile is parsed again inside each job, so PYTHON is the job's own interpreter.
 PYTHON = "python" if DeploymentMethod.CONDA in workflow.deployment_settings.deployment_method else sys.executable
-PY = shlex.quote(PYTHON)
-X2S = f"{PY} -m x2softmax"
+_PY = shlex.quote(PYTHON).replace("{", "{{").replace("}", "}}")  # shell.prefix formats its text like a shell command
+shell.prefix(
+    "set -euo pipefail; "  # Snakemake's own prefix for bash, which shell.prefix replaces
+    f'x2softmax() {{{{ {_PY} -m x2softmax "$@"; }}}}; papermill() {{{{ {_PY} -m papermill "$@"; }}}}; '
+)
 
 # One machine without a scheduler (a local run's main process): GPU jobs share this machine's GPUs. Snakemake
 # runs at most as many at once as there are GPUs (--resources gpu=N, else $X2S_GPUS, else the GPUs torch sees,
@@ -133,5 +137,5 @@ def data_root(wildcards):
 
 
 def yaml_params(**params):
-    """YAML (as JSON) for papermill's -y option; the rule shell-quotes it with {params.parameters:q}."""
+    """YAML (as JSON) for papermill's -y option, shell-quoted where used (params.parameters:q)."""
     return json.dumps(params, sort_keys=True)

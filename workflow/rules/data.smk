@@ -24,7 +24,7 @@ if config["synthetic"]:
         conda:
             ENV
         shell:
-            "{X2S} data synth --settings {params.settings:q} --out {params.root:q} > {log:q} 2>&1"
+            "x2softmax data synth --settings {params.settings:q} --out {params.root:q} > {log:q} 2>&1"
 
 else:
 
@@ -42,7 +42,7 @@ else:
         conda:
             ENV
         shell:
-            "{X2S} data fetch {wildcards.dataset:q} --root {params.root:q} --marker {output:q} > {log:q} 2>&1"
+            "x2softmax data fetch {wildcards.dataset:q} --root {params.root:q} --marker {output:q} > {log:q} 2>&1"
 
     rule preflight:
         """Every dataset the preset needs is present and valid before any training or evaluation job."""
@@ -60,7 +60,7 @@ else:
         conda:
             ENV
         shell:
-            "{X2S} data preflight {params.datasets:q} --root {params.root:q} --out {output:q} > {log:q} 2>&1"
+            "x2softmax data preflight {params.datasets:q} --root {params.root:q} --out {output:q} > {log:q} 2>&1"
 
 
 rule class_counts:
@@ -78,7 +78,7 @@ rule class_counts:
     conda:
         ENV
     shell:
-        "{X2S} data class-counts {params.train:q} --out {output:q} > {log:q} 2>&1"
+        "x2softmax data class-counts {params.train:q} --out {output:q} > {log:q} 2>&1"
 
 
 rule align_ijb:
@@ -100,5 +100,5 @@ rule align_ijb:
     conda:
         ENV
     shell:
-        "{X2S} data align {params.root:q} --suite {wildcards.suite:q} --out results/aligned/{wildcards.suite:q}"
+        "x2softmax data align {params.root:q} --suite {wildcards.suite:q} --out results/aligned/{wildcards.suite:q}"
         " > {log:q} 2>&1"

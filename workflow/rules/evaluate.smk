@@ -39,7 +39,7 @@ rule evaluate:
     conda:
         ENV
     shell:
-        "{X2S} evaluate --model {input.backbone:q} --run {wildcards.run:q} --loss {params.loss:q}"
+        "x2softmax evaluate --model {input.backbone:q} --run {wildcards.run:q} --loss {params.loss:q}"
         " --data-root {params.root:q} --benchmarks {params.benchmarks:q} --protocols {params.protocols:q}"
         " --ijb {params.ijb:q} --aligned-root results/aligned --ijb-mode {params.mode:q}"
         " --batch-size {params.batch_size:q} --gpus {resources.gpu:q} --cache results/embeddings"
@@ -60,7 +60,7 @@ rule summary:
     conda:
         ENV
     shell:
-        "{X2S} summary {input:q} --out {output.csv:q} --json {output.json:q} > {log:q} 2>&1"
+        "x2softmax summary {input:q} --out {output.csv:q} --json {output.json:q} > {log:q} 2>&1"
 
 
 rule uncertainty:
@@ -90,6 +90,6 @@ rule uncertainty:
     conda:
         ENV
     shell:
-        "{X2S} uncertainty --runs {params.runs:q} --x2 {params.x2:q} --data-root {params.root:q}"
+        "x2softmax uncertainty --runs {params.runs:q} --x2 {params.x2:q} --data-root {params.root:q}"
         " --ijb {params.ijb:q} --replicates {params.replicates:q} --seed {params.seed:q}"
         " --out results/uncertainty > {log:q} 2>&1"

@@ -87,7 +87,7 @@ for nb, (nb_inputs, nb_params) in NOTEBOOK_INPUTS.items():
         conda:
             ENV
         shell:
-            "{PY} -m papermill {input.notebook:q} {output.notebook:q} -k python3 --no-progress-bar"
+            "papermill {input.notebook:q} {output.notebook:q} -k python3 --no-progress-bar"
             " -y {params.parameters:q} > {log:q} 2>&1"
 
 
@@ -107,7 +107,7 @@ rule render_notebook:
     conda:
         ENV
     shell:
-        "{X2S} report render {input.notebook:q} {output:q} > {log:q} 2>&1"
+        "x2softmax report render {input.notebook:q} {output:q} > {log:q} 2>&1"
 
 
 rule resolved_config:
@@ -123,7 +123,7 @@ rule resolved_config:
     conda:
         ENV
     shell:
-        "{X2S} report config {params.config:q} --out {output:q} > {log:q} 2>&1"
+        "x2softmax report config {params.config:q} --out {output:q} > {log:q} 2>&1"
 
 
 rule index:
@@ -143,5 +143,5 @@ rule index:
     conda:
         ENV
     shell:
-        "{X2S} report index --config {input.config:q} --results results --reports reports --out {output:q}"
+        "x2softmax report index --config {input.config:q} --results results --reports reports --out {output:q}"
         " > {log:q} 2>&1"
