@@ -17,7 +17,8 @@ NOTEBOOK_INPUTS = {
     ),
     "02_toy": (
         expand("results/toy/{loss}_{dim}d.npz", loss=config["toy"]["losses"], dim=config["toy"]["dims"]),
-        {"toy_dir": "results/toy", "toy_losses": config["toy"]["losses"], "dims": config["toy"]["dims"]},
+        {"toy_dir": "results/toy", "toy_losses": config["toy"]["losses"], "dims": config["toy"]["dims"],
+         "toy_data": LISTS["toy_data"]},
     ),
     "03_verification": (
         [SUMMARY, REFERENCE],
@@ -51,6 +52,8 @@ COMMON_PARAMS = {
     "tables_dir": TABLES,
     "synthetic": config["synthetic"],
     "preset": config["preset"],
+    "data_root": LISTS["data_root"],
+    "datasets": LISTS["datasets"],
 }
 
 for nb, (nb_inputs, nb_params) in NOTEBOOK_INPUTS.items():
@@ -89,11 +92,29 @@ for nb, (nb_inputs, nb_params) in NOTEBOOK_INPUTS.items():
             " -y {params.parameters} > {log} 2>&1"
 
 
+rule stylesheet:
+    """The one stylesheet every page links (reports/style.css)."""
+    input:
+        code=code("report/style.py"),
+    output:
+        "reports/style.css",
+    log:
+        "logs/report/stylesheet.log",
+    resources:
+        **resources_for("default"),
+    conda:
+        ENV
+    shell:
+        "x2softmax report style --out {output} > {log} 2>&1"
+
+
 rule render_notebook:
-    """An executed notebook as offline HTML (no input cells, nothing fetched from the network)."""
+    """An executed notebook as a light offline page (no input cells, nothing fetched, provenance footer)."""
     input:
         notebook="results/notebooks/{nb}.ipynb",
-        code=code("report/render.py"),
+        config="results/config.json",
+        style="reports/style.css",
+        code=code("report/render.py", "report/style.py", "report/artifacts.py"),
     output:
         "reports/{nb}.html",
     wildcard_constraints:
@@ -105,7 +126,7 @@ rule render_notebook:
     conda:
         ENV
     shell:
-        "x2softmax report render {input.notebook} {output} > {log} 2>&1"
+        "x2softmax report render {input.notebook} {output} --config {input.config} > {log} 2>&1"
 
 
 rule resolved_config:
@@ -130,6 +151,7 @@ rule index:
         pages=expand("reports/{nb}.html", nb=NOTEBOOKS),
         artifacts=[str(p) for nb in NOTEBOOKS for p in [*figure_paths(nb, FIGURES), *table_paths(nb, TABLES)]],
         config="results/config.json",
+        style="reports/style.css",
         summaries=expand("results/train/{run}/summary.json", run=RUNS),
         code=code("report/index.py", "report/artifacts.py"),
     output:
