@@ -200,19 +200,18 @@ def decision_boundary_figure(boundaries: pd.DataFrame, theta_ws: Sequence[float]
 
 
 def x2_grid_figure(grid: pd.DataFrame, grid_margins: pd.DataFrame) -> Figure:
-    """X2 target logit (top) and angular margin (bottom) while one of a, h, k varies (columns)."""
+    """X2 target logit (top) and angular margin (bottom) while one of a, h, k varies (columns); settings whose
+    curves coincide share one labelled line."""
     params = list(dict.fromkeys(grid["param"]))
     fig, axes = plt.subplots(2, len(params), figsize=(4.5 * len(params), 8), squeeze=False)
     for j, param in enumerate(params):
-        curves = grid[grid["param"] == param].assign(value=lambda d, p=param: d[p].map(lambda v: f"{p}={v:g}"))
-        sns.lineplot(curves, x="theta_deg", y="f", hue="value", ax=axes[0, j], palette="viridis")
+        def label(frame: pd.DataFrame, p: str = param) -> pd.DataFrame:
+            return frame[frame["param"] == p].assign(value=lambda d: d[p].map(lambda v: f"{p}={v:g}"))
+
+        draw_series(axes[0, j], _curves(label(grid), "theta_deg", "f", by="value"), legend=True)
         axes[0, j].set(title=f"varying {param}", xlabel="θ (deg)", ylabel="f(θ)", xlim=(0, 180))
-        margins = grid_margins[grid_margins["param"] == param].assign(
-            value=lambda d, p=param: d[p].map(lambda v: f"{p}={v:g}"))
-        sns.lineplot(margins, x="theta_w_deg", y="margin_deg", hue="value", ax=axes[1, j], palette="viridis",
-                     legend=False)
+        draw_series(axes[1, j], _curves(label(grid_margins), "theta_w_deg", "margin_deg", by="value"), legend=True)
         axes[1, j].set(xlabel="θ_w (deg)", ylabel="angular margin (deg)", xlim=(0, 180))
-        axes[0, j].legend(fontsize=7)
     fig.tight_layout()
     return fig
 

@@ -30,7 +30,9 @@ nav.pages { font-size: 0.9em; padding: 0.6em 0; border-bottom: 1px solid #ddd; d
 .verdict { border: 2px solid #2c7fb8; background: #f5f9fd; padding: 0.2em 1em 0.6em; margin: 1em 0; }
 .verdict h3 { margin-top: 0.5em; }
 .preset { color: #555; font-size: 0.9em; margin-top: -0.5em; }
-figure.x2-figure { margin: 1em 0 1.5em; }
+figure.x2-figure, figure.x2-table { margin: 1em 0 1.5em; }
+a.anchor-link { visibility: hidden; text-decoration: none; margin-left: 0.2em; }
+h1:hover a.anchor-link, h2:hover a.anchor-link, h3:hover a.anchor-link { visibility: visible; }
 figure.x2-figure img { max-width: 100%; height: auto; display: block; }
 figure figcaption { font-size: 0.92em; color: #333; margin-top: 0.3em; }
 figure.x2-table figcaption { margin: 0 0 0.3em; font-weight: 600; }
@@ -38,7 +40,9 @@ figure.x2-table figcaption { margin: 0 0 0.3em; font-weight: 600; }
 .subtable { font-weight: 600; margin: 0.8em 0 0.2em; }
 .table-scroll { overflow-x: auto; max-width: 100%; border: 1px solid #e3e3e3; }
 table { border-collapse: collapse; font-size: 0.85em; margin: 0; }
-td, th { border: 1px solid #d8d8d8; padding: 3px 8px; text-align: left; vertical-align: top; white-space: nowrap; }
+td, th { border: 1px solid #d8d8d8; padding: 3px 8px; text-align: left; vertical-align: top; }
+td { max-width: 24em; }
+th, td.num { white-space: nowrap; }
 td.num { text-align: right; font-variant-numeric: tabular-nums; }
 th { background: #f0f0f0; position: sticky; top: 0; }
 .figures { display: flex; flex-wrap: wrap; gap: 12px; }
