@@ -114,3 +114,11 @@ def test_bad_inputs_name_the_file(tmp_path):
     (tmp_path / "summary.json").write_text("[1, 2]")
     with pytest.raises(ValueError, match="expected a JSON object"):
         summaries.read_json(tmp_path / "summary.json")
+
+
+def test_not_run_note_names_what_the_title_promises_but_was_not_run():
+    assert summaries.not_run_note(["a", "h", "k"], ["a"], "ablations of", "why") == (
+        "**Not run in this configuration:** ablations of h, k (why).")
+    assert summaries.not_run_note(["a"], ["a", "b"], "x", "y") == ""
+    assert summaries.ablated_parameters({"r1": {"hparams": {"a": 1}}, "r2": {"hparams": {"gradient": "exact"}},
+                                         "r3": {}}) == ["a", "gradient"]

@@ -356,3 +356,15 @@ def geometry_summary(frames: Mapping[str, pd.DataFrame]) -> pd.DataFrame:
             }
         )
     return pd.DataFrame(rows)
+
+
+def not_run_note(promised: Sequence[str], present: Sequence[str], what: str, why: str) -> str:
+    """Markdown naming what a page's title promises but this configuration did not run ('' when nothing is missing)."""
+    have = set(present)
+    missing = [name for name in promised if name not in have]
+    return f"**Not run in this configuration:** {what} {', '.join(missing)} ({why})." if missing else ""
+
+
+def ablated_parameters(ablations: Mapping[str, Mapping[str, Any]]) -> list[str]:
+    """The X2 hyperparameters (and 'gradient') that at least one ablation overrides."""
+    return sorted({key for spec in ablations.values() for key in spec.get("hparams", {})})
