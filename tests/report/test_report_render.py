@@ -88,3 +88,30 @@ def test_run_noise_does_not_reach_the_page(executed):
             cell["execution_count"] = 99
     book.metadata["papermill"] = {"start_time": "2099-01-01", "end_time": "2099-01-02"}
     assert page_html(book, "03_verification", commit="c", config_digest="h") == first
+
+
+def test_commit_in_the_footer_ignores_commits_of_the_reports(tmp_path):
+    import subprocess
+
+    from x2softmax.report.render import git_commit
+
+    def git(*args):
+        return subprocess.run(["git", "-C", str(tmp_path), *args], capture_output=True, text=True, check=True).stdout
+
+    git("init", "-q")
+    git("config", "user.email", "t@example.org")
+    git("config", "user.name", "t")
+    (tmp_path / "src").mkdir()
+    (tmp_path / "src" / "a.py").write_text("x = 1\n")
+    git("add", "-A")
+    git("commit", "-qm", "source")
+    source = git("rev-parse", "--short=12", "HEAD").strip()
+    assert git_commit(tmp_path) == source
+    (tmp_path / "reports").mkdir()
+    (tmp_path / "reports" / "index.html").write_text("<html></html>")
+    git("add", "-A")
+    git("commit", "-qm", "reports")
+    assert git_commit(tmp_path) == source
+    (tmp_path / "src" / "a.py").write_text("x = 2\n")
+    assert git_commit(tmp_path) == source + " + local changes"
+    assert git_commit(tmp_path / "missing").startswith("unknown")

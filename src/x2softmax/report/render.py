@@ -35,10 +35,12 @@ def remote_references(html_text: str) -> list[str]:
 
 
 def git_commit(repo: Path = Path(".")) -> str:
-    """The checked-out commit (12 hex digits, '+ local changes' when sources differ from it), or 'unknown'."""
+    """The last commit that changed the sources of the pages (12 hex digits; '+ local changes' when the sources
+    differ from it), or 'unknown'. Committing regenerated reports/ does not change it, so regenerating the committed
+    pages from a clone gives the same bytes."""
     try:
-        head = subprocess.run(["git", "-C", str(repo), "rev-parse", "--short=12", "HEAD"], capture_output=True,
-                              text=True, check=True, timeout=30).stdout.strip()
+        head = subprocess.run(["git", "-C", str(repo), "log", "-1", "--format=%h", "--abbrev=12", "--", *SOURCE_PATHS],
+                              capture_output=True, text=True, check=True, timeout=30).stdout.strip()
         dirty = subprocess.run(["git", "-C", str(repo), "status", "--porcelain", "--untracked-files=no", "--",
                                 *SOURCE_PATHS], capture_output=True, text=True, check=True, timeout=30).stdout.strip()
     except (OSError, subprocess.SubprocessError):
