@@ -16,6 +16,7 @@ import yaml
 
 from x2softmax.io import atomic_write_json, atomic_write_text, file_sha256
 from x2softmax.report.artifacts import NOTEBOOKS, PROTOCOLS, SYNTHETIC_NOTICE, figure_paths, table_paths
+from x2softmax.report.page import figure_number, table_number
 from x2softmax.report.style import STYLESHEET
 
 SOFTWARE = ("torch", "numpy", "pandas", "snakemake", "dvc", "papermill", "nbconvert", "matplotlib", "seaborn",
@@ -147,7 +148,7 @@ def build_index(reports_dir: Path, out_html: Path, *, config: dict, results_dir:
         for png in figure_paths(nb, reports_dir / "figures")[:: 2]:
             stem = png.stem
             pdf = png.with_suffix(".pdf")
-            cap = _esc(entry["captions"][stem])
+            cap = _esc(f"Figure {figure_number(nb, stem)}. {entry['captions'][stem]}")
             if png.is_file():
                 figures.append(
                     f'<figure><a href="{_esc(_rel(png, here))}"><img src="{_esc(_rel(png, here))}" alt="{cap}"></a>'
@@ -158,7 +159,7 @@ def build_index(reports_dir: Path, out_html: Path, *, config: dict, results_dir:
                                "</figcaption></figure>")
         parts.append(f'<div class="figures">{"".join(figures)}</div>')
         tables = [
-            [_link(csv, here, csv.name), _esc(entry["captions"][csv.stem])]
+            [_link(csv, here, csv.name), _esc(f"Table {table_number(nb, csv.stem)}. {entry['captions'][csv.stem]}")]
             for csv in table_paths(nb, reports_dir / "tables")
         ]
         parts.append(_table(["table", "caption"], tables))
