@@ -3,7 +3,6 @@ but what they mean to show, and render to light pages (numbered, captioned figur
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 import nbformat
@@ -13,32 +12,11 @@ from nbformat.v4 import new_code_cell, new_notebook, new_output
 
 from x2softmax.report.artifacts import NOTEBOOKS, check_outputs, figure_paths, table_paths
 from x2softmax.report.page import data_kind
-from x2softmax.report.render import remote_references, render_html
+from x2softmax.report.render import remote_references, render_html, stray_outputs
 
 VERDICT_PAGES = ("01_margins", "02_toy", "06_ablations", "07_geometry")
 NOTICE = {"analysis": "Analysis only", "digits": "Real handwritten digits", "synthetic": "Synthetic data",
           "real": "Real data"}
-# The only outputs a report notebook may show: HTML blocks of the page helpers and computed Markdown.
-ALLOWED_HTML = re.compile(r'^<(figure class="x2-(figure|table)"|div class="(notice|computed)|section class="verdict")')
-
-
-def stray_outputs(notebook: dict) -> list[str]:
-    """Every output of an executed notebook other than a page block or Markdown (text, reprs, streams, errors,
-    inline images), as 'cell N: what'."""
-    found = []
-    for index, cell in enumerate(notebook["cells"]):
-        for output in cell.get("outputs", []):
-            kind = output["output_type"]
-            data = output.get("data", {})
-            if kind == "display_data" and "text/markdown" in data:
-                continue
-            if kind == "display_data" and "text/html" in data and ALLOWED_HTML.match("".join(data["text/html"])):
-                continue
-            shown = "".join(output.get("text", "")) or "".join(data.get("text/plain", "")) or output.get("ename", "")
-            found.append(f"cell {index}: {kind} {shown[:80]!r}")
-    return found
-
-
 @pytest.mark.e2e
 @pytest.mark.parametrize("nb", sorted(NOTEBOOKS))
 def test_notebook_runs_and_writes_its_outputs(fake_tree, run_notebook, nb):
