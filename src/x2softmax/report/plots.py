@@ -141,11 +141,12 @@ def _curves(frame: pd.DataFrame, x: str, y: str, by: str = "loss") -> dict[str, 
 def target_logit_figure(target_logits: pd.DataFrame) -> Figure:
     """f(θ) of every loss (left) and its cosine margin cos θ − f(θ) (right) against θ in degrees."""
     fig, (left, right) = plt.subplots(1, 2, figsize=(12, 4.8))
-    draw_series(left, _curves(target_logits, "theta_deg", "f"), legend=False)
+    groups = draw_series(left, _curves(target_logits, "theta_deg", "f"), legend=False)
     theta = np.linspace(0, 180, 181)
     left.plot(theta, np.cos(np.deg2rad(theta)), color="black", ls=":", lw=1.2, label="cos θ (no margin)")
     left.set(xlabel="θ between feature and its class weight (deg)", ylabel="target logit f(θ)", xlim=(0, 180))
-    draw_series(right, _curves(target_logits, "theta_deg", "cosine_margin"), legend=False)
+    margins = _curves(target_logits, "theta_deg", "cosine_margin")  # the same groups, so colours match the legend
+    draw_series(right, {" = ".join(m): margins[m[0]] for m in groups}, legend=False, tol=0.0)
     right.set(xlabel="θ (deg)", ylabel="cosine margin cos θ − f(θ)", xlim=(0, 180))
     fig.tight_layout()
     outside_legend(fig, left)
