@@ -25,7 +25,8 @@ NOTEBOOKS: dict[str, dict] = {
         "figures": ["01_target_logits", "01_angular_margins", "01_decision_boundaries", "01_x2_grid"],
         "tables": ["01_margin_at_angles", "01_x2_grid_minimum"],
         "functions": ["x2softmax.analysis.margins.write_margin_tables", "x2softmax.report.summaries.margin_at_angles",
-                      "x2softmax.report.summaries.x2_grid_minimum", "x2softmax.report.verdicts.margin_claim_verdict"],
+                      "x2softmax.report.summaries.x2_grid_minimum", "x2softmax.report.verdicts.margin_claim_verdict",
+                      "x2softmax.report.verdicts.grid_verdict"],
         "captions": {
             "01_target_logits": "Target logit f(θ) and cosine margin cos θ − f(θ) of every loss",
             "01_angular_margins": "Two-class angular margin versus the angle between the class weights",
