@@ -9,7 +9,10 @@ STAMP := $(VENV)/.installed
 TEST_STAMP := $(VENV)/.installed-test
 PRESET ?=
 CORES ?= 2
-PRESET_ARGS := $(if $(PRESET),--configfile $(if $(findstring /,$(PRESET)),$(PRESET),config/presets/$(PRESET).yaml),)
+PRESET_FILE := $(if $(PRESET),$(if $(findstring /,$(PRESET)),$(PRESET),config/presets/$(PRESET).yaml),)
+PRESET_ARGS := $(if $(PRESET),--configfile $(PRESET_FILE),)
+# Snakemake does not name the file on a YAML error in a --configfile: check the preset first (one line naming it).
+CONFIG_CHECK := $(if $(PRESET),$(BIN)/x2softmax config-check --preset $(PRESET_FILE) &&,)
 SNAKEMAKE := $(BIN)/snakemake --cores $(CORES) $(PRESET_ARGS)
 
 .PHONY: replicate test review plan dry-run lint browser clean
@@ -27,7 +30,7 @@ $(TEST_STAMP): $(STAMP)
 	touch $(TEST_STAMP)
 
 replicate: $(STAMP)
-	PATH=$(CURDIR)/$(BIN):$$PATH $(SNAKEMAKE) --rerun-incomplete
+	$(CONFIG_CHECK) PATH=$(CURDIR)/$(BIN):$$PATH $(SNAKEMAKE) --rerun-incomplete
 	@if [ ! -f reports/report.html ] || [ reports/index.html -nt reports/report.html ]; then \
 		PATH=$(CURDIR)/$(BIN):$$PATH $(SNAKEMAKE) --report reports/report.html >/dev/null 2>&1 \
 		  || echo "note: snakemake --report failed (see: $(SNAKEMAKE) --report reports/report.html)"; fi
@@ -47,7 +50,7 @@ plan: $(STAMP)
 	$(BIN)/x2softmax plan $(if $(PRESET),--preset $(PRESET),)
 
 dry-run: $(STAMP)
-	PATH=$(CURDIR)/$(BIN):$$PATH $(SNAKEMAKE) -n
+	$(CONFIG_CHECK) PATH=$(CURDIR)/$(BIN):$$PATH $(SNAKEMAKE) -n
 
 lint: $(STAMP)
 	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/snakemake --lint

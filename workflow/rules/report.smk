@@ -7,6 +7,7 @@ SUMMARY = "results/summary/metrics.csv"
 REFERENCE = source(REPO / "config/reference_numbers.csv")
 LISTS = notebook_lists(config)  # the run lists every notebook takes (x2softmax.report.params)
 BASELINE = LISTS["baseline"]
+UNCERTAINTY = expand("results/uncertainty/{table}.csv", table=UNCERTAINTY_TABLES)
 
 
 # Per notebook: the DAG files it reads, and its papermill parameters beyond the common ones.
@@ -21,13 +22,14 @@ NOTEBOOK_INPUTS = {
          "toy_data": LISTS["toy_data"]},
     ),
     "03_verification": (
-        [SUMMARY, REFERENCE],
-        {"summary_csv": SUMMARY, "reference_csv": REFERENCE, "runs": LOSS_RUNS},
+        [SUMMARY, REFERENCE] + UNCERTAINTY,
+        {"summary_csv": SUMMARY, "reference_csv": REFERENCE, "runs": LOSS_RUNS, "uncertainty_dir": "results/uncertainty"},
     ),
     "04_ijb": (
-        [SUMMARY, REFERENCE] + expand("results/eval/{run}/ijb_{suite}_scores.npz", run=LOSS_RUNS, suite=SUITES),
+        [SUMMARY, REFERENCE] + UNCERTAINTY
+        + expand("results/eval/{run}/ijb_{suite}_scores.npz", run=LOSS_RUNS, suite=SUITES),
         {"summary_csv": SUMMARY, "reference_csv": REFERENCE, "eval_dir": "results/eval", "runs": LOSS_RUNS,
-         "suites": SUITES},
+         "suites": SUITES, "uncertainty_dir": "results/uncertainty"},
     ),
     "05_training": (
         expand("results/train/{run}/{f}", run=RUNS, f=("metrics.jsonl", "summary.json"))

@@ -89,10 +89,12 @@ def show_figure(fig: Figure, nb: str, stem: str, figures_dir: Path) -> None:
 
 
 def show_table(frame: pd.DataFrame, nb: str, stem: str, tables_dir: Path, *,
-               decimals: Mapping[str, int] | None = None, split_by: str | Sequence[str] | None = None) -> None:
-    """Save a declared table as CSV (full precision) and show it formatted, numbered and captioned."""
+               decimals: Mapping[str, int] | None = None, split_by: str | Sequence[str] | None = None,
+               shown: pd.DataFrame | None = None) -> None:
+    """Save a declared table as CSV (full precision) and show it (or `shown`, a reader's layout of the same
+    numbers) formatted, numbered and captioned."""
     save_table(frame, nb, stem, Path(tables_dir))
-    _display_html(table_block(nb, stem, frame, decimals, split_by, tables_dir))
+    _display_html(table_block(nb, stem, frame if shown is None else shown, decimals, split_by, tables_dir))
 
 
 def notice_html(kind: str, datasets: Sequence[tuple[str, str]] = ()) -> str:
