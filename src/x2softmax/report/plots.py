@@ -100,16 +100,18 @@ def is_degenerate(values: np.ndarray, rel: float = 1e-9) -> bool:
     return v.size > 0 and float(np.ptp(v)) <= rel * max(1.0, float(np.abs(v).max()))
 
 
-def draw_density(ax: plt.Axes, values: np.ndarray, label: str, style: Mapping[str, object], bins: int = 30) -> None:
-    """A step density of a sample; a constant sample is drawn as what it is, a marked vertical line at its value
-    (it does not take part in the y scaling)."""
+def draw_density(ax: plt.Axes, values: np.ndarray, label: str, style: Mapping[str, object],
+                 bins: int | np.ndarray = 30) -> None:
+    """A step density of a sample (on shared bin edges when given, so heights compare); a constant sample is drawn as
+    what it is, a marked vertical line at its value (it does not take part in the y scaling)."""
     v = np.asarray(values, dtype=np.float64)
     v = v[np.isfinite(v)]
     if v.size == 0:
         return
     if is_degenerate(v):
-        ax.axvline(float(v[0]), color=style["color"], ls=style["ls"], lw=1.8, label=f"{label}: constant {v[0]:.1f}")
-        ax.plot([float(v[0])], [0.97], marker=style["marker"], color=style["color"], transform=ax.get_xaxis_transform(),
+        value = 0.0 if abs(float(v[0])) < 0.05 else float(v[0])  # never "-0.0"
+        ax.axvline(value, color=style["color"], ls=style["ls"], lw=1.8, label=f"{label}: constant {value:.1f}")
+        ax.plot([value], [0.97], marker=style["marker"], color=style["color"], transform=ax.get_xaxis_transform(),
                 clip_on=False, ms=7)
         return
     density, edges = np.histogram(v, bins=bins, density=True)
@@ -397,9 +399,12 @@ def realised_margin_figure(frames: Mapping[str, pd.DataFrame]) -> Figure:
         curves[run] = (grid, np.interp(grid, x, y, left=np.nan, right=np.nan)) if hi > lo else (x, y)
     groups = draw_series(left, curves, legend=False)
     styles = series_styles([" = ".join(m) for m in groups])
+    spread = [f["margin_deg"].dropna().to_numpy() for f in usable.values()]
+    spread = np.concatenate([v for v in spread if v.size and not is_degenerate(v)] or [np.zeros(0)])
+    edges = np.linspace(spread.min(), spread.max(), 41) if spread.size and np.ptp(spread) > 0 else 30
     for members in groups:
         label = " = ".join(members)
-        draw_density(right, usable[members[0]]["margin_deg"].to_numpy(), label, styles[label])
+        draw_density(right, usable[members[0]]["margin_deg"].to_numpy(), label, styles[label], bins=edges)
     left.set(xlabel="nearest-centre angle (deg), range all runs cover", ylabel="realised margin (deg)")
     right.set(xlabel="realised margin (deg)", ylabel="density")
     fig.tight_layout()
