@@ -7,6 +7,7 @@ SUMMARY = "results/summary/metrics.csv"
 REFERENCE = source(REPO / "config/reference_numbers.csv")
 LISTS = notebook_lists(config)  # the run lists every notebook takes (x2softmax.report.params)
 BASELINE = LISTS["baseline"]
+BASE_RUNS = [run for run in RUNS if xcfg.base_run(run) == run]  # one per loss / ablation (first seed) for the plots
 UNCERTAINTY = expand("results/uncertainty/{table}.csv", table=UNCERTAINTY_TABLES)
 
 
@@ -42,8 +43,8 @@ NOTEBOOK_INPUTS = {
          "ablations": LISTS["ablations"]},
     ),
     "07_geometry": (
-        expand("results/train/{run}/head.pt", run=RUNS) + [f"{DATA}/class_counts.csv"],
-        {"train_dir": "results/train", "class_counts_csv": f"{DATA}/class_counts.csv", "runs": RUNS,
+        expand("results/train/{run}/head.pt", run=BASE_RUNS) + [f"{DATA}/class_counts.csv"],
+        {"train_dir": "results/train", "class_counts_csv": f"{DATA}/class_counts.csv", "runs": BASE_RUNS,
          "loss_specs": LISTS["loss_specs"]},
     ),
 }

@@ -93,7 +93,7 @@ NOTEBOOKS: dict[str, dict] = {
         "functions": ["x2softmax.train.trainer.train", "x2softmax.report.summaries.training_curves",
                       "x2softmax.report.summaries.training_cost_table"],
         "captions": {
-            "05_training_curves": "Training loss, accuracy and learning rate per run",
+            "05_training_curves": "Training loss, accuracy and learning rate per loss and ablation (first seed)",
             "05_training_cost": "Wall time, throughput and peak memory per training job",
         },
     },
