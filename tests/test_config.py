@@ -96,7 +96,7 @@ def test_seeded_runs_share_the_base_spec_but_their_seed(default: dict) -> None:
 
 
 @pytest.mark.parametrize(("seeds", "message"), [
-    ({"extra": [2049], "runs": ["magface"]}, "'seeds.runs': run 'magface'"),
+    ({"extra": [2049], "runs": ["nosuchrun"]}, "'seeds.runs': run 'nosuchrun'"),  # the default runs every loss
     ({"extra": [2048], "runs": ["x2softmax"]}, "'seeds.extra': 2048 is train.seed"),
     ({"extra": [1, 1], "runs": []}, "'seeds.extra'"),
 ])

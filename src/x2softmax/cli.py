@@ -161,7 +161,13 @@ def cmd_toy(args: argparse.Namespace) -> None:
 def cmd_report_render(args: argparse.Namespace) -> None:
     from x2softmax.report.render import render_html
 
-    print(render_html(Path(args.notebook), Path(args.html)))
+    print(render_html(Path(args.notebook), Path(args.html), Path(args.config) if args.config else None))
+
+
+def cmd_report_style(args: argparse.Namespace) -> None:
+    from x2softmax.report.style import write_stylesheet
+
+    print(write_stylesheet(Path(args.out)))
 
 
 def cmd_report_index(args: argparse.Namespace) -> None:
@@ -306,7 +312,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = report.add_parser("render", help="executed notebook -> offline HTML")
     p.add_argument("notebook")
     p.add_argument("html")
+    p.add_argument("--config", default=None, help="resolved config JSON (its hash goes into the page footer)")
     p.set_defaults(func=cmd_report_render)
+    p = report.add_parser("style", help="write the shared stylesheet of the pages")
+    p.add_argument("--out", required=True)
+    p.set_defaults(func=cmd_report_style)
     p = report.add_parser("index", help="build reports/index.html")
     p.add_argument("--config", required=True, help="resolved config JSON")
     p.add_argument("--results", default="results")

@@ -9,7 +9,7 @@ if config["synthetic"]:
             code("data/synthetic.py", "data/recordio.py", "data/pairs.py", "data/ijb.py", "data/images.py"),
         output:
             train_files(),
-            [f"{DATA}/val/{b}.bin" for b in ("lfw", "cfp_fp", "agedb_30", "calfw", "cplfw")],
+            [f"{DATA}/val/{b}.bin" for b in SYNTHETIC_VAL_SETS],
             [m for suite in ("IJBB", "IJBC") for m in suite_meta(suite)],
             manifest=f"{DATA}/MANIFEST.json",
         params:
