@@ -95,8 +95,14 @@ def test_seeded_runs_share_the_base_spec_but_their_seed(default: dict) -> None:
     assert xcfg.seed_group(default, "softmax") == ["softmax"]
 
 
+def test_seeds_of_runs_not_trained_are_ignored(default: dict) -> None:
+    config = {**copy.deepcopy(default), "run_losses": ["arcface"], "run_ablations": []}
+    xcfg.validate_config(config)  # seeds.runs still names x2softmax and cosface: known, not trained here
+    assert xcfg.runs(config) == ["arcface", "arcface.seed2049", "arcface.seed2050"]
+
+
 @pytest.mark.parametrize(("seeds", "message"), [
-    ({"extra": [2049], "runs": ["nosuchrun"]}, "'seeds.runs': run 'nosuchrun'"),  # the default runs every loss
+    ({"extra": [2049], "runs": ["magfase"]}, "'seeds.runs': 'magfase' is neither a loss"),
     ({"extra": [2048], "runs": ["x2softmax"]}, "'seeds.extra': 2048 is train.seed"),
     ({"extra": [1, 1], "runs": []}, "'seeds.extra'"),
 ])

@@ -102,9 +102,9 @@ def _check_references(config: dict[str, Any]) -> None:
     for run in sorted(base):
         if SEED_SUFFIX.match(run):
             raise ConfigError(f"run name '{run}' ends in '.seedN', which names the extra-seed runs (seeds.extra)")
-    for run in seeds.get("runs", []):
-        if run not in base:
-            raise ConfigError(f"config key 'seeds.runs': run '{run}' is neither in 'run_losses' nor in 'run_ablations'")
+    for run in seeds.get("runs", []):  # a known loss or ablation not trained by this config gets no seeds
+        if run not in config["losses"] and run not in config["ablations"]:
+            raise ConfigError(f"config key 'seeds.runs': '{run}' is neither a loss under 'losses' nor an ablation")
     if config["train"]["seed"] in seeds.get("extra", []):
         raise ConfigError(f"config key 'seeds.extra': {config['train']['seed']} is train.seed (the base seed) already")
     _check_schedule(config)
@@ -166,7 +166,8 @@ def seed_group(config: Mapping[str, Any], run: str) -> list[str]:
 
 
 def runs(config: Mapping[str, Any]) -> list[str]:
-    """Every training run of the config: the loss runs, the ablation runs, then their extra-seed runs."""
+    """Every training run of the config: the loss runs, the ablation runs, then their extra-seed runs (for the
+    trained runs listed in seeds.runs)."""
     base = list(config["run_losses"]) + list(config["run_ablations"])
     return base + [name for run in base for name in seed_group(config, run)[1:]]
 

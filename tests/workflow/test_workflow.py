@@ -88,6 +88,29 @@ def test_uncertainty_tables_have_intervals_and_verdicts(smoke_project: Path) -> 
     assert ijb["tar_at_far_1e-06_pct"] is None and ijb["not_measurable"]["tar_at_far_1e-06_pct"].startswith("not meas")
 
 
+def test_reported_tar_equals_the_reference_reading_of_each_runs_scores(smoke_project: Path) -> None:
+    """Acceptance: every measurable TAR cell equals insightface's reading (flipud, nearest FPR) of the run's scores."""
+    import numpy as np
+    from sklearn.metrics import roc_curve
+
+    metrics = pd.read_csv(smoke_project / "results/summary/metrics.csv", keep_default_na=False)
+    tar = metrics[metrics["metric"].str.startswith("tar_at_far_")]
+    checked = 0
+    for row in tar.itertuples():
+        with np.load(smoke_project / f"results/eval/{row.run}/ijb_{row.dataset}_scores.npz") as npz:
+            labels, scores = npz["labels"], npz["scores"]
+        far = float(row.metric.removeprefix("tar_at_far_").removesuffix("_pct"))
+        if far < 1.0 / int((labels == 0).sum()):
+            assert row.value == "" and row.note.startswith("not measurable"), row
+            continue
+        fpr, tpr, _ = roc_curve(labels, scores)
+        fpr, tpr = np.flipud(fpr), np.flipud(tpr)
+        _, index = min(zip(abs(fpr - far), range(len(fpr))))
+        assert float(row.value) == 100.0 * tpr[index], row
+        checked += 1
+    assert checked >= 2 * len(RUNS)
+
+
 def test_adding_a_seed_trains_only_that_seeds_jobs(smoke_project: Path, tmp_path: Path) -> None:
     extra = tmp_path / "seed.yaml"
     extra.write_text(yaml.safe_dump({"seeds": {"extra": [2049, 2050], "runs": ["x2softmax", "arcface"]}}))
