@@ -12,7 +12,7 @@ CORES ?= 2
 PRESET_ARGS := $(if $(PRESET),--configfile $(if $(findstring /,$(PRESET)),$(PRESET),config/presets/$(PRESET).yaml),)
 SNAKEMAKE := $(BIN)/snakemake --cores $(CORES) $(PRESET_ARGS)
 
-.PHONY: replicate test review plan dry-run lint browser clean
+.PHONY: replicate test review plan rehearse gpu-check dry-run lint browser clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python >= 3.11 is needed (set PYTHON=...)")'
@@ -44,7 +44,16 @@ review: $(STAMP)
 	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/python -m x2softmax.review $(PRESET_ARGS)
 
 plan: $(STAMP)
-	$(BIN)/x2softmax plan $(if $(PRESET),--preset $(PRESET),)
+	$(BIN)/x2softmax plan $(if $(PRESET),--preset $(PRESET),) $(if $(MEASURED),--measured $(MEASURED),)
+
+# The paper preset's code at the paper's shapes on the CPU, few steps per run: the table in results/rehearsal/.
+rehearse: $(STAMP)
+	$(BIN)/x2softmax rehearse --preset $(or $(PRESET),paper) --out results/rehearsal
+
+# One command for a machine with a GPU (<= 8 min, one JSON summary, non-zero exit on failure); DRY=1 runs every
+# check on the CPU at tiny shapes. Without a GPU (and without DRY=1) it says so and exits 0.
+gpu-check: $(STAMP)
+	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/x2softmax gpu-check $(if $(DRY),--dry,)
 
 dry-run: $(STAMP)
 	PATH=$(CURDIR)/$(BIN):$$PATH $(SNAKEMAKE) -n
