@@ -49,7 +49,7 @@ def _run_checks(shapes: Any, work: Path, budget_s: float, dry: bool) -> dict[str
 
     gpus = torch.cuda.device_count() if not dry else 1
     check("smoke_workflow", lambda: smoke.smoke_workflow(Path.cwd(), work / "smoke", gpus, dry,
-                                                         timeout=max(60.0, budget_s / 2)))
+                                                         timeout=max(60.0, 0.6 * budget_s)))
     steps = shapes.warmup_steps + shapes.timed_steps + 1
     train_dir = write_training_set(work / "train", shapes.num_classes, shapes.batch_size * steps, shapes.input_size)
     spec = training.train_spec(shapes, train_dir)
@@ -84,6 +84,7 @@ def main(dry: bool = False, out: Path | None = None, budget_s: float = 480.0) ->
     """Run gpu-check; print one JSON summary line; return the exit status (0: passed or no GPU)."""
     if dry:
         os.environ["CUDA_VISIBLE_DEVICES"] = ""  # the same code on the CPU, even on a GPU machine
+    os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")  # before any cuBLAS handle: the resume check
     import torch
 
     from x2softmax.gpucheck.shapes import DRY, GPU

@@ -14,6 +14,7 @@ import torch.nn.functional as F
 from x2softmax import config as xcfg
 from x2softmax.gpucheck.shapes import Shapes
 from x2softmax.rehearsal.memory import PeakRSS
+from x2softmax.rehearsal.run import trained_weights
 
 
 def _sync(device: torch.device) -> None:
@@ -122,12 +123,6 @@ def loader_rate(train_dir: Path, shapes: Shapes) -> dict[str, Any]:
             "workers": shapes.loader_workers}
 
 
-def _weights(out: Path) -> dict[str, torch.Tensor]:
-    state = dict(torch.load(out / "backbone.pt", weights_only=True))
-    state["head.weight"] = torch.load(out / "head.pt", weights_only=True)["weight"]
-    return state
-
-
 def kill_and_resume(spec: dict[str, Any], shapes: Shapes, out: Path) -> dict[str, Any]:
     """An interrupted-then-resumed run against an uninterrupted one: bit-exact, or the largest relative difference.
 
@@ -155,7 +150,7 @@ def kill_and_resume(spec: dict[str, Any], shapes: Shapes, out: Path) -> dict[str
     except Stop:
         pass
     resumed = train(spec, out / "cut", out / "ckpt_cut")
-    a, b = _weights(out / "full"), _weights(out / "cut")
+    a, b = trained_weights(out / "full"), trained_weights(out / "cut")
     exact = a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
     worst = 0.0
     for key in a:

@@ -122,14 +122,16 @@ def _stop_after(step: int) -> Callable[[int], None]:
     return hook
 
 
+def trained_weights(out: Path) -> dict[str, torch.Tensor]:
+    """The backbone's state and the head's class centres ("head.weight") a training run wrote to `out`."""
+    state = dict(torch.load(out / "backbone.pt", weights_only=True))
+    state["head.weight"] = torch.load(out / "head.pt", weights_only=True)["weight"]
+    return state
+
+
 def _same_weights(a: Path, b: Path) -> bool:
-    for name in ("backbone.pt", "head.pt"):
-        x, y = torch.load(a / name, weights_only=True), torch.load(b / name, weights_only=True)
-        flat_x = x if name == "backbone.pt" else {"weight": x["weight"]}
-        flat_y = y if name == "backbone.pt" else {"weight": y["weight"]}
-        if flat_x.keys() != flat_y.keys() or not all(torch.equal(flat_x[k], flat_y[k]) for k in flat_x):
-            return False
-    return True
+    x, y = trained_weights(a), trained_weights(b)
+    return x.keys() == y.keys() and all(torch.equal(x[k], y[k]) for k in x)
 
 
 def _train_rows(table: _Table, config: Mapping[str, Any], runs: list[str], train_dir: Path, resume_dir: Path,
@@ -234,8 +236,9 @@ def rehearse(config: Mapping[str, Any], out_dir: Path, settings: RehearsalSettin
              "head_mb": round(num_classes * emb * 4 / MIB, 1)}
     torch.set_num_threads(settings.threads)
     table = _Table()
-    train_dir = table.measure("write training RecordIO", settings.steps * settings.batch_size, lambda: write_training_set(
-        out_dir / "data" / "train", num_classes, settings.steps * settings.batch_size, size))
+    images = settings.steps * settings.batch_size
+    train_dir = table.measure("write training RecordIO", images, lambda: write_training_set(
+        out_dir / "data" / "train", num_classes, images, size))
     resume_dir = write_training_set(out_dir / "data" / "resume", num_classes, 2 * settings.batch_size, size, seed=1)
     checks = _train_rows(table, config, runs, train_dir, resume_dir, work, settings, sizes)
     if settings.evaluate:

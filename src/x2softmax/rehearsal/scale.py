@@ -1,4 +1,4 @@
-"""What can go wrong only at full scale, computed from the shapes: index widths, int32 limits, head and all-gather sizes.
+"""What can go wrong only at full scale, from the shapes: index widths, int32 limits, head and all-gather sizes.
 
 Every check is arithmetic on the paper's sizes (the dataset registry's expected counts, the preset's model and
 batch) and on the dtypes the package uses; the rehearsal runs the same code at those shapes with few images.
