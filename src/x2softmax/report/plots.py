@@ -259,7 +259,9 @@ def realised_margin_figure(frames: Mapping[str, pd.DataFrame]) -> Figure:
     for run, frame in usable.items():
         order = frame.sort_values("nearest_angle_deg")
         left.plot(order["nearest_angle_deg"], order["margin_deg"], label=run, lw=1.5)
-        sns.histplot(frame["margin_deg"].dropna(), ax=right, label=run, element="step", fill=False, stat="density")
+        # rounded: a constant-margin loss gives values equal up to float noise, which numpy cannot bin
+        margins = frame["margin_deg"].dropna().round(6)
+        sns.histplot(margins, ax=right, label=run, element="step", fill=False, stat="density")
     left.set(xlabel="nearest-centre angle (deg)", ylabel="realised margin (deg)")
     right.set(xlabel="realised margin (deg)", ylabel="density")
     left.legend(fontsize=8)
