@@ -12,7 +12,7 @@ CORES ?= 2
 PRESET_ARGS := $(if $(PRESET),--configfile $(if $(findstring /,$(PRESET)),$(PRESET),config/presets/$(PRESET).yaml),)
 SNAKEMAKE := $(BIN)/snakemake --cores $(CORES) $(PRESET_ARGS)
 
-.PHONY: replicate test review plan rehearse gpu-check dry-run lint browser clean
+.PHONY: data replicate test review plan rehearse gpu-check dry-run lint browser clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python >= 3.11 is needed (set PYTHON=...)")'
@@ -25,6 +25,10 @@ $(STAMP): pyproject.toml
 $(TEST_STAMP): $(STAMP)
 	$(BIN)/python -m pip install -q -e '.[test,detect]'
 	touch $(TEST_STAMP)
+
+# The preset's data only: generated (synthetic) or fetched and checked (real), up to the preflight (DVC stage `data`).
+data: $(STAMP)
+	PATH=$(CURDIR)/$(BIN):$$PATH $(SNAKEMAKE) --rerun-incomplete results/preflight.json
 
 replicate: $(STAMP)
 	PATH=$(CURDIR)/$(BIN):$$PATH $(SNAKEMAKE) --rerun-incomplete
