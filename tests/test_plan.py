@@ -18,6 +18,8 @@ def test_paper_plan_lists_every_run_with_requests(paper: dict) -> None:
     jobs = {r["job"] for r in rows}
     for run in xcfg.runs(paper):
         assert f"train[{run}]" in jobs and f"evaluate[{run}]" in jobs
+    for seed in paper["seeds"]["extra"]:  # the paper preset's extra seeds are priced as their own jobs
+        assert {f"train[x2softmax.seed{seed}]", f"train[arcface.seed{seed}]", f"train[cosface.seed{seed}]"} <= jobs
     train = next(r for r in rows if r["job"] == "train[x2softmax]")
     assert train["gpus"] == paper["train"]["gpus"]
     assert train["mem_mb"] == paper["resources"]["train"]["mem_mb"]

@@ -59,9 +59,20 @@ def test_verification_and_reference_tables(fake_tree):
     assert table.set_index("run").loc["arcface", "lfw oracle"] == expected
     comparison = summaries.reference_comparison(summary, reference, ["arcface", "x2softmax"], synthetic=True)
     assert set(comparison["run"]) == {"arcface"}  # no published X2-Softmax numbers exist
-    assert (comparison["comparable"] == "no: synthetic data").all()
     row = comparison.query("dataset == 'lfw' and source.str.contains('2021')", engine="python").iloc[0]
-    assert row["difference"] == pytest.approx(row["value"] - 99.83)
+    assert row["difference"] == pytest.approx(row["value"] - 99.83) and row["comparable"] == "no: synthetic data"
+    no_flip = reference[(reference["method"] == "ArcFace") & (reference["benchmark"] == "LFW")].head(1).assign(
+        protocol="10-fold (no flip)", source="a made-up row under another protocol")
+    comparison = summaries.reference_comparison(summary, pd.concat([reference, no_flip]), ["arcface"], synthetic=True)
+    same = (((comparison["protocol"] == "10fold") & comparison["reference_protocol"].str.startswith("10-fold flip"))
+            | ((comparison["protocol"] == "N1D1F2") & (comparison["reference_protocol"] == "N1D1F2")))
+    other = comparison[~same]
+    assert len(other) and comparison.loc[same, "difference"].notna().all()
+    assert other["difference"].isna().all() and (other["comparable"] == "no: published under another protocol").all()
+    missing = summary.assign(value=np.nan, note="not measurable: FAR 1e-04 < 1/9 impostor pairs")
+    unmeasured = summaries.reference_comparison(missing, reference, ["arcface"], synthetic=False)
+    assert unmeasured["difference"].isna().all()
+    assert (unmeasured["comparable"] == "no: not measurable on this run's pairs").all()
     with pytest.raises(ValueError, match="no rows for run"):
         summaries.verification_table(summary, ["nope"])
 
@@ -74,10 +85,15 @@ def test_ijb_table_has_our_rows_and_published_rows(fake_tree):
     table = summaries.ijb_tar_table(summary, reference, ["arcface"], ["IJBC"])
     ours = table[table["source"] == "this run"]
     assert list(ours["method"]) == ["arcface"]
-    assert [c for c in table.columns if c.startswith("TAR")] == [
-        f"TAR@FAR={far} IJBC" for far in summaries.IJB_FARS]
+    tar_columns = [c for c in table.columns if c.startswith("TAR")]
+    assert tar_columns[:6] == [f"TAR@FAR={far} IJBC" for far in summaries.IJB_FARS]
+    # a published row under another protocol gets its own, labelled column, never this run's
+    assert tar_columns[6:] == ["TAR@FAR=1e-04 IJBC (AdaFace own IJB script (no faceness))"]
+    adaface = table[table["method"] == "AdaFace"].iloc[0]
+    assert np.isnan(adaface["TAR@FAR=1e-04 IJBC"]) and adaface["protocol"].startswith("AdaFace own")
     published = table[table["source"].str.contains("2021 model zoo")].iloc[0]
     assert published["TAR@FAR=1e-04 IJBC"] == 96.46 and published["TAR@FAR=1e-05 IJBC"] == 94.79
+    assert set(ours["protocol"]) == {"N1D1F2"}
 
 
 def test_roc_points_match_sklearn():

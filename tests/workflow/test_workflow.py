@@ -18,8 +18,10 @@ from wfutil import BIN, SMOKE, env, planned_jobs, snakemake, wildcard_values
 
 pytestmark = pytest.mark.e2e
 
+from x2softmax import config as xcfg
+
 SMOKE_CFG = yaml.safe_load((Path(__file__).resolve().parents[2] / "config/presets/smoke.yaml").read_text())
-RUNS = SMOKE_CFG["run_losses"] + SMOKE_CFG["run_ablations"]
+RUNS = xcfg.runs(xcfg.load_config("smoke"))  # loss runs, ablation runs, then the extra-seed runs
 
 
 def test_report_and_metrics_exist_with_sane_values(smoke_project: Path) -> None:
@@ -49,11 +51,34 @@ def test_hyperparameter_change_reruns_only_that_loss(smoke_project: Path, tmp_pa
     extra = tmp_path / "arcface_m.yaml"
     extra.write_text("losses:\n  arcface: {s: 64.0, m: 0.45}\n")
     jobs = planned_jobs(smoke_project, *SMOKE, str(extra))
-    assert wildcard_values(jobs, "train", "run") == {"arcface"}
-    assert wildcard_values(jobs, "evaluate", "run") == {"arcface"}
+    assert wildcard_values(jobs, "train", "run") == {"arcface", "arcface.seed2049"}  # every seed of that loss
+    assert wildcard_values(jobs, "evaluate", "run") == {"arcface", "arcface.seed2049"}
     assert "synthesize" not in jobs and "align_ijb" not in jobs
     assert wildcard_values(jobs, "toy", "loss") <= {"arcface"}
     assert "index" in jobs
+
+
+def test_uncertainty_tables_have_intervals_and_verdicts(smoke_project: Path) -> None:
+    assert {"x2softmax.seed2049", "arcface.seed2049"} <= set(RUNS)
+    ver = pd.read_csv(smoke_project / "results/uncertainty/verification_intervals.csv")
+    assert set(ver["run"]) == set(RUNS) and set(ver["protocol"]) == {"10fold", "oracle", "oracle_flip"}
+    assert (ver["ci_low"] <= ver["ci_high"]).all()
+    paired = pd.read_csv(smoke_project / "results/uncertainty/paired_comparisons.csv")
+    assert set(paired["baseline"]) == {"softmax", "arcface", "x2_exact_grad"}
+    assert set(paired.loc[paired["baseline"] == "arcface", "seeds"].astype(str)) == {"2048 2049"}
+    assert set(paired["verdict"]) <= {"X2 better", "no detectable difference", "X2 worse"}
+    metrics = json.loads((smoke_project / "reports/metrics.json").read_text())
+    ijb = metrics["x2softmax"]["IJBC"]["N1D1F2"]
+    assert ijb["tar_at_far_1e-06_pct"] is None and ijb["not_measurable"]["tar_at_far_1e-06_pct"].startswith("not meas")
+
+
+def test_adding_a_seed_trains_only_that_seeds_jobs(smoke_project: Path, tmp_path: Path) -> None:
+    extra = tmp_path / "seed.yaml"
+    extra.write_text(yaml.safe_dump({"seeds": {"extra": [2049, 2050], "runs": ["x2softmax", "arcface"]}}))
+    jobs = planned_jobs(smoke_project, *SMOKE, str(extra))
+    assert wildcard_values(jobs, "train", "run") == {"x2softmax.seed2050", "arcface.seed2050"}
+    assert wildcard_values(jobs, "evaluate", "run") == {"x2softmax.seed2050", "arcface.seed2050"}
+    assert "synthesize" not in jobs and "toy" not in jobs and "uncertainty" in jobs
 
 
 def _edit_and_restore(path: Path):

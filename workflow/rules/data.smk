@@ -24,7 +24,7 @@ if config["synthetic"]:
         conda:
             ENV
         shell:
-            "x2softmax data synth --settings {params.settings:q} --out {params.root} > {log} 2>&1"
+            "x2softmax data synth --settings {params.settings:q} --out {params.root:q} > {log:q} 2>&1"
 
     rule preflight:
         """Synthetic data: the generated root is the data (the record `make data` and DVC's data stage end with)."""
@@ -41,7 +41,7 @@ if config["synthetic"]:
         conda:
             ENV
         shell:
-            "x2softmax data preflight --root {params.root} --out {output} > {log} 2>&1"
+            "x2softmax data preflight --root {params.root:q} --out {output:q} > {log:q} 2>&1"
 
 else:
 
@@ -59,7 +59,7 @@ else:
         conda:
             ENV
         shell:
-            "x2softmax data fetch {wildcards.dataset} --root {params.root} --marker {output} > {log} 2>&1"
+            "x2softmax data fetch {wildcards.dataset:q} --root {params.root:q} --marker {output:q} > {log:q} 2>&1"
 
     rule preflight:
         """Every dataset the preset needs is present and valid before any training or evaluation job."""
@@ -68,7 +68,7 @@ else:
         output:
             "results/preflight.json",
         params:
-            datasets=" ".join(config["data"]["required"]),
+            datasets=config["data"]["required"],
             root=data_root,
         log:
             "logs/data/preflight.log",
@@ -77,7 +77,7 @@ else:
         conda:
             ENV
         shell:
-            "x2softmax data preflight {params.datasets} --root {params.root} --out {output} > {log} 2>&1"
+            "x2softmax data preflight {params.datasets:q} --root {params.root:q} --out {output:q} > {log:q} 2>&1"
 
 
 rule class_counts:
@@ -95,7 +95,7 @@ rule class_counts:
     conda:
         ENV
     shell:
-        "x2softmax data class-counts {params.train} --out {output} > {log} 2>&1"
+        "x2softmax data class-counts {params.train:q} --out {output:q} > {log:q} 2>&1"
 
 
 rule align_ijb:
@@ -117,4 +117,5 @@ rule align_ijb:
     conda:
         ENV
     shell:
-        "x2softmax data align {params.root} --suite {wildcards.suite} --out results/aligned/{wildcards.suite} > {log} 2>&1"
+        "x2softmax data align {params.root:q} --suite {wildcards.suite:q} --out results/aligned/{wildcards.suite:q}"
+        " > {log:q} 2>&1"

@@ -7,6 +7,7 @@ SUMMARY = "results/summary/metrics.csv"
 REFERENCE = source(REPO / "config/reference_numbers.csv")
 LISTS = notebook_lists(config)  # the run lists every notebook takes (x2softmax.report.params)
 BASELINE = LISTS["baseline"]
+UNCERTAINTY = expand("results/uncertainty/{table}.csv", table=UNCERTAINTY_TABLES)
 
 
 # Per notebook: the DAG files it reads, and its papermill parameters beyond the common ones.
@@ -20,13 +21,14 @@ NOTEBOOK_INPUTS = {
         {"toy_dir": "results/toy", "toy_losses": config["toy"]["losses"], "dims": config["toy"]["dims"]},
     ),
     "03_verification": (
-        [SUMMARY, REFERENCE],
-        {"summary_csv": SUMMARY, "reference_csv": REFERENCE, "runs": LOSS_RUNS},
+        [SUMMARY, REFERENCE] + UNCERTAINTY,
+        {"summary_csv": SUMMARY, "reference_csv": REFERENCE, "runs": LOSS_RUNS, "uncertainty_dir": "results/uncertainty"},
     ),
     "04_ijb": (
-        [SUMMARY, REFERENCE] + expand("results/eval/{run}/ijb_{suite}_scores.npz", run=LOSS_RUNS, suite=SUITES),
+        [SUMMARY, REFERENCE] + UNCERTAINTY
+        + expand("results/eval/{run}/ijb_{suite}_scores.npz", run=LOSS_RUNS, suite=SUITES),
         {"summary_csv": SUMMARY, "reference_csv": REFERENCE, "eval_dir": "results/eval", "runs": LOSS_RUNS,
-         "suites": SUITES},
+         "suites": SUITES, "uncertainty_dir": "results/uncertainty"},
     ),
     "05_training": (
         expand("results/train/{run}/{f}", run=RUNS, f=("metrics.jsonl", "summary.json"))
@@ -85,8 +87,8 @@ for nb, (nb_inputs, nb_params) in NOTEBOOK_INPUTS.items():
         conda:
             ENV
         shell:
-            "papermill {input.notebook} {output.notebook} -k python3 --no-progress-bar"
-            " -y {params.parameters} > {log} 2>&1"
+            "papermill {input.notebook:q} {output.notebook:q} -k python3 --no-progress-bar"
+            " -y {params.parameters:q} > {log:q} 2>&1"
 
 
 rule render_notebook:
@@ -105,7 +107,7 @@ rule render_notebook:
     conda:
         ENV
     shell:
-        "x2softmax report render {input.notebook} {output} > {log} 2>&1"
+        "x2softmax report render {input.notebook:q} {output:q} > {log:q} 2>&1"
 
 
 rule resolved_config:
@@ -121,7 +123,7 @@ rule resolved_config:
     conda:
         ENV
     shell:
-        "x2softmax report config {params.config:q} --out {output} > {log} 2>&1"
+        "x2softmax report config {params.config:q} --out {output:q} > {log:q} 2>&1"
 
 
 rule index:
@@ -141,4 +143,5 @@ rule index:
     conda:
         ENV
     shell:
-        "x2softmax report index --config {input.config} --results results --reports reports --out {output} > {log} 2>&1"
+        "x2softmax report index --config {input.config:q} --results results --reports reports --out {output:q}"
+        " > {log:q} 2>&1"

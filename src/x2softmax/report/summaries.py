@@ -250,8 +250,14 @@ def reference_comparison(
         right_on=["method", "benchmark", "metric"],
         suffixes=("", "_reference"),
     )
-    merged["difference"] = merged["value"] - merged["reference_value"]
-    merged["comparable"] = "no: synthetic data" if synthetic else "same metric; check the protocol columns"
+    same_protocol = np.array([_same_protocol(ours_p, theirs) for ours_p, theirs in
+                              zip(merged["protocol"], merged["reference_protocol"])], dtype=bool)
+    measurable = merged["value"].notna()
+    merged["difference"] = (merged["value"] - merged["reference_value"]).where(measurable & same_protocol)
+    merged["comparable"] = np.select(
+        [~measurable, ~same_protocol],
+        ["no: not measurable on this run's pairs", "no: published under another protocol"],
+        "no: synthetic data" if synthetic else "yes: same metric and protocol (check backbone and training data)")
     columns = [
         "run", "loss", "dataset", "metric", "protocol", "value", "reference_value", "difference", "method",
         "backbone", "train_data", "reference_protocol", "source", "comparable",
@@ -259,10 +265,21 @@ def reference_comparison(
     return merged[columns].reset_index(drop=True)
 
 
+def _same_protocol(ours: str, published: str) -> bool:
+    """Whether a published number was measured under this run's protocol ("10fold" ~ "10-fold flip...")."""
+    family = {"10fold": "10-fold flip", "N1D1F2": "N1D1F2"}.get(ours, ours)
+    return str(published).startswith(family)
+
+
 def ijb_tar_table(
     summary: pd.DataFrame, reference: pd.DataFrame, runs: Sequence[str], suites: Sequence[str]
 ) -> pd.DataFrame:
-    """TAR (%) at each FAR per run and suite (protocol N1D1F2), followed by the published rows for those suites."""
+    """TAR (%) at each FAR per run and suite (protocol N1D1F2), followed by the published rows for those suites.
+
+    Every row names its protocol; a published row measured under another protocol gets its own columns
+    ("TAR@FAR=1e-04 IJBC (AdaFace own IJB script ...)"), never this run's. A missing value of this run is a FAR
+    it cannot measure (below 1 / impostor pairs).
+    """
     rows = _runs_rows(summary, runs)
     rows = rows[(rows["protocol"] == "N1D1F2") & rows["dataset"].isin(suites)]
     far_of = {f"tar_at_far_{far}_pct": far for far in IJB_FARS}
@@ -279,12 +296,16 @@ def ijb_tar_table(
     bench_of = {REFERENCE_BENCHMARKS[s]: s for s in suites if s in REFERENCE_BENCHMARKS}
     ref = reference[reference["benchmark"].isin(bench_of) & reference["metric"].isin(ref_metric)]
     ref = ref.assign(suite=ref["benchmark"].map(bench_of), far=ref["metric"].map(ref_metric))
-    keys = ["method", "backbone", "train_data", "source"]
+    keys = ["method", "backbone", "train_data", "protocol", "source"]
     both = pd.concat([ours[keys + ["suite", "far", "value"]], ref[keys + ["suite", "far", "value"]]])
-    both = both.assign(column="TAR@FAR=" + both["far"] + " " + both["suite"])
-    wide = both.pivot_table(index=keys, columns="column", values="value", aggfunc="first", sort=False)
+    other = ~both["protocol"].astype(str).str.startswith("N1D1F2")
+    both = both.assign(column="TAR@FAR=" + both["far"] + " " + both["suite"]
+                       + np.where(other, " (" + both["protocol"].astype(str) + ")", ""))
+    cells = both.groupby(keys + ["column"], sort=False, dropna=False)["value"].first()  # NaN kept: not measurable
+    wide = cells.unstack("column").reindex(pd.MultiIndex.from_frame(both[keys].drop_duplicates()))
     order = [f"TAR@FAR={far} {suite}" for suite in suites for far in IJB_FARS]
-    return wide.reindex(columns=[c for c in order if c in wide.columns]).reset_index()
+    extra = [c for c in dict.fromkeys(both["column"]) if c not in order]
+    return wide.reindex(columns=[c for c in order + extra if c in wide.columns]).reset_index()
 
 
 def roc_points(scores: np.ndarray, labels: np.ndarray, max_points: int = 2000) -> pd.DataFrame:
