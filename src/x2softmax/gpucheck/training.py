@@ -14,7 +14,7 @@ import torch.nn.functional as F
 from x2softmax import config as xcfg
 from x2softmax.gpucheck.shapes import Shapes
 from x2softmax.rehearsal.memory import PeakRSS
-from x2softmax.rehearsal.run import trained_weights
+from x2softmax.rehearsal.run import one_epoch, trained_weights
 
 
 def _sync(device: torch.device) -> None:
@@ -35,11 +35,11 @@ def _peak_mb(device: torch.device, host: PeakRSS) -> float:
 def train_spec(shapes: Shapes, train_dir: Path, **train: Any) -> dict[str, Any]:
     """The paper preset's x2softmax run spec at the check's shapes (fp16 autocast, in-memory batches)."""
     config = xcfg.load_config("paper")
-    spec = copy.deepcopy(xcfg.run_spec(config, "x2softmax"))
+    spec = one_epoch(copy.deepcopy(xcfg.run_spec(config, "x2softmax")))
     spec["model"].update(backbone=shapes.backbone, input_size=shapes.input_size,
                          embedding_size=shapes.embedding_size)
     spec["data"].update(train_dir=str(train_dir), in_memory=True, workers=0)
-    spec["train"].update(batch_size=shapes.batch_size, epochs=1, amp="fp16", checkpoint_every=10**9, log_every=1,
+    spec["train"].update(batch_size=shapes.batch_size, amp="fp16", checkpoint_every=10**9, log_every=1,
                          threads=2, val={"every": 0, "data_dir": "", "sets": []}, **train)
     return spec
 

@@ -98,13 +98,23 @@ def write_eval_root(root: Path, benchmarks: list[str], pairs: int, subjects: int
     return root
 
 
+def one_epoch(spec: dict[str, Any]) -> dict[str, Any]:
+    """The spec trained for one epoch, its multistep milestones compressed into that epoch (same shape of schedule)."""
+    train = spec["train"]
+    schedule = dict(train["schedule"])
+    if schedule.get("milestones"):
+        schedule["milestones"] = [float(m) / int(train["epochs"]) for m in schedule["milestones"]]
+    train.update(epochs=1, schedule=schedule)
+    return spec
+
+
 def _spec(config: Mapping[str, Any], run: str, train_dir: Path, settings: RehearsalSettings,
           **train: Any) -> dict[str, Any]:
-    spec = copy.deepcopy(xcfg.run_spec(config, run))
+    spec = one_epoch(copy.deepcopy(xcfg.run_spec(config, run)))
     spec["data"].update(train_dir=str(train_dir), workers=min(settings.workers, int(spec["data"]["workers"])))
     if settings.backbone:
         spec["model"]["backbone"] = settings.backbone
-    spec["train"].update(batch_size=settings.batch_size, epochs=1, threads=settings.threads, amp=settings.amp,
+    spec["train"].update(batch_size=settings.batch_size, threads=settings.threads, amp=settings.amp,
                          checkpoint_every=10**9, val={"every": 0, "data_dir": "", "sets": []})
     spec["train"].update(train)
     return spec
@@ -165,7 +175,8 @@ def _train_rows(table: _Table, config: Mapping[str, Any], runs: list[str], train
             train(spec, work / "cut", work / "ckpt_cut", on_step=_stop_after(1))
         except _Stop:
             pass
-        from x2softmax.train.checkpoint import load_checkpoint, resume_key, save_checkpoint
+        from x2softmax.torchfile import save_plain
+        from x2softmax.train.checkpoint import load_checkpoint, resume_key
 
         ckpt = work / "ckpt_cut" / "last.pt"
         state = table.measure("checkpoint load", 0, lambda: load_checkpoint(ckpt, resume_key(spec, 1)),
@@ -173,7 +184,7 @@ def _train_rows(table: _Table, config: Mapping[str, Any], runs: list[str], train
         checks["checkpoint readable"] = state is not None
         if amp == "fp16":
             checks["grad-scaler state in the checkpoint"] = bool(state and state["scaler"].get("scale"))
-        table.measure("checkpoint save", 0, lambda: save_checkpoint(work / "ckpt_copy.pt", state),
+        table.measure("checkpoint save", 0, lambda: save_plain(work / "ckpt_copy.pt", state),
                       checkpoint_mb=round(ckpt.stat().st_size / MIB, 1))
         del state
         table.measure(f"train[{first}] amp={amp} resumed", settings.batch_size,
@@ -202,8 +213,9 @@ def _eval_rows(table: _Table, config: Mapping[str, Any], model_dir: Path, run: s
         protocols=list(config["evaluate"]["protocols"]), ijb=suites, aligned_root=work / "aligned",
         ijb_mode=config["evaluate"]["ijb_mode"], batch_size=int(config["evaluate"]["batch_size"]), device="cpu"))
     frame = pd.read_csv(metrics)
+    accuracy = frame.loc[frame["metric"] == "accuracy_pct", "value"]  # TAR at FARs a tiny suite cannot reach is NaN
     return {"evaluation covers every set": set(frame["dataset"]) == set(benchmarks) | set(suites),
-            "finite evaluation metrics": bool(np.isfinite(frame["value"]).all())}
+            "finite verification accuracy": bool(len(accuracy)) and bool(np.isfinite(accuracy).all())}
 
 
 def reduced_settings(threads: int = 2) -> RehearsalSettings:
