@@ -192,12 +192,34 @@ def cmd_config_check(args: argparse.Namespace) -> None:
 
 def cmd_plan(args: argparse.Namespace) -> None:
     from x2softmax import config as xcfg
-    from x2softmax.plan import compute_plan, format_plan
+    from x2softmax.plan import compute_plan, format_plan, throughput_source
 
     config = xcfg.load_config(args.preset)
-    if args.throughput:
-        config["plan"]["train_images_per_s_per_gpu"] = args.throughput
+    source = throughput_source(config, measured=Path(args.measured) if args.measured else None,
+                               throughput=args.throughput)
+    print(source)
     print(format_plan(compute_plan(config)))
+
+
+def cmd_rehearse(args: argparse.Namespace) -> None:
+    from x2softmax import config as xcfg
+    from x2softmax.rehearsal import RehearsalSettings, rehearse
+    from x2softmax.rehearsal.run import format_rehearsal, reduced_settings
+
+    settings = RehearsalSettings(runs=args.runs or None, steps=args.steps, batch_size=args.batch_size,
+                                 threads=args.threads)
+    if args.reduced:
+        settings = reduced_settings(args.threads)
+    result = rehearse(xcfg.load_config(args.preset), Path(args.out), settings)
+    print(format_rehearsal(result))
+    if not result["ok"]:
+        sys.exit(1)
+
+
+def cmd_gpu_check(args: argparse.Namespace) -> None:
+    from x2softmax.gpucheck import main as gpu_check_main
+
+    sys.exit(gpu_check_main(dry=args.dry, out=Path(args.out), budget_s=args.budget))
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -336,7 +358,25 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("plan", help="every job of a preset with its requests and estimated GPU-hours")
     p.add_argument("--preset", default=None, help="smoke, paper or a preset file (default: embedded default)")
     p.add_argument("--throughput", type=float, default=None, help="training images/s per GPU")
+    p.add_argument("--measured", default=None,
+                   help="gpu-check's JSON (results/gpu_check.json): its measured images/s per GPU replace the config's")
     p.set_defaults(func=cmd_plan)
+
+    p = sub.add_parser("rehearse", help="the preset's training, resume and evaluation at paper shapes on the CPU")
+    p.add_argument("--preset", default="paper", help="a real-data preset (default: paper)")
+    p.add_argument("--out", default="results/rehearsal")
+    p.add_argument("--runs", type=_csv_arg, default=None, help="comma-separated runs (default: every run)")
+    p.add_argument("--steps", type=int, default=1)
+    p.add_argument("--batch-size", type=int, default=2)
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--reduced", action="store_true", help="the tests' form: one run, iresnet_tiny, same head and sizes")
+    p.set_defaults(func=cmd_rehearse)
+
+    p = sub.add_parser("gpu-check", help="the one-command check of a GPU machine (one JSON summary)")
+    p.add_argument("--dry", action="store_true", help="run every check on the CPU at tiny shapes (no GPU needed)")
+    p.add_argument("--out", default="results/gpu_check.json")
+    p.add_argument("--budget", type=float, default=480.0, help="seconds the checks may take in all")
+    p.set_defaults(func=cmd_gpu_check)
     return parser
 
 

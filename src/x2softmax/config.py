@@ -202,8 +202,8 @@ def run_spec(config: Mapping[str, Any], run: str) -> dict[str, Any]:
         "data": {"train_dir": str(root / "train"), "in_memory": train["in_memory"], "workers": train["workers"]},
         "train": {
             **{k: train[k] for k in (
-                "batch_size", "epochs", "lr", "momentum", "weight_decay", "grad_clip", "amp", "seed",
-                "deterministic", "checkpoint_every", "log_every", "threads", "partial_fc")},
+                "batch_size", "epochs", "lr", "momentum", "weight_decay", "grad_clip", "amp", "scaler_growth_interval",
+                "seed", "deterministic", "checkpoint_every", "log_every", "threads", "partial_fc")},
             "seed": seed_of(config, run),
             "schedule": dict(train["schedule"]),
             "val": {"every": train["val_every"], "data_dir": str(root / "val"),

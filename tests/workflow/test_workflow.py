@@ -193,7 +193,7 @@ def test_dvc_reviewer_story_regenerates_reports_without_training(smoke_project: 
     git = ["git", "-c", "user.name=test", "-c", "user.email=test@example.org"]
     run(["git", "init", "-q"], smoke_project)
     run([dvc, "remote", "add", "-d", "store", str(remote)], smoke_project)
-    run([dvc, "commit", "-f", "replicate"], smoke_project)
+    run([dvc, "commit", "-f"], smoke_project)
     run([dvc, "push"], smoke_project)
     run(["git", "add", "-A"], smoke_project)
     run([*git, "commit", "-q", "-m", "trained smoke run"], smoke_project)

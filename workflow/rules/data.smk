@@ -26,6 +26,23 @@ if config["synthetic"]:
         shell:
             "x2softmax data synth --settings {params.settings:q} --out {params.root:q} > {log:q} 2>&1"
 
+    rule preflight:
+        """Synthetic data: the generated root is the data (the record `make data` and DVC's data stage end with)."""
+        input:
+            f"{DATA}/MANIFEST.json",
+        output:
+            "results/preflight.json",
+        params:
+            root=data_root,
+        log:
+            "logs/data/preflight.log",
+        resources:
+            **resources_for("default"),
+        conda:
+            ENV
+        shell:
+            "x2softmax data preflight --root {params.root:q} --out {output:q} > {log:q} 2>&1"
+
 else:
 
     rule fetch_dataset:

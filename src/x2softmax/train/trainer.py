@@ -60,11 +60,13 @@ def _setting(spec: dict[str, Any], dotted: str, default: Any = ...) -> Any:
 
 
 def autocast_dtype(amp: str, device: torch.device) -> torch.dtype | None:
-    """Autocast dtype of the trunk for an amp setting: auto = fp16 on CUDA and none on the CPU."""
+    """Autocast dtype of the trunk for an amp setting: auto = fp16 on CUDA and none on the CPU.
+
+    fp16 also runs on the CPU (slowly: it is how the tests and the rehearsal exercise the GPU's autocast and
+    grad-scaler path without a GPU).
+    """
     if amp not in AMP_MODES:
         raise ValueError(f"train.amp={amp!r}: use one of {AMP_MODES}")
-    if amp == "fp16" and device.type != "cuda":
-        raise ValueError("train.amp='fp16' needs a CUDA device; use 'bf16' or 'none' on the CPU")
     if amp == "auto":
         return torch.float16 if device.type == "cuda" else None
     return {"fp16": torch.float16, "bf16": torch.bfloat16, "none": None}[amp]
@@ -267,7 +269,14 @@ class _Trainer:
         self.scheduler = build_scheduler(
             self.optimizer, _setting(spec, "train.schedule"), self.plan.steps_per_epoch, self.total_steps
         )
-        self.scaler = torch.amp.GradScaler(self.device.type, enabled=self.autocast is torch.float16)
+        # fp16 needs loss scaling (bf16 has fp32's exponent range); the scaler's state is plain numbers.
+        self.scaler = torch.amp.GradScaler(
+            self.device.type, enabled=self.autocast is torch.float16,
+            growth_interval=int(t.get("scaler_growth_interval", 2000)),
+        )
+        self.skipped_steps, self.last_scale = 0, self.scaler.get_scale()
+        # A skipped fp16 step still advances the per-iteration schedule (as the authors' loop does): not a bug.
+        warnings.filterwarnings("ignore", message="Detected call of `lr_scheduler.step\\(\\)` before")
         if bool(_setting(spec, "data.in_memory", True)):
             from x2softmax.data.recordio import load_face_arrays
 
@@ -300,6 +309,7 @@ class _Trainer:
             "optimizer": self.optimizer.state_dict(),
             "scheduler": self.scheduler.state_dict(),
             "scaler": self.scaler.state_dict(),
+            "skipped_steps": self.skipped_steps,
             "rng": rng_state(),
             "metrics": self.metrics,
             "val_best": self.val_best,
@@ -326,6 +336,7 @@ class _Trainer:
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
         self.scaler.load_state_dict(state["scaler"])
+        self.skipped_steps, self.last_scale = int(state.get("skipped_steps", 0)), self.scaler.get_scale()
         set_rng_state(state["rng"])
         self.global_step = self.checkpoint_step = int(state["global_step"])
         self.train_time_s, self.val_time_s = float(state["train_time_s"]), float(state["val_time_s"])
@@ -352,9 +363,13 @@ class _Trainer:
         self.scaler.scale(loss).backward()
         self.scaler.unscale_(self.optimizer)
         max_norm = float(self.grad_clip) if self.grad_clip else math.inf
-        grad_norm = nn.utils.clip_grad_norm_(self.backbone.parameters(), max_norm)
-        self.scaler.step(self.optimizer)
+        grad_norm = nn.utils.clip_grad_norm_(self.backbone.parameters(), max_norm)  # of the unscaled gradients
+        self.scaler.step(self.optimizer)  # skipped when a gradient is inf/NaN (fp16 overflow)
         self.scaler.update()
+        if self.scaler.is_enabled():  # update() halves the scale exactly when the step was skipped
+            scale = self.scaler.get_scale()
+            self.skipped_steps += scale < self.last_scale
+            self.last_scale = scale
         self.scheduler.step()
         if not self.scaler.is_enabled() and not bool(torch.isfinite(grad_norm)):  # the scaler skips such steps
             self._diverged(f"the gradient norm is {grad_norm.item()} (weights updated with it)", self.global_step + 1)
@@ -422,6 +437,8 @@ class _Trainer:
                         "grad_norm": float(grad_norm),
                         "images_per_s": images_per_step * window_steps / max(elapsed, 1e-9),
                     }
+                    if self.scaler.is_enabled():
+                        line.update(amp_scale=self.scaler.get_scale(), skipped_steps=self.skipped_steps)
                     self.metrics.append(line)
                     progress.set_postfix(loss=f"{line['loss']:.3f}", acc=f"{line['acc']:.3f}",
                                          img_s=f"{line['images_per_s']:.0f}")
@@ -469,6 +486,8 @@ class _Trainer:
             "device": torch.cuda.get_device_name(self.device) if self.device.type == "cuda" else "cpu",
             "world_size": self.world_size,
             "peak_memory_mb": _peak_memory_mb(self.device),
+            "amp": str(self.autocast).removeprefix("torch.") if self.autocast is not None else "none",
+            "skipped_steps": self.skipped_steps,
         }
         if self.val_final:
             summary["val_best"], summary["val_final"] = self.val_best, self.val_final
