@@ -9,10 +9,13 @@ STAMP := $(VENV)/.installed
 TEST_STAMP := $(VENV)/.installed-test
 PRESET ?=
 CORES ?= 2
-PRESET_ARGS := $(if $(PRESET),--configfile $(if $(findstring /,$(PRESET)),$(PRESET),config/presets/$(PRESET).yaml),)
+PRESET_FILE := $(if $(PRESET),$(if $(findstring /,$(PRESET)),$(PRESET),config/presets/$(PRESET).yaml),)
+PRESET_ARGS := $(if $(PRESET),--configfile $(PRESET_FILE),)
+# Snakemake does not name the file on a YAML error in a --configfile: check the preset first (one line naming it).
+CONFIG_CHECK := $(if $(PRESET),$(BIN)/x2softmax config-check --preset $(PRESET_FILE) &&,)
 SNAKEMAKE := $(BIN)/snakemake --cores $(CORES) $(PRESET_ARGS)
 
-.PHONY: replicate test review plan dry-run lint browser slurm cluster clean
+.PHONY: data replicate test review plan rehearse gpu-check dry-run lint browser slurm cluster clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python >= 3.11 is needed (set PYTHON=...)")'
@@ -26,8 +29,12 @@ $(TEST_STAMP): $(STAMP)
 	$(BIN)/python -m pip install -q -e '.[test,detect]'
 	touch $(TEST_STAMP)
 
+# The preset's data only: generated (synthetic) or fetched and checked (real), up to the preflight (DVC stage `data`).
+data: $(STAMP)
+	PATH=$(CURDIR)/$(BIN):$$PATH $(SNAKEMAKE) --rerun-incomplete results/preflight.json
+
 replicate: $(STAMP)
-	$(SNAKEMAKE) --rerun-incomplete
+	$(CONFIG_CHECK) $(SNAKEMAKE) --rerun-incomplete
 	@if [ ! -f reports/report.html ] || [ reports/index.html -nt reports/report.html ]; then \
 		$(SNAKEMAKE) --report reports/report.html >/dev/null 2>&1 \
 		  || echo "note: snakemake --report failed (see: $(SNAKEMAKE) --report reports/report.html)"; fi
@@ -52,10 +59,19 @@ review: $(STAMP)
 	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/python -m x2softmax.review $(PRESET_ARGS)
 
 plan: $(STAMP)
-	$(BIN)/x2softmax plan $(if $(PRESET),--preset $(PRESET),)
+	$(BIN)/x2softmax plan $(if $(PRESET),--preset $(PRESET),) $(if $(MEASURED),--measured $(MEASURED),)
+
+# The paper preset's code at the paper's shapes on the CPU, few steps per run: the table in results/rehearsal/.
+rehearse: $(STAMP)
+	$(BIN)/x2softmax rehearse --preset $(or $(PRESET),paper) --out results/rehearsal
+
+# One command for a machine with a GPU (<= 8 min, one JSON summary, non-zero exit on failure); DRY=1 runs every
+# check on the CPU at tiny shapes. Without a GPU (and without DRY=1) it says so and exits 0.
+gpu-check: $(STAMP)
+	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/x2softmax gpu-check $(if $(DRY),--dry,)
 
 dry-run: $(STAMP)
-	$(SNAKEMAKE) -n
+	$(CONFIG_CHECK) $(SNAKEMAKE) -n
 
 lint: $(STAMP)
 	$(BIN)/snakemake --lint

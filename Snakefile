@@ -26,4 +26,5 @@ include: "workflow/rules/report.smk"
 rule all:
     input:
         "reports/index.html",
+        "results/preflight.json",  # the data stage's record (dvc.yaml), for synthetic roots too
     default_target: True

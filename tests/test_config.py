@@ -77,8 +77,39 @@ def test_run_spec_follows_the_config(default: dict) -> None:
     assert spec["data"]["train_dir"].endswith("train")
 
 
-def test_runs_lists_losses_then_ablations(default: dict) -> None:
-    assert xcfg.runs(default) == default["run_losses"] + default["run_ablations"]
+def test_runs_lists_losses_then_ablations_then_extra_seeds(default: dict) -> None:
+    base = default["run_losses"] + default["run_ablations"]
+    extra = [f"{run}.seed{seed}" for run in base if run in default["seeds"]["runs"] for seed in default["seeds"]["extra"]]
+    assert xcfg.runs(default) == base + extra
+    assert len(default["seeds"]["extra"]) >= 2 and {"x2softmax", "arcface", "cosface"} <= set(default["seeds"]["runs"])
+
+
+def test_seeded_runs_share_the_base_spec_but_their_seed(default: dict) -> None:
+    base, seeded = xcfg.run_spec(default, "x2softmax"), xcfg.run_spec(default, "x2softmax.seed2049")
+    assert base["train"]["seed"] == default["train"]["seed"] and seeded["train"]["seed"] == 2049
+    assert seeded["run"] == "x2softmax.seed2049"
+    assert {**seeded, "run": "x2softmax", "train": {**seeded["train"], "seed": default["train"]["seed"]}} == base
+    assert xcfg.base_run("x2softmax.seed2049") == "x2softmax" and xcfg.base_run("x2_a-0.5") == "x2_a-0.5"
+    assert xcfg.seed_of(default, "x2softmax") == 2048 and xcfg.seed_of(default, "cosface.seed2050") == 2050
+    assert xcfg.seed_group(default, "arcface.seed2050") == ["arcface", "arcface.seed2049", "arcface.seed2050"]
+    assert xcfg.seed_group(default, "softmax") == ["softmax"]
+
+
+def test_seeds_of_runs_not_trained_are_ignored(default: dict) -> None:
+    config = {**copy.deepcopy(default), "run_losses": ["arcface"], "run_ablations": []}
+    xcfg.validate_config(config)  # seeds.runs still names x2softmax and cosface: known, not trained here
+    assert xcfg.runs(config) == ["arcface", "arcface.seed2049", "arcface.seed2050"]
+
+
+@pytest.mark.parametrize(("seeds", "message"), [
+    ({"extra": [2049], "runs": ["magfase"]}, "'seeds.runs': 'magfase' is neither a loss"),
+    ({"extra": [2048], "runs": ["x2softmax"]}, "'seeds.extra': 2048 is train.seed"),
+    ({"extra": [1, 1], "runs": []}, "'seeds.extra'"),
+])
+def test_bad_seeds_name_the_key(default: dict, seeds: dict, message: str) -> None:
+    config = {**copy.deepcopy(default), "seeds": seeds}
+    with pytest.raises(xcfg.ConfigError, match=message):
+        xcfg.validate_config(config)
 
 
 def test_bad_loss_hyperparameter_names_the_key(default: dict) -> None:

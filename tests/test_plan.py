@@ -18,6 +18,8 @@ def test_paper_plan_lists_every_run_with_requests(paper: dict) -> None:
     jobs = {r["job"] for r in rows}
     for run in xcfg.runs(paper):
         assert f"train[{run}]" in jobs and f"evaluate[{run}]" in jobs
+    for seed in paper["seeds"]["extra"]:  # the paper preset's extra seeds are priced as their own jobs
+        assert {f"train[x2softmax.seed{seed}]", f"train[arcface.seed{seed}]", f"train[cosface.seed{seed}]"} <= jobs
     train = next(r for r in rows if r["job"] == "train[x2softmax]")
     assert train["gpus"] == paper["train"]["gpus"]
     assert train["mem_mb"] == paper["resources"]["train"]["mem_mb"]
@@ -54,3 +56,24 @@ def test_synthetic_plan_reads_the_manifest(tmp_path) -> None:
     assert rows["train[x2softmax]"]["images"] == 1000 * config["train"]["epochs"]
     n_bench = len(config["evaluate"]["benchmarks"])
     assert rows["evaluate[x2softmax]"]["images"] == 2 * (2 * 30 * n_bench + 50 + 70)
+
+
+def test_the_plan_says_which_throughput_it_assumes_and_takes_gpu_checks_measurement(paper: dict, tmp_path) -> None:
+    import copy
+    import json
+
+    from x2softmax.plan import throughput_source
+
+    assumed = throughput_source(copy.deepcopy(paper))
+    assert "1,400 images/s" in assumed and "assumed in config plan" in assumed and "gpu-check" in assumed
+    measured = tmp_path / "gpu_check.json"
+    measured.write_text(json.dumps({"mode": "gpu", "ok": True, "device": "NVIDIA H200",
+                                    "throughput": {"train_images_per_s": 2800.0, "eval_images_per_s": 9000.0}}))
+    config = copy.deepcopy(paper)
+    line = throughput_source(config, measured=measured)
+    assert "2,800 images/s" in line and "measured by gpu-check on NVIDIA H200" in line
+    train = next(r for r in compute_plan(config) if r["job"] == "train[x2softmax]")
+    assert train["gpu_hours"] == pytest.approx(5_179_510 * paper["train"]["epochs"] / 2800 / 3600)
+    measured.write_text(json.dumps({"mode": "gpu", "ok": False, "device": "x", "throughput": {}}))
+    with pytest.raises(ValueError, match="not a passed GPU run"):
+        throughput_source(copy.deepcopy(paper), measured=measured)

@@ -6,7 +6,7 @@ import argparse
 import json
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -32,11 +32,11 @@ def cmd_data_synth(args: argparse.Namespace) -> None:
 
 
 def cmd_data_fetch(args: argparse.Namespace) -> None:
-    from x2softmax.data.datasets import check_dataset, fetch_dataset
+    from x2softmax.data.datasets import SAMPLE_IMAGES, check_dataset, fetch_dataset
     from x2softmax.io import atomic_write_json
 
     path = fetch_dataset(args.name, Path(args.root), source=args.source)
-    summary = check_dataset(path)
+    summary = check_dataset(path, sample=SAMPLE_IMAGES)
     print(summary)
     if args.marker:
         atomic_write_json(args.marker, {"dataset": args.name, "path": str(path), "check": summary})
@@ -58,7 +58,7 @@ def cmd_data_preflight(args: argparse.Namespace) -> None:
 def cmd_data_check(args: argparse.Namespace) -> None:
     from x2softmax.data.datasets import check_dataset
 
-    print(check_dataset(Path(args.path)))
+    print(check_dataset(Path(args.path), sample=args.sample))
 
 
 def cmd_data_class_counts(args: argparse.Namespace) -> None:
@@ -134,6 +134,15 @@ def cmd_summary(args: argparse.Namespace) -> None:
     print(f"{len(frame)} rows -> {args.out}")
 
 
+def cmd_uncertainty(args: argparse.Namespace) -> None:
+    from x2softmax.evaluate.uncertainty import uncertainty_tables, write_uncertainty
+
+    tables = uncertainty_tables(args.runs, Path(args.eval_root), Path(args.train_root), Path(args.data_root),
+                                args.ijb, args.x2 or None, n_boot=args.replicates, seed=args.seed)
+    for path in write_uncertainty(tables, Path(args.out)):
+        print(path)
+
+
 # --- analysis, toy, reports, plan ------------------------------------------------------------------------------
 
 def cmd_analyze_margins(args: argparse.Namespace) -> None:
@@ -152,7 +161,13 @@ def cmd_toy(args: argparse.Namespace) -> None:
 def cmd_report_render(args: argparse.Namespace) -> None:
     from x2softmax.report.render import render_html
 
-    print(render_html(Path(args.notebook), Path(args.html)))
+    print(render_html(Path(args.notebook), Path(args.html), Path(args.config) if args.config else None))
+
+
+def cmd_report_style(args: argparse.Namespace) -> None:
+    from x2softmax.report.style import write_stylesheet
+
+    print(write_stylesheet(Path(args.out)))
 
 
 def cmd_report_index(args: argparse.Namespace) -> None:
@@ -168,14 +183,43 @@ def cmd_report_config(args: argparse.Namespace) -> None:
     atomic_write_json(args.out, args.config)
 
 
+def cmd_config_check(args: argparse.Namespace) -> None:
+    from x2softmax import config as xcfg
+
+    config = xcfg.load_config(args.preset, base=args.config or xcfg.DEFAULT_CONFIG)
+    print(f"config: valid ({len(xcfg.runs(config))} runs)")
+
+
 def cmd_plan(args: argparse.Namespace) -> None:
     from x2softmax import config as xcfg
-    from x2softmax.plan import compute_plan, format_plan
+    from x2softmax.plan import compute_plan, format_plan, throughput_source
 
     config = xcfg.load_config(args.preset)
-    if args.throughput:
-        config["plan"]["train_images_per_s_per_gpu"] = args.throughput
+    source = throughput_source(config, measured=Path(args.measured) if args.measured else None,
+                               throughput=args.throughput)
+    print(source)
     print(format_plan(compute_plan(config)))
+
+
+def cmd_rehearse(args: argparse.Namespace) -> None:
+    from x2softmax import config as xcfg
+    from x2softmax.rehearsal import RehearsalSettings, rehearse
+    from x2softmax.rehearsal.run import format_rehearsal, reduced_settings
+
+    settings = RehearsalSettings(runs=args.runs or None, steps=args.steps, batch_size=args.batch_size,
+                                 threads=args.threads)
+    if args.reduced:
+        settings = reduced_settings(args.threads)
+    result = rehearse(xcfg.load_config(args.preset), Path(args.out), settings)
+    print(format_rehearsal(result))
+    if not result["ok"]:
+        sys.exit(1)
+
+
+def cmd_gpu_check(args: argparse.Namespace) -> None:
+    from x2softmax.gpucheck import main as gpu_check_main
+
+    sys.exit(gpu_check_main(dry=args.dry, out=Path(args.out), budget_s=args.budget))
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -200,8 +244,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--root", required=True)
     p.add_argument("--out", default=None)
     p.set_defaults(func=cmd_data_preflight)
-    p = data.add_parser("check", help="validate a dataset (RecordIO dir, .bin file or IJB suite)")
+    p = data.add_parser("check", help="validate a dataset (RecordIO dir, .bin file or IJB suite), decoding every image")
     p.add_argument("path")
+    p.add_argument("--sample", type=int, default=None, help="decode only this many images, spread evenly")
     p.set_defaults(func=cmd_data_check)
     p = data.add_parser("class-counts", help="images per identity of a training RecordIO")
     p.add_argument("train_dir")
@@ -259,6 +304,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", default=None, help="also write nested metrics JSON (for dvc metrics)")
     p.set_defaults(func=cmd_summary)
 
+    p = sub.add_parser("uncertainty", help="bootstrap intervals, mean ± std over seeds, paired X2-vs-baseline tables")
+    p.add_argument("--runs", type=_csv_arg, required=True, help="every evaluated run (comma-separated)")
+    p.add_argument("--x2", default="", help="the X2-Softmax base run compared with every other base run")
+    p.add_argument("--eval-root", default="results/eval")
+    p.add_argument("--train-root", default="results/train")
+    p.add_argument("--data-root", required=True, help="the data root holding the IJB meta files")
+    p.add_argument("--ijb", type=_csv_arg, default=[])
+    p.add_argument("--replicates", type=int, default=1000)
+    p.add_argument("--seed", type=int, default=0, help="seed of the resampling")
+    p.add_argument("--out", required=True)
+    p.set_defaults(func=cmd_uncertainty)
+
     analyze = sub.add_parser("analyze", help="analysis tables").add_subparsers(dest="analyze_command", required=True)
     p = analyze.add_parser("margins", help="target logits and margins of every loss")
     p.add_argument("--losses", type=_json_arg, required=True, help="JSON: display name -> {name, hparams}")
@@ -277,7 +334,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = report.add_parser("render", help="executed notebook -> offline HTML")
     p.add_argument("notebook")
     p.add_argument("html")
+    p.add_argument("--config", default=None, help="resolved config JSON (its hash goes into the page footer)")
     p.set_defaults(func=cmd_report_render)
+    p = report.add_parser("style", help="write the shared stylesheet of the pages")
+    p.add_argument("--out", required=True)
+    p.set_defaults(func=cmd_report_style)
     p = report.add_parser("index", help="build reports/index.html")
     p.add_argument("--config", required=True, help="resolved config JSON")
     p.add_argument("--results", default="results")
@@ -289,22 +350,70 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True)
     p.set_defaults(func=cmd_report_config)
 
+    p = sub.add_parser("config-check", help="validate the config and a preset; errors name the file and the key")
+    p.add_argument("--config", default=None, help="base config file (default config/config.yaml)")
+    p.add_argument("--preset", default=None, help="smoke, paper or a preset file")
+    p.set_defaults(func=cmd_config_check)
+
     p = sub.add_parser("plan", help="every job of a preset with its requests and estimated GPU-hours")
     p.add_argument("--preset", default=None, help="smoke, paper or a preset file (default: embedded default)")
     p.add_argument("--throughput", type=float, default=None, help="training images/s per GPU")
+    p.add_argument("--measured", default=None,
+                   help="gpu-check's JSON (results/gpu_check.json): its measured images/s per GPU replace the config's")
     p.set_defaults(func=cmd_plan)
+
+    p = sub.add_parser("rehearse", help="the preset's training, resume and evaluation at paper shapes on the CPU")
+    p.add_argument("--preset", default="paper", help="a real-data preset (default: paper)")
+    p.add_argument("--out", default="results/rehearsal")
+    p.add_argument("--runs", type=_csv_arg, default=None, help="comma-separated runs (default: every run)")
+    p.add_argument("--steps", type=int, default=1)
+    p.add_argument("--batch-size", type=int, default=2)
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--reduced", action="store_true", help="the tests' form: one run, iresnet_tiny, same head and sizes")
+    p.set_defaults(func=cmd_rehearse)
+
+    p = sub.add_parser("gpu-check", help="the one-command check of a GPU machine (one JSON summary)")
+    p.add_argument("--dry", action="store_true", help="run every check on the CPU at tiny shapes (no GPU needed)")
+    p.add_argument("--out", default="results/gpu_check.json")
+    p.add_argument("--budget", type=float, default=480.0, help="seconds the checks may take in all")
+    p.set_defaults(func=cmd_gpu_check)
     return parser
 
 
-def main(argv: Sequence[str] | None = None) -> None:
-    """Entry point of the `x2softmax` command; bad input ends with one clear line (X2S_TRACEBACK=1 shows more)."""
-    args = build_parser().parse_args(argv)
+def _user_errors() -> tuple[type[BaseException], ...]:
+    """Exception types a user can cause or meet: bad input, missing or corrupt files, failed downloads (requests'
+    errors are OSErrors), divergence (RuntimeError); anything else is a bug and keeps its traceback."""
+    import pickle
+    import tarfile
+    import zipfile
+
+    return (ValueError, OSError, KeyError, ImportError, EOFError, RuntimeError, pickle.UnpicklingError,
+            tarfile.TarError, zipfile.BadZipFile)
+
+
+def _one_line(err: BaseException) -> str:
+    text = str(err.args[0]) if isinstance(err, KeyError) and err.args else str(err)
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    return "; ".join(lines) or type(err).__name__
+
+
+def report_failure(command: str, func: Callable[[], None]) -> None:
+    """Run `func`; a failure a user can cause or meet exits with one line `x2softmax COMMAND: Type: message`
+    (X2S_TRACEBACK=1 re-raises it); anything else is a bug and keeps its traceback."""
     try:
-        args.func(args)
-    except (ValueError, OSError) as err:
-        if os.environ.get("X2S_TRACEBACK"):
+        func()
+    except KeyboardInterrupt:
+        sys.exit(f"x2softmax {command}: interrupted")
+    except Exception as err:
+        if os.environ.get("X2S_TRACEBACK") or not isinstance(err, _user_errors()):
             raise
-        sys.exit(f"x2softmax {args.command}: {type(err).__name__}: {err}")
+        sys.exit(f"x2softmax {command}: {type(err).__name__}: {_one_line(err)}")
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Entry point of the `x2softmax` command; a failure ends with one clear line (X2S_TRACEBACK=1 shows more)."""
+    args = build_parser().parse_args(argv)
+    report_failure(args.command, lambda: args.func(args))
 
 
 if __name__ == "__main__":

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -14,6 +15,7 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_CONFIG = REPO_ROOT / "config" / "config.yaml"
 PRESETS_DIR = REPO_ROOT / "config" / "presets"
 SCHEMA = REPO_ROOT / "workflow" / "schemas" / "config.schema.yaml"
+SEED_SUFFIX = re.compile(r"^(?P<base>.+)\.seed(?P<seed>-?[0-9]+)$")
 
 
 class ConfigError(ValueError):
@@ -95,7 +97,27 @@ def _check_references(config: dict[str, Any]) -> None:
     clash = set(config["run_losses"]) & set(config["run_ablations"])
     if clash:
         raise ConfigError(f"config key 'run_ablations': names {sorted(clash)} are also loss runs")
+    seeds = config.get("seeds", {})
+    base = set(config["run_losses"]) | set(config["run_ablations"])
+    for run in sorted(base):
+        if SEED_SUFFIX.match(run):
+            raise ConfigError(f"run name '{run}' ends in '.seedN', which names the extra-seed runs (seeds.extra)")
+    for run in seeds.get("runs", []):  # a known loss or ablation not trained by this config gets no seeds
+        if run not in config["losses"] and run not in config["ablations"]:
+            raise ConfigError(f"config key 'seeds.runs': '{run}' is neither a loss under 'losses' nor an ablation")
+    if config["train"]["seed"] in seeds.get("extra", []):
+        raise ConfigError(f"config key 'seeds.extra': {config['train']['seed']} is train.seed (the base seed) already")
+    _check_schedule(config)
     _check_hyperparameters(config)
+
+
+def _check_schedule(config: dict[str, Any]) -> None:
+    """Milestones must fall inside training: one beyond the last epoch would never apply."""
+    train = config["train"]
+    late = [m for m in train["schedule"].get("milestones", []) if m > train["epochs"]]
+    if train["schedule"]["name"] == "multistep" and late:
+        raise ConfigError(f"config key 'train.schedule.milestones': {late} beyond the last epoch "
+                          f"(train.epochs is {train['epochs']}); such a milestone would never apply")
 
 
 def _check_hyperparameters(config: dict[str, Any]) -> None:
@@ -113,9 +135,41 @@ def _check_hyperparameters(config: dict[str, Any]) -> None:
             raise ConfigError(f"config key '{key}': {err}") from None
 
 
+def base_run(run: str) -> str:
+    """The run a seeded run repeats ("x2softmax.seed2049" -> "x2softmax"); a base-seed run is its own base."""
+    match = SEED_SUFFIX.match(run)
+    return match.group("base") if match else run
+
+
+def seeded_run(run: str, seed: int, config: Mapping[str, Any]) -> str:
+    """The name of `run` trained with `seed`: the run itself for the base seed (train.seed), else "run.seedN"."""
+    return run if seed == config["train"]["seed"] else f"{run}.seed{seed}"
+
+
+def run_seeds(config: Mapping[str, Any], run: str) -> list[int]:
+    """The seeds a base run is trained with: train.seed, then seeds.extra if the run is listed in seeds.runs."""
+    seeds = config.get("seeds", {})
+    extra = list(seeds.get("extra", [])) if run in seeds.get("runs", []) else []
+    return [config["train"]["seed"], *extra]
+
+
+def seed_of(config: Mapping[str, Any], run: str) -> int:
+    """The training seed of a run name (train.seed for a base-seed run)."""
+    match = SEED_SUFFIX.match(run)
+    return int(match.group("seed")) if match else int(config["train"]["seed"])
+
+
+def seed_group(config: Mapping[str, Any], run: str) -> list[str]:
+    """Every run name training the same loss/ablation as `run` with another seed (base-seed run first)."""
+    base = base_run(run)
+    return [seeded_run(base, seed, config) for seed in run_seeds(config, base)]
+
+
 def runs(config: Mapping[str, Any]) -> list[str]:
-    """Every training run of the config: the loss runs, then the ablation runs."""
-    return list(config["run_losses"]) + list(config["run_ablations"])
+    """Every training run of the config: the loss runs, the ablation runs, then their extra-seed runs (for the
+    trained runs listed in seeds.runs)."""
+    base = list(config["run_losses"]) + list(config["run_ablations"])
+    return base + [name for run in base for name in seed_group(config, run)[1:]]
 
 
 def loss_hparams(config: Mapping[str, Any], name: str) -> dict[str, Any]:
@@ -127,6 +181,7 @@ def loss_hparams(config: Mapping[str, Any], name: str) -> dict[str, Any]:
 
 def loss_spec(config: Mapping[str, Any], run: str) -> dict[str, Any]:
     """The loss of a run: registry name and its full hyperparameters (library defaults < config < ablation)."""
+    run = base_run(run)
     if run in config["run_losses"]:
         name, overrides = run, {}
     elif run in config["ablations"]:
@@ -147,8 +202,9 @@ def run_spec(config: Mapping[str, Any], run: str) -> dict[str, Any]:
         "data": {"train_dir": str(root / "train"), "in_memory": train["in_memory"], "workers": train["workers"]},
         "train": {
             **{k: train[k] for k in (
-                "batch_size", "epochs", "lr", "momentum", "weight_decay", "grad_clip", "amp", "seed",
-                "deterministic", "checkpoint_every", "log_every", "threads", "partial_fc")},
+                "batch_size", "epochs", "lr", "momentum", "weight_decay", "grad_clip", "amp", "scaler_growth_interval",
+                "seed", "deterministic", "checkpoint_every", "log_every", "threads", "partial_fc")},
+            "seed": seed_of(config, run),
             "schedule": dict(train["schedule"]),
             "val": {"every": train["val_every"], "data_dir": str(root / "val"),
                     "sets": list(config["evaluate"]["benchmarks"]) if train["val_every"] else []},

@@ -41,6 +41,28 @@ def toy_training_images(config: Mapping[str, Any]) -> int:
     return int(settings["steps"]) * int(settings["batch_size"])
 
 
+def throughput_source(config: dict[str, Any], measured: Path | None = None, throughput: float | None = None) -> str:
+    """Set config['plan'] rates from gpu-check's JSON or --throughput; return a line saying which rates and whence."""
+    plan = config["plan"]
+    if measured is not None:
+        result = json.loads(Path(measured).read_text(encoding="utf-8"))
+        if result.get("mode") != "gpu" or not result.get("ok"):
+            raise ValueError(f"{measured}: not a passed GPU run of gpu-check (mode {result.get('mode')!r}, "
+                             f"ok {result.get('ok')!r}); its numbers are no GPU throughput")
+        rates = result["throughput"]
+        plan["train_images_per_s_per_gpu"] = float(rates["train_images_per_s"])
+        plan["eval_images_per_s_per_gpu"] = float(rates["eval_images_per_s"])
+        origin = f"measured by gpu-check on {result['device']} ({measured})"
+    elif throughput:
+        plan["train_images_per_s_per_gpu"] = float(throughput)
+        origin = "training rate from --throughput, evaluation rate from config plan.eval_images_per_s_per_gpu"
+    else:
+        origin = ("assumed in config plan.* (not measured here: run `make gpu-check` on a GPU, then "
+                  "`make plan MEASURED=results/gpu_check.json`)")
+    return (f"Throughput per GPU: training {plan['train_images_per_s_per_gpu']:,.0f} images/s, evaluation "
+            f"{plan['eval_images_per_s_per_gpu']:,.0f} images/s; {origin}")
+
+
 def compute_plan(config: Mapping[str, Any]) -> list[dict[str, Any]]:
     """One row per GPU-relevant job: job, gpus, mem_mb, runtime_min, images processed, estimated GPU-hours."""
     images = dataset_images(config)

@@ -1,8 +1,9 @@
 """The reviewer's command: pull data and checkpoints from the DVC remote, then regenerate every report.
 
-`python -m x2softmax.review [--configfile PRESET.yaml]` (or `make review`): runs `dvc pull`, marks the restored
-outputs up to date with `snakemake --touch` (a fresh clone has no Snakemake metadata and the restored files are
-newer than their inputs), then runs Snakemake, which evaluates and reports without any training job.
+`python -m x2softmax.review [--configfile PRESET.yaml]` (or `make review PRESET=...`): runs `dvc pull` of every
+output in dvc.lock except, for a real-data preset, its training set (MS1MV3: 5.2 M images, not needed to evaluate),
+marks the restored outputs up to date with `snakemake --touch` (a fresh clone has no Snakemake metadata and the
+restored files are newer than their inputs), then runs Snakemake, which evaluates and reports with no training job.
 """
 
 from __future__ import annotations
@@ -10,36 +11,68 @@ from __future__ import annotations
 import argparse
 import subprocess
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
-# Workflow outputs that DVC restores (dvc.yaml outs); everything upstream of them is touched with them.
+import yaml
+
+# Workflow outputs that DVC restores, relative to the project ({root}: the preset's data root); they and everything
+# upstream of them are touched.
 RESTORED_PATTERNS = (
+    "{root}/.checked/*.json",
+    "results/preflight.json",
+    "{root}/class_counts.csv",
     "results/train/*/backbone.pt",
     "results/train/*/head.pt",
     "results/train/*/metrics.jsonl",
     "results/train/*/summary.json",
+    "results/toy/*.npz",
     "results/benchmarks/train_*.tsv",
     "results/aligned/*/images.npy",
     "results/aligned/*/index.tsv",
-    "results/data/class_counts.csv",
 )
 
 
-def restored_targets(root: Path) -> list[str]:
-    """The restored workflow outputs present under `root`, relative to it (the targets to touch)."""
-    return sorted(str(p.relative_to(root)) for pattern in RESTORED_PATTERNS for p in root.glob(pattern))
+def restored_targets(root: Path, data_root: str) -> list[str]:
+    """The restored workflow outputs present under project `root`, relative to it (the targets to touch)."""
+    found = {str(p.relative_to(root)) for pattern in RESTORED_PATTERNS
+             for p in root.glob(pattern.format(root=data_root))}
+    return sorted(found)
 
 
-def review(root: Path, snakemake_args: Sequence[str], cores: int = 2, pull: bool = True) -> None:
-    """Pull from the DVC remote, touch what was restored, and run the workflow to regenerate the reports."""
+def pull_targets(lock: Mapping[str, Any], config: Mapping[str, Any]) -> list[str]:
+    """Every output path of dvc.lock, less the training set of a real-data preset."""
+    skip = set() if config["synthetic"] else {str(Path(config["data"]["root"]) / "train")}
+    paths = [out["path"] for stage in lock.get("stages", {}).values() for out in stage.get("outs", [])]
+    return [p for p in paths if str(Path(p)) not in skip]
+
+
+def check_params(root: Path, config: Mapping[str, Any]) -> None:
+    """params.yaml's data_root must be the preset's data.root (else DVC versioned another root)."""
+    params_file = root / "params.yaml"
+    if not params_file.is_file():
+        return
+    params = yaml.safe_load(params_file.read_text(encoding="utf-8")) or {}
+    if Path(str(params.get("data_root"))) != Path(config["data"]["root"]):
+        sys.exit(f"review: {params_file}: data_root is {params.get('data_root')!r} but the preset's data.root is "
+                 f"{config['data']['root']!r}; set params.yaml to the preset the checkpoints were trained with")
+
+
+def review(root: Path, snakemake_args: Sequence[str], config: Mapping[str, Any], cores: int = 2,
+           pull: bool = True) -> None:
+    """Pull from the DVC remote (not a real training set), touch what was restored, regenerate the reports."""
     def run(cmd: list[str]) -> None:
         print("+", " ".join(cmd), flush=True)
         subprocess.run(cmd, cwd=root, check=True)
 
+    check_params(root, config)
     if pull:
-        run(["dvc", "pull"])
-    targets = restored_targets(root)
+        lock_file = root / "dvc.lock"
+        if not lock_file.is_file():
+            sys.exit(f"review: {lock_file} is missing: nothing was pushed (`dvc commit && dvc push` after training)")
+        run(["dvc", "pull", *pull_targets(yaml.safe_load(lock_file.read_text(encoding="utf-8")), config)])
+    targets = restored_targets(root, str(config["data"]["root"]))
     if not any(t.endswith("summary.json") for t in targets):
         sys.exit("review: no trained models were restored (results/train is empty): push them first with "
                  "`dvc commit && dvc push` on the machine that trained them")
@@ -50,13 +83,16 @@ def review(root: Path, snakemake_args: Sequence[str], cores: int = 2, pull: bool
 
 def main(argv: Sequence[str] | None = None) -> None:
     """Entry point: `python -m x2softmax.review`."""
+    from x2softmax import config as xcfg
+
     parser = argparse.ArgumentParser(prog="python -m x2softmax.review", description=__doc__)
     parser.add_argument("--configfile", default=None, help="the preset the checkpoints were trained with")
     parser.add_argument("--cores", type=int, default=2)
     parser.add_argument("--no-pull", action="store_true", help="the files are already restored")
     args = parser.parse_args(argv)
     extra = ["--configfile", args.configfile] if args.configfile else []
-    review(Path.cwd(), extra, cores=args.cores, pull=not args.no_pull)
+    config = xcfg.load_config(args.configfile)
+    review(Path.cwd(), extra, config, cores=args.cores, pull=not args.no_pull)
 
 
 if __name__ == "__main__":

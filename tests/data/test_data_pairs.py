@@ -54,6 +54,25 @@ def test_python3_pickles_with_numpy_issame(tmp_path: Path, protocol: int) -> Non
         assert got == images and flags.tolist() == [True, False]
 
 
+@pytest.mark.parametrize("protocol", [2, pickle.HIGHEST_PROTOCOL])
+def test_build_eval_pack_layout_loads(tmp_path: Path, protocol: int) -> None:
+    """insightface build_eval_pack.py appends cv2.imencode('.jpg', im)[1] per image: with OpenCV 3/4 (its era, and
+    its small_lfw.bin) a uint8 [N, 1] array; OpenCV 5 returns [N], so the column shape is restored here."""
+    import cv2
+
+    faces = [np.full((16, 16, 3), 30 * i, np.uint8) for i in range(4)]
+    encoded = [cv2.imencode(".jpg", face)[1].reshape(-1, 1) for face in faces]
+    (tmp_path / "small_lfw.bin").write_bytes(pickle.dumps((encoded, [True, False]), protocol=protocol))
+    got, issame = read_bin(tmp_path / "small_lfw.bin")
+    assert got == [e.tobytes() for e in encoded] and issame.tolist() == [True, False]
+    images, _ = load_bin_images(tmp_path / "small_lfw.bin")
+    assert images.shape == (4, 16, 16, 3) and abs(int(images[3, 8, 8, 0]) - 90) <= 2
+    wide = [np.zeros((5, 2), np.uint8)] * 4  # any other 2-D array is not an encoded image
+    (tmp_path / "wide.bin").write_bytes(pickle.dumps((wide, [True, False]), protocol=protocol))
+    with pytest.raises(ValueError, match=r"wide\.bin: image 0 is a uint8 array of shape \(5, 2\)"):
+        read_bin(tmp_path / "wide.bin")
+
+
 def test_python2_pickle(tmp_path: Path) -> None:
     small = [bytes([0, 255, 10, 39, 92, 128]) * (i + 1) for i in range(6)]
     (tmp_path / "py2.bin").write_bytes(py2_pickle(small, [True, False, True]))

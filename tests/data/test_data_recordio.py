@@ -99,6 +99,22 @@ def test_split_records_round_trip(tmp_path: Path) -> None:
     assert clone.read(7) == records[7]
 
 
+@pytest.mark.parametrize("mask", [0o022, 0o077, 0o002])
+def test_packed_files_get_the_umask_permissions(tmp_path: Path, mask: int) -> None:
+    """Not mkstemp's 0600: other users of a shared cluster read a packed training set as their umask allows."""
+    import os
+    import stat
+
+    old = os.umask(mask)
+    try:
+        with RecordIOWriter(tmp_path / "t.rec", tmp_path / "t.idx") as writer:
+            writer.write(0, b"record")
+    finally:
+        os.umask(old)
+    for name in ("t.rec", "t.idx"):
+        assert stat.S_IMODE((tmp_path / name).stat().st_mode) == 0o666 & ~mask, name
+
+
 def test_writer_is_atomic_on_error(tmp_path: Path) -> None:
     with pytest.raises(RuntimeError):
         with RecordIOWriter(tmp_path / "a.rec", tmp_path / "a.idx") as writer:

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 from sklearn.metrics import roc_curve
 
-from x2softmax.evaluate.ijb import far_key, image_features, pair_scores, tar_at_far, template_features
+from x2softmax.evaluate.ijb import (far_key, image_features, lowest_measurable_far, not_measurable_reason,
+                                   pair_scores, tar_at_far, tar_on_roc, template_features)
 from x2softmax.evaluate.reference import pair_scores_gather
 
 
@@ -94,19 +95,60 @@ def test_pair_scores_refuse_unknown_templates(scored_suite):
         pair_scores(feats, ids, bad)
 
 
-def test_tar_at_far_matches_roc_curve_nearest_point():
-    rng = np.random.default_rng(4)
-    labels = (rng.random(5000) < 0.1).astype(np.uint8)
-    scores = (rng.standard_normal(5000) + 2.0 * labels).astype(np.float32)
+def reference_tar_row(labels: np.ndarray, scores: np.ndarray, x_labels) -> list[float]:
+    """Independent transcription of the reference reading (insightface eval_ijbc.py, X2 authors' evaluate_IJB.py):
+    roc_curve(label, score); fpr = np.flipud(fpr); tpr = np.flipud(tpr); per target the tpr of
+    min(zip(abs(fpr - target), range(len(fpr)))) -- the smallest distance, then the smallest reversed index."""
     fpr, tpr, _ = roc_curve(labels, scores)
-    fars = (1e-4, 1e-3, 1e-2, 1e-1)
-    tar = tar_at_far(scores, labels, fars)
-    assert list(tar) == list(fars)
-    for far in fars:
-        assert tar[far] == tpr[np.argmin(abs(fpr - far))]
+    fpr = np.flipud(fpr)
+    tpr = np.flipud(tpr)
+    row = []
+    for x in x_labels:
+        _, min_index = min(list(zip(abs(fpr - x), range(len(fpr)))))
+        row.append(tpr[min_index])
+    return row
+
+
+def test_tar_on_roc_takes_the_top_of_the_step_on_ties():
+    # FPR 0.25 is reached by three ROC points (TPR 0.2, 0.4, 0.6): the reference reads the highest (flipud)
+    fpr = np.array([0.0, 0.0, 0.25, 0.25, 0.25, 0.5, 1.0])
+    tpr = np.array([0.0, 0.2, 0.2, 0.4, 0.6, 0.8, 1.0])
+    tar = tar_on_roc(fpr, tpr, (0.0, 0.25, 0.3, 0.5), n_impostors=4)
+    assert tar == {0.0: pytest.approx(np.nan, nan_ok=True), 0.25: 0.6, 0.3: 0.6, 0.5: 0.8}
+    tar = tar_on_roc(fpr, tpr, (1e-9, 0.25), n_impostors=10**9)  # nominally measurable: nearest FPR is 0
+    assert tar[1e-9] == 0.2  # the top of the FPR = 0 step, where np.argmin on the unreversed ROC gives 0.0
+    assert tar[0.25] == 0.6
+    # equidistant FPRs 0.25 and 0.5 from 0.375: the reference takes the first of the reversed ROC (0.5)
+    assert tar_on_roc(fpr, tpr, (0.375,), n_impostors=4)[0.375] == 0.8
+
+
+def test_tar_at_far_matches_the_reference_reading_on_random_scores():
+    rng = np.random.default_rng(4)
+    for trial in range(20):
+        n = int(rng.integers(200, 6000))
+        labels = (rng.random(n) < rng.uniform(0.05, 0.5)).astype(np.uint8)
+        scores = (rng.standard_normal(n) + 2.0 * labels).astype(np.float32)
+        if trial % 2:  # heavy ties, as with low-precision scores
+            scores = np.round(scores, 1)
+        fars = (1e-6, 1e-5, 1e-4, 1e-3, 1e-2, 1e-1)
+        tar = tar_at_far(scores, labels, fars)
+        want = reference_tar_row(labels, scores, fars)
+        n_impostors = int((labels == 0).sum())
+        for far, expected in zip(fars, want):
+            if far < 1.0 / n_impostors:
+                assert np.isnan(tar[far])  # below one false accept: not measurable
+            else:
+                assert tar[far] == expected, (trial, far)
     assert far_key(1e-4) == "1e-04"
     with pytest.raises(ValueError, match="both genuine"):
-        tar_at_far(scores, np.zeros(5000, np.uint8))
+        tar_at_far(scores, np.zeros(len(scores), np.uint8))
+
+
+def test_lowest_measurable_far_and_reason():
+    assert lowest_measurable_far(17_879) == pytest.approx(5.593e-5, rel=1e-3)
+    assert "not measurable: FAR 1e-05 < 1/17879 impostor pairs (5.59e-05)" == not_measurable_reason(1e-5, 17_879)
+    with pytest.raises(ValueError, match="at least one impostor"):
+        lowest_measurable_far(0)
 
 
 def test_blocked_scores_are_symmetric(scored_suite):

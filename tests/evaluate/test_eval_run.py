@@ -60,22 +60,34 @@ def test_evaluate_model_end_to_end(setup):
     out_dir = setup["tmp"] / "eval" / "tiny"
     cache = setup["tmp"] / "cache"
     kwargs = dict(run="tiny", loss="arcface", data_root=setup["data_root"], benchmarks=["lfw"],
-                  protocols=["10fold", "oracle"], ijb=["IJBC"], aligned_root=setup["aligned"], batch_size=7,
+                  protocols=["10fold", "oracle", "oracle_flip"], ijb=["IJBC"], aligned_root=setup["aligned"], batch_size=7,
                   cache_dir=cache, device="cpu")
     metrics_path = evaluate_model(setup["run_dir"] / "backbone.pt", out_dir, **kwargs)
 
     table = pd.read_csv(metrics_path)
     assert tuple(table.columns) == COLUMNS
     assert set(table["dataset"]) == {"lfw", "IJBC"}
-    assert set(table["protocol"]) == {"10fold", "oracle", "N1D1F2"}
+    assert set(table["protocol"]) == {"10fold", "oracle", "oracle_flip", "N1D1F2"}
     assert table["checkpoint"].astype(str).str.len().eq(12).all()
     lfw = table[table["dataset"] == "lfw"].set_index(["protocol", "metric"])["value"]
-    assert 0 <= lfw[("10fold", "accuracy_pct")] <= lfw[("oracle", "accuracy_pct")] <= 100
+    for protocol in ("10fold", "oracle", "oracle_flip"):  # no ordering is claimed between the protocols
+        assert 0 <= lfw[(protocol, "accuracy_pct")] <= 100
     assert {"accuracy_std_pct", "val_at_far_1e-03_pct", "embedding_norm"} <= set(lfw.loc["10fold"].index)
-    assert (table["metric"].str.startswith("tar_at_far_")).sum() == 6
+    tar = table[table["metric"].str.startswith("tar_at_far_")]
+    assert len(tar) == 6
+    # 3 impostor pairs: the lowest measurable FAR is 1/3, so every TAR cell is missing with its reason
+    assert tar["value"].isna().all()
+    assert tar["note"].str.startswith("not measurable: FAR").all() and "< 1/3 impostor pairs" in tar["note"].iloc[0]
+
+    with np.load(out_dir / "verification_scores.npz") as npz:
+        issame = npz["lfw/issame"]
+        assert set(npz.files) == {"lfw/issame", "lfw/10fold", "lfw/oracle", "lfw/oracle_flip"}
+        assert npz["lfw/10fold"].shape == issame.shape  # squared L2 of the flip-summed embeddings
+        # squared L2 distance of unit vectors is 2 - 2 cos: 10fold and oracle_flip score the same embeddings
+        np.testing.assert_allclose(npz["lfw/10fold"], 2.0 - 2.0 * npz["lfw/oracle_flip"], atol=1e-9)
 
     verification = json.loads((out_dir / "verification.json").read_text())
-    for protocol in ("10fold", "oracle"):
+    for protocol in ("10fold", "oracle", "oracle_flip"):
         result = verification["sets"]["lfw"][protocol]
         assert result["dataset"] == "lfw" and result["protocol"] == protocol
     assert len(verification["sets"]["lfw"]["10fold"]["fold_accuracies"]) == 10
@@ -84,6 +96,8 @@ def test_evaluate_model_end_to_end(setup):
     assert ijb["dataset"] == "IJBC" and ijb["protocol"] == "N1D1F2"
     assert ijb["counts"] == {"images": 8, "images_not_aligned": 0, "templates": 4, "pairs": 6, "genuine": 3}
     assert set(ijb["tar_at_far"]) == {"1e-06", "1e-05", "1e-04", "1e-03", "1e-02", "1e-01"}
+    assert set(ijb["tar_at_far"].values()) == {None} and ijb["lowest_measurable_far"] == pytest.approx(1 / 3)
+    assert set(ijb["not_measurable"]) == set(ijb["tar_at_far"])
     with np.load(out_dir / "ijb_IJBC_scores.npz") as npz:
         assert npz["scores"].dtype == np.float32 and npz["scores"].shape == (6,)
         assert npz["labels"].tolist() == [1, 0, 0, 1, 0, 1]

@@ -139,3 +139,33 @@ def test_threshold_at_far_equals_the_linear_bspline_old_scipy_built():
         spline = BSpline(np.r_[far[0], far, far[-1]], thresholds, 1)
         for target in (1e-3, 1e-2, 0.3):
             assert _threshold_at_far(far, thresholds, target) == pytest.approx(float(spline(target)), abs=1e-12)
+
+
+def test_val_below_the_measurable_far_is_missing_with_a_reason():
+    from x2softmax.evaluate.summary import verification_rows
+
+    rng = np.random.default_rng(11)
+    for n_pairs, measurable in ((6000, True), (200, False)):
+        issame = np.arange(n_pairs) % 2 == 0
+        emb1 = rng.standard_normal((n_pairs, 8))
+        emb2 = np.where(issame[:, None], emb1 + 0.5 * rng.standard_normal((n_pairs, 8)), rng.standard_normal((n_pairs, 8)))
+        result = evaluate_pairs(emb1, emb2, issame, "10fold", far_target=1e-3)
+        # the threshold is chosen on 9 folds: their impostor pairs bound the lowest FAR it can aim at
+        assert result["lowest_measurable_far"] == pytest.approx(1.0 / (0.9 * n_pairs / 2))
+        rows = {metric: (value, note) for metric, value, note in verification_rows(result)}
+        value, note = rows["val_at_far_1e-03_pct"]
+        if measurable:
+            assert not np.isnan(value) and note == ""
+        else:
+            assert np.isnan(value) and note.startswith("not measurable: FAR 1e-03 < 1/(impostor pairs")
+            assert np.isnan(rows["far_at_val_threshold_pct"][0])
+        assert not np.isnan(rows["accuracy_pct"][0])
+
+
+def test_oracle_flip_is_the_oracle_rule_on_the_embeddings_given():
+    rng = np.random.default_rng(12)
+    issame = rng.random(300) < 0.5
+    emb1, emb2 = rng.standard_normal((300, 8)), rng.standard_normal((300, 8))
+    a = evaluate_pairs(emb1, emb2, issame, "oracle")
+    b = evaluate_pairs(emb1, emb2, issame, "oracle_flip")
+    assert a["accuracy"] == b["accuracy"] and a["thresholds"] == b["thresholds"] and b["protocol"] == "oracle_flip"

@@ -47,11 +47,33 @@ def test_arcface(gradient: str) -> None:
     torch.testing.assert_close(loss.margin_logits(COS, LABELS), expected(64.0, want))
 
 
-def test_arcface_guard_beyond_pi_minus_m() -> None:
-    cos = torch.tensor([[-0.95, 0.0]])
-    want = -0.95 - math.sin(math.pi - 0.5) * 0.5
-    out = build_loss("arcface", s=1.0, m=0.5).margin_logits(cos, torch.tensor([0]))
-    assert out[0, 0].item() == pytest.approx(want, abs=1e-6)
+NEAR_PI = [-0.999, -0.97, -0.95, -0.9, -0.8]  # θ from 177° down to 143°: θ + 0.5 > π for all but the last
+
+
+@pytest.mark.parametrize("gradient", ["straight_through", "exact"])
+@pytest.mark.parametrize("name", ["arcface", "elasticface_arc", "elasticface_arc_plus"])
+def test_arc_margin_is_unguarded_by_default_near_pi(name: str, gradient: str) -> None:
+    """Default: s·cos(θ + m) for every θ, as the authors' ArcFace (arccos, + m, cos) and current arcface_torch."""
+    loss = build_loss(name, s=2.0, m=0.5, gradient=gradient).eval()
+    cos = torch.tensor([[c, 0.1] for c in NEAR_PI])
+    out = loss.margin_logits(cos, torch.zeros(len(NEAR_PI), dtype=torch.long))
+    want = torch.tensor([2.0 * math.cos(math.acos(c) + 0.5) for c in NEAR_PI])
+    torch.testing.assert_close(out[:, 0], want, atol=1e-5, rtol=0)
+    assert out[0, 0] > out[2, 0]  # unguarded: the target logit rises again past π − m
+
+
+@pytest.mark.parametrize("gradient", ["straight_through", "exact"])
+@pytest.mark.parametrize("name", ["arcface", "elasticface_arc"])
+def test_arc_margin_pi_guard_option(name: str, gradient: str) -> None:
+    """pi_guard=True: cos θ − m·sin m where θ + m > π (old insightface), cos(θ + m) elsewhere."""
+    loss = build_loss(name, s=1.0, m=0.5, gradient=gradient, pi_guard=True).eval()
+    cos = torch.tensor([[c, 0.1] for c in NEAR_PI])
+    out = loss.margin_logits(cos, torch.zeros(len(NEAR_PI), dtype=torch.long))
+    want = [c - math.sin(math.pi - 0.5) * 0.5 if math.acos(c) + 0.5 > math.pi else math.cos(math.acos(c) + 0.5)
+            for c in NEAR_PI]
+    torch.testing.assert_close(out[:, 0], torch.tensor(want), atol=1e-5, rtol=0)
+    with pytest.raises(ValueError, match="pi_guard=1 must be true or false"):
+        build_loss(name, pi_guard=1)
 
 
 @pytest.mark.parametrize("gradient", ["straight_through", "exact"])

@@ -84,6 +84,37 @@ def _write_margins(out: Path) -> None:
     pd.DataFrame(rows).to_csv(out / "boundaries.csv", index=False)
 
 
+def _write_uncertainty(out: Path, summary: pd.DataFrame) -> None:
+    """Well-formed uncertainty tables (the layout of x2softmax.evaluate.uncertainty) around the summary's values."""
+    out.mkdir(parents=True, exist_ok=True)
+    rows = summary[summary["metric"].isin(["accuracy_pct"]) | summary["metric"].str.startswith("tar_at_far")]
+    rows = rows.assign(base_run=rows["run"], seed=2048, ci_low=rows["value"] - 2.0, ci_high=rows["value"] + 1.5,
+                       replicates=1000, far=pd.to_numeric(rows["metric"].str.extract(r"tar_at_far_(.+)_pct")[0]))
+    columns = ["run", "base_run", "loss", "seed", "dataset", "protocol", "metric", "value", "ci_low", "ci_high",
+               "replicates", "unit", "note", "far"]
+    is_ijb = rows["dataset"].isin(SUITES)
+    rows[~is_ijb].assign(unit="pairs within folds")[columns].to_csv(out / "verification_intervals.csv", index=False)
+    rows[is_ijb].assign(unit="templates")[columns].to_csv(out / "ijb_intervals.csv", index=False)
+    seeds = rows.assign(seeds="2048", n_seeds=rows["value"].notna().astype(int), mean=rows["value"], std=np.nan)
+    seeds[["base_run", "loss", "dataset", "protocol", "metric", "seeds", "n_seeds", "mean", "std", "note"]].to_csv(
+        out / "seed_summary.csv", index=False)
+    pd.DataFrame({"dataset": SUITES, "pairs": 3000, "impostor_pairs": 2700, "templates": 300,
+                  "lowest_measurable_far": 1 / 2700}).to_csv(out / "measurable_far.csv", index=False)
+    x2 = rows[rows["run"] == "x2softmax"].set_index(["dataset", "protocol", "metric"])["value"]
+    paired = []
+    for baseline in ("softmax", "arcface"):
+        base = rows[rows["run"] == baseline].set_index(["dataset", "protocol", "metric"])["value"]
+        for key, value in base.items():
+            diff = x2[key] - value
+            paired.append({"baseline": baseline, "dataset": key[0], "protocol": key[1], "metric": key[2],
+                           "seeds": "2048", "x2_mean": x2[key], "baseline_mean": value, "difference": diff,
+                           "ci_low": diff - 1.0, "ci_high": diff + 1.0,
+                           "verdict": "" if np.isnan(diff) else ("X2 better" if diff > 1 else "X2 worse" if diff < -1
+                                                                 else "no detectable difference"),
+                           "note": "one common seed: test-set noise only"})
+    pd.DataFrame(paired).to_csv(out / "paired_comparisons.csv", index=False)
+
+
 def _unit(x: np.ndarray) -> np.ndarray:
     return x / np.linalg.norm(x, axis=1, keepdims=True)
 
@@ -135,9 +166,13 @@ def build_fake_results(root: Path, seed: int = 0) -> dict[str, dict]:
         bench.write_text("s\th:m:s\tmax_rss\tmax_vms\tmax_uss\tmax_pss\tio_in\tio_out\tmean_load\tcpu_time\n"
                          "13.1\t0:00:13\t950.2\t2000\t900\t910\t1.0\t2.0\t95.0\t12.0\n")
     summary = pd.DataFrame(rows, columns=["run", "loss", "dataset", "protocol", "metric", "value"]).assign(
-        checkpoint="0123456789ab")
+        checkpoint="0123456789ab", note="")
+    not_measurable = summary["metric"] == "tar_at_far_1e-06_pct"  # as with fewer than 1e6 impostor pairs
+    summary.loc[not_measurable, "value"] = np.nan
+    summary.loc[not_measurable, "note"] = "not measurable: FAR 1e-06 < 1/2700 impostor pairs (3.70e-04)"
     (results / "summary").mkdir(parents=True, exist_ok=True)
     summary.to_csv(results / "summary" / "metrics.csv", index=False)
+    _write_uncertainty(results / "uncertainty", summary)
     data = results / "data"
     data.mkdir(parents=True, exist_ok=True)
     pd.DataFrame({"class_id": np.arange(CLASSES), "count": rng.integers(4, 60, CLASSES)}).to_csv(
@@ -154,10 +189,11 @@ def build_fake_results(root: Path, seed: int = 0) -> dict[str, dict]:
         "01_margins": common | {"margins_dir": str(results / "analysis" / "margins")},
         "02_toy": common | {"toy_dir": str(results / "toy"), "toy_losses": TOY_LOSSES, "dims": DIMS},
         "03_verification": common | {"summary_csv": str(results / "summary" / "metrics.csv"),
-                                     "reference_csv": str(reference), "runs": RUNS},
+                                     "reference_csv": str(reference), "runs": RUNS,
+                                     "uncertainty_dir": str(results / "uncertainty")},
         "04_ijb": common | {"summary_csv": str(results / "summary" / "metrics.csv"),
                             "reference_csv": str(reference), "eval_dir": str(results / "eval"), "runs": RUNS,
-                            "suites": SUITES},
+                            "suites": SUITES, "uncertainty_dir": str(results / "uncertainty")},
         "05_training": common | {"train_dir": str(results / "train"), "benchmarks_dir": str(results / "benchmarks"),
                                  "runs": all_runs},
         "06_ablations": common | {"summary_csv": str(results / "summary" / "metrics.csv"),
@@ -186,3 +222,21 @@ def populate_reports():
 def tiny_png() -> bytes:
     """A valid 1x1 PNG."""
     return PNG_1PX
+
+
+NOTEBOOK_DIR = Path(__file__).resolve().parents[2] / "notebooks"
+
+
+def _execute_notebook(nb: str, params: dict, out: Path) -> Path:
+    """Run one report notebook with papermill into `out`."""
+    papermill = pytest.importorskip("papermill")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    papermill.execute_notebook(str(NOTEBOOK_DIR / f"{nb}.ipynb"), str(out), parameters=params, kernel_name="python3",
+                               progress_bar=False)
+    return out
+
+
+@pytest.fixture
+def run_notebook():
+    """The function that executes a report notebook (nb, papermill parameters, output path) → output path."""
+    return _execute_notebook

@@ -16,7 +16,7 @@ def test_notebook_lists_follow_the_config() -> None:
     config = xcfg.load_config()
     lists = notebook_lists(config)
     assert lists["loss_runs"] == config["run_losses"]
-    assert lists["runs"] == config["run_losses"] + config["run_ablations"]
+    assert lists["runs"] == xcfg.runs(config)  # loss runs, ablation runs, then the extra-seed runs
     assert set(lists["ablations"]) == set(config["run_ablations"])
     assert lists["baseline"] == "x2softmax"
     assert lists["loss_specs"]["x2_a-0.5"] == {"name": "x2softmax",

@@ -23,20 +23,6 @@ def test_margin_shape_classifies_curves():
     assert summaries.margin_shape(theta, np.full_like(theta, np.nan)) == "undefined"
 
 
-def test_verdict_is_computed_from_the_data():
-    theta = np.arange(1, 181, 1.0)
-    u_shape = np.where(theta >= 40, 30 + 0.01 * (theta - 100) ** 2, np.nan)
-    table = pd.concat([_curve("x2", theta, u_shape), _curve("arc", theta, np.full_like(theta, 28.65))])
-    text = summaries.margin_claim_verdict(table, "x2")
-    assert "θ_w ≥ 40°" in text and "30.00° at θ_w = 100°" in text
-    assert f"{0.01 * 80**2 + 30:.2f}° at θ_w = 180°" in text
-    assert "only for classes more than 100° apart" in text and "arc: constant" in text
-    grows = summaries.margin_claim_verdict(_curve("sphere", theta, theta * 0.6), "sphere")
-    assert "the claim holds" in grows and "108.00° at θ_w = 180°" in grows
-    with pytest.raises(KeyError, match="not in the angular margin table"):
-        summaries.margin_claim_verdict(table, "cosface")
-
-
 def test_margin_at_angles_reads_the_nearest_tabulated_angle():
     theta = np.arange(1, 181, 1.0)
     table = summaries.margin_at_angles(_curve("sphere", theta, theta * 0.6), [60, 90.2, 200])
@@ -59,9 +45,20 @@ def test_verification_and_reference_tables(fake_tree):
     assert table.set_index("run").loc["arcface", "lfw oracle"] == expected
     comparison = summaries.reference_comparison(summary, reference, ["arcface", "x2softmax"], synthetic=True)
     assert set(comparison["run"]) == {"arcface"}  # no published X2-Softmax numbers exist
-    assert (comparison["comparable"] == "no: synthetic data").all()
     row = comparison.query("dataset == 'lfw' and source.str.contains('2021')", engine="python").iloc[0]
-    assert row["difference"] == pytest.approx(row["value"] - 99.83)
+    assert row["difference"] == pytest.approx(row["value"] - 99.83) and row["comparable"] == "no: synthetic data"
+    no_flip = reference[(reference["method"] == "ArcFace") & (reference["benchmark"] == "LFW")].head(1).assign(
+        protocol="10-fold (no flip)", source="a made-up row under another protocol")
+    comparison = summaries.reference_comparison(summary, pd.concat([reference, no_flip]), ["arcface"], synthetic=True)
+    same = (((comparison["protocol"] == "10fold") & comparison["reference_protocol"].str.startswith("10-fold flip"))
+            | ((comparison["protocol"] == "N1D1F2") & (comparison["reference_protocol"] == "N1D1F2")))
+    other = comparison[~same]
+    assert len(other) and comparison.loc[same, "difference"].notna().all()
+    assert other["difference"].isna().all() and (other["comparable"] == "no: published under another protocol").all()
+    missing = summary.assign(value=np.nan, note="not measurable: FAR 1e-04 < 1/9 impostor pairs")
+    unmeasured = summaries.reference_comparison(missing, reference, ["arcface"], synthetic=False)
+    assert unmeasured["difference"].isna().all()
+    assert (unmeasured["comparable"] == "no: not measurable on this run's pairs").all()
     with pytest.raises(ValueError, match="no rows for run"):
         summaries.verification_table(summary, ["nope"])
 
@@ -74,10 +71,15 @@ def test_ijb_table_has_our_rows_and_published_rows(fake_tree):
     table = summaries.ijb_tar_table(summary, reference, ["arcface"], ["IJBC"])
     ours = table[table["source"] == "this run"]
     assert list(ours["method"]) == ["arcface"]
-    assert [c for c in table.columns if c.startswith("TAR")] == [
-        f"TAR@FAR={far} IJBC" for far in summaries.IJB_FARS]
+    tar_columns = [c for c in table.columns if c.startswith("TAR")]
+    assert tar_columns[:6] == [f"TAR@FAR={far} IJBC" for far in summaries.IJB_FARS]
+    # a published row under another protocol gets its own, labelled column, never this run's
+    assert tar_columns[6:] == ["TAR@FAR=1e-04 IJBC (AdaFace own IJB script (no faceness))"]
+    adaface = table[table["method"] == "AdaFace"].iloc[0]
+    assert np.isnan(adaface["TAR@FAR=1e-04 IJBC"]) and adaface["protocol"].startswith("AdaFace own")
     published = table[table["source"].str.contains("2021 model zoo")].iloc[0]
     assert published["TAR@FAR=1e-04 IJBC"] == 96.46 and published["TAR@FAR=1e-05 IJBC"] == 94.79
+    assert set(ours["protocol"]) == {"N1D1F2"}
 
 
 def test_roc_points_match_sklearn():
@@ -130,6 +132,9 @@ def test_bad_inputs_name_the_file(tmp_path):
         summaries.read_json(tmp_path / "summary.json")
 
 
-def test_data_notice():
-    assert "SYNTHETIC" in summaries.data_notice(True)
-    assert "Real data" in summaries.data_notice(False)
+def test_not_run_note_names_what_the_title_promises_but_was_not_run():
+    assert summaries.not_run_note(["a", "h", "k"], ["a"], "ablations of", "why") == (
+        "**Not run in this configuration:** ablations of h, k (why).")
+    assert summaries.not_run_note(["a"], ["a", "b"], "x", "y") == ""
+    assert summaries.ablated_parameters({"r1": {"hparams": {"a": 1}}, "r2": {"hparams": {"gradient": "exact"}},
+                                         "r3": {}}) == ["a", "gradient"]

@@ -24,7 +24,9 @@ def test_paper_preset_plans_every_loss_on_gpus(project: Path) -> None:
     paper = yaml.safe_load((REPO / "config/presets/paper.yaml").read_text())
     jobs = planned_jobs(project, "--configfile", "config/presets/paper.yaml")
     runs = set(paper["run_losses"]) | set(paper["run_ablations"])
-    assert wildcard_values(jobs, "train", "run") == runs
+    seeded = {f"{run}.seed{seed}" for run in paper["seeds"]["runs"] for seed in paper["seeds"]["extra"]}
+    assert len(seeded) == 6 and seeded.isdisjoint(runs)  # three seeds of x2softmax, arcface and cosface
+    assert wildcard_values(jobs, "train", "run") == runs | seeded
     assert wildcard_values(jobs, "fetch_dataset", "dataset") == set(paper["data"]["required"])
     assert "preflight" in jobs and "synthesize" not in jobs
 

@@ -18,8 +18,10 @@ from wfutil import BIN, SMOKE, env, planned_jobs, snakemake, wildcard_values
 
 pytestmark = pytest.mark.e2e
 
+from x2softmax import config as xcfg
+
 SMOKE_CFG = yaml.safe_load((Path(__file__).resolve().parents[2] / "config/presets/smoke.yaml").read_text())
-RUNS = SMOKE_CFG["run_losses"] + SMOKE_CFG["run_ablations"]
+RUNS = xcfg.runs(xcfg.load_config("smoke"))  # loss runs, ablation runs, then the extra-seed runs
 
 
 def test_report_and_metrics_exist_with_sane_values(smoke_project: Path) -> None:
@@ -36,6 +38,22 @@ def test_report_and_metrics_exist_with_sane_values(smoke_project: Path) -> None:
         assert summary["steps"] > 0
 
 
+def test_pages_show_only_what_they_mean_to_and_fit_the_report(smoke_project: Path) -> None:
+    """Every executed notebook of the real DAG shows page blocks and Markdown only (no stray value, print or warning),
+    and every page links the shared stylesheet, which exists."""
+    import nbformat
+
+    from x2softmax.report.artifacts import NOTEBOOKS
+    from x2softmax.report.render import stray_outputs
+
+    assert (smoke_project / "reports/style.css").is_file()
+    for nb in NOTEBOOKS:
+        executed = nbformat.read(smoke_project / f"results/notebooks/{nb}.ipynb", as_version=4)
+        assert stray_outputs(executed) == [], nb
+        page = (smoke_project / f"reports/{nb}.html").read_text(encoding="utf-8")
+        assert 'href="style.css"' in page and "base64" not in page and '<footer class="provenance">' in page
+
+
 def test_nothing_changed_plans_no_job(smoke_project: Path) -> None:
     assert planned_jobs(smoke_project, *SMOKE) == {}
 
@@ -49,11 +67,57 @@ def test_hyperparameter_change_reruns_only_that_loss(smoke_project: Path, tmp_pa
     extra = tmp_path / "arcface_m.yaml"
     extra.write_text("losses:\n  arcface: {s: 64.0, m: 0.45}\n")
     jobs = planned_jobs(smoke_project, *SMOKE, str(extra))
-    assert wildcard_values(jobs, "train", "run") == {"arcface"}
-    assert wildcard_values(jobs, "evaluate", "run") == {"arcface"}
+    assert wildcard_values(jobs, "train", "run") == {"arcface", "arcface.seed2049"}  # every seed of that loss
+    assert wildcard_values(jobs, "evaluate", "run") == {"arcface", "arcface.seed2049"}
     assert "synthesize" not in jobs and "align_ijb" not in jobs
     assert wildcard_values(jobs, "toy", "loss") <= {"arcface"}
     assert "index" in jobs
+
+
+def test_uncertainty_tables_have_intervals_and_verdicts(smoke_project: Path) -> None:
+    assert {"x2softmax.seed2049", "arcface.seed2049"} <= set(RUNS)
+    ver = pd.read_csv(smoke_project / "results/uncertainty/verification_intervals.csv")
+    assert set(ver["run"]) == set(RUNS) and set(ver["protocol"]) == {"10fold", "oracle", "oracle_flip"}
+    assert (ver["ci_low"] <= ver["ci_high"]).all()
+    paired = pd.read_csv(smoke_project / "results/uncertainty/paired_comparisons.csv")
+    assert set(paired["baseline"]) == {"softmax", "arcface", "x2_exact_grad"}
+    assert set(paired.loc[paired["baseline"] == "arcface", "seeds"].astype(str)) == {"2048 2049"}
+    assert set(paired["verdict"]) <= {"X2 better", "no detectable difference", "X2 worse"}
+    metrics = json.loads((smoke_project / "reports/metrics.json").read_text())
+    ijb = metrics["x2softmax"]["IJBC"]["N1D1F2"]
+    assert ijb["tar_at_far_1e-06_pct"] is None and ijb["not_measurable"]["tar_at_far_1e-06_pct"].startswith("not meas")
+
+
+def test_reported_tar_equals_the_reference_reading_of_each_runs_scores(smoke_project: Path) -> None:
+    """Acceptance: every measurable TAR cell equals insightface's reading (flipud, nearest FPR) of the run's scores."""
+    import numpy as np
+    from sklearn.metrics import roc_curve
+
+    metrics = pd.read_csv(smoke_project / "results/summary/metrics.csv", keep_default_na=False)
+    tar = metrics[metrics["metric"].str.startswith("tar_at_far_")]
+    checked = 0
+    for row in tar.itertuples():
+        with np.load(smoke_project / f"results/eval/{row.run}/ijb_{row.dataset}_scores.npz") as npz:
+            labels, scores = npz["labels"], npz["scores"]
+        far = float(row.metric.removeprefix("tar_at_far_").removesuffix("_pct"))
+        if far < 1.0 / int((labels == 0).sum()):
+            assert row.value == "" and row.note.startswith("not measurable"), row
+            continue
+        fpr, tpr, _ = roc_curve(labels, scores)
+        fpr, tpr = np.flipud(fpr), np.flipud(tpr)
+        _, index = min(zip(abs(fpr - far), range(len(fpr))))
+        assert float(row.value) == 100.0 * tpr[index], row
+        checked += 1
+    assert checked >= 2 * len(RUNS)
+
+
+def test_adding_a_seed_trains_only_that_seeds_jobs(smoke_project: Path, tmp_path: Path) -> None:
+    extra = tmp_path / "seed.yaml"
+    extra.write_text(yaml.safe_dump({"seeds": {"extra": [2049, 2050], "runs": ["x2softmax", "arcface"]}}))
+    jobs = planned_jobs(smoke_project, *SMOKE, str(extra))
+    assert wildcard_values(jobs, "train", "run") == {"x2softmax.seed2050", "arcface.seed2050"}
+    assert wildcard_values(jobs, "evaluate", "run") == {"x2softmax.seed2050", "arcface.seed2050"}
+    assert "synthesize" not in jobs and "toy" not in jobs and "uncertainty" in jobs
 
 
 def _edit_and_restore(path: Path):
@@ -129,7 +193,7 @@ def test_dvc_reviewer_story_regenerates_reports_without_training(smoke_project: 
     git = ["git", "-c", "user.name=test", "-c", "user.email=test@example.org"]
     run(["git", "init", "-q"], smoke_project)
     run([dvc, "remote", "add", "-d", "store", str(remote)], smoke_project)
-    run([dvc, "commit", "-f", "replicate"], smoke_project)
+    run([dvc, "commit", "-f"], smoke_project)
     run([dvc, "push"], smoke_project)
     run(["git", "add", "-A"], smoke_project)
     run([*git, "commit", "-q", "-m", "trained smoke run"], smoke_project)

@@ -9,6 +9,8 @@ from pathlib import Path
 from snakemake.settings.types import DeploymentMethod
 
 from x2softmax import config as xcfg
+from x2softmax.data.synthetic import VAL_SETS as SYNTHETIC_VAL_SETS
+from x2softmax.evaluate.uncertainty import TABLES as UNCERTAINTY_TABLES
 from x2softmax.losses import build_loss
 from x2softmax.report.artifacts import NOTEBOOKS, caption, figure_paths, table_paths
 from x2softmax.report.params import notebook_lists

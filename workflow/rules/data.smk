@@ -9,7 +9,7 @@ if config["synthetic"]:
             code("data/synthetic.py", "data/recordio.py", "data/pairs.py", "data/ijb.py", "data/images.py"),
         output:
             train_files(),
-            [f"{DATA}/val/{b}.bin" for b in ("lfw", "cfp_fp", "agedb_30", "calfw", "cplfw")],
+            [f"{DATA}/val/{b}.bin" for b in SYNTHETIC_VAL_SETS],
             [m for suite in ("IJBB", "IJBC") for m in suite_meta(suite)],
             manifest=f"{DATA}/MANIFEST.json",
         params:
@@ -25,6 +25,23 @@ if config["synthetic"]:
             ENV
         shell:
             "x2softmax data synth --settings {params.settings:q} --out {params.root:q} > {log:q} 2>&1"
+
+    rule preflight:
+        """Synthetic data: the generated root is the data (the record `make data` and DVC's data stage end with)."""
+        input:
+            f"{DATA}/MANIFEST.json",
+        output:
+            "results/preflight.json",
+        params:
+            root=data_root,
+        log:
+            "logs/data/preflight.log",
+        resources:
+            **resources_for("default"),
+        conda:
+            ENV
+        shell:
+            "x2softmax data preflight --root {params.root:q} --out {output:q} > {log:q} 2>&1"
 
 else:
 

@@ -1,4 +1,8 @@
-# Evaluation: pair verification (10-fold and oracle protocols) and IJB 1:1 per run, then one tidy table.
+# Evaluation: pair verification (10-fold and oracle protocols) and IJB 1:1 per run, then one tidy table, then the
+# uncertainty tables over every run.
+
+# The modules one evaluation job runs (the bootstrap and uncertainty modules only rerun the uncertainty job).
+EVALUATE_CODE = [f"evaluate/{m}.py" for m in ("__init__", "embed", "ijb", "run", "summary", "verification")]
 
 
 rule evaluate:
@@ -9,10 +13,11 @@ rule evaluate:
         val=data_inputs("val"),
         ijb=[data_inputs("ijb", s) for s in SUITES],
         aligned=expand("results/aligned/{suite}/images.npy", suite=SUITES),
-        code=code("evaluate", "models", "data/pairs.py", "data/align.py", "data/ijb.py"),
+        code=code(*EVALUATE_CODE, "models", "data/pairs.py", "data/align.py", "data/ijb.py"),
     output:
         metrics="results/eval/{run}/metrics.csv",
         verification="results/eval/{run}/verification.json",
+        pair_scores="results/eval/{run}/verification_scores.npz",
         ijb=expand("results/eval/{{run}}/ijb_{suite}.json", suite=SUITES),
         scores=expand("results/eval/{{run}}/ijb_{suite}_scores.npz", suite=SUITES),
     params:
@@ -56,3 +61,35 @@ rule summary:
         ENV
     shell:
         "x2softmax summary {input:q} --out {output.csv:q} --json {output.json:q} > {log:q} 2>&1"
+
+
+rule uncertainty:
+    """Bootstrap intervals per run, mean ± std over seeds and the paired X2-vs-baseline table (with verdicts)."""
+    input:
+        metrics=expand("results/eval/{run}/metrics.csv", run=RUNS),
+        scores=expand("results/eval/{run}/verification_scores.npz", run=RUNS),
+        ijb=expand("results/eval/{run}/ijb_{suite}_scores.npz", run=RUNS, suite=SUITES),
+        summaries=expand("results/train/{run}/summary.json", run=RUNS),
+        meta=[data_inputs("ijb", s) for s in SUITES],
+        code=code("evaluate/uncertainty.py", "evaluate/bootstrap.py"),
+    output:
+        expand("results/uncertainty/{table}.csv", table=UNCERTAINTY_TABLES),
+    params:
+        runs=",".join(RUNS),
+        x2="x2softmax" if "x2softmax" in LOSS_RUNS else "",
+        ijb=",".join(SUITES),
+        root=data_root,
+        replicates=config["evaluate"]["bootstrap"]["replicates"],
+        seed=config["evaluate"]["bootstrap"]["seed"],
+    log:
+        "logs/evaluate/uncertainty.log",
+    benchmark:
+        "results/benchmarks/uncertainty.tsv"
+    resources:
+        **resources_for("evaluate"),
+    conda:
+        ENV
+    shell:
+        "x2softmax uncertainty --runs {params.runs:q} --x2 {params.x2:q} --data-root {params.root:q}"
+        " --ijb {params.ijb:q} --replicates {params.replicates:q} --seed {params.seed:q}"
+        " --out results/uncertainty > {log:q} 2>&1"

@@ -7,6 +7,8 @@ SUMMARY = "results/summary/metrics.csv"
 REFERENCE = source(REPO / "config/reference_numbers.csv")
 LISTS = notebook_lists(config)  # the run lists every notebook takes (x2softmax.report.params)
 BASELINE = LISTS["baseline"]
+BASE_RUNS = [run for run in RUNS if xcfg.base_run(run) == run]  # one per loss / ablation (first seed) for the plots
+UNCERTAINTY = expand("results/uncertainty/{table}.csv", table=UNCERTAINTY_TABLES)
 
 
 # Per notebook: the DAG files it reads, and its papermill parameters beyond the common ones.
@@ -17,16 +19,18 @@ NOTEBOOK_INPUTS = {
     ),
     "02_toy": (
         expand("results/toy/{loss}_{dim}d.npz", loss=config["toy"]["losses"], dim=config["toy"]["dims"]),
-        {"toy_dir": "results/toy", "toy_losses": config["toy"]["losses"], "dims": config["toy"]["dims"]},
+        {"toy_dir": "results/toy", "toy_losses": config["toy"]["losses"], "dims": config["toy"]["dims"],
+         "toy_data": LISTS["toy_data"]},
     ),
     "03_verification": (
-        [SUMMARY, REFERENCE],
-        {"summary_csv": SUMMARY, "reference_csv": REFERENCE, "runs": LOSS_RUNS},
+        [SUMMARY, REFERENCE] + UNCERTAINTY,
+        {"summary_csv": SUMMARY, "reference_csv": REFERENCE, "runs": LOSS_RUNS, "uncertainty_dir": "results/uncertainty"},
     ),
     "04_ijb": (
-        [SUMMARY, REFERENCE] + expand("results/eval/{run}/ijb_{suite}_scores.npz", run=LOSS_RUNS, suite=SUITES),
+        [SUMMARY, REFERENCE] + UNCERTAINTY
+        + expand("results/eval/{run}/ijb_{suite}_scores.npz", run=LOSS_RUNS, suite=SUITES),
         {"summary_csv": SUMMARY, "reference_csv": REFERENCE, "eval_dir": "results/eval", "runs": LOSS_RUNS,
-         "suites": SUITES},
+         "suites": SUITES, "uncertainty_dir": "results/uncertainty"},
     ),
     "05_training": (
         expand("results/train/{run}/{f}", run=RUNS, f=("metrics.jsonl", "summary.json"))
@@ -39,8 +43,8 @@ NOTEBOOK_INPUTS = {
          "ablations": LISTS["ablations"]},
     ),
     "07_geometry": (
-        expand("results/train/{run}/head.pt", run=RUNS) + [f"{DATA}/class_counts.csv"],
-        {"train_dir": "results/train", "class_counts_csv": f"{DATA}/class_counts.csv", "runs": RUNS,
+        expand("results/train/{run}/head.pt", run=BASE_RUNS) + [f"{DATA}/class_counts.csv"],
+        {"train_dir": "results/train", "class_counts_csv": f"{DATA}/class_counts.csv", "runs": BASE_RUNS,
          "loss_specs": LISTS["loss_specs"]},
     ),
 }
@@ -51,6 +55,8 @@ COMMON_PARAMS = {
     "tables_dir": TABLES,
     "synthetic": config["synthetic"],
     "preset": config["preset"],
+    "data_root": LISTS["data_root"],
+    "datasets": LISTS["datasets"],
 }
 
 for nb, (nb_inputs, nb_params) in NOTEBOOK_INPUTS.items():
@@ -89,11 +95,29 @@ for nb, (nb_inputs, nb_params) in NOTEBOOK_INPUTS.items():
             " -y {params.parameters:q} > {log:q} 2>&1"
 
 
+rule stylesheet:
+    """The one stylesheet every page links (reports/style.css)."""
+    input:
+        code=code("report/style.py"),
+    output:
+        "reports/style.css",
+    log:
+        "logs/report/stylesheet.log",
+    resources:
+        **resources_for("default"),
+    conda:
+        ENV
+    shell:
+        "x2softmax report style --out {output:q} > {log:q} 2>&1"
+
+
 rule render_notebook:
-    """An executed notebook as offline HTML (no input cells, nothing fetched from the network)."""
+    """An executed notebook as a light offline page (no input cells, nothing fetched, provenance footer)."""
     input:
         notebook="results/notebooks/{nb}.ipynb",
-        code=code("report/render.py"),
+        config="results/config.json",
+        style="reports/style.css",
+        code=code("report/render.py", "report/style.py", "report/artifacts.py"),
     output:
         "reports/{nb}.html",
     wildcard_constraints:
@@ -105,7 +129,7 @@ rule render_notebook:
     conda:
         ENV
     shell:
-        "x2softmax report render {input.notebook:q} {output:q} > {log:q} 2>&1"
+        "x2softmax report render {input.notebook:q} {output:q} --config {input.config:q} > {log:q} 2>&1"
 
 
 rule resolved_config:
@@ -130,6 +154,7 @@ rule index:
         pages=expand("reports/{nb}.html", nb=NOTEBOOKS),
         artifacts=[str(p) for nb in NOTEBOOKS for p in [*figure_paths(nb, FIGURES), *table_paths(nb, TABLES)]],
         config="results/config.json",
+        style="reports/style.css",
         summaries=expand("results/train/{run}/summary.json", run=RUNS),
         code=code("report/index.py", "report/artifacts.py"),
     output:

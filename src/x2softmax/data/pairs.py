@@ -91,9 +91,10 @@ def _as_bytes(item: Any, path: Path, i: int) -> bytes:
         return bytes(item)
     if isinstance(item, str):  # Python-2 `str` loaded with encoding="latin1"
         return item.encode("latin-1")
-    if isinstance(item, np.ndarray) and item.dtype == np.uint8 and item.ndim == 1:
-        return item.tobytes()
-    raise ValueError(f"{path}: image {i} is a {type(item).__name__}, expected encoded image bytes")
+    if isinstance(item, np.ndarray) and item.dtype == np.uint8 and (item.ndim == 1 or item.shape[1:] == (1,)):
+        return item.tobytes()  # [N] or cv2.imencode's [N, 1] (insightface build_eval_pack.py)
+    kind = f"{item.dtype} array of shape {item.shape}" if isinstance(item, np.ndarray) else type(item).__name__
+    raise ValueError(f"{path}: image {i} is a {kind}, expected encoded image bytes (or a uint8 [N] / [N, 1] array)")
 
 
 def read_bin(path: Path) -> tuple[list[bytes], np.ndarray]:

@@ -4,7 +4,10 @@ Image features are formed from f(x) and f(flip(x)) by the N/D/F mode (protocols.
 F0 f(x) only; then N0 L2-normalises each image feature (N1 keeps the norm as a quality weight); then D1 multiplies
 by the faceness score. Template feature: mean of the image features sharing a media id, summed over the template's
 media, L2-normalised. Pair score: cosine (dot of the normalised template features). TAR@FAR: ROC over all pairs
-(``sklearn.metrics.roc_curve`` with its defaults), TAR at the ROC point whose FPR is nearest to each target.
+(``sklearn.metrics.roc_curve`` with its defaults), reversed (``np.flipud``) as the reference does, then the TAR of the
+first point whose FPR is nearest each target: among ROC points sharing that FPR, the highest TPR (the top of the
+step). A FAR below 1 / (number of impostor pairs) cannot be measured: it is NaN here, missing with a reason in
+the tables.
 
 Pair scoring streams the 15.6 M IJB-C pairs: template ids map to feature rows once (a lookup table, or
 ``np.searchsorted`` when the ids are sparse). Dense pair sets (the IJB suites: every template in about a thousand
@@ -157,14 +160,32 @@ def pair_scores(template_feats: np.ndarray, template_ids: np.ndarray, pairs: np.
 
 
 def tar_at_far(scores: np.ndarray, labels: np.ndarray, fars: Sequence[float] = FARS) -> dict[float, float]:
-    """TAR (fraction) at the ROC point whose FPR is nearest each target FAR (insightface: argmin |fpr - far|)."""
+    """TAR (fraction) at each target FAR read as the reference does (see tar_on_roc); NaN where not measurable."""
     fpr, tpr, _ = roc(scores, labels)
-    return tar_on_roc(fpr, tpr, fars)
+    return tar_on_roc(fpr, tpr, fars, n_impostors=int(np.sum(np.asarray(labels) == 0)))
 
 
-def tar_on_roc(fpr: np.ndarray, tpr: np.ndarray, fars: Sequence[float] = FARS) -> dict[float, float]:
-    """TAR at the ROC point nearest each target FPR (first such point on ties, as np.argmin)."""
-    return {float(far): float(tpr[int(np.argmin(np.abs(fpr - far)))]) for far in fars}
+def lowest_measurable_far(n_impostors: int) -> float:
+    """The lowest FAR a set of `n_impostors` impostor pairs can measure: one false accept, 1 / n_impostors."""
+    if n_impostors < 1:
+        raise ValueError(f"a FAR needs at least one impostor pair, got {n_impostors}")
+    return 1.0 / n_impostors
+
+
+def not_measurable_reason(far: float, n_impostors: int) -> str:
+    """Why `far` cannot be measured with `n_impostors` impostor pairs (the note of a missing cell)."""
+    return f"not measurable: FAR {far:.0e} < 1/{n_impostors} impostor pairs ({lowest_measurable_far(n_impostors):.2e})"
+
+
+def tar_on_roc(fpr: np.ndarray, tpr: np.ndarray, fars: Sequence[float] = FARS, *,
+               n_impostors: int) -> dict[float, float]:
+    """TAR at each target FAR, the reference rule: reverse the ROC (np.flipud), take the first point whose FPR is
+    nearest the target, i.e. the highest TPR among points at that FPR; NaN for a FAR below 1 / n_impostors."""
+    floor = lowest_measurable_far(n_impostors)
+    fpr_rev = np.asarray(fpr)[::-1]
+    tpr_rev = np.asarray(tpr)[::-1]
+    return {float(far): float(tpr_rev[int(np.argmin(np.abs(fpr_rev - far)))]) if far >= floor else float("nan")
+            for far in fars}
 
 
 def roc(scores: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -223,10 +244,14 @@ def evaluate_ijb(model: torch.nn.Module, suite_root: Path, suite: str, aligned_d
     scores = pair_scores(tfeats, templates, meta.pairs)
     labels = np.asarray(meta.labels, dtype=np.uint8)
     fpr, tpr, _ = roc(scores, labels)
-    tar = tar_on_roc(fpr, tpr)
+    n_impostors = int(np.sum(labels == 0))
+    tar = tar_on_roc(fpr, tpr, n_impostors=n_impostors)
     return {
         "dataset": suite, "protocol": mode, "mode": mode,
-        "tar_at_far": {far_key(far): value for far, value in tar.items()},
+        "tar_at_far": {far_key(far): None if np.isnan(value) else value for far, value in tar.items()},
+        "not_measurable": {far_key(far): not_measurable_reason(far, n_impostors) for far, value in tar.items()
+                           if np.isnan(value)},
+        "lowest_measurable_far": lowest_measurable_far(n_impostors),
         "roc": subsample_roc(fpr, tpr),
         "counts": {"images": len(names), "images_not_aligned": int((~index["ok"].astype(bool)).sum()),
                    "templates": len(templates), "pairs": len(labels), "genuine": int(labels.sum())},

@@ -2,15 +2,20 @@
 
 They follow insightface line by line (eval/verification.py ``calculate_roc``: a loop over the 400 thresholds per
 fold; eval_ijbc.py ``verification``: gather both template rows and take the row-wise dot, 100,000 pairs a batch).
-They are slow on purpose: tests compare results, bench/evaluation.py compares speed.
+The bootstrap loops resample the plain way: per replicate, repeat each unit as often as it was drawn and run the
+ordinary metric on the expanded set. They are slow on purpose: tests compare results, bench/evaluation.py
+compares speed.
 """
 
 from __future__ import annotations
 
 import numpy as np
+from sklearn.metrics import roc_curve
 from sklearn.model_selection import KFold
 
-from x2softmax.evaluate.verification import ACCURACY_THRESHOLDS
+
+from x2softmax.evaluate.ijb import tar_on_roc
+from x2softmax.evaluate.verification import ACCURACY_THRESHOLDS, oracle_accuracy, ten_fold_accuracy
 
 
 def accuracy_at(threshold: float, dist: np.ndarray, issame: np.ndarray) -> float:
@@ -48,3 +53,29 @@ def pair_scores_gather(template_feats: np.ndarray, template_ids: np.ndarray, pai
         b = template_feats[row_of[batch[:, 1]]]
         scores[start:start + batch_size] = np.sum(a * b, -1)
     return scores
+
+
+def verification_bootstrap_loop(scores: np.ndarray, issame: np.ndarray, protocol: str,
+                                weights: np.ndarray) -> np.ndarray:
+    """[B] accuracy per replicate: pairs repeated by their (fold-stratified) draw counts, protocol re-run."""
+    out = np.empty(len(weights))
+    for b, w in enumerate(weights):
+        idx = np.repeat(np.arange(len(scores)), w)
+        if protocol == "10fold":
+            out[b] = ten_fold_accuracy(scores[idx], issame[idx])[0].mean()
+        else:
+            out[b] = oracle_accuracy(scores[idx], issame[idx])[0]
+    return out
+
+
+def ijb_tar_bootstrap_loop(scores: np.ndarray, labels: np.ndarray, rows: np.ndarray, weights: np.ndarray,
+                           fars: tuple[float, ...]) -> np.ndarray:
+    """[B, F] TAR per replicate: each pair repeated w[a] * w[c] times (template draw counts), then the reference
+    reading on the full ROC (every distinct score a point: sklearn's drop_intermediate=False)."""
+    out = np.empty((len(weights), len(fars)))
+    for b, w in enumerate(weights):
+        idx = np.repeat(np.arange(len(scores)), w[rows[:, 0]] * w[rows[:, 1]])
+        fpr, tpr, _ = roc_curve(labels[idx], scores[idx], drop_intermediate=False)
+        tar = tar_on_roc(fpr, tpr, fars, n_impostors=int((labels[idx] == 0).sum()))
+        out[b] = [tar[far] for far in fars]
+    return out

@@ -1,6 +1,7 @@
 """Evaluate one trained backbone: the .bin verification sets under each protocol and the IJB 1:1 suites.
 
-Writes into out_dir (docs/architecture.md, results layout): verification.json, ijb_{suite}.json,
+Writes into out_dir (docs/architecture.md, results layout): verification.json, verification_scores.npz (per set
+and protocol the per-pair score, "{set}/{protocol}", and "{set}/issame"), ijb_{suite}.json,
 ijb_{suite}_scores.npz and the tidy metrics.csv (see x2softmax.evaluate.summary for the metric names).
 """
 
@@ -17,14 +18,15 @@ from x2softmax.data.pairs import load_bin_images
 from x2softmax.evaluate.embed import cached_embeddings, embed_views, resolve_device
 from x2softmax.evaluate.ijb import IJB_SUITES, STANDARD_MODE, evaluate_ijb, parse_mode
 from x2softmax.evaluate.summary import ijb_rows, verification_rows, write_metrics
-from x2softmax.evaluate.verification import PROTOCOLS, evaluate_pairs
+from x2softmax.evaluate.verification import PROTOCOLS, cosine_similarities, evaluate_pairs, squared_l2_distances
 from x2softmax.io import atomic_path, atomic_write_json, file_sha256
 from x2softmax.models import load_backbone
 
 BENCHMARKS = ("lfw", "cfp_fp", "agedb_30", "calfw", "cplfw", "vgg2_fp")
 PROTOCOL_DESCRIPTIONS = {
     "10fold": "insightface 10-fold: flip-summed embeddings, squared L2, thresholds 0:4:0.01, contiguous folds",
-    "oracle": "X2-Softmax authors' oracle threshold: no flip, cosine, best threshold over the whole set (optimistic)",
+    "oracle": "X2-Softmax authors' oracle threshold: no flip, cosine, best threshold chosen on the whole test set",
+    "oracle_flip": "the oracle threshold rule on flip-summed embeddings (as 10fold): separates flip and threshold choice",
 }
 
 
@@ -39,8 +41,9 @@ def backbone_file(model_path: Path) -> Path:
 
 def verify_benchmark(model: torch.nn.Module, bin_path: Path, name: str, protocols: Sequence[str], *,
                      input_size: int | None, batch_size: int, device: torch.device, checkpoint_sha256: str,
-                     cache_dir: Path | None) -> dict[str, dict[str, Any]]:
-    """evaluate_pairs results of one .bin set per protocol; f(x) and f(flip(x)) are embedded once."""
+                     cache_dir: Path | None) -> tuple[dict[str, dict[str, Any]], dict[str, np.ndarray]]:
+    """evaluate_pairs results of one .bin set per protocol, and the per-pair scores (squared L2 distance for
+    10fold, cosine for the oracles) with issame; f(x) and f(flip(x)) are embedded once."""
     images, issame = load_bin_images(bin_path)
 
     def compute() -> np.ndarray:
@@ -53,17 +56,20 @@ def verify_benchmark(model: torch.nn.Module, bin_path: Path, name: str, protocol
                "input_size": input_size}
         views = cached_embeddings(key, cache_dir, compute)
     plain, flipped = views[0], views[1]
-    results = {}
+    summed = plain.astype(np.float64) + flipped  # float64 sum, as insightface's float64 embedding buffers
+    results, scores = {}, {}
     for protocol in protocols:
-        if protocol == "10fold":  # float64 sum and norms, as insightface's float64 embedding buffers
-            summed = plain.astype(np.float64) + flipped
+        if protocol == "10fold":
             norm = float(np.mean(np.linalg.norm(views.reshape(-1, views.shape[-1]).astype(np.float64), axis=1)))
             result = evaluate_pairs(summed[0::2], summed[1::2], issame, "10fold", embedding_norm=norm)
+            scores[protocol] = squared_l2_distances(summed[0::2], summed[1::2])
         else:
-            result = evaluate_pairs(plain[0::2], plain[1::2], issame, protocol)
+            emb = summed if protocol == "oracle_flip" else plain
+            result = evaluate_pairs(emb[0::2], emb[1::2], issame, protocol)
+            scores[protocol] = cosine_similarities(emb[0::2], emb[1::2])
         result.update(dataset=name, description=PROTOCOL_DESCRIPTIONS[protocol])
         results[protocol] = result
-    return results
+    return results, {"issame": issame, **scores}
 
 
 def _check_request(data_root: Path, benchmarks: Sequence[str], protocols: Sequence[str], ijb: Sequence[str],
@@ -102,18 +108,22 @@ def evaluate_model(model_path: Path, out_dir: Path, *, run: str, loss: str, data
               "device": str(dev)}
     rows: list[dict[str, Any]] = []
 
-    def add_rows(dataset: str, protocol: str, metrics: list[tuple[str, float]]) -> None:
+    def add_rows(dataset: str, protocol: str, metrics: list[tuple[str, float, str]]) -> None:
         rows.extend({"run": run, "loss": loss, "dataset": dataset, "protocol": protocol, "metric": metric,
-                     "value": float(value), "checkpoint": checkpoint} for metric, value in metrics)
+                     "value": float(value), "checkpoint": checkpoint, "note": note} for metric, value, note in metrics)
 
     sets: dict[str, dict[str, Any]] = {}
+    pair_scores: dict[str, np.ndarray] = {}
     for name in benchmarks:
-        sets[name] = verify_benchmark(model, data_root / "val" / f"{name}.bin", name, protocols,
+        sets[name], per_pair = verify_benchmark(model, data_root / "val" / f"{name}.bin", name, protocols,
                                       input_size=input_size, batch_size=batch_size, device=dev,
                                       checkpoint_sha256=sha, cache_dir=cache_dir)
+        pair_scores.update({f"{name}/{key}": value for key, value in per_pair.items()})
         for protocol, result in sets[name].items():
             add_rows(name, protocol, verification_rows(result))
     atomic_write_json(out_dir / "verification.json", {**header, "sets": sets})
+    with atomic_path(out_dir / "verification_scores.npz") as tmp, open(tmp, "wb") as fh:
+        np.savez(fh, **pair_scores)
 
     for suite in ijb:
         result = evaluate_ijb(model, data_root / suite, suite, Path(aligned_root) / suite, mode=ijb_mode,
@@ -124,7 +134,8 @@ def evaluate_model(model_path: Path, out_dir: Path, *, run: str, loss: str, data
         atomic_write_json(out_dir / f"ijb_{suite}.json", {**header, **result})
         with atomic_path(out_dir / f"ijb_{suite}_scores.npz") as tmp, open(tmp, "wb") as fh:
             np.savez(fh, scores=scores.astype(np.float32), labels=labels.astype(np.uint8))
-        add_rows(suite, ijb_mode, ijb_rows({float(k): v for k, v in result["tar_at_far"].items()}))
+        add_rows(suite, ijb_mode, ijb_rows({float(k): v for k, v in result["tar_at_far"].items()},
+                                           result["not_measurable"]))
 
     metrics_path = out_dir / "metrics.csv"
     write_metrics(rows, metrics_path)

@@ -1,6 +1,6 @@
 """The tidy metrics table: one row per (run, dataset, protocol, metric), per run and concatenated over runs.
 
-Columns: run, loss, dataset, protocol, metric, value, checkpoint.
+Columns: run, loss, dataset, protocol, metric, value, checkpoint, note.
 
 - dataset: lfw, cfp_fp, agedb_30, calfw, cplfw, vgg2_fp, IJBB, IJBC.
 - protocol: "10fold" and "oracle" for the .bin sets; the IJB feature mode ("N1D1F2", ...) for IJB.
@@ -12,10 +12,13 @@ Columns: run, loss, dataset, protocol, metric, value, checkpoint.
   ``tar_at_far_1e-06_pct`` ... ``tar_at_far_1e-01_pct``.
 - value: full precision; percentages are 100 x the fraction.
 - checkpoint: the first 12 hex digits of the sha256 of the evaluated backbone.pt.
+- note: empty, or why the value is missing (an empty value): a TAR or VAL at a FAR below 1 / (impostor pairs)
+  is "not measurable: ..." and is never shown as a number or compared with a published one.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -24,7 +27,8 @@ import pandas as pd
 
 from x2softmax.io import atomic_path
 
-COLUMNS = ("run", "loss", "dataset", "protocol", "metric", "value", "checkpoint")
+COLUMNS = ("run", "loss", "dataset", "protocol", "metric", "value", "checkpoint", "note")
+Row = tuple[str, float, str]  # (metric, value or NaN, note)
 
 
 def metric_at_far(prefix: str, far: float) -> str:
@@ -32,25 +36,34 @@ def metric_at_far(prefix: str, far: float) -> str:
     return f"{prefix}_at_far_{far:.0e}_pct"
 
 
-def verification_rows(result: dict[str, Any]) -> list[tuple[str, float]]:
-    """(metric, value) rows of one evaluate_pairs result."""
-    rows = [("accuracy_pct", 100.0 * result["accuracy"])]
+def verification_rows(result: dict[str, Any]) -> list[Row]:
+    """(metric, value, note) rows of one evaluate_pairs result; VAL below the measurable FAR is missing."""
+    rows = [("accuracy_pct", 100.0 * result["accuracy"], "")]
     if result["protocol"] == "10fold":
-        rows += [
-            ("accuracy_std_pct", 100.0 * result["std"]),
-            (metric_at_far("val", result["far_target"]), 100.0 * result["val"]),
-            ("far_at_val_threshold_pct", 100.0 * result["far"]),
-        ]
+        val_metric = metric_at_far("val", result["far_target"])
+        if result["far_target"] >= result["lowest_measurable_far"]:
+            val_rows = [(val_metric, 100.0 * result["val"], ""), ("far_at_val_threshold_pct", 100.0 * result["far"], "")]
+        else:
+            note = (f"not measurable: FAR {result['far_target']:.0e} < 1/(impostor pairs of the smallest training "
+                    f"split) ({result['lowest_measurable_far']:.2e})")
+            val_rows = [(val_metric, math.nan, note), ("far_at_val_threshold_pct", math.nan, note)]
+        rows += [("accuracy_std_pct", 100.0 * result["std"], ""), *val_rows]
         if result.get("embedding_norm") is not None:
-            rows.append(("embedding_norm", result["embedding_norm"]))
+            rows.append(("embedding_norm", result["embedding_norm"], ""))
     else:
-        rows.append(("threshold_cos", result["thresholds"][0]))
+        rows.append(("threshold_cos", result["thresholds"][0], ""))
     return rows
 
 
-def ijb_rows(tar_at_far: dict[float, float]) -> list[tuple[str, float]]:
-    """(metric, value) rows of a TAR@FAR dict (FAR -> TAR fraction)."""
-    return [(metric_at_far("tar", far), 100.0 * tar) for far, tar in tar_at_far.items()]
+def ijb_rows(tar_at_far: dict[float, float | None], not_measurable: dict[str, str] | None = None) -> list[Row]:
+    """(metric, value, note) rows of a TAR@FAR dict (FAR -> TAR fraction, None/NaN where not measurable)."""
+    notes = not_measurable or {}
+    rows = []
+    for far, tar in tar_at_far.items():
+        missing = tar is None or math.isnan(tar)
+        note = notes.get(f"{far:.0e}", "not measurable") if missing else ""
+        rows.append((metric_at_far("tar", far), math.nan if missing else 100.0 * tar, note))
+    return rows
 
 
 def write_metrics(rows: Sequence[dict[str, Any]], path: Path) -> pd.DataFrame:
@@ -67,15 +80,16 @@ def read_metrics(path: Path) -> pd.DataFrame:
     if not path.is_file():
         raise FileNotFoundError(f"{path}: metrics file not found")
     try:
-        table = pd.read_csv(path, dtype={c: str for c in COLUMNS if c != "value"}, keep_default_na=False)
+        table = pd.read_csv(path, dtype=str, keep_default_na=False)
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as err:
         raise ValueError(f"{path}: not a readable CSV ({err})") from err
     if tuple(table.columns) != COLUMNS:
         raise ValueError(f"{path}: columns {list(table.columns)} differ from the tidy layout {list(COLUMNS)}")
     values = pd.to_numeric(table["value"], errors="coerce")
-    bad = values.isna()
+    bad = values.isna() & ((table["value"] != "") | (table["note"] == ""))
     if bad.any():
-        raise ValueError(f"{path}: non-numeric value in line(s) {(bad[bad].index + 2).tolist()[:5]}")
+        raise ValueError(f"{path}: non-numeric value (or a missing one without a note) in line(s) "
+                         f"{(bad[bad].index + 2).tolist()[:5]}")
     table["value"] = values.astype(float)
     empty = (table[["run", "dataset", "protocol", "metric"]] == "").any(axis=1)
     if empty.any():
@@ -101,9 +115,15 @@ def combine_metrics(paths: Sequence[Path], out_csv: Path) -> pd.DataFrame:
 
 
 def metrics_json(frame: pd.DataFrame) -> dict[str, Any]:
-    """The tidy table nested run -> dataset -> protocol -> metric -> value (for `dvc metrics diff`)."""
+    """The tidy table nested run -> dataset -> protocol -> metric -> value (for `dvc metrics diff`); a missing value
+    is null and its reason sits under the protocol's "not_measurable" -> metric."""
     nested: dict[str, Any] = {}
     for row in frame.itertuples(index=False):
-        nested.setdefault(row.run, {}).setdefault(row.dataset, {}).setdefault(row.protocol, {})[row.metric] = float(
-            row.value)
+        cell = nested.setdefault(row.run, {}).setdefault(row.dataset, {}).setdefault(row.protocol, {})
+        value = float(row.value)
+        if math.isnan(value):
+            cell[row.metric] = None
+            cell.setdefault("not_measurable", {})[row.metric] = row.note or "missing"
+        else:
+            cell[row.metric] = value
     return nested

@@ -30,18 +30,21 @@ class CosFace(MarginLoss):
 
 
 class ArcFace(MarginLoss):
-    """ArcFace (Deng et al. 2019): target logit s·cos(θ_y + m), with the θ + m > π guard."""
+    """ArcFace (Deng et al. 2019): target logit s·cos(θ_y + m) for every θ, as the X2 authors and current
+    arcface_torch compute it; `pi_guard=True` uses cos θ − m·sin m where θ + m > π (the old insightface guard)."""
 
     name: ClassVar[str] = "arcface"
 
-    def __init__(self, s: float = 64.0, m: float = 0.5, gradient: str = "straight_through") -> None:
+    def __init__(self, s: float = 64.0, m: float = 0.5, gradient: str = "straight_through",
+                 pi_guard: bool = False) -> None:
         super().__init__(s=s, gradient=gradient)
         self.m = self.check_number("m", m, low=0.0, high=math.pi, high_open=True)
+        self.pi_guard = self.check_flag("pi_guard", pi_guard)
 
     def fixed_target(self, cosine: Tensor) -> Tensor:
-        """f(θ) = cos(θ + m), or cos θ − m·sin m where θ + m > π."""
-        return additive_angular(cosine, self.m)
+        """f(θ) = cos(θ + m); with pi_guard, cos θ − m·sin m where θ + m > π."""
+        return additive_angular(cosine, self.m, self.pi_guard)
 
     def extra_repr(self) -> str:
         """Short description for print(module)."""
-        return f"{super().extra_repr()}, m={self.m:g}"
+        return f"{super().extra_repr()}, m={self.m:g}, pi_guard={self.pi_guard}"

@@ -23,12 +23,14 @@ def angle(cosine: Tensor) -> Tensor:
     return torch.arccos(clamp_cosine(cosine))
 
 
-def additive_angular(cosine: Tensor, margin: float | Tensor) -> Tensor:
-    """cos(θ + m), replaced by cos θ − m·sin m where θ + m > π (the ArcFace guard that keeps it decreasing)."""
+def additive_angular(cosine: Tensor, margin: float | Tensor, pi_guard: bool = True) -> Tensor:
+    """cos(θ + m); with `pi_guard`, cos θ − m·sin m where θ + m > π (the old insightface guard keeping it decreasing)."""
     cos = clamp_cosine(cosine)
     margin_t = torch.as_tensor(margin, dtype=cos.dtype, device=cos.device)
     sin = torch.sqrt(1.0 - cos * cos)
     shifted = cos * torch.cos(margin_t) - sin * torch.sin(margin_t)
+    if not pi_guard:
+        return shifted
     guarded = cos - torch.sin(math.pi - margin_t) * margin_t
     return torch.where(cos > torch.cos(math.pi - margin_t), shifted, guarded)
 
@@ -77,6 +79,13 @@ class MarginLoss(nn.Module):
             interval = f"{'(' if low_open or low is None else '['}{lo}, {hi}{')' if high_open or high is None else ']'}"
             raise ValueError(f"{cls.name}: hyperparameter {key}={value!r} must lie in {interval}")
         return v
+
+    @classmethod
+    def check_flag(cls, key: str, value: object) -> bool:
+        """Return `value` if it is a bool, or raise ValueError naming the loss and `key`."""
+        if not isinstance(value, bool):
+            raise ValueError(f"{cls.name}: hyperparameter {key}={value!r} must be true or false")
+        return value
 
     def fixed_target(self, cosine: Tensor) -> Tensor:
         """The normalised, unscaled target logit f(θ) as a function of cos θ (no randomness, no state)."""

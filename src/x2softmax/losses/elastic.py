@@ -57,13 +57,15 @@ class ElasticArcFace(_Elastic):
     name: ClassVar[str] = "elasticface_arc"
 
     def __init__(
-        self, s: float = 64.0, m: float = 0.5, sigma: float = 0.05, gradient: str = "straight_through"
+        self, s: float = 64.0, m: float = 0.5, sigma: float = 0.05, gradient: str = "straight_through",
+        pi_guard: bool = False,
     ) -> None:
         super().__init__(s=s, m=m, sigma=sigma, gradient=gradient)
+        self.pi_guard = self.check_flag("pi_guard", pi_guard)
 
     def _margin_target(self, cosine: Tensor, margin: float | Tensor) -> Tensor:
-        """cos(θ + m_i) with the ArcFace guard."""
-        return additive_angular(cosine, margin)
+        """cos(θ + m_i) for every θ (as the ElasticFace and X2 authors' code); guarded with pi_guard."""
+        return additive_angular(cosine, margin, self.pi_guard)
 
 
 class ElasticCosFace(_Elastic):
@@ -88,9 +90,10 @@ class ElasticArcFacePlus(ElasticArcFace):
     plus: ClassVar[bool] = True
 
     def __init__(
-        self, s: float = 64.0, m: float = 0.5, sigma: float = 0.0175, gradient: str = "straight_through"
+        self, s: float = 64.0, m: float = 0.5, sigma: float = 0.0175, gradient: str = "straight_through",
+        pi_guard: bool = False,
     ) -> None:
-        super().__init__(s=s, m=m, sigma=sigma, gradient=gradient)
+        super().__init__(s=s, m=m, sigma=sigma, gradient=gradient, pi_guard=pi_guard)
 
 
 class ElasticCosFacePlus(ElasticCosFace):

@@ -21,8 +21,12 @@ FIGURE_DPI = 120
 NOTEBOOKS: dict[str, dict] = {
     "01_margins": {
         "title": "Target logits and the adaptive margin",
+        "data": "analysis",
         "figures": ["01_target_logits", "01_angular_margins", "01_decision_boundaries", "01_x2_grid"],
         "tables": ["01_margin_at_angles", "01_x2_grid_minimum"],
+        "functions": ["x2softmax.analysis.margins.write_margin_tables", "x2softmax.report.summaries.margin_at_angles",
+                      "x2softmax.report.summaries.x2_grid_minimum", "x2softmax.report.verdicts.margin_claim_verdict",
+                      "x2softmax.report.verdicts.grid_verdict"],
         "captions": {
             "01_target_logits": "Target logit f(θ) and cosine margin cos θ − f(θ) of every loss",
             "01_angular_margins": "Two-class angular margin versus the angle between the class weights",
@@ -34,8 +38,11 @@ NOTEBOOKS: dict[str, dict] = {
     },
     "02_toy": {
         "title": "Toy example: 8 classes on the circle and the sphere",
+        "data": "toy",
         "figures": ["02_toy_2d", "02_toy_3d"],
         "tables": ["02_toy_compactness"],
+        "functions": ["x2softmax.analysis.toy.run_toy", "x2softmax.analysis.geometry.compactness_table",
+                      "x2softmax.report.verdicts.compactness_verdict"],
         "captions": {
             "02_toy_2d": "Held-out 2-D features of 8 classes per loss, with the class centres",
             "02_toy_3d": "Held-out 3-D features per loss (Lambert equal-area projection of the sphere)",
@@ -44,9 +51,16 @@ NOTEBOOKS: dict[str, dict] = {
     },
     "03_verification": {
         "title": "Pair verification (LFW, CFP-FP, AgeDB-30, CALFW, CPLFW, VGG2-FP)",
-        "figures": ["03_verification_accuracy"],
-        "tables": ["03_verification", "03_reference_comparison"],
+        "figures": ["03_verification_accuracy", "03_accuracy_error_bars"],
+        "tables": ["03_verification", "03_reference_comparison", "03_accuracy_intervals", "03_seed_summary",
+                   "03_paired_comparisons"],
+        "functions": ["x2softmax.evaluate.run.evaluate_model", "x2softmax.report.summaries.verification_table",
+                      "x2softmax.report.summaries.reference_comparison", "x2softmax.evaluate.uncertainty"],
         "captions": {
+            "03_accuracy_error_bars": "Accuracy per run with its 95 % bootstrap interval (pairs resampled within folds)",
+            "03_accuracy_intervals": "Accuracy (%) per run and seed with its 95 % bootstrap interval over pairs",
+            "03_seed_summary": "Accuracy (%) per loss: mean ± sample std over its training seeds",
+            "03_paired_comparisons": "X2-Softmax minus each baseline on the same pairs and seeds, 95 % interval, verdict",
             "03_verification_accuracy": "Verification accuracy per loss and benchmark, 10-fold and oracle protocols",
             "03_verification": "Verification accuracy (%) per loss × benchmark, one column per protocol",
             "03_reference_comparison": "This run next to published numbers with the same metric, and the difference",
@@ -54,9 +68,18 @@ NOTEBOOKS: dict[str, dict] = {
     },
     "04_ijb": {
         "title": "IJB-B / IJB-C 1:1 verification",
-        "figures": ["04_ijb_roc", "04_similarity_distributions"],
-        "tables": ["04_ijb_tar", "04_similarity_overlap"],
+        "figures": ["04_ijb_roc", "04_similarity_distributions", "04_tar_error_bars"],
+        "tables": ["04_ijb_tar", "04_similarity_overlap", "04_tar_intervals", "04_measurable_far", "04_seed_summary",
+                   "04_paired_comparisons"],
+        "functions": ["x2softmax.evaluate.run.evaluate_model", "x2softmax.report.summaries.ijb_tar_table",
+                      "x2softmax.report.summaries.roc_points", "x2softmax.analysis.geometry.overlap_coefficient",
+                      "x2softmax.evaluate.uncertainty"],
         "captions": {
+            "04_tar_error_bars": "TAR per run and FAR with its 95 % bootstrap interval (templates resampled)",
+            "04_tar_intervals": "TAR (%) per run, seed and FAR with its 95 % interval; — not measurable",
+            "04_measurable_far": "Impostor pairs and the lowest measurable FAR (1 / impostor pairs) per suite",
+            "04_seed_summary": "TAR (%) per loss: mean ± sample std over its training seeds",
+            "04_paired_comparisons": "X2-Softmax minus each baseline on the same templates and seeds, 95 % interval, verdict",
             "04_ijb_roc": "ROC curves (TAR vs FAR, log scale) per IJB suite and loss",
             "04_similarity_distributions": "Genuine and impostor template similarities per suite and loss",
             "04_ijb_tar": "TAR (%) at FAR 1e-6 … 1e-1 per loss and suite (protocol N1D1F2)",
@@ -67,8 +90,10 @@ NOTEBOOKS: dict[str, dict] = {
         "title": "Training curves and cost",
         "figures": ["05_training_curves"],
         "tables": ["05_training_cost"],
+        "functions": ["x2softmax.train.trainer.train", "x2softmax.report.summaries.training_curves",
+                      "x2softmax.report.summaries.training_cost_table"],
         "captions": {
-            "05_training_curves": "Training loss, accuracy and learning rate per run",
+            "05_training_curves": "Training loss, accuracy and learning rate per loss and ablation (first seed)",
             "05_training_cost": "Wall time, throughput and peak memory per training job",
         },
     },
@@ -76,6 +101,8 @@ NOTEBOOKS: dict[str, dict] = {
         "title": "X2-Softmax ablations: a, h, k and the gradient",
         "figures": ["06_ablation_accuracy", "06_ablation_loss"],
         "tables": ["06_ablations"],
+        "functions": ["x2softmax.report.summaries.ablation_table", "x2softmax.report.summaries.training_curves",
+                      "x2softmax.report.verdicts.ablation_verdict"],
         "captions": {
             "06_ablation_accuracy": "Verification accuracy of the X2 ablations next to the default X2 run",
             "06_ablation_loss": "Training loss curves of the X2 ablations and the default X2 run",
@@ -86,6 +113,8 @@ NOTEBOOKS: dict[str, dict] = {
         "title": "Geometry of the trained class centres",
         "figures": ["07_nearest_angles", "07_realised_margins", "07_angle_vs_count"],
         "tables": ["07_geometry_summary"],
+        "functions": ["x2softmax.analysis.geometry.class_geometry", "x2softmax.report.summaries.geometry_summary",
+                      "x2softmax.report.verdicts.geometry_verdict"],
         "captions": {
             "07_nearest_angles": "Angle from each class centre to its nearest other centre, per run",
             "07_realised_margins": "Two-class margin each loss realises at the trained nearest-centre angles",
@@ -104,10 +133,13 @@ SYNTHETIC_NOTICE = (
 PROTOCOLS: dict[str, str] = {
     "10fold": "insightface 10-fold protocol: flip-summed embeddings, squared L2 distance, threshold chosen on the "
     "other 9 folds; mean ± population std of the fold accuracies",
-    "oracle": "X2-Softmax authors' protocol: no flip, cosine similarity, the best threshold on the whole set "
-    "(optimistic: ≥ the 10-fold number)",
+    "oracle": "X2-Softmax authors' protocol: no flip, cosine similarity, the best threshold chosen on the whole test "
+    "set; no ordering with 10fold holds (the threshold choice helps, the missing flip hurts)",
+    "oracle_flip": "the oracle threshold rule on the flip-summed embeddings of 10fold: oracle_flip − 10fold is the "
+    "threshold-choice effect, oracle_flip − oracle the flip effect",
     "N1D1F2": "insightface IJB 1:1 evaluation: flip-summed, unnormalised image features weighted by faceness, "
-    "media-averaged templates; TAR read at the ROC point whose FAR is nearest the target",
+    "media-averaged templates; TAR read as eval_ijbc.py (reversed ROC: at the nearest FAR, the highest TAR); a FAR "
+    "below 1 / impostor pairs is not measurable (—)",
 }
 
 

@@ -22,23 +22,29 @@ import torch.distributed as dist
 from torch import nn
 from tqdm import tqdm
 
-from x2softmax.io import atomic_path, atomic_write_json, atomic_write_text, file_sha256
+from x2softmax.io import atomic_write_json, atomic_write_text, file_sha256
 from x2softmax.losses import build_loss
 from x2softmax.models import build_backbone
+from x2softmax.notices import warn
 from x2softmax.train import distributed as D
 from x2softmax.train.batches import EpochPlan, InMemoryBatches, StreamedBatches, normalise_images
 from x2softmax.train.checkpoint import (
+    checkpoint_note,
     checkpoint_path,
     load_checkpoint,
     resume_key,
     rng_state,
-    save_checkpoint,
     set_rng_state,
 )
+from x2softmax.torchfile import non_finite, save_plain
 from x2softmax.train.head import ShardedHead
 from x2softmax.train.schedule import build_scheduler
 
 AMP_MODES = ("auto", "fp16", "bf16", "none")
+
+
+class TrainingDiverged(RuntimeError):
+    """A step produced a non-finite loss, gradient or weight; the message says which checkpoint is kept."""
 
 
 def _setting(spec: dict[str, Any], dotted: str, default: Any = ...) -> Any:
@@ -54,11 +60,13 @@ def _setting(spec: dict[str, Any], dotted: str, default: Any = ...) -> Any:
 
 
 def autocast_dtype(amp: str, device: torch.device) -> torch.dtype | None:
-    """Autocast dtype of the trunk for an amp setting: auto = fp16 on CUDA and none on the CPU."""
+    """Autocast dtype of the trunk for an amp setting: auto = fp16 on CUDA and none on the CPU.
+
+    fp16 also runs on the CPU (slowly: it is how the tests and the rehearsal exercise the GPU's autocast and
+    grad-scaler path without a GPU).
+    """
     if amp not in AMP_MODES:
         raise ValueError(f"train.amp={amp!r}: use one of {AMP_MODES}")
-    if amp == "fp16" and device.type != "cuda":
-        raise ValueError("train.amp='fp16' needs a CUDA device; use 'bf16' or 'none' on the CPU")
     if amp == "auto":
         return torch.float16 if device.type == "cuda" else None
     return {"fp16": torch.float16, "bf16": torch.bfloat16, "none": None}[amp]
@@ -127,10 +135,15 @@ def _seed_everything(seed: int) -> None:
 
 
 def _set_deterministic(deterministic: bool, device: torch.device) -> None:
-    """Deterministic algorithms and cuDNN (strict on the CPU, warn-only on CUDA) or cuDNN autotuning."""
+    """Deterministic algorithms and cuDNN (strict on the CPU, warn-only on CUDA) or cuDNN autotuning.
+
+    Uninitialised memory is not filled with NaN (PyTorch's debugging default under deterministic algorithms): every
+    kernel the trainer runs writes its outputs in full, and the fill cost ~17 % of a CPU step (bench/train_run.py).
+    """
     if deterministic and device.type == "cuda":
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
     torch.use_deterministic_algorithms(deterministic, warn_only=deterministic and device.type == "cuda")
+    torch.utils.deterministic.fill_uninitialized_memory = False
     torch.backends.cudnn.deterministic = deterministic
     torch.backends.cudnn.benchmark = not deterministic
 
@@ -256,13 +269,23 @@ class _Trainer:
         self.scheduler = build_scheduler(
             self.optimizer, _setting(spec, "train.schedule"), self.plan.steps_per_epoch, self.total_steps
         )
-        self.scaler = torch.amp.GradScaler(self.device.type, enabled=self.autocast is torch.float16)
+        # fp16 needs loss scaling (bf16 has fp32's exponent range); the scaler's state is plain numbers.
+        self.scaler = torch.amp.GradScaler(
+            self.device.type, enabled=self.autocast is torch.float16,
+            growth_interval=int(t.get("scaler_growth_interval", 2000)),
+        )
+        self.skipped_steps, self.last_scale = 0, self.scaler.get_scale()
+        # A skipped fp16 step still advances the per-iteration schedule (as the authors' loop does): not a bug.
+        warnings.filterwarnings("ignore", message="Detected call of `lr_scheduler.step\\(\\)` before")
         if bool(_setting(spec, "data.in_memory", True)):
             from x2softmax.data.recordio import load_face_arrays
 
             images, labels = load_face_arrays(self.train_dir, size=self.input_size)
             self.batches: InMemoryBatches | StreamedBatches = InMemoryBatches(images, labels, self.plan)
         else:
+            if faces.image_size != self.input_size:
+                warn(f"{self.train_dir / 'property'}: all {len(faces)} images are {faces.image_size}x{faces.image_size}"
+                     f"; each is resized to the model's {self.input_size}x{self.input_size} as it is read")
             self.batches = StreamedBatches(
                 self.train_dir, self.input_size, self.plan, int(_setting(spec, "data.workers", 0)),
                 pin_memory=self.device.type == "cuda",
@@ -270,6 +293,7 @@ class _Trainer:
         self.key = resume_key(spec, self.world_size)
         self.ckpt_path = checkpoint_path(ckpt_dir, self.rank, self.world_size)
         self.global_step, self.train_time_s, self.val_time_s = 0, 0.0, 0.0
+        self.checkpoint_step: int | None = None  # step of the checkpoint on disk for this spec, if any
         self.metrics: list[dict[str, Any]] = []
         self.val_best: dict[str, float] = {}
         self.val_final: dict[str, float] = {}
@@ -285,6 +309,7 @@ class _Trainer:
             "optimizer": self.optimizer.state_dict(),
             "scheduler": self.scheduler.state_dict(),
             "scaler": self.scaler.state_dict(),
+            "skipped_steps": self.skipped_steps,
             "rng": rng_state(),
             "metrics": self.metrics,
             "val_best": self.val_best,
@@ -311,8 +336,9 @@ class _Trainer:
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
         self.scaler.load_state_dict(state["scaler"])
+        self.skipped_steps, self.last_scale = int(state.get("skipped_steps", 0)), self.scaler.get_scale()
         set_rng_state(state["rng"])
-        self.global_step = int(state["global_step"])
+        self.global_step = self.checkpoint_step = int(state["global_step"])
         self.train_time_s, self.val_time_s = float(state["train_time_s"]), float(state["val_time_s"])
         self.metrics = list(state["metrics"])
         self.val_best, self.val_final = dict(state["val_best"]), dict(state["val_final"])
@@ -330,15 +356,44 @@ class _Trainer:
         with amp:
             embeddings = self.model(images)
         loss, acc = self.head(embeddings.float(), labels)
+        mean_loss = D.all_reduce_mean(loss.detach())
+        if not bool(torch.isfinite(mean_loss)):
+            self._diverged(f"loss is {mean_loss.item()}", self.global_step + 1)
         self.optimizer.zero_grad(set_to_none=True)
         self.scaler.scale(loss).backward()
         self.scaler.unscale_(self.optimizer)
         max_norm = float(self.grad_clip) if self.grad_clip else math.inf
-        grad_norm = nn.utils.clip_grad_norm_(self.backbone.parameters(), max_norm)
-        self.scaler.step(self.optimizer)
+        grad_norm = nn.utils.clip_grad_norm_(self.backbone.parameters(), max_norm)  # of the unscaled gradients
+        self.scaler.step(self.optimizer)  # skipped when a gradient is inf/NaN (fp16 overflow)
         self.scaler.update()
+        if self.scaler.is_enabled():  # update() halves the scale exactly when the step was skipped
+            scale = self.scaler.get_scale()
+            self.skipped_steps += scale < self.last_scale
+            self.last_scale = scale
         self.scheduler.step()
-        return D.all_reduce_mean(loss), acc.detach(), grad_norm
+        if not self.scaler.is_enabled() and not bool(torch.isfinite(grad_norm)):  # the scaler skips such steps
+            self._diverged(f"the gradient norm is {grad_norm.item()} (weights updated with it)", self.global_step + 1)
+        return mean_loss, acc.detach(), grad_norm
+
+    def _diverged(self, what: str, step: int) -> None:
+        """Stop training at a non-finite step, saying which checkpoint (taken before it) is kept."""
+        raise TrainingDiverged(
+            f"run {self.run_name!r}: {what} at step {step}; training stopped, "
+            f"{checkpoint_note(self.ckpt_path, self.checkpoint_step)}"
+        )
+
+    def _checkpoint(self) -> None:
+        """Save the resumable state unless a weight is non-finite (then stop: that state is never saved)."""
+        named = [*(("backbone." + k, v) for k, v in self.backbone.state_dict().items()),
+                 *(("head." + k, v) for k, v in self.head.state_dict().items())]
+        bad = non_finite(named)
+        flag = torch.tensor([0.0 if bad is None else 1.0], device=self.device)
+        if self.world_size > 1:  # the head is sharded: every rank must stop together
+            dist.all_reduce(flag, dist.ReduceOp.MAX)
+        if flag.item() > 0:
+            self._diverged(f"weight {bad or '(on another rank)'} is non-finite", self.global_step)
+        save_plain(self.ckpt_path, self._state())
+        self.checkpoint_step = self.global_step
 
     def fit(self, on_step: Callable[[int], None] | None) -> dict[str, Any]:
         """Run (or resume) the training loop, then write the outputs; returns the summary."""
@@ -349,6 +404,14 @@ class _Trainer:
             total=self.total_steps, initial=self.global_step, desc=self.run_name, unit="step",
             file=sys.stderr, disable=self.rank != 0, dynamic_ncols=True,
         )
+        try:
+            self._loop(progress, on_step)
+        finally:
+            progress.close()  # ends the bar's line, so that an error message starts on a line of its own
+        return self._write_outputs()
+
+    def _loop(self, progress: tqdm, on_step: Callable[[int], None] | None) -> None:
+        """Steps from the current global step to the end, logging, validating and checkpointing as configured."""
         window_loss, window_acc, window_steps = 0.0, 0.0, 0
         window_train_time = self.train_time_s
         tick = time.perf_counter()
@@ -359,11 +422,6 @@ class _Trainer:
             for images, labels in self.batches.iterate(epoch, start):
                 loss, acc, grad_norm = self._step(images, labels)
                 loss_value, acc_value = torch.stack([loss, acc]).tolist()
-                if not math.isfinite(loss_value):
-                    raise RuntimeError(
-                        f"run {self.run_name!r}: loss is {loss_value} at step {self.global_step + 1}; training stopped "
-                        f"(last good checkpoint kept in {self.ckpt_dir})"
-                    )
                 self.global_step += 1
                 self.train_time_s += time.perf_counter() - tick
                 window_loss, window_acc, window_steps = window_loss + loss_value, window_acc + acc_value, window_steps + 1
@@ -379,6 +437,8 @@ class _Trainer:
                         "grad_norm": float(grad_norm),
                         "images_per_s": images_per_step * window_steps / max(elapsed, 1e-9),
                     }
+                    if self.scaler.is_enabled():
+                        line.update(amp_scale=self.scaler.get_scale(), skipped_steps=self.skipped_steps)
                     self.metrics.append(line)
                     progress.set_postfix(loss=f"{line['loss']:.3f}", acc=f"{line['acc']:.3f}",
                                          img_s=f"{line['images_per_s']:.0f}")
@@ -389,13 +449,11 @@ class _Trainer:
                     self._validate()
                     self.val_time_s += time.perf_counter() - started
                 if last or (self.checkpoint_every > 0 and self.global_step % self.checkpoint_every == 0):
-                    save_checkpoint(self.ckpt_path, self._state())
+                    self._checkpoint()
                 progress.update(1)
                 if on_step is not None:
                     on_step(self.global_step)
                 tick = time.perf_counter()
-        progress.close()
-        return self._write_outputs()
 
     def _validate(self) -> None:
         if self.rank == 0:
@@ -428,14 +486,16 @@ class _Trainer:
             "device": torch.cuda.get_device_name(self.device) if self.device.type == "cuda" else "cpu",
             "world_size": self.world_size,
             "peak_memory_mb": _peak_memory_mb(self.device),
+            "amp": str(self.autocast).removeprefix("torch.") if self.autocast is not None else "none",
+            "skipped_steps": self.skipped_steps,
         }
         if self.val_final:
             summary["val_best"], summary["val_final"] = self.val_best, self.val_final
         if self.rank == 0:
-            with atomic_path(self.out_dir / "backbone.pt") as tmp:
-                torch.save({k: v.detach().cpu() for k, v in self.backbone.state_dict().items()}, tmp)
-            with atomic_path(self.out_dir / "head.pt") as tmp:
-                torch.save({"weight": weight, "loss": {k: v.cpu() for k, v in self.loss.state_dict().items()}}, tmp)
+            backbone = {k: v.detach().cpu() for k, v in self.backbone.state_dict().items()}
+            save_plain(self.out_dir / "backbone.pt", backbone)
+            save_plain(self.out_dir / "head.pt",
+                       {"weight": weight, "loss": {k: v.cpu() for k, v in self.loss.state_dict().items()}})
             atomic_write_text(
                 self.out_dir / "metrics.jsonl", "".join(json.dumps(line) + "\n" for line in self.metrics)
             )

@@ -1,0 +1,162 @@
+"""gpu-check's training measurements: the trainer against a plain PyTorch loop, the loader's rate, kill-and-resume."""
+
+from __future__ import annotations
+
+import copy
+import math
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+
+from x2softmax import config as xcfg
+from x2softmax.gpucheck.shapes import Shapes
+from x2softmax.rehearsal.memory import PeakRSS
+from x2softmax.rehearsal.run import one_epoch, trained_weights
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def _reset_peak(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.empty_cache()
+        torch.cuda.reset_peak_memory_stats(device)
+
+
+def _peak_mb(device: torch.device, host: PeakRSS) -> float:
+    return torch.cuda.max_memory_allocated(device) / 2**20 if device.type == "cuda" else host.peak_mb
+
+
+def train_spec(shapes: Shapes, train_dir: Path, **train: Any) -> dict[str, Any]:
+    """The paper preset's x2softmax run spec at the check's shapes (fp16 autocast, in-memory batches)."""
+    config = xcfg.load_config("paper")
+    spec = one_epoch(copy.deepcopy(xcfg.run_spec(config, "x2softmax")))
+    spec["model"].update(backbone=shapes.backbone, input_size=shapes.input_size,
+                         embedding_size=shapes.embedding_size)
+    spec["data"].update(train_dir=str(train_dir), in_memory=True, workers=0)
+    spec["train"].update(batch_size=shapes.batch_size, amp="fp16", checkpoint_every=10**9, log_every=1,
+                         threads=2, val={"every": 0, "data_dir": "", "sets": []}, **train)
+    return spec
+
+
+def trainer_rate(spec: dict[str, Any], shapes: Shapes, out: Path) -> dict[str, Any]:
+    """Images/s of the trainer's own loop (timestamps from its per-step hook, warm-up and last step left out)."""
+    from x2softmax.train.trainer import train
+
+    device = torch.device(shapes.device)
+    stamps: list[float] = []
+
+    def on_step(step: int) -> None:
+        _sync(device)
+        stamps.append(time.perf_counter())
+
+    _reset_peak(device)
+    with PeakRSS() as host:
+        summary = train(spec, out / "run", out / "ckpt", on_step=on_step)
+    timed = stamps[shapes.warmup_steps - 1 : -1]  # the last step also writes its checkpoint
+    seconds = timed[-1] - timed[0]
+    finite = summary["final_loss"] is not None and math.isfinite(summary["final_loss"])
+    return {"ok": finite, "images_per_s": shapes.batch_size * (len(timed) - 1) / seconds, "steps": len(timed) - 1,
+            "peak_memory_mb": _peak_mb(device, host), "final_loss": summary["final_loss"], "finite_loss": finite,
+            "skipped_steps": summary["skipped_steps"],  # fp16 overflow steps while the scale settles (not failures)
+            "partial_fc": spec["train"]["partial_fc"]}
+
+
+def plain_rate(spec: dict[str, Any], shapes: Shapes) -> dict[str, Any]:
+    """Images/s of a plain PyTorch loop on the same backbone, loss, optimizer, autocast and grad scaler."""
+    from x2softmax.data.recordio import load_face_arrays
+    from x2softmax.losses import build_loss
+    from x2softmax.models import build_backbone
+    from x2softmax.train.batches import normalise_images
+
+    device = torch.device(shapes.device)
+    torch.manual_seed(0)
+    images, labels = load_face_arrays(Path(spec["data"]["train_dir"]), size=shapes.input_size)
+    model = build_backbone(shapes.backbone, shapes.embedding_size, shapes.input_size).to(device).train()
+    loss_fn = build_loss(spec["loss"]["name"], **spec["loss"]["hparams"])
+    weight = torch.nn.Parameter(torch.normal(0, 0.01, (shapes.num_classes, shapes.embedding_size), device=device))
+    optimizer = torch.optim.SGD([*model.parameters(), weight], lr=0.1, momentum=0.9, weight_decay=5e-4)
+    scaler = torch.amp.GradScaler(device.type)
+    steps = shapes.warmup_steps + shapes.timed_steps
+    started = 0.0
+    _reset_peak(device)
+    for step in range(steps):
+        if step == shapes.warmup_steps:
+            _sync(device)
+            started = time.perf_counter()
+        first = step * shapes.batch_size
+        x = torch.from_numpy(images[first : first + shapes.batch_size]).to(device, non_blocking=True)
+        y = torch.from_numpy(labels[first : first + shapes.batch_size]).long().to(device, non_blocking=True)
+        with torch.autocast(device.type, dtype=torch.float16):
+            embeddings = model(normalise_images(x))
+        cosine = F.linear(F.normalize(embeddings.float()), F.normalize(weight)).clamp(-1, 1)
+        loss = F.cross_entropy(loss_fn.margin_logits(cosine, y), y)
+        optimizer.zero_grad(set_to_none=True)
+        scaler.scale(loss).backward()
+        scaler.unscale_(optimizer)
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
+        scaler.step(optimizer)
+        scaler.update()
+        loss.item()  # the trainer reads its loss every step too
+    _sync(device)
+    return {"images_per_s": shapes.batch_size * shapes.timed_steps / (time.perf_counter() - started)}
+
+
+def loader_rate(train_dir: Path, shapes: Shapes) -> dict[str, Any]:
+    """Images/s the streamed RecordIO loader decodes (JPEG decode, flip, batching) with the preset's workers."""
+    from x2softmax.data.recordio import FaceRecordIO
+    from x2softmax.train.batches import EpochPlan, StreamedBatches
+
+    n = len(FaceRecordIO(train_dir))
+    plan = EpochPlan(n, shapes.batch_size, 2048, 0, 1)
+    batches = StreamedBatches(train_dir, shapes.input_size, plan, shapes.loader_workers,
+                              pin_memory=shapes.device == "cuda")
+    seen, started = 0, time.perf_counter()
+    for images, _ in batches.iterate(0, 0):
+        seen += len(images)
+    return {"images_per_s": seen / (time.perf_counter() - started), "images": seen,
+            "workers": shapes.loader_workers}
+
+
+def kill_and_resume(spec: dict[str, Any], shapes: Shapes, out: Path) -> dict[str, Any]:
+    """An interrupted-then-resumed run against an uninterrupted one: bit-exact, or the largest relative difference.
+
+    Both runs are deterministic (cuDNN deterministic, cuBLAS workspace pinned). The comparison is exact first;
+    where fp16 kernels still differ, it passes when the largest |difference| of any tensor is within 1e-3 of that
+    tensor's largest |value| (a resume that lost state differs by the size of an update, far more).
+    """
+    from x2softmax.train.trainer import train
+
+    class Stop(Exception):
+        pass
+
+    every = max(1, shapes.resume_steps // 2)
+    stop_after = every + 1  # one step past the checkpoint: that step is lost and redone
+
+    def stop(step: int) -> None:
+        if step == stop_after:
+            raise Stop
+
+    spec = copy.deepcopy(spec)
+    spec["train"].update(deterministic=True, checkpoint_every=every)
+    train(spec, out / "full", out / "ckpt_full")
+    try:
+        train(spec, out / "cut", out / "ckpt_cut", on_step=stop)
+    except Stop:
+        pass
+    resumed = train(spec, out / "cut", out / "ckpt_cut")
+    a, b = trained_weights(out / "full"), trained_weights(out / "cut")
+    exact = a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    worst = 0.0
+    for key in a:
+        if a[key].is_floating_point():
+            scale = float(a[key].abs().max()) or 1.0
+            worst = max(worst, float((a[key] - b[key]).abs().max()) / scale)
+    return {"ok": exact or worst <= 1e-3, "bit_exact": exact, "max_relative_difference": worst,
+            "steps": resumed["steps"], "killed_after": stop_after, "resumed_at": stop_after // every * every,
+            "finite": all(math.isfinite(float(t.float().abs().sum())) for t in b.values())}

@@ -1,0 +1,120 @@
+"""The uncertainty tables (results/uncertainty/*.csv) as the report shows them: text cells and error-bar figures.
+
+Numbers come from x2softmax.evaluate.uncertainty; here they are only formatted. A missing value is shown as "—"
+and its reason is collected into a footnote.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+
+from x2softmax.evaluate.uncertainty import TABLES
+
+MISSING = "—"
+
+
+def read_uncertainty(directory: Path) -> dict[str, pd.DataFrame]:
+    """Every uncertainty table of a directory by name; a clear error naming a missing file."""
+    tables = {}
+    for name in TABLES:
+        path = Path(directory) / f"{name}.csv"
+        if not path.is_file():
+            raise FileNotFoundError(f"{path}: uncertainty table not found (it should have been produced by the workflow)")
+        tables[name] = pd.read_csv(path, keep_default_na=True).fillna({"note": "", "verdict": ""})
+    return tables
+
+
+def interval_text(value: float, low: float, high: float, digits: int = 2) -> str:
+    """"97.50 [96.10, 98.60]", or "—" for a missing value (the interval is left out when it is missing)."""
+    if value is None or math.isnan(value):
+        return MISSING
+    if math.isnan(low) or math.isnan(high):
+        return f"{value:.{digits}f}"
+    return f"{value:.{digits}f} [{low:.{digits}f}, {high:.{digits}f}]"
+
+
+def footnote(frame: pd.DataFrame) -> str:
+    """One line per data set and reason of the missing cells of a table ("" when nothing is missing)."""
+    missing = frame[frame["note"].astype(str).str.startswith("not measurable")]
+    reasons = (missing["dataset"] + ": " + missing["note"].str.replace(r"FAR \S+ < ", "FAR < ", regex=True))
+    return "\n".join(f"{MISSING} {reason}" for reason in dict.fromkeys(reasons))
+
+
+def interval_table(intervals: pd.DataFrame, runs: Sequence[str], column: Sequence[str]) -> pd.DataFrame:
+    """Run × (the `column` fields joined) with "value [95 % interval]" cells; runs in the given order."""
+    rows = intervals[intervals["run"].isin(runs)].sort_values(list(column), kind="stable")
+    text = [interval_text(v, lo, hi) for v, lo, hi in zip(rows["value"], rows["ci_low"], rows["ci_high"])]
+    keyed = rows.assign(cell=text, column=rows[list(column)].astype(str).agg(" ".join, axis=1))
+    wide = keyed.pivot_table(index=["run", "seed"], columns="column", values="cell", aggfunc="first", sort=False)
+    wide = wide.reindex(columns=list(dict.fromkeys(keyed["column"])))
+    order = {run: i for i, run in enumerate(runs)}
+    return wide.reset_index().sort_values("run", key=lambda s: s.map(order), kind="stable").reset_index(drop=True)
+
+
+def seed_table(seeds: pd.DataFrame, datasets: Sequence[str]) -> pd.DataFrame:
+    """Per base run, data set, protocol and metric: "mean ± std" over its seeds, the seeds and their number
+    (cells missing for every seed, i.e. not measurable, are left to the footnote)."""
+    rows = seeds[seeds["dataset"].isin(datasets) & (seeds["n_seeds"] > 0)]
+    cell = [MISSING if n == 0 else (f"{m:.2f}" if n == 1 else f"{m:.2f} ± {s:.2f}")
+            for m, s, n in zip(rows["mean"], rows["std"], rows["n_seeds"])]
+    return rows.assign(**{"mean ± std": cell})[
+        ["base_run", "loss", "dataset", "protocol", "metric", "seeds", "n_seeds", "mean ± std", "note"]
+    ].reset_index(drop=True)
+
+
+def paired_table(paired: pd.DataFrame, datasets: Sequence[str]) -> pd.DataFrame:
+    """X2 minus each baseline with its 95 % interval and the verdict, for the given data sets."""
+    rows = paired[paired["dataset"].isin(datasets)]
+    cell = [interval_text(d, lo, hi) for d, lo, hi in zip(rows["difference"], rows["ci_low"], rows["ci_high"])]
+    return rows.assign(**{"X2 − baseline [95 %]": cell})[
+        ["baseline", "dataset", "protocol", "metric", "seeds", "x2_mean", "baseline_mean", "X2 − baseline [95 %]",
+         "verdict", "note"]
+    ].reset_index(drop=True)
+
+
+def errorbar_figure(intervals: pd.DataFrame, runs: Sequence[str], panel: str, x: str, ylabel: str,
+                    log_x: bool = False) -> Figure:
+    """Point values with 95 % interval bars: one panel per value of `panel`, one series per run along `x`."""
+    import matplotlib.pyplot as plt
+
+    rows = intervals[intervals["run"].isin(runs) & intervals["value"].notna()]
+    panels = list(dict.fromkeys(rows[panel]))
+    if not panels:
+        fig, ax = plt.subplots(figsize=(6, 2))
+        ax.axis("off")
+        ax.text(0.5, 0.5, "No measurable value to show.", ha="center", va="center")
+        return fig
+    ncols = min(2, len(panels))
+    nrows = -(-len(panels) // ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(6.5 * ncols, 4.2 * nrows), squeeze=False)
+    for ax in axes.flat[len(panels):]:
+        ax.axis("off")
+    for ax, name in zip(axes.flat, panels):
+        sub = rows[rows[panel] == name]
+        positions = {v: i for i, v in enumerate(dict.fromkeys(sub[x]))}
+        shown = [r for r in runs if r in set(sub["run"])]
+        width = 0.8 / max(1, len(shown))
+        for k, run in enumerate(shown):
+            part = sub[sub["run"] == run]
+            where = np.array([positions[v] for v in part[x]], dtype=float)
+            if not log_x:
+                where = where - 0.4 + width * (k + 0.5)
+            else:
+                where = part[x].astype(float).to_numpy() * (1.0 + 0.06 * (k - len(shown) / 2))
+            err = np.vstack([part["value"] - part["ci_low"], part["ci_high"] - part["value"]]).clip(min=0)
+            ax.errorbar(where, part["value"], yerr=err, fmt="o", ms=3.5, capsize=2.5, lw=1.0, label=run)
+        if log_x:
+            ax.set_xscale("log")
+            ax.set_xlabel("FAR")
+        else:
+            ax.set_xticks(range(len(positions)), list(positions), rotation=20)
+        ax.set(title=str(name), ylabel=ylabel)
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    return fig

@@ -1,0 +1,122 @@
+"""Uncertainty tables from per-run evaluation files: intervals, seeds, measurable FARs, paired comparisons."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from x2softmax.data.ijb import write_ijb_meta
+from x2softmax.evaluate.ijb import tar_at_far
+from x2softmax.evaluate.summary import ijb_rows, write_metrics
+from x2softmax.evaluate.uncertainty import TABLES, uncertainty_tables, verdict, write_uncertainty
+from x2softmax.evaluate.verification import cosine_similarities, evaluate_pairs
+
+N_PAIRS, N_TEMPLATES = 400, 40
+RUNS = {"x2softmax": ("x2softmax", 2048, 1.6), "x2softmax.seed2049": ("x2softmax", 2049, 1.7),
+        "arcface": ("arcface", 2048, 0.3), "arcface.seed2049": ("arcface", 2049, 0.4), "softmax": ("softmax", 2048, 1.0)}
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("project")
+    rng = np.random.default_rng(0)
+    issame = rng.random(N_PAIRS) < 0.5
+    t_pairs = rng.integers(0, N_TEMPLATES, (3000, 2)) * 3 + 1  # sparse template ids
+    t_labels = (rng.random(3000) < 0.2).astype(np.uint8)
+    n_images = 2 * N_TEMPLATES
+    write_ijb_meta(root / "data/IJBC", "IJBC", [f"{i}.jpg" for i in range(n_images)],
+                   np.repeat(np.arange(N_TEMPLATES) * 3 + 1, 2), np.arange(n_images),
+                   np.zeros((n_images, 5, 2), np.float32), np.ones(n_images, np.float32), np.c_[t_pairs, t_labels])
+    for run, (loss, seed, separation) in RUNS.items():
+        emb1 = rng.standard_normal((N_PAIRS, 8))
+        emb2 = np.where(issame[:, None], emb1 + rng.standard_normal((N_PAIRS, 8)) / separation,
+                        rng.standard_normal((N_PAIRS, 8)))
+        cos = cosine_similarities(emb1, emb2)
+        scores = {"lfw/issame": issame, "lfw/10fold": 2.0 - 2.0 * cos, "lfw/oracle": cos}
+        out = root / "eval" / run
+        out.mkdir(parents=True)
+        np.savez(out / "verification_scores.npz", **scores)
+        ijb_scores = (rng.normal(0.0, 1.0, 3000) + separation * t_labels).astype(np.float32)
+        np.savez(out / "ijb_IJBC_scores.npz", scores=ijb_scores, labels=t_labels)
+        rows = [("lfw", p, "accuracy_pct", 100.0 * evaluate_pairs(emb1, emb2, issame, p)["accuracy"], "")
+                for p in ("10fold", "oracle")]
+        n_imp = int((t_labels == 0).sum())
+        rows += [("IJBC", "N1D1F2", m, v, note) for m, v, note in ijb_rows(
+            tar_at_far(ijb_scores, t_labels), {"1e-06": f"not measurable: < 1/{n_imp}", "1e-05": "x", "1e-04": "x"})]
+        write_metrics([{"run": run, "loss": loss, "dataset": d, "protocol": p, "metric": m, "value": v,
+                        "checkpoint": "c", "note": note} for d, p, m, v, note in rows], out / "metrics.csv")
+        (root / "train" / run).mkdir(parents=True)
+        spec = {"loss": {"name": loss}, "train": {"seed": seed}}
+        (root / "train" / run / "summary.json").write_text(json.dumps({"spec": spec}))
+    return root
+
+
+@pytest.fixture(scope="module")
+def tables(project) -> dict[str, pd.DataFrame]:
+    return uncertainty_tables(list(RUNS), project / "eval", project / "train", project / "data", ["IJBC"],
+                              "x2softmax", n_boot=200, seed=0)
+
+
+def test_intervals_bracket_the_point_values(tables):
+    ver = tables["verification_intervals"]
+    assert set(ver["protocol"]) == {"10fold", "oracle"} and set(ver["run"]) == set(RUNS)
+    assert (ver["ci_low"] <= ver["value"] + 1e-9).all() and (ver["value"] <= ver["ci_high"] + 1e-9).all()
+    assert (ver["ci_high"] - ver["ci_low"] > 0.5).all()  # 400 pairs: intervals of several points
+    assert set(ver["unit"]) == {"pairs within folds"}
+    ijb = tables["ijb_intervals"]
+    measured = ijb[ijb["value"].notna()]
+    assert set(measured["unit"]) == {"templates"} and set(measured["protocol"]) == {"N1D1F2"}
+    assert (measured["ci_low"] <= measured["ci_high"]).all()
+    missing = ijb[ijb["value"].isna()]  # 2,4xx impostor pairs: FAR 1e-6 ... 1e-4 are not measurable
+    assert set(missing["metric"]) == {"tar_at_far_1e-06_pct", "tar_at_far_1e-05_pct", "tar_at_far_1e-04_pct"}
+    assert missing["note"].str.len().gt(0).all() and missing["ci_low"].isna().all()
+
+
+def test_measurable_far(tables):
+    far = tables["measurable_far"].set_index("dataset").loc["IJBC"]
+    assert far["lowest_measurable_far"] == pytest.approx(1.0 / far["impostor_pairs"])
+    assert far["templates"] == N_TEMPLATES and far["pairs"] == 3000
+
+
+def test_seed_summary(tables):
+    seeds = tables["seed_summary"].set_index(["base_run", "dataset", "protocol", "metric"])
+    ver = tables["verification_intervals"].set_index(["run", "protocol"])["value"]
+    row = seeds.loc[("x2softmax", "lfw", "10fold", "accuracy_pct")]
+    values = [ver[("x2softmax", "10fold")], ver[("x2softmax.seed2049", "10fold")]]
+    assert row["seeds"] == "2048 2049" and row["n_seeds"] == 2
+    assert row["mean"] == pytest.approx(np.mean(values)) and row["std"] == pytest.approx(np.std(values, ddof=1))
+    single = seeds.loc[("softmax", "lfw", "10fold", "accuracy_pct")]
+    assert single["n_seeds"] == 1 and math.isnan(single["std"]) and single["note"] == "one seed: no spread"
+
+
+def test_paired_comparisons_have_verdicts(tables):
+    paired = tables["paired_comparisons"]
+    assert set(paired["baseline"]) == {"arcface", "softmax"}
+    arc = paired[(paired["baseline"] == "arcface") & (paired["protocol"] == "10fold")].iloc[0]
+    assert arc["seeds"] == "2048 2049"
+    assert arc["difference"] == pytest.approx(arc["x2_mean"] - arc["baseline_mean"])
+    assert arc["ci_low"] > 0 and arc["verdict"] == "X2 better"  # far better separated embeddings
+    soft = paired[paired["baseline"] == "softmax"]
+    assert set(soft["seeds"]) == {"2048"} and soft["note"].str.contains("one common seed").all()
+    for row in paired.itertuples():
+        assert row.verdict == verdict(row.ci_low, row.ci_high)
+
+
+def test_verdict_reads_the_interval():
+    assert verdict(0.1, 0.5) == "X2 better"
+    assert verdict(-0.5, -0.1) == "X2 worse"
+    assert verdict(-0.1, 0.3) == "no detectable difference"
+    assert verdict(0.0, 0.3) == "no detectable difference"
+    assert verdict(float("nan"), 1.0) == ""
+
+
+def test_tables_are_written_with_missing_cells_empty(tables, tmp_path):
+    paths = write_uncertainty(tables, tmp_path)
+    assert [p.stem for p in paths] == list(TABLES)
+    text = (tmp_path / "ijb_intervals.csv").read_text()
+    assert "tar_at_far_1e-06_pct,,,," in text and "nan" not in text.lower()

@@ -1,0 +1,71 @@
+"""Formatting of the uncertainty tables: interval cells, "—" for missing values, footnotes, error bars."""
+
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+import pytest
+
+from x2softmax.report import uncertainty as unc
+
+
+def _intervals() -> pd.DataFrame:
+    note = "not measurable: FAR 1e-06 < 1/258 impostor pairs (3.88e-03)"
+    return pd.DataFrame([
+        {"run": "x2softmax", "seed": 2048, "dataset": "IJBC", "metric": "tar_at_far_1e-02_pct", "far": 1e-2,
+         "value": 55.5, "ci_low": 40.25, "ci_high": 70.0, "note": ""},
+        {"run": "x2softmax", "seed": 2048, "dataset": "IJBC", "metric": "tar_at_far_1e-06_pct", "far": 1e-6,
+         "value": math.nan, "ci_low": math.nan, "ci_high": math.nan, "note": note},
+        {"run": "arcface", "seed": 2048, "dataset": "IJBC", "metric": "tar_at_far_1e-02_pct", "far": 1e-2,
+         "value": 50.0, "ci_low": 45.0, "ci_high": 52.0, "note": ""},
+        {"run": "arcface", "seed": 2048, "dataset": "IJBC", "metric": "tar_at_far_1e-06_pct", "far": 1e-6,
+         "value": math.nan, "ci_low": math.nan, "ci_high": math.nan, "note": note},
+    ])
+
+
+def test_interval_text():
+    assert unc.interval_text(97.5, 96.1, 98.6) == "97.50 [96.10, 98.60]"
+    assert unc.interval_text(math.nan, 1.0, 2.0) == "—"
+    assert unc.interval_text(50.0, math.nan, math.nan) == "50.00"
+
+
+def test_interval_table_and_footnote():
+    table = unc.interval_table(_intervals(), ["x2softmax", "arcface"], ["dataset", "metric"])
+    assert list(table["run"]) == ["x2softmax", "arcface"]
+    assert table.loc[0, "IJBC tar_at_far_1e-06_pct"] == "—"
+    assert table.loc[0, "IJBC tar_at_far_1e-02_pct"] == "55.50 [40.25, 70.00]"
+    assert unc.footnote(_intervals()) == "— IJBC: not measurable: FAR < 1/258 impostor pairs (3.88e-03)"
+    assert unc.footnote(_intervals().assign(note="")) == ""
+
+
+def test_seed_and_paired_tables():
+    seeds = pd.DataFrame([
+        {"base_run": "x2softmax", "loss": "x2softmax", "dataset": "lfw", "protocol": "10fold", "metric": "accuracy_pct",
+         "seeds": "2048 2049", "n_seeds": 2, "mean": 91.0, "std": 0.5, "note": ""},
+        {"base_run": "softmax", "loss": "softmax", "dataset": "lfw", "protocol": "10fold", "metric": "accuracy_pct",
+         "seeds": "2048", "n_seeds": 1, "mean": 80.0, "std": math.nan, "note": "one seed: no spread"},
+        {"base_run": "softmax", "loss": "softmax", "dataset": "IJBC", "protocol": "N1D1F2", "metric": "x",
+         "seeds": "2048", "n_seeds": 0, "mean": math.nan, "std": math.nan, "note": "not measurable"},
+    ])
+    table = unc.seed_table(seeds, ["lfw", "IJBC"])
+    assert table["mean ± std"].tolist() == ["91.00 ± 0.50", "80.00"]  # unmeasurable rows go to the footnote
+    paired = pd.DataFrame([{"baseline": "arcface", "dataset": "lfw", "protocol": "10fold", "metric": "accuracy_pct",
+                            "seeds": "2048 2049", "x2_mean": 91.0, "baseline_mean": 90.0, "difference": 1.0,
+                            "ci_low": 0.2, "ci_high": 1.9, "verdict": "X2 better", "note": ""}])
+    row = unc.paired_table(paired, ["lfw"]).iloc[0]
+    assert row["X2 − baseline [95 %]"] == "1.00 [0.20, 1.90]" and row["verdict"] == "X2 better"
+
+
+def test_read_uncertainty_names_a_missing_table(tmp_path):
+    with pytest.raises(FileNotFoundError, match="verification_intervals.csv: uncertainty table not found"):
+        unc.read_uncertainty(tmp_path)
+
+
+def test_errorbar_figure_draws_one_series_per_run():
+    fig = unc.errorbar_figure(_intervals(), ["x2softmax", "arcface"], panel="dataset", x="far", ylabel="TAR (%)",
+                              log_x=True)
+    ax = fig.axes[0]
+    assert ax.get_title() == "IJBC" and [t.get_text() for t in ax.get_legend().get_texts()] == ["x2softmax", "arcface"]
+    empty = unc.errorbar_figure(_intervals().assign(value=math.nan), ["x2softmax"], "dataset", "far", "TAR (%)")
+    assert "No measurable value" in empty.axes[0].texts[0].get_text()

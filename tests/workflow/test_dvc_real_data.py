@@ -1,0 +1,84 @@
+"""The DVC reviewer story on a real-data root: small datasets in the real formats, a paper-like preset, a local
+remote, and a fresh clone that regenerates every report without a training job and without the training set.
+
+The datasets are written by the synthetic generator in the real formats (RecordIO, .bin, IJB loose crops and meta)
+under `realdata/`, a root the preset declares as real (`synthetic: false`): the DAG fetches and checks each dataset
+(fetch markers, preflight), trains from the RecordIO and evaluates as the paper preset does. The generator's
+MANIFEST.json in that root tells the dataset checks that its sizes are small by design (not MS1MV3's counts).
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+
+from wfutil import BIN, copy_project, env, snakemake
+
+pytestmark = pytest.mark.e2e
+
+ROOT = "realdata"
+SMOKE = yaml.safe_load((Path(__file__).resolve().parents[2] / "config/presets/smoke.yaml").read_text())
+REQUIRED = ["ms1mv3", "lfw", "cfp_fp", "IJBB", "IJBC"]
+
+
+def _preset() -> dict:
+    """The smoke preset's sizes on the paper preset's real-data path (datasets checked, toy runs on the RecordIO)."""
+    preset = {k: v for k, v in SMOKE.items() if k != "data"}
+    preset.update(preset="paper-like-test", synthetic=False, data={"root": ROOT, "required": REQUIRED})
+    preset["toy"] = {**SMOKE["toy"], "settings": {**SMOKE["toy"]["settings"], "data": "recordio",
+                                                  "train_dir": f"{ROOT}/train"}}
+    return preset
+
+
+def _run(cmd: list[str], cwd: Path) -> str:
+    proc = subprocess.run(cmd, cwd=cwd, env=env(), capture_output=True, text=True, timeout=1800)
+    assert proc.returncode == 0, f"{cmd} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-5000:]}"
+    return proc.stdout + proc.stderr
+
+
+def test_fresh_clone_regenerates_every_report_from_pulled_checkpoints_without_the_training_set(tmp_path: Path):
+    from x2softmax.data.synthetic import generate
+
+    project = copy_project(tmp_path / "project")
+    generate(SMOKE["data"]["synthetic"], project / ROOT)
+    preset = project / "config/presets/paper_like_test.yaml"
+    preset.write_text(yaml.safe_dump(_preset(), sort_keys=False))
+    (project / "params.yaml").write_text(yaml.safe_dump(
+        {"preset": "config/presets/paper_like_test.yaml", "data_root": ROOT, "data_meta": f"{ROOT}/.checked"}))
+    args = ("--configfile", "config/presets/paper_like_test.yaml")
+    snakemake(project, *args, timeout=1800)  # a hang guard: about a minute on a quiet 2-core machine
+    assert (project / ROOT / ".checked/ms1mv3.json").is_file() and (project / "results/preflight.json").is_file()
+    reports = sorted(p.relative_to(project) for p in (project / "reports").rglob("*.html"))
+
+    dvc, remote = str(BIN / "dvc"), tmp_path / "remote"
+    git = ["git", "-c", "user.name=test", "-c", "user.email=test@example.org"]
+    _run(["git", "init", "-q"], project)
+    _run([dvc, "remote", "add", "-d", "store", str(remote)], project)
+    _run([dvc, "commit", "-f"], project)
+    _run([dvc, "push"], project)
+    _run(["git", "add", "-A"], project)
+    _run([*git, "commit", "-q", "-m", "trained the paper-like preset on real-format data"], project)
+    lock = yaml.safe_load((project / "dvc.lock").read_text())
+    outs = {out["path"] for stage in lock["stages"].values() for out in stage["outs"]}
+    assert {f"{ROOT}/train", f"{ROOT}/val", f"{ROOT}/IJBB", f"{ROOT}/IJBC", f"{ROOT}/.checked", "results/train",
+            "results/aligned", "results/toy"} <= outs  # one output per dataset: pullable one by one
+
+    clone = tmp_path / "clone"
+    _run(["git", "clone", "-q", str(project), str(clone)], tmp_path)
+    assert not (clone / "results/train").exists() and not (clone / ROOT / "val").exists()
+    shutil.rmtree(clone / "reports")  # committed pages must come back from the regenerating run, not from git
+    _run([str(BIN / "python"), "-m", "x2softmax.review", *args], clone)
+    assert not (clone / ROOT / "train").exists()  # the training set was neither pulled nor needed
+    assert (clone / ROOT / "val/lfw.bin").is_file() and (clone / ROOT / "IJBC/meta").is_dir()
+    log = sorted((clone / ".snakemake/log").glob("*.snakemake.log"))[-1].read_text()
+    assert "rule evaluate:" in log
+    for rule in ("train", "toy", "fetch_dataset", "preflight", "class_counts", "align_ijb"):
+        assert f"rule {rule}:" not in log, rule
+    assert sorted(p.relative_to(clone) for p in (clone / "reports").rglob("*.html")) == reports
+    runs = SMOKE["run_losses"] + SMOKE["run_ablations"]
+    for run in runs:
+        assert (clone / f"results/eval/{run}/metrics.csv").is_file()
