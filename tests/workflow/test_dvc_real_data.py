@@ -10,13 +10,12 @@ MANIFEST.json in that root tells the dataset checks that its sizes are small by 
 from __future__ import annotations
 
 import shutil
-import subprocess
 from pathlib import Path
 
 import pytest
 import yaml
 
-from wfutil import BIN, copy_project, env, snakemake
+from wfutil import BIN, copy_project, publish_with_dvc, run_tool, snakemake
 
 pytestmark = pytest.mark.e2e
 
@@ -34,12 +33,6 @@ def _preset() -> dict:
     return preset
 
 
-def _run(cmd: list[str], cwd: Path) -> str:
-    proc = subprocess.run(cmd, cwd=cwd, env=env(), capture_output=True, text=True, timeout=1800)
-    assert proc.returncode == 0, f"{cmd} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-5000:]}"
-    return proc.stdout + proc.stderr
-
-
 def test_fresh_clone_regenerates_every_report_from_pulled_checkpoints_without_the_training_set(tmp_path: Path):
     from x2softmax.data.synthetic import generate
 
@@ -54,24 +47,17 @@ def test_fresh_clone_regenerates_every_report_from_pulled_checkpoints_without_th
     assert (project / ROOT / ".checked/ms1mv3.json").is_file() and (project / "results/preflight.json").is_file()
     reports = sorted(p.relative_to(project) for p in (project / "reports").rglob("*.html"))
 
-    dvc, remote = str(BIN / "dvc"), tmp_path / "remote"
-    git = ["git", "-c", "user.name=test", "-c", "user.email=test@example.org"]
-    _run(["git", "init", "-q"], project)
-    _run([dvc, "remote", "add", "-d", "store", str(remote)], project)
-    _run([dvc, "commit", "-f"], project)
-    _run([dvc, "push"], project)
-    _run(["git", "add", "-A"], project)
-    _run([*git, "commit", "-q", "-m", "trained the paper-like preset on real-format data"], project)
+    publish_with_dvc(project, tmp_path / "remote", "trained the paper-like preset on real-format data")
     lock = yaml.safe_load((project / "dvc.lock").read_text())
     outs = {out["path"] for stage in lock["stages"].values() for out in stage["outs"]}
     assert {f"{ROOT}/train", f"{ROOT}/val", f"{ROOT}/IJBB", f"{ROOT}/IJBC", f"{ROOT}/.checked", "results/train",
             "results/aligned", "results/toy"} <= outs  # one output per dataset: pullable one by one
 
     clone = tmp_path / "clone"
-    _run(["git", "clone", "-q", str(project), str(clone)], tmp_path)
+    run_tool(["git", "clone", "-q", str(project), str(clone)], tmp_path)
     assert not (clone / "results/train").exists() and not (clone / ROOT / "val").exists()
     shutil.rmtree(clone / "reports")  # committed pages must come back from the regenerating run, not from git
-    _run([str(BIN / "python"), "-m", "x2softmax.review", *args], clone)
+    run_tool([str(BIN / "python"), "-m", "x2softmax.review", *args], clone)
     assert not (clone / ROOT / "train").exists()  # the training set was neither pulled nor needed
     assert (clone / ROOT / "val/lfw.bin").is_file() and (clone / ROOT / "IJBC/meta").is_dir()
     log = sorted((clone / ".snakemake/log").glob("*.snakemake.log"))[-1].read_text()

@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from wfutil import BIN, SMOKE, env, planned_jobs, snakemake, wildcard_values
+from wfutil import BIN, SMOKE, env, planned_jobs, publish_with_dvc, run_tool, snakemake, wildcard_values
 
 pytestmark = pytest.mark.e2e
 
@@ -183,25 +183,12 @@ def test_new_loss_adds_only_its_jobs_and_reports(smoke_project: Path, tmp_path: 
 
 
 def test_dvc_reviewer_story_regenerates_reports_without_training(smoke_project: Path, tmp_path: Path) -> None:
-    def run(cmd: list[str], cwd: Path) -> str:
-        proc = subprocess.run(cmd, cwd=cwd, env=env(), capture_output=True, text=True, timeout=900)
-        assert proc.returncode == 0, f"{cmd} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-5000:]}"
-        return proc.stdout + proc.stderr
-
-    dvc = str(BIN / "dvc")
-    remote = tmp_path / "remote"
-    git = ["git", "-c", "user.name=test", "-c", "user.email=test@example.org"]
-    run(["git", "init", "-q"], smoke_project)
-    run([dvc, "remote", "add", "-d", "store", str(remote)], smoke_project)
-    run([dvc, "commit", "-f"], smoke_project)
-    run([dvc, "push"], smoke_project)
-    run(["git", "add", "-A"], smoke_project)
-    run([*git, "commit", "-q", "-m", "trained smoke run"], smoke_project)
+    publish_with_dvc(smoke_project, tmp_path / "remote", "trained smoke run")
 
     clone = tmp_path / "clone"
-    run(["git", "clone", "-q", str(smoke_project), str(clone)], tmp_path)
+    run_tool(["git", "clone", "-q", str(smoke_project), str(clone)], tmp_path)
     assert not (clone / "results/train").exists()
-    run([str(BIN / "python"), "-m", "x2softmax.review", "--configfile", "config/presets/smoke.yaml"], clone)
+    run_tool([str(BIN / "python"), "-m", "x2softmax.review", "--configfile", "config/presets/smoke.yaml"], clone)
     # the second Snakemake call regenerates the reports (the first only touches what DVC restored)
     regenerate_log = sorted((clone / ".snakemake/log").glob("*.snakemake.log"))[-1]
     assert "rule evaluate:" in regenerate_log.read_text()

@@ -56,6 +56,25 @@ def snakemake(cwd: Path, *args: str, check: bool = True, timeout: int = 900,
     return proc
 
 
+def run_tool(cmd: list[str], cwd: Path, timeout: int = 1800) -> str:
+    """Run a tool (git, dvc, python) with the venv on PATH; fail the test with its output if it fails."""
+    proc = subprocess.run(cmd, cwd=cwd, env=env(), capture_output=True, text=True, timeout=timeout)
+    assert proc.returncode == 0, f"{cmd} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-5000:]}"
+    return proc.stdout + proc.stderr
+
+
+def publish_with_dvc(project: Path, remote: Path, message: str) -> None:
+    """What the trainer does before a review: git init, dvc commit every stage, dvc push to `remote`, git commit."""
+    git = ["git", "-c", "user.name=test", "-c", "user.email=test@example.org"]
+    dvc = str(BIN / "dvc")
+    run_tool(["git", "init", "-q"], project)
+    run_tool([dvc, "remote", "add", "-d", "store", str(remote)], project)
+    run_tool([dvc, "commit", "-f"], project)
+    run_tool([dvc, "push"], project)
+    run_tool(["git", "add", "-A"], project)
+    run_tool([*git, "commit", "-q", "-m", message], project)
+
+
 JOB_RE = re.compile(r"^(?:localrule|rule) (\S+?):\s*$")
 WILDCARDS_RE = re.compile(r"^\s+wildcards: (.*)$")
 

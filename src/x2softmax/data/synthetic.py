@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import copy
 import math
-import re
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
