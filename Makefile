@@ -9,10 +9,13 @@ STAMP := $(VENV)/.installed
 TEST_STAMP := $(VENV)/.installed-test
 PRESET ?=
 CORES ?= 2
-PRESET_ARGS := $(if $(PRESET),--configfile $(if $(findstring /,$(PRESET)),$(PRESET),config/presets/$(PRESET).yaml),)
+PRESET_FILE := $(if $(PRESET),$(if $(findstring /,$(PRESET)),$(PRESET),config/presets/$(PRESET).yaml),)
+PRESET_ARGS := $(if $(PRESET),--configfile $(PRESET_FILE),)
+# Snakemake does not name the file on a YAML error in a --configfile: check the preset first (one line naming it).
+CONFIG_CHECK := $(if $(PRESET),$(BIN)/x2softmax config-check --preset $(PRESET_FILE) &&,)
 SNAKEMAKE := $(BIN)/snakemake --cores $(CORES) $(PRESET_ARGS)
 
-.PHONY: replicate test review plan dry-run lint browser clean
+.PHONY: replicate test review plan dry-run lint browser slurm cluster clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python >= 3.11 is needed (set PYTHON=...)")'
@@ -27,9 +30,9 @@ $(TEST_STAMP): $(STAMP)
 	touch $(TEST_STAMP)
 
 replicate: $(STAMP)
-	PATH=$(CURDIR)/$(BIN):$$PATH $(SNAKEMAKE) --rerun-incomplete
+	$(CONFIG_CHECK) $(SNAKEMAKE) --rerun-incomplete
 	@if [ ! -f reports/report.html ] || [ reports/index.html -nt reports/report.html ]; then \
-		PATH=$(CURDIR)/$(BIN):$$PATH $(SNAKEMAKE) --report reports/report.html >/dev/null 2>&1 \
+		$(SNAKEMAKE) --report reports/report.html >/dev/null 2>&1 \
 		  || echo "note: snakemake --report failed (see: $(SNAKEMAKE) --report reports/report.html)"; fi
 	@echo "Report: $(CURDIR)/reports/index.html"
 
@@ -37,7 +40,15 @@ browser:
 	@command -v chromium >/dev/null || { [ "$$(id -u)" = 0 ] && (apt-get update -qq && apt-get install -y -qq chromium >/dev/null) \
 		|| echo "note: chromium not installed; the browser test will be skipped"; }
 
-test: $(TEST_STAMP) browser
+# The Slurm integration test needs Debian's slurm-wlm and munge (installed here as root when missing).
+slurm:
+	@.ci/install-slurm
+
+# The cluster executors (Slurm, Kubernetes) for profiles/slurm and profiles/kubernetes.
+cluster: $(STAMP)
+	$(BIN)/python -m pip install -q -e '.[cluster]'
+
+test: $(TEST_STAMP) browser slurm
 	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/python -m pytest -n 2 --dist loadfile -q tests
 
 review: $(STAMP)
@@ -47,10 +58,10 @@ plan: $(STAMP)
 	$(BIN)/x2softmax plan $(if $(PRESET),--preset $(PRESET),)
 
 dry-run: $(STAMP)
-	PATH=$(CURDIR)/$(BIN):$$PATH $(SNAKEMAKE) -n
+	$(CONFIG_CHECK) $(SNAKEMAKE) -n
 
 lint: $(STAMP)
-	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/snakemake --lint
+	$(BIN)/snakemake --lint
 
 clean:
 	rm -rf results logs reports/*.html reports/figures reports/tables .snakemake

@@ -1,5 +1,6 @@
 # The X2-Softmax replication as one DAG: data -> training (one job per loss / ablation) -> evaluation ->
-# analysis -> papermill notebooks -> offline HTML -> reports/index.html. Rules only call the `x2softmax` CLI.
+# analysis -> papermill notebooks -> offline HTML -> reports/index.html. Rules only call the `x2softmax` CLI, a shell
+# function that runs `<Snakemake's interpreter> -m x2softmax` (workflow/rules/common.smk), never a command on PATH.
 # The embedded default is config/config.yaml; presets (config/presets/*.yaml) are merged over it with
 # `--configfile`. See README.md and docs/architecture.md.
 

@@ -6,7 +6,7 @@ import argparse
 import json
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -32,11 +32,11 @@ def cmd_data_synth(args: argparse.Namespace) -> None:
 
 
 def cmd_data_fetch(args: argparse.Namespace) -> None:
-    from x2softmax.data.datasets import check_dataset, fetch_dataset
+    from x2softmax.data.datasets import SAMPLE_IMAGES, check_dataset, fetch_dataset
     from x2softmax.io import atomic_write_json
 
     path = fetch_dataset(args.name, Path(args.root), source=args.source)
-    summary = check_dataset(path)
+    summary = check_dataset(path, sample=SAMPLE_IMAGES)
     print(summary)
     if args.marker:
         atomic_write_json(args.marker, {"dataset": args.name, "path": str(path), "check": summary})
@@ -58,7 +58,7 @@ def cmd_data_preflight(args: argparse.Namespace) -> None:
 def cmd_data_check(args: argparse.Namespace) -> None:
     from x2softmax.data.datasets import check_dataset
 
-    print(check_dataset(Path(args.path)))
+    print(check_dataset(Path(args.path), sample=args.sample))
 
 
 def cmd_data_class_counts(args: argparse.Namespace) -> None:
@@ -110,14 +110,17 @@ def cmd_train(args: argparse.Namespace) -> None:
 
 def cmd_evaluate(args: argparse.Namespace) -> None:
     from x2softmax.evaluate.run import evaluate_model
+    from x2softmax.train.devices import gpu_environment
 
-    path = evaluate_model(
-        Path(args.model), Path(args.out), run=args.run or Path(args.model).parent.name,
-        loss=args.loss or "unknown", data_root=Path(args.data_root), benchmarks=args.benchmarks,
-        protocols=args.protocols, ijb=args.ijb, aligned_root=Path(args.aligned_root) if args.aligned_root else None,
-        ijb_mode=args.ijb_mode, batch_size=args.batch_size, backbone=args.backbone,
-        cache_dir=Path(args.cache) if args.cache else None, device=args.device,
-    )
+    with gpu_environment(args.gpus if args.device == "auto" else 0):
+        path = evaluate_model(
+            Path(args.model), Path(args.out), run=args.run or Path(args.model).parent.name,
+            loss=args.loss or "unknown", data_root=Path(args.data_root), benchmarks=args.benchmarks,
+            protocols=args.protocols, ijb=args.ijb,
+            aligned_root=Path(args.aligned_root) if args.aligned_root else None, ijb_mode=args.ijb_mode,
+            batch_size=args.batch_size, backbone=args.backbone,
+            cache_dir=Path(args.cache) if args.cache else None, device=args.device,
+        )
     print(path)
 
 
@@ -158,7 +161,13 @@ def cmd_toy(args: argparse.Namespace) -> None:
 def cmd_report_render(args: argparse.Namespace) -> None:
     from x2softmax.report.render import render_html
 
-    print(render_html(Path(args.notebook), Path(args.html)))
+    print(render_html(Path(args.notebook), Path(args.html), Path(args.config) if args.config else None))
+
+
+def cmd_report_style(args: argparse.Namespace) -> None:
+    from x2softmax.report.style import write_stylesheet
+
+    print(write_stylesheet(Path(args.out)))
 
 
 def cmd_report_index(args: argparse.Namespace) -> None:
@@ -172,6 +181,13 @@ def cmd_report_config(args: argparse.Namespace) -> None:
     from x2softmax.io import atomic_write_json
 
     atomic_write_json(args.out, args.config)
+
+
+def cmd_config_check(args: argparse.Namespace) -> None:
+    from x2softmax import config as xcfg
+
+    config = xcfg.load_config(args.preset, base=args.config or xcfg.DEFAULT_CONFIG)
+    print(f"config: valid ({len(xcfg.runs(config))} runs)")
 
 
 def cmd_plan(args: argparse.Namespace) -> None:
@@ -206,8 +222,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--root", required=True)
     p.add_argument("--out", default=None)
     p.set_defaults(func=cmd_data_preflight)
-    p = data.add_parser("check", help="validate a dataset (RecordIO dir, .bin file or IJB suite)")
+    p = data.add_parser("check", help="validate a dataset (RecordIO dir, .bin file or IJB suite), decoding every image")
     p.add_argument("path")
+    p.add_argument("--sample", type=int, default=None, help="decode only this many images, spread evenly")
     p.set_defaults(func=cmd_data_check)
     p = data.add_parser("class-counts", help="images per identity of a training RecordIO")
     p.add_argument("train_dir")
@@ -255,6 +272,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch-size", type=int, default=256)
     p.add_argument("--cache", default=None, help="embedding cache directory")
     p.add_argument("--device", default="auto")
+    p.add_argument("--gpus", type=int, default=1, help="GPUs to take with --device auto (leased like training's)")
     p.add_argument("--out", required=True)
     p.set_defaults(func=cmd_evaluate)
 
@@ -294,7 +312,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = report.add_parser("render", help="executed notebook -> offline HTML")
     p.add_argument("notebook")
     p.add_argument("html")
+    p.add_argument("--config", default=None, help="resolved config JSON (its hash goes into the page footer)")
     p.set_defaults(func=cmd_report_render)
+    p = report.add_parser("style", help="write the shared stylesheet of the pages")
+    p.add_argument("--out", required=True)
+    p.set_defaults(func=cmd_report_style)
     p = report.add_parser("index", help="build reports/index.html")
     p.add_argument("--config", required=True, help="resolved config JSON")
     p.add_argument("--results", default="results")
@@ -306,6 +328,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True)
     p.set_defaults(func=cmd_report_config)
 
+    p = sub.add_parser("config-check", help="validate the config and a preset; errors name the file and the key")
+    p.add_argument("--config", default=None, help="base config file (default config/config.yaml)")
+    p.add_argument("--preset", default=None, help="smoke, paper or a preset file")
+    p.set_defaults(func=cmd_config_check)
+
     p = sub.add_parser("plan", help="every job of a preset with its requests and estimated GPU-hours")
     p.add_argument("--preset", default=None, help="smoke, paper or a preset file (default: embedded default)")
     p.add_argument("--throughput", type=float, default=None, help="training images/s per GPU")
@@ -313,15 +340,40 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: Sequence[str] | None = None) -> None:
-    """Entry point of the `x2softmax` command; bad input ends with one clear line (X2S_TRACEBACK=1 shows more)."""
-    args = build_parser().parse_args(argv)
+def _user_errors() -> tuple[type[BaseException], ...]:
+    """Exception types a user can cause or meet: bad input, missing or corrupt files, failed downloads (requests'
+    errors are OSErrors), divergence (RuntimeError); anything else is a bug and keeps its traceback."""
+    import pickle
+    import tarfile
+    import zipfile
+
+    return (ValueError, OSError, KeyError, ImportError, EOFError, RuntimeError, pickle.UnpicklingError,
+            tarfile.TarError, zipfile.BadZipFile)
+
+
+def _one_line(err: BaseException) -> str:
+    text = str(err.args[0]) if isinstance(err, KeyError) and err.args else str(err)
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    return "; ".join(lines) or type(err).__name__
+
+
+def report_failure(command: str, func: Callable[[], None]) -> None:
+    """Run `func`; a failure a user can cause or meet exits with one line `x2softmax COMMAND: Type: message`
+    (X2S_TRACEBACK=1 re-raises it); anything else is a bug and keeps its traceback."""
     try:
-        args.func(args)
-    except (ValueError, OSError) as err:
-        if os.environ.get("X2S_TRACEBACK"):
+        func()
+    except KeyboardInterrupt:
+        sys.exit(f"x2softmax {command}: interrupted")
+    except Exception as err:
+        if os.environ.get("X2S_TRACEBACK") or not isinstance(err, _user_errors()):
             raise
-        sys.exit(f"x2softmax {args.command}: {type(err).__name__}: {err}")
+        sys.exit(f"x2softmax {command}: {type(err).__name__}: {_one_line(err)}")
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Entry point of the `x2softmax` command; a failure ends with one clear line (X2S_TRACEBACK=1 shows more)."""
+    args = build_parser().parse_args(argv)
+    report_failure(args.command, lambda: args.func(args))
 
 
 if __name__ == "__main__":

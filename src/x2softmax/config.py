@@ -107,7 +107,17 @@ def _check_references(config: dict[str, Any]) -> None:
             raise ConfigError(f"config key 'seeds.runs': '{run}' is neither a loss under 'losses' nor an ablation")
     if config["train"]["seed"] in seeds.get("extra", []):
         raise ConfigError(f"config key 'seeds.extra': {config['train']['seed']} is train.seed (the base seed) already")
+    _check_schedule(config)
     _check_hyperparameters(config)
+
+
+def _check_schedule(config: dict[str, Any]) -> None:
+    """Milestones must fall inside training: one beyond the last epoch would never apply."""
+    train = config["train"]
+    late = [m for m in train["schedule"].get("milestones", []) if m > train["epochs"]]
+    if train["schedule"]["name"] == "multistep" and late:
+        raise ConfigError(f"config key 'train.schedule.milestones': {late} beyond the last epoch "
+                          f"(train.epochs is {train['epochs']}); such a milestone would never apply")
 
 
 def _check_hyperparameters(config: dict[str, Any]) -> None:

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import contextlib
+import glob
 import hashlib
 import json
 import os
+import socket
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -18,6 +21,61 @@ def _umask() -> int:
     return mask
 
 
+# Temp files are named .{target}.{host}~{pid}.{random}.tmp so that a later write can tell a dead writer's leftovers.
+_STALE_FOREIGN_S = 24 * 3600  # leftovers of another host (or of an older naming) count as stale after a day
+
+
+def _writer_tag() -> str:
+    return f"{socket.gethostname().replace('.', '_').replace('~', '_')}~{os.getpid()}"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _is_stale(tmp: Path, target_name: str, host: str) -> bool:
+    """Whether a temp file beside a target was left by a writer that is gone (killed mid-write)."""
+    writer = tmp.name[len(target_name) + 2:].split(".", 1)[0]
+    tmp_host, _, pid = writer.rpartition("~")
+    if tmp_host == host and pid.isdigit():
+        return int(pid) != os.getpid() and not _alive(int(pid))
+    try:
+        return time.time() - tmp.stat().st_mtime > _STALE_FOREIGN_S
+    except FileNotFoundError:
+        return False
+
+
+def remove_stale_temps(target: str | os.PathLike[str]) -> list[Path]:
+    """Delete the .{name}.*.tmp files beside `target` whose writer is dead (killed mid-write); returns them."""
+    target = Path(target)
+    host = _writer_tag().rpartition("~")[0]
+    removed = []
+    for tmp in target.parent.glob(f".{glob.escape(target.name)}.*.tmp"):
+        if _is_stale(tmp, target.name, host):
+            with contextlib.suppress(FileNotFoundError):
+                tmp.unlink()
+                removed.append(tmp)
+    return removed
+
+
+def temp_beside(target: Path) -> Path:
+    """Create an empty temp file .{name}.{host}~{pid}.XXXX.tmp beside `target`, after removing dead writers' ones."""
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        remove_stale_temps(target)
+        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.{_writer_tag()}.", suffix=".tmp", dir=target.parent)
+    except OSError as err:
+        raise naming(err, target) from None
+    os.close(fd)
+    return Path(tmp)
+
+
 def give_default_mode(path: str | os.PathLike[str]) -> None:
     """Give a file the permissions a plain open() would (0666 less the umask); mkstemp creates files 0600."""
     os.chmod(path, 0o666 & ~_umask())
@@ -25,19 +83,30 @@ def give_default_mode(path: str | os.PathLike[str]) -> None:
 
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
-    """Yield a temporary path beside `path`; rename it onto `path` only if the block succeeds."""
+    """Yield a temporary path beside `path`; rename it onto `path` only if the block succeeds.
+
+    Stale temp files of killed earlier writes to the same target are removed first; an OSError (disk full,
+    read-only folder) is re-raised naming the target.
+    """
     target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    os.close(fd)
-    tmp_path = Path(tmp)
+    tmp_path = temp_beside(target)
     try:
         yield tmp_path
         give_default_mode(tmp_path)
         os.replace(tmp_path, target)
+    except OSError as err:
+        raise naming(err, target) from None
     finally:
         if tmp_path.exists():
             tmp_path.unlink()
+
+
+def naming(err: OSError, target: Path) -> OSError:
+    """The OSError with a message that names the file being written (ENOSPC and EROFS name none themselves)."""
+    if err.filename is not None and str(target) in str(err.filename):
+        return err
+    message = f"cannot write {target}: {err.strerror or err or type(err).__name__}"
+    return OSError(err.errno, message) if err.errno else OSError(message)
 
 
 def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> None:

@@ -7,29 +7,31 @@ import http.server
 import io
 import json
 import tarfile
-import threading
 import zipfile
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from x2softmax.data import datasets
-from x2softmax.data.datasets import (
-    check_dataset,
-    download,
-    extract_archive,
-    fetch_dataset,
-    load_registry,
-    preflight,
-)
+from x2softmax.data.archives import download, extract_archive
+from x2softmax.data.datasets import check_dataset, fetch_dataset, load_registry, preflight
 from x2softmax.data.ijb import write_ijb_meta
 from x2softmax.data.images import encode_image
 from x2softmax.data.pairs import write_bin
 from x2softmax.data.recordio import write_face_recordio
 
-PAYLOAD = bytes(range(256)) * 400  # 102,400 bytes
+def _tar_bytes(members: dict[str, bytes]) -> bytes:
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w") as tf:
+        for name, data in members.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tf.addfile(info, io.BytesIO(data))
+    return buffer.getvalue()
+
+
+PAYLOAD = _tar_bytes({"data/a.bin": bytes(range(256)) * 800, "data/b.bin": bytes(range(255, -1, -1)) * 800})
 
 
 class RangeHandler(http.server.BaseHTTPRequestHandler):
@@ -66,15 +68,10 @@ class RangeHandler(http.server.BaseHTTPRequestHandler):
 
 
 @pytest.fixture
-def server() -> Iterator[str]:
+def server(http_server) -> str:
     RangeHandler.requests_seen = []
     RangeHandler.cut_first = True
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), RangeHandler)
-    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{httpd.server_address[1]}"
-    httpd.shutdown()
-    httpd.server_close()
+    return http_server(RangeHandler)
 
 
 def test_registry_lists_the_paper_datasets() -> None:
@@ -90,15 +87,16 @@ def test_interrupted_download_resumes(server: str, tmp_path: Path) -> None:
     sha = hashlib.sha256(PAYLOAD).hexdigest()
     dest = download(f"{server}/data.bin", tmp_path / "data.bin", sha256=sha, backoff=0.01, chunk=4096)
     assert dest.read_bytes() == PAYLOAD
-    # the second request resumes from the whole 4 KiB blocks written before the cut
+    # the second request resumes from the whole 4 KiB blocks written before the cut, less the 64 KiB compared
     resumed = (len(PAYLOAD) // 2) // 4096 * 4096
-    assert RangeHandler.requests_seen == [None, f"bytes={resumed}-"]
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["data.bin"]
+    assert RangeHandler.requests_seen == [None, f"bytes={resumed - 65536}-"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["data.bin", "data.bin.sha256"]
+    assert (tmp_path / "data.bin.sha256").read_text() == f"{sha}  data.bin\n"
 
 
 def test_checksum_mismatch_leaves_nothing(server: str, tmp_path: Path) -> None:
     RangeHandler.cut_first = False
-    with pytest.raises(ValueError, match="sha256 mismatch"):
+    with pytest.raises(ValueError, match="corrupt .sha256 is"):
         download(f"{server}/data.bin", tmp_path / "data.bin", sha256="0" * 64, backoff=0.01)
     assert list(tmp_path.iterdir()) == []
 
@@ -153,10 +151,10 @@ def test_zip_escape_refused_and_good_archives_extract(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match=r"\.\./evil\.txt"):
         extract_archive(bad, tmp_path / "out")
     assert not (tmp_path / "evil.txt").exists() and list((tmp_path / "out").iterdir()) == []
-    good = tar_with(tmp_path, lambda tf: (add_file(tf, "d/a.txt", b"hello"), add_link(tf, "d/b.txt", "a.txt")))
+    good = tar_with(tmp_path, lambda tf: (add_file(tf, "d/a.txt", b"hello"), add_file(tf, "d/b.txt", b"bye")))
     files = extract_archive(good, tmp_path / "good")
     assert sorted(p.name for p in files) == ["a.txt", "b.txt"]
-    assert (tmp_path / "good" / "d" / "b.txt").read_bytes() == b"hello"
+    assert (tmp_path / "good" / "d" / "b.txt").read_bytes() == b"bye"
     (tmp_path / "plain.txt").write_text("nope")
     with pytest.raises(ValueError, match="not a zip or tar"):
         extract_archive(tmp_path / "plain.txt", tmp_path / "x")

@@ -222,3 +222,21 @@ def populate_reports():
 def tiny_png() -> bytes:
     """A valid 1x1 PNG."""
     return PNG_1PX
+
+
+NOTEBOOK_DIR = Path(__file__).resolve().parents[2] / "notebooks"
+
+
+def _execute_notebook(nb: str, params: dict, out: Path) -> Path:
+    """Run one report notebook with papermill into `out`."""
+    papermill = pytest.importorskip("papermill")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    papermill.execute_notebook(str(NOTEBOOK_DIR / f"{nb}.ipynb"), str(out), parameters=params, kernel_name="python3",
+                               progress_bar=False)
+    return out
+
+
+@pytest.fixture
+def run_notebook():
+    """The function that executes a report notebook (nb, papermill parameters, output path) → output path."""
+    return _execute_notebook

@@ -72,3 +72,52 @@ def test_rendered_notebook_images_load(tiny_png, tmp_path):
     page = render_html(tmp_path / "page.ipynb", tmp_path / "site" / "page.html")
     check = _check_page(page, tmp_path)
     assert check["total"] == 1 and check["broken"] == []
+
+
+WIDTH_PROBE = """<script>
+window.addEventListener("load", () => {
+  document.body.setAttribute("data-width-check", JSON.stringify({
+    scroll: document.documentElement.scrollWidth, client: document.documentElement.clientWidth}));
+});
+</script>"""
+
+
+def page_width(page: Path, tmp_path: Path) -> dict:
+    """scrollWidth and clientWidth of a page in headless Chromium with a 1280-pixel window."""
+    probe = page.with_name(f"width_{page.name}")
+    probe.write_text(page.read_text(encoding="utf-8").replace("</body>", WIDTH_PROBE + "</body>"), encoding="utf-8")
+    done = _chromium(["--window-size=1280,1600", "--virtual-time-budget=5000", "--dump-dom", probe.as_uri()],
+                     tmp_path / "profile")
+    found = re.search(r'data-width-check="([^"]+)"', done.stdout)
+    assert found, f"the width probe did not run on {page}: {done.stderr[-500:]}"
+    return json.loads(found.group(1).replace("&quot;", '"'))
+
+
+@pytest.mark.e2e
+@pytest.mark.parametrize("nb", ["03_verification", "04_ijb", "06_ablations", "07_geometry"])
+def test_pages_are_no_wider_than_the_window(fake_tree, run_notebook, nb, tmp_path):
+    """The widest pages (long tables, many runs), rendered from the fake tree, fit a 1280-pixel window: wide tables
+    scroll inside their own container."""
+    from x2softmax.report.style import write_stylesheet
+
+    root, params = fake_tree
+    site = root / "reports"
+    write_stylesheet(site / "style.css")
+    page = render_html(run_notebook(nb, params[nb], tmp_path / f"{nb}.ipynb"), site / f"{nb}.html")
+    width = page_width(page, tmp_path)
+    assert width["scroll"] <= 1280 and width["scroll"] <= width["client"] + 1, width
+
+
+def test_the_width_check_catches_a_planted_wide_table(tmp_path):
+    from x2softmax.report.style import write_stylesheet
+
+    write_stylesheet(tmp_path / "style.css")
+    cells = "".join(f"<td>column_{i}_with_a_long_value</td>" for i in range(60))
+    page = tmp_path / "wide.html"
+    page.write_text(f'<html><head><link rel="stylesheet" href="style.css"></head><body><table><tr>{cells}</tr>'
+                    "</table></body></html>")
+    assert page_width(page, tmp_path)["scroll"] > 1280
+    contained = tmp_path / "contained.html"
+    contained.write_text(page.read_text().replace("<table>", '<div class="table-scroll"><table>')
+                         .replace("</table>", "</table></div>"))
+    assert page_width(contained, tmp_path)["scroll"] <= 1280

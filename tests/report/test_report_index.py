@@ -34,10 +34,12 @@ def test_index_links_everything(fake_tree, populate_reports, tmp_path):
         for text in NOTEBOOKS[nb]["captions"].values():
             assert text.replace("'", "&#x27;") in page
     assert "not produced in this run" in page
-    assert "report.html" in links
+    assert "report.html" not in links  # Snakemake's report is not in the repository: named, never linked
+    assert "style.css" in links and "<style" not in page
     assert "Synthetic data" in page and "fake-preset" in page
     assert all(name in page for name in PROTOCOLS)
-    assert "x2softmax.data.synthetic 1" in page and "cdcdcdcd" in page  # manifest provenance
+    assert "x2softmax.data.synthetic 1" in page and "cdcdcdcd" not in page  # manifest scalars on the page,
+    assert "data_manifest.json" in links and "cdcdcdcd" in (reports / "data_manifest.json").read_text()  # lists linked
     assert "abababab" in page  # a run's training-data hash
     for name in ("python", "torch", "numpy", "pandas", "snakemake", "dvc", "papermill"):
         assert f"<td>{name}</td>" in page

@@ -1,31 +1,72 @@
-"""All seven report notebooks run under papermill on a fake results tree and write every declared output."""
+"""All seven report notebooks run under papermill on a fake results tree, write every declared output, show nothing
+but what they mean to show, and render to light pages (numbered, captioned figures; notice; verdict; footer)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+import nbformat
 import pandas as pd
 import pytest
+from nbformat.v4 import new_code_cell, new_notebook, new_output
 
-from x2softmax.report.artifacts import NOTEBOOKS, check_outputs, table_paths
-from x2softmax.report.render import remote_references, render_html
+from x2softmax.report.artifacts import NOTEBOOKS, check_outputs, figure_paths, table_paths
+from x2softmax.report.page import data_kind
+from x2softmax.report.render import remote_references, render_html, stray_outputs
 
-NOTEBOOK_DIR = Path(__file__).resolve().parents[2] / "notebooks"
-
-
+VERDICT_PAGES = ("01_margins", "02_toy", "06_ablations", "07_geometry")
+NOTICE = {"analysis": "Analysis only", "digits": "Real handwritten digits", "synthetic": "Synthetic data",
+          "real": "Real data"}
 @pytest.mark.e2e
 @pytest.mark.parametrize("nb", sorted(NOTEBOOKS))
-def test_notebook_runs_and_writes_its_outputs(fake_tree, nb):
-    papermill = pytest.importorskip("papermill")
+def test_notebook_runs_and_writes_its_outputs(fake_tree, run_notebook, nb):
     root, params = fake_tree
-    executed = root / "results" / "notebooks" / f"{nb}.ipynb"
-    executed.parent.mkdir(parents=True, exist_ok=True)
-    papermill.execute_notebook(str(NOTEBOOK_DIR / f"{nb}.ipynb"), str(executed), parameters=params[nb],
-                               kernel_name="python3", progress_bar=False)
+    executed = run_notebook(nb, params[nb], root / "results" / "notebooks" / f"{nb}.ipynb")
     figures, tables = Path(params[nb]["figures_dir"]), Path(params[nb]["tables_dir"])
     check_outputs(nb, figures, tables)
     for table in table_paths(nb, tables):
         assert len(pd.read_csv(table)) > 0, f"{table} is empty"
+    assert stray_outputs(nbformat.read(executed, as_version=4)) == []
     page = render_html(executed, root / "reports" / f"{nb}.html").read_text(encoding="utf-8")
-    assert remote_references(page) == [] and "Synthetic data" in page
-    assert page.count("data:image/png;base64,") >= len(NOTEBOOKS[nb]["figures"])
+    assert remote_references(page) == [] and "base64" not in page and "<style" not in page
+    assert NOTICE[data_kind(nb, True)] in page
+    for number, stem in enumerate(NOTEBOOKS[nb]["figures"], start=1):
+        label = f"Figure {int(nb[:2])}.{number}. {NOTEBOOKS[nb]['captions'][stem]}".replace("'", "&#x27;")
+        assert f'<img src="figures/{stem}.png" alt="{label}">' in page and f"<figcaption>{label}</figcaption>" in page
+    for number, stem in enumerate(NOTEBOOKS[nb]["tables"], start=1):
+        assert f"Table {int(nb[:2])}.{number}. " in page and f'href="tables/{stem}.csv"' in page
+    assert ('<section class="verdict">' in page) is (nb in VERDICT_PAGES)
+    footer = page.split('<footer class="provenance">')[1]
+    for needed in (f"notebooks/{nb}.ipynb", f"notebook_{nb}", "render_notebook", "Git commit", "Config hash",
+                   'href="index.html"', *NOTEBOOKS[nb]["functions"]):
+        assert needed in footer
+    assert all(path.is_file() for path in figure_paths(nb, figures))
+
+
+def test_stray_output_check_catches_planted_outputs():
+    book = new_notebook(cells=[
+        new_code_cell("save_table(...)", outputs=[new_output("execute_result", data={
+            "text/plain": "PosixPath('reports/tables/04_similarity_overlap.csv')"}, execution_count=1)]),
+        new_code_cell("print()", outputs=[new_output("stream", name="stdout", text="hello\n")]),
+        new_code_cell("display(df)", outputs=[new_output("display_data", data={
+            "text/html": "<div><style scoped>...</style><table class='dataframe'></table></div>",
+            "text/plain": "df"})]),
+        new_code_cell("ok()", outputs=[new_output("display_data", data={
+            "text/html": '<figure class="x2-figure" id="a"></figure>', "text/plain": "<HTML>"})]),
+    ])
+    found = stray_outputs(book)
+    assert len(found) == 3 and "PosixPath" in found[0] and "hello" in found[1]
+
+
+@pytest.mark.e2e
+def test_a_page_regenerated_twice_is_byte_identical(fake_tree, run_notebook, tmp_path):
+    root, params = fake_tree
+    nb = "07_geometry"
+    pages, figures = [], []
+    for attempt in (1, 2):
+        executed = run_notebook(nb, params[nb], tmp_path / f"run{attempt}" / f"{nb}.ipynb")
+        pages.append(render_html(executed, tmp_path / f"run{attempt}" / f"{nb}.html").read_bytes())
+        figures.append({p.name: p.read_bytes() for p in figure_paths(nb, Path(params[nb]["figures_dir"]))}
+                       | {p.name: p.read_bytes() for p in table_paths(nb, Path(params[nb]["tables_dir"]))})
+    assert pages[0] == pages[1]
+    assert figures[0] == figures[1]

@@ -1,4 +1,5 @@
-"""Executed notebook → offline HTML: no input cells, no network references, images inline."""
+"""Executed notebook → light offline HTML: no input cells, no network references, the shared stylesheet linked, a
+provenance footer, and the same bytes for the same outputs whatever the notebook's run noise."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import pytest
 from nbclient import NotebookClient
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
-from x2softmax.report.render import remote_references, render_html
+from x2softmax.report.render import config_hash, footer_html, page_html, remote_references, render_html
 
 
 @pytest.fixture(scope="module")
@@ -57,3 +58,60 @@ def test_bad_input_is_named(tmp_path):
     broken.write_text("{not json")
     with pytest.raises(ValueError, match="broken.ipynb: not a readable Jupyter notebook"):
         render_html(broken, tmp_path / "x.html")
+
+
+def test_page_links_the_stylesheet_and_has_navigation_and_footer(executed, tmp_path):
+    config = tmp_path / "config.json"
+    config.write_text('{"b": 1, "a": [1, 2]}')
+    page = render_html(executed, tmp_path / "tiny.html", config).read_text(encoding="utf-8")
+    assert '<link rel="stylesheet" href="style.css">' in page and "<style" not in page.split("<body>")[0]
+    assert page.count('href="index.html"') == 2  # navigation bar and footer
+    assert config_hash(config) in page and "Git commit" in page
+    footer = footer_html("04_ijb", "abc123", "f00d")
+    assert "notebooks/04_ijb.ipynb" in footer and "notebook_04_ijb" in footer and "x2softmax.report.summaries" in footer
+
+
+def test_config_hash_ignores_key_order(tmp_path):
+    (tmp_path / "a.json").write_text('{"b": 1, "a": {"y": 2, "x": 3}}')
+    (tmp_path / "b.json").write_text('{"a": {"x": 3, "y": 2}, "b": 1}')
+    assert config_hash(tmp_path / "a.json") == config_hash(tmp_path / "b.json")
+    assert config_hash(None).startswith("unknown")
+
+
+def test_run_noise_does_not_reach_the_page(executed):
+    book = nbformat.read(executed, as_version=4)
+    first = page_html(book, "03_verification", commit="c", config_digest="h")
+    for cell in book.cells:  # what papermill changes on every run
+        cell["id"] = "changed-id"
+        cell.setdefault("metadata", {})["papermill"] = {"start_time": "2099-01-01T00:00:00", "duration": 9.9}
+        if cell.cell_type == "code":
+            cell["execution_count"] = 99
+    book.metadata["papermill"] = {"start_time": "2099-01-01", "end_time": "2099-01-02"}
+    assert page_html(book, "03_verification", commit="c", config_digest="h") == first
+
+
+def test_commit_in_the_footer_ignores_commits_of_the_reports(tmp_path):
+    import subprocess
+
+    from x2softmax.report.render import git_commit
+
+    def git(*args):
+        return subprocess.run(["git", "-C", str(tmp_path), *args], capture_output=True, text=True, check=True).stdout
+
+    git("init", "-q")
+    git("config", "user.email", "t@example.org")
+    git("config", "user.name", "t")
+    (tmp_path / "src").mkdir()
+    (tmp_path / "src" / "a.py").write_text("x = 1\n")
+    git("add", "-A")
+    git("commit", "-qm", "source")
+    source = git("rev-parse", "--short=12", "HEAD").strip()
+    assert git_commit(tmp_path) == source
+    (tmp_path / "reports").mkdir()
+    (tmp_path / "reports" / "index.html").write_text("<html></html>")
+    git("add", "-A")
+    git("commit", "-qm", "reports")
+    assert git_commit(tmp_path) == source
+    (tmp_path / "src" / "a.py").write_text("x = 2\n")
+    assert git_commit(tmp_path) == source + " + local changes"
+    assert git_commit(tmp_path / "missing").startswith("unknown")

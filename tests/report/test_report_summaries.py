@@ -23,20 +23,6 @@ def test_margin_shape_classifies_curves():
     assert summaries.margin_shape(theta, np.full_like(theta, np.nan)) == "undefined"
 
 
-def test_verdict_is_computed_from_the_data():
-    theta = np.arange(1, 181, 1.0)
-    u_shape = np.where(theta >= 40, 30 + 0.01 * (theta - 100) ** 2, np.nan)
-    table = pd.concat([_curve("x2", theta, u_shape), _curve("arc", theta, np.full_like(theta, 28.65))])
-    text = summaries.margin_claim_verdict(table, "x2")
-    assert "θ_w ≥ 40°" in text and "30.00° at θ_w = 100°" in text
-    assert f"{0.01 * 80**2 + 30:.2f}° at θ_w = 180°" in text
-    assert "only for classes more than 100° apart" in text and "arc: constant" in text
-    grows = summaries.margin_claim_verdict(_curve("sphere", theta, theta * 0.6), "sphere")
-    assert "the claim holds" in grows and "108.00° at θ_w = 180°" in grows
-    with pytest.raises(KeyError, match="not in the angular margin table"):
-        summaries.margin_claim_verdict(table, "cosface")
-
-
 def test_margin_at_angles_reads_the_nearest_tabulated_angle():
     theta = np.arange(1, 181, 1.0)
     table = summaries.margin_at_angles(_curve("sphere", theta, theta * 0.6), [60, 90.2, 200])
@@ -146,6 +132,9 @@ def test_bad_inputs_name_the_file(tmp_path):
         summaries.read_json(tmp_path / "summary.json")
 
 
-def test_data_notice():
-    assert "SYNTHETIC" in summaries.data_notice(True)
-    assert "Real data" in summaries.data_notice(False)
+def test_not_run_note_names_what_the_title_promises_but_was_not_run():
+    assert summaries.not_run_note(["a", "h", "k"], ["a"], "ablations of", "why") == (
+        "**Not run in this configuration:** ablations of h, k (why).")
+    assert summaries.not_run_note(["a"], ["a", "b"], "x", "y") == ""
+    assert summaries.ablated_parameters({"r1": {"hparams": {"a": 1}}, "r2": {"hparams": {"gradient": "exact"}},
+                                         "r3": {}}) == ["a", "gradient"]

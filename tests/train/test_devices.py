@@ -1,22 +1,28 @@
-"""GPU leases with fake device lists."""
+"""GPU leases with fake device lists and fake environments: one machine, Slurm, Kubernetes, a user's devices."""
 
 from __future__ import annotations
+
+import socket
 
 import pytest
 import torch
 
-from x2softmax.train.devices import lease_gpus, visible_devices
+from x2softmax.train import devices as devices_module
+from x2softmax.train.devices import assigned_by, default_lock_dir, lease_gpus, machine_gpus, visible_devices
+
+LOCAL = {"X2S_GPU_LEASE": "1"}  # what a local Snakemake run exports to its jobs
 
 
 def test_two_leases_get_disjoint_ids_and_release(tmp_path):
-    with lease_gpus(2, lock_dir=tmp_path, visible=[0, 1, 2, 3]) as first:
-        with lease_gpus(2, lock_dir=tmp_path, visible=[0, 1, 2, 3]) as second:
+    with lease_gpus(2, lock_dir=tmp_path, visible=[0, 1, 2, 3], environ=LOCAL) as first:
+        with lease_gpus(2, lock_dir=tmp_path, visible=[0, 1, 2, 3], environ=LOCAL) as second:
             assert len(first) == len(second) == 2
             assert not set(first) & set(second)
             with pytest.raises(TimeoutError, match="free GPUs"):
-                with lease_gpus(1, lock_dir=tmp_path, visible=[0, 1, 2, 3], timeout_s=0.05, poll_s=0.01):
+                with lease_gpus(1, lock_dir=tmp_path, visible=[0, 1, 2, 3], timeout_s=0.05, poll_s=0.01,
+                                environ=LOCAL):
                     pass
-    with lease_gpus(4, lock_dir=tmp_path, visible=[0, 1, 2, 3]) as everything:
+    with lease_gpus(4, lock_dir=tmp_path, visible=[0, 1, 2, 3], environ=LOCAL) as everything:
         assert everything == [0, 1, 2, 3]
 
 
@@ -24,7 +30,7 @@ def test_cuda_visible_devices_is_honoured(tmp_path, monkeypatch):
     monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "5,7")
     assert visible_devices() == [5, 7]
-    with lease_gpus(1, lock_dir=tmp_path) as leased:
+    with lease_gpus(1, lock_dir=tmp_path, environ=LOCAL) as leased:  # a local run leases among the user's ids
         assert leased in ([5], [7])
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "GPU-abc")
     with pytest.raises(ValueError, match="CUDA_VISIBLE_DEVICES"):
@@ -41,3 +47,66 @@ def test_no_gpu_yields_cpu_with_a_notice(tmp_path, monkeypatch, capsys):
     with pytest.raises(ValueError, match="only 1 visible"):
         with lease_gpus(2, lock_dir=tmp_path, visible=[0]):
             pass
+
+
+@pytest.mark.parametrize(("environ", "owner"), [
+    ({"SLURM_JOB_ID": "17", "CUDA_VISIBLE_DEVICES": "0"}, "Slurm"),
+    ({"KUBERNETES_SERVICE_HOST": "10.0.0.1"}, "Kubernetes"),
+    ({"CUDA_VISIBLE_DEVICES": "0"}, "CUDA_VISIBLE_DEVICES"),
+    ({"X2S_GPU_LEASE": "0"}, "X2S_GPU_LEASE=0"),
+])
+def test_assigned_devices_are_used_as_given_without_a_lock(tmp_path, capsys, environ, owner):
+    assert assigned_by(environ) == owner
+    locks = tmp_path / "locks"
+    with lease_gpus(1, lock_dir=locks, visible=[0], environ=environ) as first:
+        with lease_gpus(1, lock_dir=locks, visible=[0], environ=environ, timeout_s=0.05, poll_s=0.01) as second:
+            assert first == second == [0]  # two jobs that each see their own GPU as 0 do not wait for each other
+    assert not locks.exists()
+    assert f"given by {owner}" in capsys.readouterr().err
+    with pytest.raises(ValueError, match="only 1 visible"):
+        with lease_gpus(2, lock_dir=locks, visible=[0], environ=environ):
+            pass
+
+
+@pytest.mark.parametrize("environ", [{}, LOCAL, {**LOCAL, "SLURM_JOB_ID": "17"}, {**LOCAL, "CUDA_VISIBLE_DEVICES": "1"}])
+def test_jobs_without_a_scheduler_lease(environ):
+    assert assigned_by(environ) is None  # nobody gave devices, or a local run (also inside an allocation) shares them
+
+
+def test_bad_lease_setting_is_one_clear_error():
+    with pytest.raises(ValueError, match="X2S_GPU_LEASE='yes'"):
+        assigned_by({"X2S_GPU_LEASE": "yes"})
+
+
+def test_locks_are_per_host(tmp_path, monkeypatch):
+    monkeypatch.setenv("X2S_GPU_LOCK_DIR", str(tmp_path))
+    monkeypatch.setattr(socket, "gethostname", lambda: "node7")
+    assert default_lock_dir() == tmp_path / "node7"
+    monkeypatch.delenv("X2S_GPU_LOCK_DIR")
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    assert default_lock_dir() == tmp_path / "home/.cache/x2softmax/gpu-locks/node7"
+
+
+def test_machine_gpus_counts_visible_devices_or_takes_x2s_gpus(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 4)
+    monkeypatch.delenv("X2S_GPUS", raising=False)
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
+    assert machine_gpus() == 4
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "2,3")
+    assert machine_gpus() == 2
+    monkeypatch.setenv("X2S_GPUS", "1")
+    assert machine_gpus() == 1
+    monkeypatch.setenv("X2S_GPUS", "all")
+    with pytest.raises(ValueError, match="X2S_GPUS='all'"):
+        machine_gpus()
+
+
+def test_gpu_environment_exposes_only_the_leased_devices(tmp_path, monkeypatch):
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 4)
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
+    monkeypatch.setenv("X2S_GPU_LEASE", "1")
+    monkeypatch.setenv("X2S_GPU_LOCK_DIR", str(tmp_path))
+    with devices_module.gpu_environment(2) as devices:
+        assert len(devices) == 2
+        assert devices_module.os.environ["CUDA_VISIBLE_DEVICES"] == ",".join(map(str, devices))
+    assert "CUDA_VISIBLE_DEVICES" not in devices_module.os.environ

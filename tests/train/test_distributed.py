@@ -77,7 +77,7 @@ def test_two_processes_match_one(tmp_path, make_spec, monkeypatch):
     monkeypatch.syspath_prepend(str(Path(__file__).resolve().parents[2]))  # spawned ranks import tests.train.*
     spec = make_spec(train={"epochs": 1, "batch_size": 4, "checkpoint_every": 0})
     mp.spawn(_worker, args=(_free_port(), str(tmp_path), spec), nprocs=WORLD, join=True)
-    ranks = [torch.load(tmp_path / f"rank{r}.pt", weights_only=False) for r in range(WORLD)]
+    ranks = [torch.load(tmp_path / f"rank{r}.pt", weights_only=True) for r in range(WORLD)]
     emb, images, labels = _global_batch()
 
     # sharded head (classes split 3 + 2) == plain head on the whole batch
@@ -110,7 +110,7 @@ def test_two_processes_match_one(tmp_path, make_spec, monkeypatch):
     torch.testing.assert_close(torch.cat([r["ddp_weight_grad"] for r in ranks]), head.weight.grad, rtol=1e-5, atol=1e-5)
 
     # the trainer under two ranks: identical weights (BatchNorm statistics stay rank-local), gathered head
-    replicas = [torch.load(tmp_path / "ckpt" / f"last.rank{r}.pt", weights_only=False)["backbone"] for r in range(2)]
+    replicas = [torch.load(tmp_path / "ckpt" / f"last.rank{r}.pt", weights_only=True)["backbone"] for r in range(2)]
     weights = [k for k in replicas[0] if "running_" not in k and "num_batches" not in k]
     for key in weights:
         torch.testing.assert_close(replicas[1][key], replicas[0][key], rtol=0, atol=0)

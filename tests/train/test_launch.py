@@ -10,6 +10,7 @@ import subprocess
 import pytest
 import torch
 
+from x2softmax.train import devices as devices_module
 from x2softmax.train import launch as launch_module
 from x2softmax.train.worker import main as worker_main
 
@@ -32,7 +33,7 @@ def test_launch_with_two_gpus_runs_torchrun_and_propagates_failure(tmp_path, mak
         seen["cmd"], seen["visible"] = cmd, os.environ.get("CUDA_VISIBLE_DEVICES")
         return subprocess.CompletedProcess(cmd, 3)
 
-    monkeypatch.setattr(launch_module, "lease_gpus", fake_lease)
+    monkeypatch.setattr(devices_module, "lease_gpus", fake_lease)
     monkeypatch.setattr(launch_module.subprocess, "run", fake_run)
     monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
     spec = make_spec()

@@ -72,7 +72,7 @@ def test_resume_after_a_kill_is_bit_identical(tmp_path, make_spec):
     train(spec, tmp_path / "full", tmp_path / "ckpt_full")
     with pytest.raises(Interrupted):
         train(spec, tmp_path / "cut", tmp_path / "ckpt_cut", on_step=_stop_at(7))  # last checkpoint: step 4
-    assert torch.load(tmp_path / "ckpt_cut" / "last.pt", weights_only=False)["global_step"] == 4
+    assert torch.load(tmp_path / "ckpt_cut" / "last.pt", weights_only=True)["global_step"] == 4
     assert not (tmp_path / "cut" / "summary.json").exists()
     summary = train(spec, tmp_path / "cut", tmp_path / "ckpt_cut")
     assert summary["steps"] == 12
@@ -114,7 +114,7 @@ def test_nan_loss_stops_with_the_step_and_keeps_the_checkpoint(tmp_path, make_sp
     ckpt = tmp_path / "ckpt" / "last.pt"
     with pytest.raises(RuntimeError, match="step 6"):
         train(make_spec(), tmp_path / "out", tmp_path / "ckpt")
-    assert torch.load(ckpt, weights_only=False)["global_step"] == 4
+    assert torch.load(ckpt, weights_only=True)["global_step"] == 4
     before = file_sha256(ckpt)
     assert not (tmp_path / "out" / "summary.json").exists()
     assert file_sha256(ckpt) == before

@@ -38,6 +38,22 @@ def test_report_and_metrics_exist_with_sane_values(smoke_project: Path) -> None:
         assert summary["steps"] > 0
 
 
+def test_pages_show_only_what_they_mean_to_and_fit_the_report(smoke_project: Path) -> None:
+    """Every executed notebook of the real DAG shows page blocks and Markdown only (no stray value, print or warning),
+    and every page links the shared stylesheet, which exists."""
+    import nbformat
+
+    from x2softmax.report.artifacts import NOTEBOOKS
+    from x2softmax.report.render import stray_outputs
+
+    assert (smoke_project / "reports/style.css").is_file()
+    for nb in NOTEBOOKS:
+        executed = nbformat.read(smoke_project / f"results/notebooks/{nb}.ipynb", as_version=4)
+        assert stray_outputs(executed) == [], nb
+        page = (smoke_project / f"reports/{nb}.html").read_text(encoding="utf-8")
+        assert 'href="style.css"' in page and "base64" not in page and '<footer class="provenance">' in page
+
+
 def test_nothing_changed_plans_no_job(smoke_project: Path) -> None:
     assert planned_jobs(smoke_project, *SMOKE) == {}
 

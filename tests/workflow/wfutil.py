@@ -34,10 +34,20 @@ def env() -> dict[str, str]:
     return {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}"}
 
 
-def snakemake(cwd: Path, *args: str, check: bool = True, timeout: int = 900) -> subprocess.CompletedProcess[str]:
-    """Run snakemake in `cwd` and return the completed process (output captured)."""
+def env_without_venv() -> dict[str, str]:
+    """The environment with the venv off PATH: what a user who calls .venv/bin/snakemake directly has."""
+    path = [p for p in os.environ.get("PATH", "").split(os.pathsep) if p and Path(p).resolve() != BIN.resolve()]
+    return {**os.environ, "PATH": os.pathsep.join(path) or os.defpath}
+
+
+def snakemake(cwd: Path, *args: str, check: bool = True, timeout: int = 900,
+              path_prefix: Path | None = None) -> subprocess.CompletedProcess[str]:
+    """Run the venv's snakemake in `cwd` (venv not on PATH: rules must not need it; `path_prefix` goes first)."""
     cmd = [str(BIN / "snakemake"), "--cores", "2", *args]
-    proc = subprocess.run(cmd, cwd=cwd, env=env(), capture_output=True, text=True, timeout=timeout)
+    environ = env_without_venv()
+    if path_prefix is not None:
+        environ["PATH"] = f"{path_prefix}{os.pathsep}{environ['PATH']}"
+    proc = subprocess.run(cmd, cwd=cwd, env=environ, capture_output=True, text=True, timeout=timeout)
     if check and proc.returncode != 0:
         logs = "\n".join(f"--- {p}\n{p.read_text()[-3000:]}" for p in sorted((cwd / "logs").rglob("*.log"))
                          if "rror" in p.read_text())

@@ -19,7 +19,7 @@ rule margins:
     conda:
         ENV
     shell:
-        "x2softmax analyze margins --losses {params.losses:q} --out results/analysis/margins > {log} 2>&1"
+        "x2softmax analyze margins --losses {params.losses:q} --out results/analysis/margins > {log:q} 2>&1"
 
 
 rule toy:
@@ -41,5 +41,5 @@ rule toy:
     conda:
         ENV
     shell:
-        "x2softmax toy --loss {wildcards.loss} --dim {wildcards.dim} --hparams {params.hparams:q}"
-        " --settings {params.settings:q} --out {output} > {log} 2>&1"
+        "x2softmax toy --loss {wildcards.loss:q} --dim {wildcards.dim:q} --hparams {params.hparams:q}"
+        " --settings {params.settings:q} --out {output:q} > {log:q} 2>&1"

@@ -1,10 +1,15 @@
 # Helpers shared by the workflow files: config validation, run lists, per-job code inputs, resources.
 import json
+import os
 import re
 import shlex
+import sys
 from pathlib import Path
 
+from snakemake.settings.types import DeploymentMethod
+
 from x2softmax import config as xcfg
+from x2softmax.data.synthetic import VAL_SETS as SYNTHETIC_VAL_SETS
 from x2softmax.evaluate.uncertainty import TABLES as UNCERTAINTY_TABLES
 from x2softmax.losses import build_loss
 from x2softmax.report.artifacts import NOTEBOOKS, caption, figure_paths, table_paths
@@ -29,6 +34,28 @@ BENCHMARKS = list(config["evaluate"]["benchmarks"])
 SUITES = list(config["evaluate"]["ijb"])
 ENV = str(REPO / "envs/x2softmax.yaml")
 PKG = REPO / "src/x2softmax"
+
+# Shell commands call `x2softmax ...` and `papermill ...`: shell functions, defined here for every shell command
+# of every job, that run the package and papermill with PYTHON: the interpreter Snakemake runs in, or `python` of
+# the job's conda env under --sdm conda. No job depends on the caller's PATH or an activated venv; on Slurm and
+# Kubernetes the Snakefile is parsed again inside each job, so PYTHON is the job's own interpreter.
+PYTHON = "python" if DeploymentMethod.CONDA in workflow.deployment_settings.deployment_method else sys.executable
+_PY = shlex.quote(PYTHON).replace("{", "{{").replace("}", "}}")  # shell.prefix formats its text like a shell command
+shell.prefix(
+    "set -euo pipefail; "  # Snakemake's own prefix for bash, which shell.prefix replaces
+    f'x2softmax() {{{{ {_PY} -m x2softmax "$@"; }}}}; papermill() {{{{ {_PY} -m papermill "$@"; }}}}; '
+)
+
+# One machine without a scheduler (a local run's main process): GPU jobs share this machine's GPUs. Snakemake
+# runs at most as many at once as there are GPUs (--resources gpu=N, else $X2S_GPUS, else the GPUs torch sees,
+# honouring CUDA_VISIBLE_DEVICES; none: no limit, jobs run on the CPU), and each job leases its device ids with a
+# per-host file lock (X2S_GPU_LEASE=1, inherited by the jobs). On Slurm / Kubernetes the scheduler does both.
+if workflow.local_exec and workflow.is_main_process:
+    from x2softmax.train.devices import LEASE_ENV, machine_gpus
+
+    os.environ.setdefault(LEASE_ENV, "1")
+    if "gpu" not in workflow.global_resources and (n_gpus := machine_gpus()) > 0:
+        workflow.register_resource("gpu", n_gpus)
 
 
 def source(path):
@@ -111,5 +138,5 @@ def data_root(wildcards):
 
 
 def yaml_params(**params):
-    """Shell-quoted YAML for papermill's -y option."""
-    return shlex.quote(json.dumps(params, sort_keys=True))
+    """YAML (as JSON) for papermill's -y option, shell-quoted where used (params.parameters:q)."""
+    return json.dumps(params, sort_keys=True)

@@ -9,7 +9,7 @@ if config["synthetic"]:
             code("data/synthetic.py", "data/recordio.py", "data/pairs.py", "data/ijb.py", "data/images.py"),
         output:
             train_files(),
-            [f"{DATA}/val/{b}.bin" for b in ("lfw", "cfp_fp", "agedb_30", "calfw", "cplfw")],
+            [f"{DATA}/val/{b}.bin" for b in SYNTHETIC_VAL_SETS],
             [m for suite in ("IJBB", "IJBC") for m in suite_meta(suite)],
             manifest=f"{DATA}/MANIFEST.json",
         params:
@@ -24,7 +24,7 @@ if config["synthetic"]:
         conda:
             ENV
         shell:
-            "x2softmax data synth --settings {params.settings:q} --out {params.root} > {log} 2>&1"
+            "x2softmax data synth --settings {params.settings:q} --out {params.root:q} > {log:q} 2>&1"
 
 else:
 
@@ -42,7 +42,7 @@ else:
         conda:
             ENV
         shell:
-            "x2softmax data fetch {wildcards.dataset} --root {params.root} --marker {output} > {log} 2>&1"
+            "x2softmax data fetch {wildcards.dataset:q} --root {params.root:q} --marker {output:q} > {log:q} 2>&1"
 
     rule preflight:
         """Every dataset the preset needs is present and valid before any training or evaluation job."""
@@ -51,7 +51,7 @@ else:
         output:
             "results/preflight.json",
         params:
-            datasets=" ".join(config["data"]["required"]),
+            datasets=config["data"]["required"],
             root=data_root,
         log:
             "logs/data/preflight.log",
@@ -60,7 +60,7 @@ else:
         conda:
             ENV
         shell:
-            "x2softmax data preflight {params.datasets} --root {params.root} --out {output} > {log} 2>&1"
+            "x2softmax data preflight {params.datasets:q} --root {params.root:q} --out {output:q} > {log:q} 2>&1"
 
 
 rule class_counts:
@@ -78,7 +78,7 @@ rule class_counts:
     conda:
         ENV
     shell:
-        "x2softmax data class-counts {params.train} --out {output} > {log} 2>&1"
+        "x2softmax data class-counts {params.train:q} --out {output:q} > {log:q} 2>&1"
 
 
 rule align_ijb:
@@ -100,4 +100,5 @@ rule align_ijb:
     conda:
         ENV
     shell:
-        "x2softmax data align {params.root} --suite {wildcards.suite} --out results/aligned/{wildcards.suite} > {log} 2>&1"
+        "x2softmax data align {params.root:q} --suite {wildcards.suite:q} --out results/aligned/{wildcards.suite:q}"
+        " > {log:q} 2>&1"

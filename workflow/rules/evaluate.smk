@@ -39,11 +39,11 @@ rule evaluate:
     conda:
         ENV
     shell:
-        "x2softmax evaluate --model {input.backbone} --run {wildcards.run} --loss {params.loss}"
-        " --data-root {params.root} --benchmarks {params.benchmarks:q} --protocols {params.protocols:q}"
-        " --ijb {params.ijb:q} --aligned-root results/aligned --ijb-mode {params.mode}"
-        " --batch-size {params.batch_size} --cache results/embeddings"
-        " --out results/eval/{wildcards.run} > {log} 2>&1"
+        "x2softmax evaluate --model {input.backbone:q} --run {wildcards.run:q} --loss {params.loss:q}"
+        " --data-root {params.root:q} --benchmarks {params.benchmarks:q} --protocols {params.protocols:q}"
+        " --ijb {params.ijb:q} --aligned-root results/aligned --ijb-mode {params.mode:q}"
+        " --batch-size {params.batch_size:q} --gpus {resources.gpu:q} --cache results/embeddings"
+        " --out results/eval/{wildcards.run:q} > {log:q} 2>&1"
 
 
 rule summary:
@@ -60,7 +60,7 @@ rule summary:
     conda:
         ENV
     shell:
-        "x2softmax summary {input} --out {output.csv} --json {output.json} > {log} 2>&1"
+        "x2softmax summary {input:q} --out {output.csv:q} --json {output.json:q} > {log:q} 2>&1"
 
 
 rule uncertainty:
@@ -90,6 +90,6 @@ rule uncertainty:
     conda:
         ENV
     shell:
-        "x2softmax uncertainty --runs {params.runs:q} --x2 {params.x2:q} --data-root {params.root}"
-        " --ijb {params.ijb:q} --replicates {params.replicates} --seed {params.seed}"
-        " --out results/uncertainty > {log} 2>&1"
+        "x2softmax uncertainty --runs {params.runs:q} --x2 {params.x2:q} --data-root {params.root:q}"
+        " --ijb {params.ijb:q} --replicates {params.replicates:q} --seed {params.seed:q}"
+        " --out results/uncertainty > {log:q} 2>&1"

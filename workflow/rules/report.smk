@@ -7,6 +7,7 @@ SUMMARY = "results/summary/metrics.csv"
 REFERENCE = source(REPO / "config/reference_numbers.csv")
 LISTS = notebook_lists(config)  # the run lists every notebook takes (x2softmax.report.params)
 BASELINE = LISTS["baseline"]
+BASE_RUNS = [run for run in RUNS if xcfg.base_run(run) == run]  # one per loss / ablation (first seed) for the plots
 UNCERTAINTY = expand("results/uncertainty/{table}.csv", table=UNCERTAINTY_TABLES)
 
 
@@ -18,7 +19,8 @@ NOTEBOOK_INPUTS = {
     ),
     "02_toy": (
         expand("results/toy/{loss}_{dim}d.npz", loss=config["toy"]["losses"], dim=config["toy"]["dims"]),
-        {"toy_dir": "results/toy", "toy_losses": config["toy"]["losses"], "dims": config["toy"]["dims"]},
+        {"toy_dir": "results/toy", "toy_losses": config["toy"]["losses"], "dims": config["toy"]["dims"],
+         "toy_data": LISTS["toy_data"]},
     ),
     "03_verification": (
         [SUMMARY, REFERENCE] + UNCERTAINTY,
@@ -41,8 +43,8 @@ NOTEBOOK_INPUTS = {
          "ablations": LISTS["ablations"]},
     ),
     "07_geometry": (
-        expand("results/train/{run}/head.pt", run=RUNS) + [f"{DATA}/class_counts.csv"],
-        {"train_dir": "results/train", "class_counts_csv": f"{DATA}/class_counts.csv", "runs": RUNS,
+        expand("results/train/{run}/head.pt", run=BASE_RUNS) + [f"{DATA}/class_counts.csv"],
+        {"train_dir": "results/train", "class_counts_csv": f"{DATA}/class_counts.csv", "runs": BASE_RUNS,
          "loss_specs": LISTS["loss_specs"]},
     ),
 }
@@ -53,6 +55,8 @@ COMMON_PARAMS = {
     "tables_dir": TABLES,
     "synthetic": config["synthetic"],
     "preset": config["preset"],
+    "data_root": LISTS["data_root"],
+    "datasets": LISTS["datasets"],
 }
 
 for nb, (nb_inputs, nb_params) in NOTEBOOK_INPUTS.items():
@@ -87,15 +91,33 @@ for nb, (nb_inputs, nb_params) in NOTEBOOK_INPUTS.items():
         conda:
             ENV
         shell:
-            "papermill {input.notebook} {output.notebook} -k python3 --no-progress-bar"
-            " -y {params.parameters} > {log} 2>&1"
+            "papermill {input.notebook:q} {output.notebook:q} -k python3 --no-progress-bar"
+            " -y {params.parameters:q} > {log:q} 2>&1"
+
+
+rule stylesheet:
+    """The one stylesheet every page links (reports/style.css)."""
+    input:
+        code=code("report/style.py"),
+    output:
+        "reports/style.css",
+    log:
+        "logs/report/stylesheet.log",
+    resources:
+        **resources_for("default"),
+    conda:
+        ENV
+    shell:
+        "x2softmax report style --out {output:q} > {log:q} 2>&1"
 
 
 rule render_notebook:
-    """An executed notebook as offline HTML (no input cells, nothing fetched from the network)."""
+    """An executed notebook as a light offline page (no input cells, nothing fetched, provenance footer)."""
     input:
         notebook="results/notebooks/{nb}.ipynb",
-        code=code("report/render.py"),
+        config="results/config.json",
+        style="reports/style.css",
+        code=code("report/render.py", "report/style.py", "report/artifacts.py"),
     output:
         "reports/{nb}.html",
     wildcard_constraints:
@@ -107,7 +129,7 @@ rule render_notebook:
     conda:
         ENV
     shell:
-        "x2softmax report render {input.notebook} {output} > {log} 2>&1"
+        "x2softmax report render {input.notebook:q} {output:q} --config {input.config:q} > {log:q} 2>&1"
 
 
 rule resolved_config:
@@ -123,7 +145,7 @@ rule resolved_config:
     conda:
         ENV
     shell:
-        "x2softmax report config {params.config:q} --out {output} > {log} 2>&1"
+        "x2softmax report config {params.config:q} --out {output:q} > {log:q} 2>&1"
 
 
 rule index:
@@ -132,6 +154,7 @@ rule index:
         pages=expand("reports/{nb}.html", nb=NOTEBOOKS),
         artifacts=[str(p) for nb in NOTEBOOKS for p in [*figure_paths(nb, FIGURES), *table_paths(nb, TABLES)]],
         config="results/config.json",
+        style="reports/style.css",
         summaries=expand("results/train/{run}/summary.json", run=RUNS),
         code=code("report/index.py", "report/artifacts.py"),
     output:
@@ -143,4 +166,5 @@ rule index:
     conda:
         ENV
     shell:
-        "x2softmax report index --config {input.config} --results results --reports reports --out {output} > {log} 2>&1"
+        "x2softmax report index --config {input.config:q} --results results --reports reports --out {output:q}"
+        " > {log:q} 2>&1"

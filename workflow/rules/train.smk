@@ -25,5 +25,5 @@ rule train:
     conda:
         ENV
     shell:
-        "x2softmax train --spec {params.spec:q} --out results/train/{wildcards.run}"
-        " --ckpt results/checkpoints/{wildcards.run} --gpus {resources.gpu} > {log} 2>&1"
+        "x2softmax train --spec {params.spec:q} --out results/train/{wildcards.run:q}"
+        " --ckpt results/checkpoints/{wildcards.run:q} --gpus {resources.gpu:q} > {log:q} 2>&1"

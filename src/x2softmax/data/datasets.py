@@ -1,4 +1,4 @@
-"""Dataset registry, resumable checksummed downloads, safe archive extraction, dataset checks and preflight."""
+"""Dataset registry, dataset checks (every image decoded), fetching into a data root, hashes and preflight."""
 
 from __future__ import annotations
 
@@ -7,21 +7,18 @@ import os
 import shutil
 import struct
 import sys
-import tarfile
 import tempfile
-import time
-import zipfile
 from collections.abc import Sequence
 from functools import cache
 from importlib import resources
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Any
 
 import numpy as np
-import requests
 import yaml
 from tqdm import tqdm
 
+from x2softmax.data.archives import download, extract_archive, gdrive_download, integrity_problem
 from x2softmax.data.ijb import load_ijb_suite, meta_paths
 from x2softmax.data.images import decode_image
 from x2softmax.data.pairs import read_bin
@@ -29,7 +26,6 @@ from x2softmax.data.recordio import MAGIC, FaceRecordIO, read_property, unpack_h
 from x2softmax.io import atomic_write_json, file_sha256
 
 SAMPLE_IMAGES = 8
-_NOT_RETRIED = {400, 401, 403, 404, 410}
 
 
 @cache
@@ -67,142 +63,31 @@ def instructions(name: str, root: Path) -> str:
     return " ".join(text.split())
 
 
-# ---------------------------------------------------------------------------------------------------- downloads
-
-
-class _IncompleteDownload(Exception):
-    pass
-
-
-def _stream_to_part(url: str, part: Path, chunk: int) -> None:
-    have = part.stat().st_size if part.exists() else 0
-    headers = {"Range": f"bytes={have}-"} if have else {}
-    with requests.get(url, headers=headers, stream=True, timeout=(15, 60)) as response:
-        if response.status_code == 416 and have:
-            total = response.headers.get("Content-Range", "").rpartition("/")[2]
-            if total == str(have):
-                return  # the part file already holds the whole resource
-            part.unlink()
-            raise _IncompleteDownload(f"stale partial file of {have} bytes (resource: {total or 'unknown'} bytes)")
-        if response.status_code in _NOT_RETRIED:
-            raise requests.HTTPError(f"{url}: HTTP {response.status_code} {response.reason}", response=response)
-        response.raise_for_status()
-        if response.status_code == 206:
-            start = int(response.headers.get("Content-Range", "bytes 0-").split()[1].split("-")[0])
-            if start != have:
-                raise _IncompleteDownload(f"server resumed at byte {start}, expected {have}")
-            mode = "ab"
-        else:
-            have, mode = 0, "wb"  # no range support: start over
-        length = response.headers.get("Content-Length")
-        total = have + int(length) if length is not None else None
-        with open(part, mode) as fh, tqdm(
-            total=total, initial=have, unit="B", unit_scale=True, desc=part.name[:-5], file=sys.stderr, mininterval=1.0
-        ) as progress:
-            for block in response.iter_content(chunk_size=chunk):
-                fh.write(block)
-                progress.update(len(block))
-        if total is not None and part.stat().st_size < total:
-            raise _IncompleteDownload(f"{part.stat().st_size} of {total} bytes received")
-
-
-def download(
-    url: str, dest: Path, sha256: str | None = None, retries: int = 5, backoff: float = 1.0, chunk: int = 1 << 20
-) -> Path:
-    """HTTP(S) download resuming `dest.part` with Range requests, retried with back-off, checksummed, renamed."""
-    dest = Path(dest)
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    part = dest.with_name(dest.name + ".part")
-    for attempt in range(retries + 1):
-        try:
-            _stream_to_part(url, part, chunk)
-            break
-        except requests.HTTPError as err:
-            status = err.response.status_code if err.response is not None else None
-            if status in _NOT_RETRIED or attempt == retries:
-                raise RuntimeError(f"{url}: download failed: {err}") from None
-        except (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError,
-                _IncompleteDownload) as err:
-            if attempt == retries:
-                raise RuntimeError(f"{url}: download failed after {retries + 1} attempts: {err}") from None
-        time.sleep(backoff * 2**attempt)
-    if not part.exists():
-        raise RuntimeError(f"{url}: download produced no data")
-    if sha256 is not None:
-        actual = file_sha256(part)
-        if actual != sha256.lower():
-            part.unlink()
-            raise ValueError(f"{url}: sha256 mismatch for {dest.name}: expected {sha256}, got {actual}; deleted")
-    os.replace(part, dest)
-    return dest
-
-
-# --------------------------------------------------------------------------------------------------- extraction
-
-
-def _safe_member(name: str, archive: Path) -> PurePosixPath:
-    path = PurePosixPath(name.replace("\\", "/"))
-    if path.is_absolute() or ".." in path.parts or (path.parts and ":" in path.parts[0]):
-        raise ValueError(f"{archive}: member {name!r} would escape the destination; refusing to extract")
-    return path
-
-
-def _check_link(member: tarfile.TarInfo, archive: Path) -> None:
-    target = PurePosixPath(member.linkname)
-    base = PurePosixPath(member.name).parent if member.issym() else PurePosixPath()
-    parts: list[str] = []
-    for part in (base / target).parts if not target.is_absolute() else ("/",):
-        if part == "/":
-            parts = [".."]
-            break
-        if part == "..":
-            if not parts:
-                parts = [".."]
-                break
-            parts.pop()
-        elif part != ".":
-            parts.append(part)
-    if parts[:1] == [".."]:
-        raise ValueError(
-            f"{archive}: link {member.name!r} -> {member.linkname!r} points outside the destination; refusing"
-        )
-
-
-def extract_archive(archive: Path, dest: Path) -> list[Path]:
-    """Extract a zip or tar archive into dest after refusing members that would escape it; returns the files."""
-    archive, dest = Path(archive), Path(dest)
-    dest.mkdir(parents=True, exist_ok=True)
-    if zipfile.is_zipfile(archive):
-        with zipfile.ZipFile(archive) as zf:
-            infos = zf.infolist()
-            for info in infos:
-                _safe_member(info.filename, archive)
-                if (info.external_attr >> 16) & 0o170000 == 0o120000:
-                    raise ValueError(f"{archive}: member {info.filename!r} is a symlink; refusing to extract")
-            zf.extractall(dest)
-            return [dest / info.filename for info in infos if not info.is_dir()]
-    if tarfile.is_tarfile(archive):
-        with tarfile.open(archive) as tf:
-            members = tf.getmembers()
-            for member in members:
-                _safe_member(member.name, archive)
-                if member.issym() or member.islnk():
-                    _check_link(member, archive)
-                elif not (member.isfile() or member.isdir()):
-                    raise ValueError(f"{archive}: member {member.name!r} is a special file; refusing to extract")
-            tf.extractall(dest, filter="tar" if hasattr(tarfile, "tar_filter") else None)
-            return [dest / m.name for m in members if not m.isdir()]
-    raise ValueError(f"{archive}: not a zip or tar archive")
-
-
 # ------------------------------------------------------------------------------------------------------ checks
 
 
-def _sample_indices(n: int) -> list[int]:
-    return sorted({int(i) for i in np.linspace(0, n - 1, min(n, SAMPLE_IMAGES))}) if n else []
+def _indices(n: int, sample: int | None) -> list[int]:
+    """Every index, or `sample` of them spread evenly (first and last included)."""
+    if sample is None or sample >= n:
+        return list(range(n))
+    return sorted({int(i) for i in np.linspace(0, n - 1, sample)}) if n else []
 
 
-def _check_recordio(path: Path, expect: dict | None) -> str:
+def _decoded(n: int, sample: int | None) -> str:
+    count = len(_indices(n, sample))
+    return f"all {count} images decoded" if count == n else f"{count} of {n} images sampled and decoded"
+
+
+def _decode_all(indices: list[int], decode: Any, what: str) -> list[tuple[int, tuple[int, ...]]]:
+    """Decode the images at `indices` with a progress bar; (index, shape) of each (decode errors name the record)."""
+    shapes = []
+    for i in tqdm(indices, desc=f"check {what}", unit="img", file=sys.stderr, mininterval=2.0,
+                  disable=len(indices) < 1000):
+        shapes.append((i, decode(i).shape[:2]))
+    return shapes
+
+
+def _check_recordio(path: Path, expect: dict | None, sample: int | None) -> str:
     reader = FaceRecordIO(path)
     n, classes = len(reader), reader.num_classes
     if n == 0:
@@ -219,34 +104,37 @@ def _check_recordio(path: Path, expect: dict | None) -> str:
         ranges = reader.identity_ranges()
         if len(ranges) != classes or not np.array_equal(ranges[:, 1] - ranges[:, 0], counts):
             raise ValueError(f"{rec}: identity records disagree with the image labels")
-    for i in _sample_indices(n):
-        shape = reader.image(i).shape
-        if shape[:2] != (reader.image_size, reader.image_size):
-            raise ValueError(f"{rec}: image {i} is {shape[1]}x{shape[0]}, property says {reader.image_size}")
+    side = (reader.image_size, reader.image_size)
+    wrong = [(i, s) for i, s in _decode_all(_indices(n, sample), reader.image, rec.name) if s != side]
+    if wrong:
+        i, (h, w) = wrong[0]
+        raise ValueError(f"{rec}: {len(wrong)} images are not {side[1]}x{side[0]} as property says (first: key "
+                         f"{reader.image_keys[i]} is {w}x{h})")
     _compare(path, {"num_images": n, "num_classes": classes, "image_size": reader.image_size}, expect)
     return (
         f"{path}: RecordIO, {n} images, {classes} classes ({counts.min()}-{counts.max()} images/class), "
-        f"{reader.image_size}x{reader.image_size}, {len(_sample_indices(n))} sample images decoded"
+        f"{reader.image_size}x{reader.image_size}, {_decoded(n, sample)}"
     )
 
 
-def _check_bin(path: Path, expect: dict | None) -> str:
+def _check_bin(path: Path, expect: dict | None, sample: int | None) -> str:
     bins, issame = read_bin(path)
-    sample = _sample_indices(len(bins))
-    sizes = {decode_image(bins[i], source=f"{path} image {i}").shape[:2] for i in sample}
-    if len(sizes) > 1:
-        raise ValueError(f"{path}: sample images differ in size: {sorted(sizes)}")
-    if not sizes:
+    if not bins:
         raise ValueError(f"{path}: no pairs")
+    shapes = _decode_all(_indices(len(bins), sample),
+                         lambda i: decode_image(bins[i], source=f"{path} image {i}"), path.name)
+    sizes = sorted({s for _, s in shapes})
+    if len(sizes) > 1:
+        raise ValueError(f"{path}: images differ in size: {sizes}")
     ((height, width),) = sizes
     _compare(path, {"pairs": len(issame), "image_size": height if height == width else None}, expect)
     return (
         f"{path}: verification set, {len(issame)} pairs ({int(issame.sum())} same), {width}x{height} images, "
-        f"{len(sample)} sample images decoded"
+        f"{_decoded(len(bins), sample)}"
     )
 
 
-def _check_ijb(path: Path, expect: dict | None) -> str:
+def _check_ijb(path: Path, expect: dict | None, sample: int | None) -> str:
     suite_name = next((s for s in ("IJBB", "IJBC") if meta_paths(path, s)["5pts"].exists()), None)
     if suite_name is None:
         raise ValueError(f"{path}: no meta/ijbb_* or meta/ijbc_* files")
@@ -258,8 +146,8 @@ def _check_ijb(path: Path, expect: dict | None) -> str:
     absent = [name for name in suite.names if name not in present]
     if absent:
         raise ValueError(f"{crop}: {len(absent)} of {len(suite.names)} listed images missing (first: {absent[0]})")
-    for i in _sample_indices(len(suite.names)):
-        decode_image(suite.image_path(i).read_bytes(), source=str(suite.image_path(i)))
+    _decode_all(_indices(len(suite.names), sample),
+                lambda i: decode_image(suite.image_path(i).read_bytes(), source=str(suite.image_path(i))), crop.name)
     found = {
         "images": len(suite.names),
         "templates": len(np.unique(suite.template_ids)),
@@ -269,7 +157,7 @@ def _check_ijb(path: Path, expect: dict | None) -> str:
     _compare(path, found, expect)
     return (
         f"{path}: {suite_name} suite, {found['images']} images, {found['templates']} templates, {found['pairs']} pairs "
-        f"({found['genuine']} genuine)"
+        f"({found['genuine']} genuine), {_decoded(found['images'], sample)}"
     )
 
 
@@ -279,15 +167,16 @@ def _compare(path: Path, found: dict[str, Any], expect: dict | None) -> None:
             raise ValueError(f"{path}: {key} is {found[key]}, the complete dataset has {want}")
 
 
-def check_dataset(path: Path, expect: dict | None = None) -> str:
-    """Validate a RecordIO dir, a .bin file or an IJB suite dir (counts, labels, sample decodes); return a summary."""
+def check_dataset(path: Path, expect: dict | None = None, sample: int | None = None) -> str:
+    """Validate a RecordIO dir, a .bin file or an IJB suite (counts, labels, and every image decoded, or `sample`
+    of them spread evenly); return a summary that says which."""
     path = Path(path)
     if path.is_file() and path.suffix == ".bin":
-        return _check_bin(path, expect)
+        return _check_bin(path, expect, sample)
     if (path / "train.rec").is_file():
-        return _check_recordio(path, expect)
+        return _check_recordio(path, expect, sample)
     if (path / "meta").is_dir():
-        return _check_ijb(path, expect)
+        return _check_ijb(path, expect, sample)
     if not path.exists():
         raise ValueError(f"{path}: does not exist")
     raise ValueError(f"{path}: neither a RecordIO directory (train.rec), a .bin file nor an IJB suite (meta/)")
@@ -375,18 +264,6 @@ def _install_ijb(found_in: Path, root: Path, entry: dict) -> None:
     shutil.copytree(hits[0], target, copy_function=lambda s, d: _place(Path(s), Path(d)))
 
 
-def _gdrive_download(file_id: str, dest: Path) -> Path:
-    try:
-        import gdown
-    except ImportError:
-        raise ImportError("Google Drive downloads need gdown: pip install 'x2softmax[gdrive]'") from None
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    out = gdown.download(id=file_id, output=str(dest), quiet=False, resume=True)
-    if out is None or not dest.exists():
-        raise RuntimeError(f"Google Drive file {file_id}: download failed (quota or permission); fetch it manually")
-    return dest
-
-
 def fetch_dataset(name: str, root: Path, source: str | None = None) -> Path:
     """Make a registered dataset present and valid under root from a source: gdrive, an http(s) URL or a local path."""
     entry, root = _entry(name), Path(root)
@@ -398,14 +275,14 @@ def fetch_dataset(name: str, root: Path, source: str | None = None) -> Path:
             if problems:
                 raise ValueError("; ".join(problems))
         else:
-            print(check_dataset(path, expect), file=sys.stderr)
+            print(check_dataset(path, expect, SAMPLE_IMAGES), file=sys.stderr)
             record_hashes(name, root)
         return path
     if "from" in entry:
         fetch_dataset(entry["from"], root, source)
         if not path.exists():
             raise FileNotFoundError(f"{path}: not in the {entry['from']} archive. {instructions(name, root)}")
-        print(check_dataset(path, expect), file=sys.stderr)
+        print(check_dataset(path, expect, SAMPLE_IMAGES), file=sys.stderr)
         record_hashes(name, root)
         return path
     source = source or ("gdrive" if "gdrive" in entry.get("sources", {}) else "manual")
@@ -416,7 +293,8 @@ def fetch_dataset(name: str, root: Path, source: str | None = None) -> Path:
         gdrive = entry.get("sources", {}).get("gdrive")
         if not gdrive:
             raise RuntimeError(f"{name} has no Google Drive source: {instructions(name, root)}")
-        archive = _gdrive_download(gdrive["id"], root / "downloads" / entry.get("archive", f"{name}.zip"))
+        archive = gdrive_download(gdrive["id"], root / "downloads" / entry.get("archive", f"{name}.zip"),
+                                   entry.get("sha256"))
     elif source.startswith(("http://", "https://")):
         archive = download(source, root / "downloads" / source.rstrip("/").rsplit("/", 1)[-1], entry.get("sha256"))
     else:
@@ -424,15 +302,17 @@ def fetch_dataset(name: str, root: Path, source: str | None = None) -> Path:
         if not local.exists():
             raise FileNotFoundError(f"{local}: source for {name} not found")
         archive = local if local.is_file() else None
-    if archive is not None and entry.get("sha256") and file_sha256(archive) != entry["sha256"]:
-        raise ValueError(f"{archive}: sha256 differs from the registry's value for {name}")
+        problem = None if archive is None else integrity_problem(archive, entry.get("sha256"))
+        if problem is not None:
+            raise ValueError(f"{archive}: not accepted for {name}: {problem}")
+    root.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=root, prefix=f".{name}.") as tmp:
         unpacked = Path(tmp) if archive is not None else Path(source)
         if archive is not None:
             extract_archive(archive, unpacked)
         install = _install_training_set if entry["kind"] == "recordio" else _install_ijb
         install(unpacked, root, entry)
-    print(check_dataset(path, expect), file=sys.stderr)
+    print(check_dataset(path, expect, SAMPLE_IMAGES), file=sys.stderr)
     record_hashes(name, root, archive)
     return path
 

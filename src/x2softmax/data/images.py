@@ -9,6 +9,8 @@ from concurrent.futures import ThreadPoolExecutor
 import cv2
 import numpy as np
 
+from x2softmax.notices import warn
+
 _ENCODE_FORMATS = {".jpg", ".jpeg", ".png"}
 # OpenCV >= 4.10 decodes straight to RGB; older versions decode BGR and we convert.
 _IMREAD_RGB = getattr(cv2, "IMREAD_COLOR_RGB", None)
@@ -64,26 +66,36 @@ def resize(img: np.ndarray, size: int) -> np.ndarray:
 
 
 def decode_images(
-    payloads: Sequence[bytes | memoryview], size: int | None = None, source: str = "<bytes>"
+    payloads: Sequence[bytes | memoryview], size: int | None = None, source: str = "<bytes>",
+    keys: Sequence[int] | None = None,
 ) -> np.ndarray:
-    """Decode many encoded images (in threads) into one uint8 [N, S, S, 3] RGB array, resized to `size` if given."""
+    """Decode many encoded images (in threads) into one uint8 [N, S, S, 3] RGB array, resized to `size` if given.
+
+    Errors name `source` and the record key (`keys[i]`) or item index; resized images are counted in one warning.
+    """
     n = len(payloads)
     if n == 0:
         side = size or 0
         return np.empty((0, side, side, 3), dtype=np.uint8)
-    first = decode_image(payloads[0], source=f"{source} item 0")
+
+    def label(i: int) -> str:
+        return f"{source} key {keys[i]}" if keys is not None else f"{source} item {i}"
+
+    first = decode_image(payloads[0], source=label(0))
     height, width = (size, size) if size else first.shape[:2]
     out = np.empty((n, height, width, 3), dtype=np.uint8)
+    resized: list[tuple[int, tuple[int, ...]]] = []
 
     def decode_range(lo: int, hi: int) -> None:
         for i in range(lo, hi):
-            img = first if i == 0 else decode_image(payloads[i], source=f"{source} item {i}")
-            if size:
+            img = first if i == 0 else decode_image(payloads[i], source=label(i))
+            if img.shape[:2] != (height, width):
+                if not size:
+                    raise ValueError(
+                        f"{label(i)}: image is {img.shape[1]}x{img.shape[0]}, {label(0)} is {width}x{height}"
+                    )
+                resized.append((i, img.shape[:2]))  # list.append is atomic under the GIL
                 img = resize(img, size)
-            elif img.shape[:2] != (height, width):
-                raise ValueError(
-                    f"{source} item {i}: image is {img.shape[1]}x{img.shape[0]}, item 0 is {width}x{height}"
-                )
             out[i] = img
 
     workers = max(1, min(4, os.cpu_count() or 1))
@@ -91,4 +103,8 @@ def decode_images(
     with ThreadPoolExecutor(max_workers=workers) as pool:
         for future in [pool.submit(decode_range, int(a), int(b)) for a, b in zip(bounds[:-1], bounds[1:])]:
             future.result()
+    if resized:
+        i, (h, w) = min(resized)
+        warn(f"{source}: {len(resized)} of {n} images are not {size}x{size} and were resized "
+             f"(first: {label(i)} is {w}x{h})")
     return out

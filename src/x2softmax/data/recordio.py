@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
+import math
 import os
 import struct
-import tempfile
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -13,7 +14,7 @@ import numpy as np
 import torch.utils.data
 
 from x2softmax.data.images import decode_image, decode_images
-from x2softmax.io import atomic_write_text, give_default_mode
+from x2softmax.io import atomic_write_text, give_default_mode, naming, temp_beside
 
 MAGIC = 0xCED7230A
 _MAGIC_BYTES = struct.pack("<I", MAGIC)
@@ -88,17 +89,10 @@ class RecordIOWriter:
         self.rec_path = Path(rec_path)
         self.idx_path = Path(idx_path)
         self._offsets: dict[int, tuple[int, int]] = {}
-        self._rec_tmp = self._temp_beside(self.rec_path)
-        self._idx_tmp = self._temp_beside(self.idx_path)
+        self._rec_tmp = temp_beside(self.rec_path)
+        self._idx_tmp = temp_beside(self.idx_path)
         self._rec = open(self._rec_tmp, "w+b")
         self._pos = 0
-
-    @staticmethod
-    def _temp_beside(path: Path) -> Path:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-        os.close(fd)
-        return Path(tmp)
 
     def __enter__(self) -> RecordIOWriter:
         return self
@@ -116,7 +110,10 @@ class RecordIOWriter:
         if key in self._offsets:
             raise ValueError(f"{self.rec_path}: duplicate record key {key}")
         framed = frame_record(record)
-        self._rec.write(framed)
+        try:
+            self._rec.write(framed)
+        except OSError as err:
+            raise naming(err, self.rec_path) from None
         self._offsets[int(key)] = (self._pos, len(framed))
         self._pos += len(framed)
 
@@ -134,20 +131,25 @@ class RecordIOWriter:
         """Flush, write the .idx and rename both temp files onto their targets."""
         if self._rec.closed:
             return
+        target = self.rec_path
         try:
             self._rec.close()
             lines = "".join(f"{key}\t{offset}\n" for key, (offset, _) in self._offsets.items())
+            target = self.idx_path
             self._idx_tmp.write_text(lines, encoding="ascii")
             for tmp in (self._rec_tmp, self._idx_tmp):  # readable by the group/others as the umask allows
                 give_default_mode(tmp)
             os.replace(self._rec_tmp, self.rec_path)
             os.replace(self._idx_tmp, self.idx_path)
+        except OSError as err:
+            raise naming(err, target) from None
         finally:
             self._remove_temps()
 
     def abort(self) -> None:
         """Discard everything written; the targets are left untouched."""
-        self._rec.close()
+        with contextlib.suppress(OSError):  # flushing may fail again (disk full): the data is discarded anyway
+            self._rec.close()
         self._remove_temps()
 
     def _remove_temps(self) -> None:
@@ -291,9 +293,12 @@ class IndexedRecordIO:
             raise ValueError(f"{self.rec_path}: record {key} at byte offset {self.offset(key)}: {err}") from None
 
 
-def _class_of(header: IRHeader) -> int:
+def _class_of(header: IRHeader, where: str) -> int:
+    """The class id of an image record (int() of its first label, as insightface reads it)."""
     label = header.label
-    value = float(label[0]) if isinstance(label, np.ndarray) else float(label)
+    value = float(label[0]) if isinstance(label, np.ndarray) and label.size else float(label)
+    if not (math.isfinite(value) and 0 <= value < 2**31):
+        raise ValueError(f"{where}: label {value!r} is not a class id (corrupt record header)")
     return int(value)
 
 
@@ -393,7 +398,8 @@ class FaceRecordIO:
         """Class id of every image (int64 [N]), read from the record headers once."""
         if self._labels is None:
             self._labels = np.fromiter(
-                (_class_of(self.rec.read_header(k)) for k in self.image_keys), dtype=np.int64, count=len(self)
+                (_class_of(self.rec.read_header(k), f"{self.rec.rec_path} key {k}") for k in self.image_keys),
+                dtype=np.int64, count=len(self),
             )
         return self._labels
 
@@ -435,10 +441,10 @@ def load_face_arrays(directory: Path, size: int | None = None) -> tuple[np.ndarr
         else:
             record = rec.read(key)  # split, corrupt or truncated: the checked path re-joins or raises precisely
         header, payload = rec.unpack(key, record)
-        labels[i] = _class_of(header)
+        labels[i] = _class_of(header, f"{rec.rec_path} key {key}")
         payloads.append(payload)
     side = size or reader.image_size
-    return decode_images(payloads, size=side, source=str(rec.rec_path)), labels
+    return decode_images(payloads, size=side, source=str(rec.rec_path), keys=reader.image_keys), labels
 
 
 class RecordIODataset(torch.utils.data.Dataset):
@@ -455,4 +461,5 @@ class RecordIODataset(torch.utils.data.Dataset):
         key = self.reader.image_keys[i]
         header, payload = self.reader.rec.unpack(key)
         img = decode_image(payload, source=f"{self.reader.rec.rec_path} key {key}")
-        return (self.transform(img) if self.transform else img), _class_of(header)
+        label = _class_of(header, f"{self.reader.rec.rec_path} key {key}")
+        return (self.transform(img) if self.transform else img), label

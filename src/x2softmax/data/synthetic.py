@@ -65,7 +65,7 @@ DEFAULTS: dict[str, Any] = {
     "val": {
         "pairs": 600,  # pairs per verification set (multiple of 20: 10 folds, half genuine, half impostor)
         "nuisance": 1.0,  # nuisance level of the verification images
-        "profile_yaw_deg": [40.0, 70.0],  # |yaw| of the profile image of cfp_fp pairs (and cplfw's wide pose)
+        "profile_yaw_deg": [40.0, 70.0],  # |yaw| of the profile image of cfp_fp/vgg2_fp pairs (and cplfw's wide pose)
         "age_gap": [0.35, 0.7],  # age difference of agedb_30 / calfw pairs (age in [0, 1])
     },
     "ijbb": {
@@ -90,7 +90,7 @@ DEFAULTS: dict[str, Any] = {
     },
 }
 
-VAL_SETS = ("lfw", "cfp_fp", "agedb_30", "calfw", "cplfw")
+VAL_SETS = ("lfw", "cfp_fp", "agedb_30", "calfw", "cplfw", "vgg2_fp")  # appended sets keep earlier streams
 IJB_SUITES = ("IJBB", "IJBC")
 TEMPLATE_112 = template(112)
 
@@ -798,7 +798,7 @@ def _val_conditions(cfg: dict, name: str, rng: np.random.Generator, nz: dict) ->
     first, second = _condition(rng, nz), _condition(rng, nz)
     rad = math.pi / 180.0
     low, high = cfg["val"]["profile_yaw_deg"]
-    if name == "cfp_fp":  # frontal vs strong yaw
+    if name in ("cfp_fp", "vgg2_fp"):  # frontal vs strong yaw (VGG2-FP: VGGFace2's frontal-profile pairs)
         first["yaw"] = rng.normal(0.0, 4.0) * rad
         second["yaw"] = rng.choice([-1.0, 1.0]) * rng.uniform(low, high) * rad
     elif name == "cplfw":  # cross-pose: a moderate pose against a wide one

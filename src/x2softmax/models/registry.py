@@ -10,6 +10,7 @@ import torch
 from torch import nn
 
 from x2softmax.models.iresnet import IResNet
+from x2softmax.torchfile import load_plain
 
 _LARGE_WIDTHS = (64, 128, 256, 512)
 
@@ -64,10 +65,7 @@ def load_backbone(
         spec["embedding_size"] = embedding_size
     if input_size is not None:
         spec["input_size"] = input_size
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:  # torch raises several types for corrupt files
-        raise ValueError(f"{path}: not a readable torch state_dict ({err})") from err
+    state = load_plain(path)  # weights_only: a pickle asking for code is refused, never run
     if not isinstance(state, dict) or "fc.weight" not in state:
         raise ValueError(f"{path}: not an iResNet state_dict (no fc.weight)")
     spec.setdefault("embedding_size", int(state["fc.weight"].shape[0]))

@@ -21,8 +21,12 @@ FIGURE_DPI = 120
 NOTEBOOKS: dict[str, dict] = {
     "01_margins": {
         "title": "Target logits and the adaptive margin",
+        "data": "analysis",
         "figures": ["01_target_logits", "01_angular_margins", "01_decision_boundaries", "01_x2_grid"],
         "tables": ["01_margin_at_angles", "01_x2_grid_minimum"],
+        "functions": ["x2softmax.analysis.margins.write_margin_tables", "x2softmax.report.summaries.margin_at_angles",
+                      "x2softmax.report.summaries.x2_grid_minimum", "x2softmax.report.verdicts.margin_claim_verdict",
+                      "x2softmax.report.verdicts.grid_verdict"],
         "captions": {
             "01_target_logits": "Target logit f(θ) and cosine margin cos θ − f(θ) of every loss",
             "01_angular_margins": "Two-class angular margin versus the angle between the class weights",
@@ -34,8 +38,11 @@ NOTEBOOKS: dict[str, dict] = {
     },
     "02_toy": {
         "title": "Toy example: 8 classes on the circle and the sphere",
+        "data": "toy",
         "figures": ["02_toy_2d", "02_toy_3d"],
         "tables": ["02_toy_compactness"],
+        "functions": ["x2softmax.analysis.toy.run_toy", "x2softmax.analysis.geometry.compactness_table",
+                      "x2softmax.report.verdicts.compactness_verdict"],
         "captions": {
             "02_toy_2d": "Held-out 2-D features of 8 classes per loss, with the class centres",
             "02_toy_3d": "Held-out 3-D features per loss (Lambert equal-area projection of the sphere)",
@@ -47,6 +54,8 @@ NOTEBOOKS: dict[str, dict] = {
         "figures": ["03_verification_accuracy", "03_accuracy_error_bars"],
         "tables": ["03_verification", "03_reference_comparison", "03_accuracy_intervals", "03_seed_summary",
                    "03_paired_comparisons"],
+        "functions": ["x2softmax.evaluate.run.evaluate_model", "x2softmax.report.summaries.verification_table",
+                      "x2softmax.report.summaries.reference_comparison", "x2softmax.evaluate.uncertainty"],
         "captions": {
             "03_accuracy_error_bars": "Accuracy per run with its 95 % bootstrap interval (pairs resampled within folds)",
             "03_accuracy_intervals": "Accuracy (%) per run and seed with its 95 % bootstrap interval over pairs",
@@ -62,6 +71,9 @@ NOTEBOOKS: dict[str, dict] = {
         "figures": ["04_ijb_roc", "04_similarity_distributions", "04_tar_error_bars"],
         "tables": ["04_ijb_tar", "04_similarity_overlap", "04_tar_intervals", "04_measurable_far", "04_seed_summary",
                    "04_paired_comparisons"],
+        "functions": ["x2softmax.evaluate.run.evaluate_model", "x2softmax.report.summaries.ijb_tar_table",
+                      "x2softmax.report.summaries.roc_points", "x2softmax.analysis.geometry.overlap_coefficient",
+                      "x2softmax.evaluate.uncertainty"],
         "captions": {
             "04_tar_error_bars": "TAR per run and FAR with its 95 % bootstrap interval (templates resampled)",
             "04_tar_intervals": "TAR (%) per run, seed and FAR with its 95 % interval; — not measurable",
@@ -78,8 +90,10 @@ NOTEBOOKS: dict[str, dict] = {
         "title": "Training curves and cost",
         "figures": ["05_training_curves"],
         "tables": ["05_training_cost"],
+        "functions": ["x2softmax.train.trainer.train", "x2softmax.report.summaries.training_curves",
+                      "x2softmax.report.summaries.training_cost_table"],
         "captions": {
-            "05_training_curves": "Training loss, accuracy and learning rate per run",
+            "05_training_curves": "Training loss, accuracy and learning rate per loss and ablation (first seed)",
             "05_training_cost": "Wall time, throughput and peak memory per training job",
         },
     },
@@ -87,6 +101,8 @@ NOTEBOOKS: dict[str, dict] = {
         "title": "X2-Softmax ablations: a, h, k and the gradient",
         "figures": ["06_ablation_accuracy", "06_ablation_loss"],
         "tables": ["06_ablations"],
+        "functions": ["x2softmax.report.summaries.ablation_table", "x2softmax.report.summaries.training_curves",
+                      "x2softmax.report.verdicts.ablation_verdict"],
         "captions": {
             "06_ablation_accuracy": "Verification accuracy of the X2 ablations next to the default X2 run",
             "06_ablation_loss": "Training loss curves of the X2 ablations and the default X2 run",
@@ -97,6 +113,8 @@ NOTEBOOKS: dict[str, dict] = {
         "title": "Geometry of the trained class centres",
         "figures": ["07_nearest_angles", "07_realised_margins", "07_angle_vs_count"],
         "tables": ["07_geometry_summary"],
+        "functions": ["x2softmax.analysis.geometry.class_geometry", "x2softmax.report.summaries.geometry_summary",
+                      "x2softmax.report.verdicts.geometry_verdict"],
         "captions": {
             "07_nearest_angles": "Angle from each class centre to its nearest other centre, per run",
             "07_realised_margins": "Two-class margin each loss realises at the trained nearest-centre angles",

@@ -14,29 +14,15 @@ from typing import Any
 
 import yaml
 
-from x2softmax.io import atomic_write_text, file_sha256
+from x2softmax.io import atomic_write_json, atomic_write_text, file_sha256
 from x2softmax.report.artifacts import NOTEBOOKS, PROTOCOLS, SYNTHETIC_NOTICE, figure_paths, table_paths
+from x2softmax.report.page import figure_number, table_number
+from x2softmax.report.style import STYLESHEET
 
 SOFTWARE = ("torch", "numpy", "pandas", "snakemake", "dvc", "papermill", "nbconvert", "matplotlib", "seaborn",
             "scikit-learn", "x2softmax")
 
-_CSS = """
-body { font-family: system-ui, -apple-system, "Segoe UI", sans-serif; margin: 2em auto; max-width: 1150px;
-       padding: 0 1em; color: #222; line-height: 1.45; }
-h1 { margin-bottom: 0.2em; } h2 { border-bottom: 1px solid #ccc; padding-bottom: 0.2em; margin-top: 1.6em; }
-.notice { border: 3px solid #c0392b; background: #fdecea; padding: 0.8em 1em; font-size: 1.1em; margin: 1em 0; }
-.real { border: 2px solid #27ae60; background: #eafaf1; padding: 0.6em 1em; margin: 1em 0; }
-.figures { display: flex; flex-wrap: wrap; gap: 12px; }
-figure { margin: 0; width: 260px; border: 1px solid #ddd; padding: 6px; background: #fafafa; }
-figure img { width: 100%; height: 150px; object-fit: contain; background: white; }
-figcaption { font-size: 0.85em; }
-table { border-collapse: collapse; margin: 0.5em 0; font-size: 0.9em; }
-td, th { border: 1px solid #ccc; padding: 3px 8px; text-align: left; vertical-align: top; }
-th { background: #f0f0f0; }
-pre { background: #f6f6f6; padding: 0.8em; overflow-x: auto; font-size: 0.85em; }
-.missing { color: #999; }
-code { font-size: 0.9em; }
-"""
+MANIFEST_JSON = "data_manifest.json"  # the data manifest (generator settings, counts, file hashes), linked
 
 
 def _rel(target: Path, start: Path) -> str:
@@ -96,15 +82,16 @@ def is_synthetic(config: Mapping[str, Any], manifest: Mapping[str, Any] | None) 
     return manifest is not None
 
 
-def _provenance_html(config: Mapping[str, Any], results_dir: Path) -> tuple[bool, str]:
-    """The data provenance section: synthetic notice, manifest, and per-run data and checkpoint hashes."""
+def _provenance_html(config: Mapping[str, Any], results_dir: Path, here: Path) -> tuple[bool, str]:
+    """The data provenance section: synthetic notice, manifest (its long lists in a linked JSON file beside the
+    page), and per-run data and checkpoint hashes."""
     manifest_path, manifest = _manifest(config, results_dir)
     synthetic = is_synthetic(config, manifest)
     parts = []
     if synthetic:
-        parts.append(f'<div class="notice"><strong>Synthetic data.</strong> {_esc(SYNTHETIC_NOTICE)}</div>')
+        parts.append(f'<div class="notice synthetic"><strong>Synthetic data.</strong> {_esc(SYNTHETIC_NOTICE)}</div>')
     else:
-        parts.append('<div class="real">Real data: the data sets named in the configuration below.</div>')
+        parts.append('<div class="notice real">Real data: the data sets named in the configuration below.</div>')
     if manifest is not None:
         scalars = [[_esc(k), _esc(v)] for k, v in manifest.items() if not isinstance(v, (dict, list))]
         parts.append(f"<p>Data manifest <code>{_esc(manifest_path)}</code> "
@@ -112,8 +99,9 @@ def _provenance_html(config: Mapping[str, Any], results_dir: Path) -> tuple[bool
         parts.append(_table(["field", "value"], scalars))
         nested = {k: v for k, v in manifest.items() if isinstance(v, (dict, list))}
         if nested:
-            parts.append("<details><summary>manifest details (generator settings, counts, file hashes)</summary>"
-                         f"<pre>{_esc(yaml.safe_dump(nested, sort_keys=False))}</pre></details>")
+            atomic_write_json(here / MANIFEST_JSON, nested)
+            parts.append(f"<p>Generator settings, counts and file hashes: {_link(here / MANIFEST_JSON, here, MANIFEST_JSON)}"
+                         "</p>")
     rows = []
     train_root = Path(results_dir) / "train"
     for run_dir in sorted(p for p in train_root.glob("*") if p.is_dir()) if train_root.is_dir() else []:
@@ -137,23 +125,22 @@ def build_index(reports_dir: Path, out_html: Path, *, config: dict, results_dir:
     """Write the offline index page of the whole report (no scripts; relative links to pages, figures, tables)."""
     reports_dir, out_html, results_dir = Path(reports_dir), Path(out_html), Path(results_dir)
     here = out_html.parent
-    synthetic, provenance = _provenance_html(config, results_dir)
+    synthetic, provenance = _provenance_html(config, results_dir, here)
     title = f"X2-Softmax replication — {config.get('preset', 'report')}"
     parts = [
         "<!DOCTYPE html>",
         '<html lang="en"><head><meta charset="utf-8">',
         '<meta name="viewport" content="width=device-width, initial-scale=1">',
-        f"<title>{_esc(title)}</title><style>{_CSS}</style></head><body>",
+        f'<title>{_esc(title)}</title><link rel="stylesheet" href="{STYLESHEET}"></head><body>',
         f"<h1>{_esc(title)}</h1>",
         "<p>Replication of <em>X2-Softmax: Margin Adaptive Loss Function for Face Recognition</em> "
         "(Xu et al., arXiv 2312.05281). Every figure and table below is regenerated by an executed notebook.</p>",
     ]
     if synthetic:
-        parts.append(f'<div class="notice"><strong>⚠ Synthetic data.</strong> {_esc(SYNTHETIC_NOTICE)}</div>')
-    snakemake_report = reports_dir / "report.html"
-    if snakemake_report.is_file():
-        parts.append(f"<p>Snakemake's own report (rules, runtimes, provenance of every file): "
-                     f"{_link(snakemake_report, here, 'report.html')}</p>")
+        parts.append(f'<div class="notice synthetic"><strong>⚠ Synthetic data.</strong> {_esc(SYNTHETIC_NOTICE)}</div>')
+    parts.append("<p>Snakemake's own report (rules, runtimes, provenance of every file) is not part of the repository "
+                 "(it holds timings and absolute paths): <code>make replicate</code> writes it to "
+                 "<code>reports/report.html</code> on your machine.</p>")
     parts.append("<h2>Reports</h2>")
     for nb, entry in NOTEBOOKS.items():
         parts.append(f"<h3>{_link(reports_dir / f'{nb}.html', here, nb + ': ' + entry['title'])}</h3>")
@@ -161,7 +148,7 @@ def build_index(reports_dir: Path, out_html: Path, *, config: dict, results_dir:
         for png in figure_paths(nb, reports_dir / "figures")[:: 2]:
             stem = png.stem
             pdf = png.with_suffix(".pdf")
-            cap = _esc(entry["captions"][stem])
+            cap = _esc(f"Figure {figure_number(nb, stem)}. {entry['captions'][stem]}")
             if png.is_file():
                 figures.append(
                     f'<figure><a href="{_esc(_rel(png, here))}"><img src="{_esc(_rel(png, here))}" alt="{cap}"></a>'
@@ -172,7 +159,7 @@ def build_index(reports_dir: Path, out_html: Path, *, config: dict, results_dir:
                                "</figcaption></figure>")
         parts.append(f'<div class="figures">{"".join(figures)}</div>')
         tables = [
-            [_link(csv, here, csv.name), _esc(entry["captions"][csv.stem])]
+            [_link(csv, here, csv.name), _esc(f"Table {table_number(nb, csv.stem)}. {entry['captions'][csv.stem]}")]
             for csv in table_paths(nb, reports_dir / "tables")
         ]
         parts.append(_table(["table", "caption"], tables))

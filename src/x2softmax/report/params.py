@@ -26,6 +26,9 @@ def notebook_lists(config: dict[str, Any]) -> dict[str, Any]:
     return {
         "synthetic": config["synthetic"],
         "preset": config["preset"],
+        "data_root": str(config["data"]["root"]),
+        "datasets": list(config["data"].get("required", [])),
+        "toy_data": str(config["toy"].get("settings", {}).get("data", "digits")),
         "loss_runs": list(config["run_losses"]),
         "runs": runs,
         "toy_losses": list(config["toy"]["losses"]),

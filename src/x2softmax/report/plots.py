@@ -32,6 +32,101 @@ def _grid(n: int, ncols: int, size: tuple[float, float], **kwargs) -> tuple[Figu
     return fig, flat[:n]
 
 
+LINESTYLES = ("-", "--", "-.", ":")
+MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*")
+
+
+def series_styles(labels: Sequence[str]) -> dict[str, dict]:
+    """A fixed, distinguishable style (colour, line style, marker) per label, in order; the same labels give the
+    same styles in every figure of a page."""
+    colours = sns.color_palette("tab10", 10) + sns.color_palette("Dark2", 8)
+    return {
+        label: {"color": colours[i % len(colours)], "ls": LINESTYLES[(i // len(colours) + i) % len(LINESTYLES)],
+                "marker": MARKERS[i % len(MARKERS)]}
+        for i, label in enumerate(dict.fromkeys(labels))
+    }
+
+
+def near_identical(y1: np.ndarray, y2: np.ndarray, scale: float, tol: float = 0.01) -> bool:
+    """Whether two series on the same x grid are drawn on top of each other: the same missing points and every
+    difference within `tol` of the axis scale."""
+    a, b = np.asarray(y1, dtype=np.float64), np.asarray(y2, dtype=np.float64)
+    if a.shape != b.shape or not np.array_equal(np.isfinite(a), np.isfinite(b)):
+        return False
+    both = np.isfinite(a)
+    return bool(both.any()) and float(np.max(np.abs(a[both] - b[both]))) <= tol * max(scale, 1e-12)
+
+
+def merge_identical(curves: Mapping[str, tuple[np.ndarray, np.ndarray]], tol: float = 0.01
+                    ) -> list[tuple[list[str], np.ndarray, np.ndarray]]:
+    """Group series (label → (x, y)) that would hide each other; each group is drawn once, labelled with all its
+    members ("ArcFace = ElasticFace-Arc+")."""
+    finite = [y[np.isfinite(y)] for _, y in curves.values()]
+    finite = [v for v in finite if v.size]
+    scale = float(np.ptp(np.concatenate(finite))) if finite else 1.0
+    groups: list[tuple[list[str], np.ndarray, np.ndarray]] = []
+    for label, (x, y) in curves.items():
+        x, y = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
+        for members, gx, gy in groups:
+            if gx.shape == x.shape and np.allclose(gx, x) and near_identical(gy, y, scale, tol):
+                members.append(label)
+                break
+        else:
+            groups.append(([label], x, y))
+    return groups
+
+
+def draw_series(ax: plt.Axes, curves: Mapping[str, tuple[np.ndarray, np.ndarray]], legend: bool = True,
+                tol: float = 0.01, markers: int = 9) -> list[list[str]]:
+    """Draw every series distinguishably: near-identical ones merged into one labelled line, the others with their
+    own colour, line style and a few markers; returns the groups drawn."""
+    groups = merge_identical(curves, tol)
+    styles = series_styles([" = ".join(m) for m, _, _ in groups])
+    for members, x, y in groups:
+        label = " = ".join(members)
+        style = styles[label]
+        every = max(1, len(x) // markers)
+        ax.plot(x, y, label=label, color=style["color"], ls=style["ls"], marker=style["marker"], markevery=every,
+                markersize=4, lw=1.6)
+    if legend:
+        ax.legend(fontsize=8)
+    return [m for m, _, _ in groups]
+
+
+def is_degenerate(values: np.ndarray, rel: float = 1e-9) -> bool:
+    """Whether a sample is (numerically) constant, so that it has no density to draw."""
+    v = np.asarray(values, dtype=np.float64)
+    v = v[np.isfinite(v)]
+    return v.size > 0 and float(np.ptp(v)) <= rel * max(1.0, float(np.abs(v).max()))
+
+
+def draw_density(ax: plt.Axes, values: np.ndarray, label: str, style: Mapping[str, object],
+                 bins: int | np.ndarray = 30) -> None:
+    """A step density of a sample (on shared bin edges when given, so heights compare); a constant sample is drawn as
+    what it is, a marked vertical line at its value (it does not take part in the y scaling)."""
+    v = np.asarray(values, dtype=np.float64)
+    v = v[np.isfinite(v)]
+    if v.size == 0:
+        return
+    if is_degenerate(v):
+        value = 0.0 if abs(float(v[0])) < 0.05 else float(v[0])  # never "-0.0"
+        ax.axvline(value, color=style["color"], ls=style["ls"], lw=1.8, label=f"{label}: constant {value:.1f}")
+        ax.plot([value], [0.97], marker=style["marker"], color=style["color"], transform=ax.get_xaxis_transform(),
+                clip_on=False, ms=7)
+        return
+    density, edges = np.histogram(v, bins=bins, density=True)
+    ax.stairs(density, edges, color=style["color"], ls=style["ls"], lw=1.5, label=label)
+
+
+def outside_legend(fig: Figure, ax: plt.Axes, ncol: int = 1, title: str | None = None) -> None:
+    """One legend for the figure, to the right of the panels (never over the data)."""
+    handles, labels = ax.get_legend_handles_labels()
+    if ax.get_legend() is not None:
+        ax.get_legend().remove()
+    fig.legend(handles, labels, loc="center left", bbox_to_anchor=(1.0, 0.5), fontsize=9, ncol=ncol, title=title,
+               frameon=False)
+
+
 def notice_figure(text: str) -> Figure:
     """A figure that states in words why there is nothing to plot (e.g. a part not run in this configuration)."""
     fig, ax = plt.subplots(figsize=(7, 1.6))
@@ -40,28 +135,34 @@ def notice_figure(text: str) -> Figure:
     return fig
 
 
+def _curves(frame: pd.DataFrame, x: str, y: str, by: str = "loss") -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """label → (x, y) arrays of a long frame, labels in order of appearance."""
+    return {str(k): (g[x].to_numpy(), g[y].to_numpy()) for k, g in frame.groupby(by, sort=False)}
+
+
 def target_logit_figure(target_logits: pd.DataFrame) -> Figure:
     """f(θ) of every loss (left) and its cosine margin cos θ − f(θ) (right) against θ in degrees."""
-    fig, (left, right) = plt.subplots(1, 2, figsize=(12, 4.5))
-    sns.lineplot(target_logits, x="theta_deg", y="f", hue="loss", ax=left)
+    fig, (left, right) = plt.subplots(1, 2, figsize=(12, 4.8))
+    groups = draw_series(left, _curves(target_logits, "theta_deg", "f"), legend=False)
     theta = np.linspace(0, 180, 181)
-    left.plot(theta, np.cos(np.deg2rad(theta)), color="black", ls=":", label="cos θ (no margin)")
+    left.plot(theta, np.cos(np.deg2rad(theta)), color="black", ls=":", lw=1.2, label="cos θ (no margin)")
     left.set(xlabel="θ between feature and its class weight (deg)", ylabel="target logit f(θ)", xlim=(0, 180))
-    left.legend(fontsize=8)
-    sns.lineplot(target_logits, x="theta_deg", y="cosine_margin", hue="loss", ax=right, legend=False)
+    margins = _curves(target_logits, "theta_deg", "cosine_margin")  # the same groups, so colours match the legend
+    draw_series(right, {" = ".join(m): margins[m[0]] for m in groups}, legend=False, tol=0.0)
     right.set(xlabel="θ (deg)", ylabel="cosine margin cos θ − f(θ)", xlim=(0, 180))
     fig.tight_layout()
+    outside_legend(fig, left)
     return fig
 
 
 def angular_margin_figure(angular: pd.DataFrame) -> Figure:
     """Two-class angular margin (deg) against the angle between the class weights (deg), one line per loss."""
-    fig, ax = plt.subplots(figsize=(8, 5))
-    sns.lineplot(angular, x="theta_w_deg", y="margin_deg", hue="loss", ax=ax)
+    fig, ax = plt.subplots(figsize=(9, 5))
+    draw_series(ax, _curves(angular, "theta_w_deg", "margin_deg"), legend=False)
     ax.set(xlabel="angle θ_w between the two class weights (deg)", ylabel="angular margin between boundaries (deg)",
            xlim=(0, 180))
-    ax.legend(fontsize=8)
     fig.tight_layout()
+    outside_legend(fig, ax)
     return fig
 
 
@@ -72,14 +173,14 @@ def _ray(ax: plt.Axes, angle_deg: float, **kwargs) -> None:
 
 
 def decision_boundary_figure(boundaries: pd.DataFrame, theta_ws: Sequence[float]) -> Figure:
-    """Per loss (rows) and inter-class angle (columns): the two weights and both decision boundaries on a circle."""
+    """Per loss and inter-class angle (panels, several losses in a row): both weights and boundaries on a circle."""
     losses = list(dict.fromkeys(boundaries["loss"]))
-    fig, axes = plt.subplots(len(losses), len(theta_ws), figsize=(2.8 * len(theta_ws), 2.8 * len(losses)),
-                             squeeze=False)
+    per_row = 3 * len(theta_ws) if len(theta_ws) <= 2 else len(theta_ws)  # whole losses per row, page-wide
+    fig, axes = _grid(len(losses) * len(theta_ws), per_row, (2.3, 2.5))
     circle = np.linspace(0, 2 * np.pi, 256)
     for i, loss in enumerate(losses):
         for j, theta_w in enumerate(theta_ws):
-            ax = axes[i, j]
+            ax = axes[i * len(theta_ws) + j]
             ax.plot(np.cos(circle), np.sin(circle), color="0.7", lw=1)
             ax.set(aspect="equal", xlim=(-1.15, 1.15), ylim=(-1.15, 1.15), xticks=[], yticks=[])
             row = boundaries[(boundaries["loss"] == loss) & np.isclose(boundaries["theta_w_deg"], theta_w)]
@@ -102,19 +203,18 @@ def decision_boundary_figure(boundaries: pd.DataFrame, theta_ws: Sequence[float]
 
 
 def x2_grid_figure(grid: pd.DataFrame, grid_margins: pd.DataFrame) -> Figure:
-    """X2 target logit (top) and angular margin (bottom) while one of a, h, k varies (columns)."""
+    """X2 target logit (top) and angular margin (bottom) while one of a, h, k varies (columns); settings whose
+    curves coincide share one labelled line."""
     params = list(dict.fromkeys(grid["param"]))
     fig, axes = plt.subplots(2, len(params), figsize=(4.5 * len(params), 8), squeeze=False)
     for j, param in enumerate(params):
-        curves = grid[grid["param"] == param].assign(value=lambda d, p=param: d[p].map(lambda v: f"{p}={v:g}"))
-        sns.lineplot(curves, x="theta_deg", y="f", hue="value", ax=axes[0, j], palette="viridis")
+        def label(frame: pd.DataFrame, p: str = param) -> pd.DataFrame:
+            return frame[frame["param"] == p].assign(value=lambda d: d[p].map(lambda v: f"{p}={v:g}"))
+
+        draw_series(axes[0, j], _curves(label(grid), "theta_deg", "f", by="value"), legend=True)
         axes[0, j].set(title=f"varying {param}", xlabel="θ (deg)", ylabel="f(θ)", xlim=(0, 180))
-        margins = grid_margins[grid_margins["param"] == param].assign(
-            value=lambda d, p=param: d[p].map(lambda v: f"{p}={v:g}"))
-        sns.lineplot(margins, x="theta_w_deg", y="margin_deg", hue="value", ax=axes[1, j], palette="viridis",
-                     legend=False)
+        draw_series(axes[1, j], _curves(label(grid_margins), "theta_w_deg", "margin_deg", by="value"), legend=True)
         axes[1, j].set(xlabel="θ_w (deg)", ylabel="angular margin (deg)", xlim=(0, 180))
-        axes[0, j].legend(fontsize=7)
     fig.tight_layout()
     return fig
 
@@ -176,104 +276,157 @@ def toy_3d_figure(toys: Mapping[str, Mapping[str, np.ndarray]]) -> Figure:
     return fig
 
 
-def verification_figure(long: pd.DataFrame) -> Figure:
-    """Bars of accuracy (%) per benchmark and run, one panel per protocol (columns run, dataset, protocol, value)."""
+def _palette(runs: Sequence[str]) -> dict[str, object]:
+    """run → colour, fixed by the run order (so one page's figures agree)."""
+    return {run: style["color"] for run, style in series_styles(runs).items()}
+
+
+def verification_figure(long: pd.DataFrame, runs: Sequence[str] | None = None) -> Figure:
+    """Bars of accuracy (%) per benchmark and run, one panel per protocol (columns run, dataset, protocol, value);
+    colours fixed by `runs` (default: order of appearance), one legend beside the panels."""
+    runs = list(runs) if runs is not None else list(dict.fromkeys(long["run"]))
     protocols = list(dict.fromkeys(long["protocol"]))
-    fig, axes = _grid(len(protocols), 2, (7, 4.2))
+    fig, axes = _grid(len(protocols), 1, (max(7.0, 0.09 * len(runs) * long["dataset"].nunique() + 3), 3.6))
+    low = long["value"].min()
     for ax, protocol in zip(axes, protocols):
-        sns.barplot(long[long["protocol"] == protocol], x="dataset", y="value", hue="run", ax=ax)
-        low = long["value"].min()
+        sns.barplot(long[long["protocol"] == protocol], x="dataset", y="value", hue="run", hue_order=runs,
+                    palette=_palette(runs), saturation=1.0, ax=ax)
         ax.set(title=f"protocol: {protocol}", ylabel="accuracy (%)", xlabel="", ylim=(max(0, low - 5), 100))
-        ax.legend(fontsize=7)
     fig.tight_layout()
+    outside_legend(fig, axes[0], ncol=2 if len(runs) > 12 else 1, title="run")
+    for ax in axes[1:]:
+        if ax.get_legend() is not None:
+            ax.get_legend().remove()
     return fig
 
 
 def roc_figure(rocs: Mapping[str, Mapping[str, pd.DataFrame]]) -> Figure:
     """ROC (TAR vs FAR, log-x) per suite (panels) and run (lines); `rocs[suite][run]` has columns far, tar."""
     fig, axes = _grid(len(rocs), 2, (6, 4.5))
+    runs = list(dict.fromkeys(r for per_run in rocs.values() for r in per_run))
+    styles = series_styles(runs)
     for ax, (suite, per_run) in zip(axes, rocs.items()):
         for run, roc in per_run.items():
-            ax.plot(roc["far"], roc["tar"], label=run, lw=1.4)
+            st = styles[run]
+            ax.plot(roc["far"], roc["tar"], label=run, lw=1.4, color=st["color"], ls=st["ls"])
         ax.set(xscale="log", xlim=(1e-6, 1), ylim=(0, 1.01), xlabel="FAR", ylabel="TAR", title=suite)
-        ax.legend(fontsize=7)
     fig.tight_layout()
+    outside_legend(fig, axes[0], ncol=2 if len(runs) > 12 else 1, title="run")
     return fig
 
 
 def similarity_figure(scores: Mapping[str, Mapping[str, tuple[np.ndarray, np.ndarray]]],
-                      overlaps: Mapping[tuple[str, str], float], bins: int = 100) -> Figure:
-    """Genuine vs impostor score densities per suite (rows) and run (columns), titled with their overlap."""
+                      overlaps: Mapping[tuple[str, str], float], bins: int = 100, ncols: int = 5) -> Figure:
+    """Genuine vs impostor score densities: per suite a block of panels (one per run, `ncols` per row), each titled
+    with its overlap; every panel has its own axis labels."""
     suites = list(scores)
     runs = list(dict.fromkeys(r for per_run in scores.values() for r in per_run))
-    fig, axes = plt.subplots(len(suites), len(runs), figsize=(3.2 * len(runs), 2.8 * len(suites)), squeeze=False)
+    ncols = max(1, min(ncols, len(runs)))
+    rows_per_suite = math.ceil(len(runs) / ncols)
+    fig, axes = plt.subplots(rows_per_suite * len(suites), ncols, figsize=(3.0 * ncols, 2.6 * rows_per_suite
+                                                                           * len(suites)), squeeze=False)
+    edges = np.linspace(-1, 1, bins + 1)
     for i, suite in enumerate(suites):
         for j, run in enumerate(runs):
-            ax = axes[i, j]
+            ax = axes[i * rows_per_suite + j // ncols, j % ncols]
             if run not in scores[suite]:
                 ax.set_visible(False)
                 continue
             values, labels = scores[suite][run]
-            edges = np.linspace(-1, 1, bins + 1)
             ax.hist(values[labels == 0], bins=edges, density=True, alpha=0.55, label="impostor", color="tab:red")
             ax.hist(values[labels == 1], bins=edges, density=True, alpha=0.55, label="genuine", color="tab:green")
-            ax.set(title=f"{suite} {run}\noverlap {overlaps[(suite, run)]:.3f}", xlabel="cosine similarity")
-            ax.title.set_fontsize(9)
-            if i == 0 and j == 0:
-                ax.legend(fontsize=7)
+            ax.set_title(f"{suite} · {run}\noverlap {overlaps[(suite, run)]:.3f}", fontsize=10)
+            ax.set_xlabel("cosine similarity", fontsize=9)
+            ax.set_ylabel("density", fontsize=9)
+            ax.tick_params(labelsize=8)
+        for j in range(len(runs), rows_per_suite * ncols):
+            axes[i * rows_per_suite + j // ncols, j % ncols].set_visible(False)
     fig.tight_layout()
+    outside_legend(fig, axes[0, 0])
     return fig
 
 
-def training_curves_figure(curves: pd.DataFrame, columns: Sequence[str] = ("loss", "acc", "lr")) -> Figure:
-    """Training metrics against the step, one panel per metric, one line per run."""
+def training_curves_figure(curves: pd.DataFrame, columns: Sequence[str] = ("loss", "acc", "lr"),
+                           runs: Sequence[str] | None = None) -> Figure:
+    """Training metrics against the step, one panel per metric (loss and lr on log axes), one styled line per run
+    (styles fixed by `runs`), one legend beside the panels."""
+    runs = list(runs) if runs is not None else list(dict.fromkeys(curves["run"]))
+    styles = series_styles(runs)
     present = [c for c in columns if c in curves.columns]
     fig, axes = _grid(len(present), 3, (5, 3.8))
     for ax, column in zip(axes, present):
-        sns.lineplot(curves, x="step", y=column, hue="run", ax=ax, legend=column == present[0])
-        if column == "lr":
+        for run in runs:
+            part = curves[curves["run"] == run]
+            if part.empty:
+                continue
+            st = styles[run]
+            ax.plot(part["step"], part[column], label=run, color=st["color"], ls=st["ls"], lw=1.3)
+        if column in ("loss", "lr") and (curves[column] > 0).all():
             ax.set_yscale("log")
-        ax.set(title=column, xlabel="step")
+        ax.set(title=column + (" (log scale)" if ax.get_yscale() == "log" else ""), xlabel="step", ylabel=column)
     fig.tight_layout()
+    outside_legend(fig, axes[0], ncol=2 if len(runs) > 12 else 1, title="run")
     return fig
 
 
 def nearest_angle_figure(frames: Mapping[str, pd.DataFrame]) -> Figure:
-    """Distribution of the angle from each class centre to its nearest other centre, one line per run."""
-    fig, ax = plt.subplots(figsize=(8, 4.5))
-    for run, frame in frames.items():
-        sns.histplot(frame["nearest_angle_deg"], ax=ax, label=run, element="step", fill=False, stat="density")
+    """Distribution of the angle from each class centre to its nearest other centre: one box per run."""
+    runs = list(frames)
+    long = pd.concat([f[["nearest_angle_deg"]].assign(run=run) for run, f in frames.items()], ignore_index=True)
+    fig, ax = plt.subplots(figsize=(9, 0.38 * len(runs) + 1.4))
+    sns.boxplot(long, x="nearest_angle_deg", y="run", order=runs, hue="run", hue_order=runs, palette=_palette(runs),
+                legend=False, ax=ax, fliersize=2, width=0.6)
     ax.axvline(90, color="0.4", ls=":", lw=1)
-    ax.set(xlabel="angle to the nearest other class centre (deg)", ylabel="density")
-    ax.legend(fontsize=8)
+    ax.set(xlabel="angle to the nearest other class centre (deg); dotted: 90°", ylabel="")
     fig.tight_layout()
     return fig
 
 
 def realised_margin_figure(frames: Mapping[str, pd.DataFrame]) -> Figure:
-    """Margin each run's loss realises at its trained nearest-centre angles (runs without one are listed)."""
+    """Margin each run's loss realises at its trained nearest-centre angles: left, margin against angle (runs whose
+    curves coincide share one labelled line); right, its distribution (a constant margin is a marked line)."""
     usable = {run: f for run, f in frames.items() if f["margin_deg"].notna().any()}
     if not usable:
         return notice_figure("No run has a loss with a fixed two-class margin.")
-    fig, (left, right) = plt.subplots(1, 2, figsize=(12, 4.5))
+    fig, (left, right) = plt.subplots(1, 2, figsize=(12, 4.8))
+    lo = max(float(f["nearest_angle_deg"].min()) for f in usable.values())
+    hi = min(float(f["nearest_angle_deg"].max()) for f in usable.values())
+    grid = np.linspace(min(lo, hi), max(lo, hi), 60)
+    curves = {}
     for run, frame in usable.items():
-        order = frame.sort_values("nearest_angle_deg")
-        left.plot(order["nearest_angle_deg"], order["margin_deg"], label=run, lw=1.5)
-        # rounded: ArcFace's margin is the constant m up to float noise, which numpy cannot split into bins
-        sns.histplot(frame["margin_deg"].dropna().round(6), ax=right, label=run, element="step", fill=False, stat="density")
-    left.set(xlabel="nearest-centre angle (deg)", ylabel="realised margin (deg)")
+        order = frame.dropna(subset=["margin_deg"]).sort_values("nearest_angle_deg")
+        x, y = order["nearest_angle_deg"].to_numpy(), order["margin_deg"].to_numpy()
+        curves[run] = (grid, np.interp(grid, x, y, left=np.nan, right=np.nan)) if hi > lo else (x, y)
+    groups = draw_series(left, curves, legend=False)
+    styles = series_styles([" = ".join(m) for m in groups])
+    spread = [f["margin_deg"].dropna().to_numpy() for f in usable.values()]
+    spread = np.concatenate([v for v in spread if v.size and not is_degenerate(v)] or [np.zeros(0)])
+    edges = np.linspace(spread.min(), spread.max(), 41) if spread.size and np.ptp(spread) > 0 else 30
+    for members in groups:
+        label = " = ".join(members)
+        draw_density(right, usable[members[0]]["margin_deg"].to_numpy(), label, styles[label], bins=edges)
+    left.set(xlabel="nearest-centre angle (deg), range all runs cover", ylabel="realised margin (deg)")
     right.set(xlabel="realised margin (deg)", ylabel="density")
-    left.legend(fontsize=8)
     fig.tight_layout()
+    outside_legend(fig, right)
     return fig
 
 
-def angle_vs_count_figure(frames: Mapping[str, pd.DataFrame]) -> Figure:
-    """Scatter of nearest-centre angle against class size, one panel per run."""
-    fig, axes = _grid(len(frames), 3, (4.2, 3.6))
+def angle_vs_count_figure(frames: Mapping[str, pd.DataFrame], ncols: int = 4) -> Figure:
+    """Scatter of nearest-centre angle against class size, one panel per run (log x with plain tick labels)."""
+    from matplotlib.ticker import LogLocator, NullFormatter, ScalarFormatter
+
+    fig, axes = _grid(len(frames), ncols, (3.4, 3.0), sharey=True)
     for ax, (run, frame) in zip(axes, frames.items()):
-        ax.scatter(frame["count"], frame["nearest_angle_deg"], s=4, alpha=0.5, rasterized=True)
-        ax.set(xscale="log" if frame["count"].min() > 0 else "linear", title=run,
-               xlabel="training images of the class", ylabel="nearest-centre angle (deg)")
+        ax.scatter(frame["count"], frame["nearest_angle_deg"], s=5, alpha=0.5, rasterized=True)
+        if frame["count"].min() > 0:
+            ax.set_xscale("log")
+            ax.xaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+            ax.xaxis.set_major_formatter(ScalarFormatter())
+            ax.xaxis.set_minor_formatter(NullFormatter())
+        ax.set_title(run, fontsize=10)
+        ax.set_xlabel("training images of the class", fontsize=9)
+        ax.set_ylabel("nearest-centre angle (deg)", fontsize=9)
+        ax.tick_params(labelsize=8)
     fig.tight_layout()
     return fig

@@ -1,58 +1,185 @@
-"""Executed notebook → one HTML page that is readable offline (no input cells, no CDN scripts, images inline)."""
+"""Executed notebook → one light, offline, byte-reproducible HTML page: its Markdown and the HTML blocks its cells
+display (figures referenced as files, tables, notices, verdicts), the shared stylesheet linked, a navigation bar
+and a provenance footer (notebook, rule, package functions, git commit, config hash, link to the index).
+
+Nothing of the notebook's run-specific noise (cell ids, execution counts, timestamps, kernel metadata) reaches the
+page, so the same results give the same bytes.
+"""
 
 from __future__ import annotations
 
+import hashlib
+import html
+import json
 import re
+import subprocess
 from pathlib import Path
+from typing import Any
 
 from x2softmax.io import atomic_write_text
-
-# nbconvert's lab template with every block that links a CDN emptied: require.js, MathJax, mermaid, widgets.
-_OFFLINE_TEMPLATE = """{%- extends 'index.html.j2' -%}
-{%- block html_head_js -%}{%- endblock html_head_js -%}
-{%- block jupyter_widgets -%}{%- endblock jupyter_widgets -%}
-{%- block html_head_js_mathjax -%}{%- endblock html_head_js_mathjax -%}
-{%- block html_head_js_mermaidjs -%}{%- endblock html_head_js_mermaidjs -%}
-"""
-_TEMPLATE_NAME = "x2softmax_offline.html.j2"
+from x2softmax.report.artifacts import NOTEBOOKS
+from x2softmax.report.style import STYLESHEET
 
 # Anything the browser would fetch or link from the network: src/href/srcset attributes and CSS url()/@import.
 _REMOTE = re.compile(
     r"""(?:\b(?:src|href|srcset|data|poster)\s*=\s*["']?\s*|url\(\s*["']?\s*|@import\s+["'])(?:https?:)?//""",
     re.IGNORECASE,
 )
+# Paths whose changes make a commit's pages differ (the rest of a dirty tree, e.g. reports/, does not).
+SOURCE_PATHS = ("src", "notebooks", "workflow", "config", "Snakefile")
 
 
-def remote_references(html: str) -> list[str]:
+def remote_references(html_text: str) -> list[str]:
     """Every network reference (src/href/srcset to http(s) or //, CSS url()/@import) in an HTML page, in context."""
-    return [html[max(0, m.start() - 20) : m.end() + 60].replace("\n", " ") for m in _REMOTE.finditer(html)]
+    return [html_text[max(0, m.start() - 20) : m.end() + 60].replace("\n", " ") for m in _REMOTE.finditer(html_text)]
 
 
-def render_html(ipynb: Path, html: Path) -> Path:
-    """Render an executed notebook to offline HTML without input cells; fail if any network reference remains."""
+# The only outputs a report notebook may show: HTML blocks of the page helpers and computed Markdown.
+ALLOWED_HTML = re.compile(r'^<(figure class="x2-(figure|table)"|div class="(notice|computed)|section class="verdict")')
+
+
+def stray_outputs(notebook: dict[str, Any]) -> list[str]:
+    """Every output of an executed notebook other than a page block or Markdown (text, reprs, streams, errors,
+    inline images), as 'cell N: what'."""
+    found = []
+    for index, cell in enumerate(notebook["cells"]):
+        for output in cell.get("outputs", []):
+            kind = output["output_type"]
+            data = output.get("data", {})
+            if kind == "display_data" and "text/markdown" in data:
+                continue
+            if kind == "display_data" and "text/html" in data and ALLOWED_HTML.match("".join(data["text/html"])):
+                continue
+            shown = "".join(output.get("text", "")) or "".join(data.get("text/plain", "")) or output.get("ename", "")
+            found.append(f"cell {index}: {kind} {shown[:80]!r}")
+    return found
+
+
+def git_commit(repo: Path = Path(".")) -> str:
+    """The last commit that changed the sources of the pages (12 hex digits; '+ local changes' when the sources
+    differ from it), or 'unknown'. Committing regenerated reports/ does not change it, so regenerating the committed
+    pages from a clone gives the same bytes."""
+    try:
+        head = subprocess.run(["git", "-C", str(repo), "log", "-1", "--format=%h", "--abbrev=12", "--", *SOURCE_PATHS],
+                              capture_output=True, text=True, check=True, timeout=30).stdout.strip()
+        dirty = subprocess.run(["git", "-C", str(repo), "status", "--porcelain", "--untracked-files=no", "--",
+                                *SOURCE_PATHS], capture_output=True, text=True, check=True, timeout=30).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return "unknown (not a git checkout)"
+    return head + (" + local changes" if dirty else "")
+
+
+def config_hash(config_json: Path | None) -> str:
+    """sha256 (16 hex digits) of the resolved configuration, canonically serialised; 'unknown' without one."""
+    if config_json is None or not Path(config_json).is_file():
+        return "unknown (no resolved configuration)"
+    try:
+        config = json.loads(Path(config_json).read_text(encoding="utf-8"))
+    except json.JSONDecodeError as err:
+        raise ValueError(f"{config_json}: not valid JSON ({err.msg} at line {err.lineno})") from err
+    canonical = json.dumps(config, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()[:16]
+
+
+def _markdown(text: str) -> str:
+    """Markdown → HTML (nbconvert's mistune renderer, as Jupyter shows it)."""
+    from nbconvert.filters.markdown_mistune import markdown2html_mistune
+
+    return markdown2html_mistune(text)
+
+
+def _output_html(output: dict[str, Any], where: str) -> str:
+    """One cell output as HTML; errors raise (a failed notebook is never published)."""
+    kind = output.get("output_type")
+    if kind == "error":
+        raise RuntimeError(f"{where}: the notebook raised {output.get('ename')}: {output.get('evalue')}")
+    if kind == "stream":
+        return f'<pre class="stream">{html.escape("".join(output.get("text", "")))}</pre>'
+    data = output.get("data", {})
+    if "text/html" in data:
+        return "".join(data["text/html"]) if isinstance(data["text/html"], list) else str(data["text/html"])
+    if "text/markdown" in data:
+        return _markdown("".join(data["text/markdown"]))
+    if "image/png" in data:
+        return f'<img src="data:image/png;base64,{"".join(data["image/png"]).strip()}" alt="">'
+    if "text/plain" in data:
+        return f"<pre>{html.escape(''.join(data['text/plain']))}</pre>"
+    return ""
+
+
+def _nav(nb: str) -> str:
+    """Links to the index and to the previous and next pages."""
+    names = list(NOTEBOOKS)
+    links = ['<a href="index.html">← Index of the reports</a>']
+    if nb in names:
+        i = names.index(nb)
+        if i > 0:
+            links.append(f'<a href="{names[i - 1]}.html">‹ {html.escape(names[i - 1])}</a>')
+        if i + 1 < len(names):
+            links.append(f'<a href="{names[i + 1]}.html">{html.escape(names[i + 1])} ›</a>')
+    return '<nav class="pages">' + "".join(links) + "</nav>"
+
+
+def footer_html(nb: str, commit: str, config_digest: str) -> str:
+    """The provenance footer of a page."""
+    entry = NOTEBOOKS.get(nb, {})
+    functions = ", ".join(f"<code>{html.escape(f)}</code>" for f in entry.get("functions", [])) or "—"
+    rows = [
+        ("Notebook", f"<code>notebooks/{html.escape(nb)}.ipynb</code> (executed copy: "
+                     f"<code>results/notebooks/{html.escape(nb)}.ipynb</code>)"),
+        ("Snakemake rules", f"<code>notebook_{html.escape(nb)}</code> (papermill) → <code>render_notebook</code> "
+                            "(<code>x2softmax report render</code>)"),
+        ("Numbers computed by", functions),
+        ("Git commit", f"<code>{html.escape(commit)}</code>"),
+        ("Config hash", f"<code>{html.escape(config_digest)}</code> (sha256 of <code>results/config.json</code>)"),
+    ]
+    items = "".join(f"<dt>{k}</dt><dd>{v}</dd>" for k, v in rows)
+    return (f'<footer class="provenance"><dl>{items}</dl>'
+            '<p><a href="index.html">← Back to the index of the reports</a></p></footer>')
+
+
+def page_html(notebook: dict[str, Any], nb: str, *, commit: str, config_digest: str, where: str = "") -> str:
+    """The full HTML page of an executed notebook (node or plain dict)."""
+    title = NOTEBOOKS.get(nb, {}).get("title", nb)
+    body = []
+    for index, cell in enumerate(notebook["cells"]):
+        source = "".join(cell.get("source", ""))
+        if cell["cell_type"] == "markdown":
+            body.append(_markdown(source))
+        elif cell["cell_type"] == "code":
+            body.extend(_output_html(out, f"{where} cell {index}") for out in cell.get("outputs", []))
+    return "\n".join([
+        "<!DOCTYPE html>",
+        '<html lang="en"><head><meta charset="utf-8">',
+        '<meta name="viewport" content="width=device-width, initial-scale=1">',
+        f"<title>{html.escape(nb)} · {html.escape(title)}</title>",
+        f'<link rel="stylesheet" href="{STYLESHEET}"></head>',
+        "<body>",
+        _nav(nb),
+        "<main>",
+        *[b for b in body if b],
+        "</main>",
+        footer_html(nb, commit, config_digest),
+        "</body></html>",
+        "",
+    ])
+
+
+def render_html(ipynb: Path, html_path: Path, config_json: Path | None = None) -> Path:
+    """Render an executed notebook to an offline HTML page; fail if any network reference remains."""
     import nbformat
-    from jinja2 import DictLoader
-    from nbconvert import HTMLExporter
 
-    ipynb, html = Path(ipynb), Path(html)
+    ipynb, html_path = Path(ipynb), Path(html_path)
     if not ipynb.is_file():
         raise FileNotFoundError(f"{ipynb}: executed notebook not found")
     try:
         notebook = nbformat.read(ipynb, as_version=4)
     except Exception as err:  # nbformat raises several unrelated types for unreadable files
         raise ValueError(f"{ipynb}: not a readable Jupyter notebook ({err})") from err
-    exporter = HTMLExporter(
-        template_name="lab",
-        template_file=_TEMPLATE_NAME,
-        extra_loaders=[DictLoader({_TEMPLATE_NAME: _OFFLINE_TEMPLATE})],
-        exclude_input=True,
-        exclude_input_prompt=True,
-        exclude_output_prompt=True,
-        embed_images=True,
-    )
-    body, _ = exporter.from_notebook_node(notebook, resources={"metadata": {"name": ipynb.stem}})
+    body = page_html(notebook, ipynb.stem, commit=git_commit(), config_digest=config_hash(config_json),
+                     where=str(ipynb))
     remote = remote_references(body)
     if remote:
         raise RuntimeError(f"{ipynb}: rendered HTML still references the network: {remote[:5]}")
-    atomic_write_text(html, body)
-    return html
+    atomic_write_text(html_path, body)
+    return html_path

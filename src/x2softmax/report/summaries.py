@@ -10,8 +10,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from x2softmax.report.artifacts import SYNTHETIC_NOTICE
-
 # Loss registry names → the method names used in reference_numbers.csv.
 REFERENCE_METHODS = {
     "softmax": "Softmax",
@@ -89,13 +87,6 @@ def read_json(path: Path) -> dict[str, Any]:
     return obj
 
 
-def data_notice(synthetic: bool) -> str:
-    """Markdown stating which data the notebook's numbers come from (a loud warning for synthetic data)."""
-    if synthetic:
-        return f"> **⚠ Synthetic data.** {SYNTHETIC_NOTICE}"
-    return "> **Real data.** The numbers below come from the real data sets named in the run's configuration."
-
-
 def margin_shape(theta_deg: np.ndarray, margin_deg: np.ndarray, tol_deg: float = 0.05) -> str:
     """'constant', 'increasing', 'decreasing', 'U-shaped' or 'non-monotone' for a margin curve (NaNs ignored)."""
     theta = np.asarray(theta_deg, dtype=np.float64)
@@ -141,38 +132,6 @@ def margin_at_angles(angular: pd.DataFrame, angles: Sequence[float]) -> pd.DataF
             row[f"margin_at_{angle:g}_deg"] = _margin_at(curve, angle)
         rows.append(row)
     return pd.DataFrame(rows)
-
-
-def margin_claim_verdict(angular: pd.DataFrame, loss: str, angles: Sequence[float] = (60, 90, 120, 180)) -> str:
-    """A plain-language verdict, computed from the margin table, on "the margin grows with the inter-class angle"."""
-    table = margin_at_angles(angular, angles).set_index("loss")
-    if loss not in table.index:
-        raise KeyError(f"loss {loss!r} is not in the angular margin table; present: {list(table.index)}")
-    row = table.loc[loss]
-    values = ", ".join(f"{row[f'margin_at_{a:g}_deg']:.2f}° at θ_w = {a:g}°" for a in angles)
-    shape = row["shape"]
-    head = (
-        f"**{loss}**: a decision margin exists for θ_w ≥ {row['exists_from_deg']:.0f}°; its angular margin is "
-        f"{values}; the smallest margin is {row['min_margin_deg']:.2f}° at θ_w = {row['min_at_deg']:.0f}°. "
-    )
-    if shape == "increasing":
-        verdict = "The margin grows with the angle between the classes over the whole range: the claim holds."
-    elif shape == "U-shaped":
-        verdict = (
-            f"The margin first shrinks and grows only above θ_w ≈ {row['min_at_deg']:.0f}°: the claim holds only for "
-            f"classes more than {row['min_at_deg']:.0f}° apart, and fails for closer classes, where it behaves like "
-            "CosFace (a margin that shrinks as the classes separate)."
-        )
-    elif shape == "constant":
-        verdict = "The margin does not depend on the angle between the classes: the claim does not hold."
-    elif shape == "decreasing":
-        verdict = "The margin shrinks as the classes separate: the claim does not hold."
-    else:
-        verdict = f"The margin is {shape} in the angle between the classes: the claim does not hold as stated."
-    others = [
-        f"{name}: {table.loc[name, 'shape']}" for name in table.index if name != loss and table.loc[name, "shape"]
-    ]
-    return head + verdict + (f" For comparison — {'; '.join(others)}." if others else "")
 
 
 def x2_grid_minimum(grid_margins: pd.DataFrame) -> pd.DataFrame:
@@ -418,3 +377,15 @@ def geometry_summary(frames: Mapping[str, pd.DataFrame]) -> pd.DataFrame:
             }
         )
     return pd.DataFrame(rows)
+
+
+def not_run_note(promised: Sequence[str], present: Sequence[str], what: str, why: str) -> str:
+    """Markdown naming what a page's title promises but this configuration did not run ('' when nothing is missing)."""
+    have = set(present)
+    missing = [name for name in promised if name not in have]
+    return f"**Not run in this configuration:** {what} {', '.join(missing)} ({why})." if missing else ""
+
+
+def ablated_parameters(ablations: Mapping[str, Mapping[str, Any]]) -> list[str]:
+    """The X2 hyperparameters (and 'gradient') that at least one ablation overrides."""
+    return sorted({key for spec in ablations.values() for key in spec.get("hparams", {})})

@@ -1,8 +1,7 @@
-"""Resumable training checkpoints: model, head, optimizer, schedule, scaler, RNG states and data position."""
+"""Resumable training checkpoints: plain tensors, numbers and strings only, loaded with torch's weights_only."""
 
 from __future__ import annotations
 
-import io
 import json
 import random
 import sys
@@ -12,7 +11,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from x2softmax.io import atomic_write_bytes
+from x2softmax.torchfile import load_plain, non_finite
 
 # Spec keys that change neither the result nor the trajectory of a run: a change keeps the checkpoint valid.
 _RESUME_NEUTRAL_TRAIN_KEYS = ("checkpoint_every", "log_every", "val")
@@ -30,42 +29,55 @@ def resume_key(spec: dict[str, Any], world_size: int) -> str:
 
 
 def rng_state() -> dict[str, Any]:
-    """Python, numpy, torch and CUDA generator states."""
+    """Python, numpy, torch and CUDA generator states as plain tensors and numbers (weights_only-loadable)."""
+    version, internal, gauss = random.getstate()
+    kind, keys, pos, has_gauss, cached = np.random.get_state()
     return {
-        "python": random.getstate(),
-        "numpy": np.random.get_state(),
+        "python": {"version": version, "state": torch.tensor(internal, dtype=torch.int64), "gauss": gauss},
+        "numpy": {"kind": str(kind), "keys": torch.from_numpy(np.asarray(keys, dtype=np.int64)), "pos": int(pos),
+                  "has_gauss": int(has_gauss), "cached_gaussian": float(cached)},
         "torch": torch.get_rng_state(),
-        "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+        "cuda": list(torch.cuda.get_rng_state_all()) if torch.cuda.is_available() else [],
     }
 
 
 def set_rng_state(state: dict[str, Any]) -> None:
     """Restore the generator states saved by rng_state()."""
-    random.setstate(state["python"])
-    np.random.set_state(state["numpy"])
+    py = state["python"]
+    random.setstate((py["version"], tuple(int(v) for v in py["state"].tolist()), py["gauss"]))
+    np_state = state["numpy"]
+    np.random.set_state((np_state["kind"], np_state["keys"].numpy().astype(np.uint32), np_state["pos"],
+                         np_state["has_gauss"], np_state["cached_gaussian"]))
     torch.set_rng_state(state["torch"])
     if state["cuda"] and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["cuda"])
 
 
-def save_checkpoint(path: Path, state: dict[str, Any]) -> None:
-    """Write a checkpoint dict atomically (serialised in memory, then temp file + rename)."""
-    buffer = io.BytesIO()
-    torch.save(state, buffer)
-    atomic_write_bytes(path, buffer.getvalue())
-
-
 def load_checkpoint(path: Path, key: str) -> dict[str, Any] | None:
-    """The checkpoint at `path` if it exists and was written for `key` (resume_key); None (with a notice) if not."""
+    """The checkpoint at `path` if it exists, loads safely, was written for `key` (resume_key) and holds finite
+    weights; None (with a one-line notice on stderr) otherwise, so that training starts fresh."""
     path = Path(path)
     if not path.is_file():
         return None
     try:
-        state = torch.load(path, map_location="cpu", weights_only=False)
-    except Exception as err:  # a truncated or foreign file: start fresh rather than fail the run
-        print(f"x2softmax: checkpoint {path} is unreadable ({err}); starting fresh", file=sys.stderr)
+        state = load_plain(path)
+    except ValueError as err:  # a truncated, foreign or malicious file: start fresh rather than fail the run
+        print(f"x2softmax: checkpoint {err}; starting fresh", file=sys.stderr)
         return None
     if not isinstance(state, dict) or state.get("resume_key") != key:
         print(f"x2softmax: checkpoint {path} was written for a different spec; starting fresh", file=sys.stderr)
         return None
+    for part in ("backbone", "head"):
+        bad = non_finite(state.get(part, {}).items())
+        if bad is not None:
+            print(f"x2softmax: checkpoint {path} holds non-finite weights ({part}.{bad}); starting fresh",
+                  file=sys.stderr)
+            return None
     return state
+
+
+def checkpoint_note(path: Path, step: int | None) -> str:
+    """Which checkpoint a stopped run keeps: 'last good checkpoint kept: PATH (step N)' or that none was written."""
+    if step is None:
+        return f"no checkpoint of this run was written to {path}; a rerun starts from step 0"
+    return f"last good checkpoint kept: {path} (step {step}); a rerun resumes there"

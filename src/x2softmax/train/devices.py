@@ -1,24 +1,37 @@
-"""GPU leases: take free device ids with one file lock per device, or fall back to the CPU."""
+"""GPUs of a job: leased with one file lock per device and host on one machine, or taken as a scheduler gave them.
+
+Leases (`lease_gpus`) exist for jobs that share one machine's GPUs without a scheduler: the jobs of a local
+Snakemake run (which sets X2S_GPU_LEASE=1 for them, workflow/rules/common.smk). A job whose devices were
+assigned from outside (a Slurm job, a Kubernetes pod, a CUDA_VISIBLE_DEVICES set by the user) uses the devices
+it was given and takes no lock: device ids there are job-local (every job may see its GPU as 0), so a lock keyed
+by them would make unrelated jobs wait for one another.
+"""
 
 from __future__ import annotations
 
 import contextlib
 import os
+import socket
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 import filelock
 import torch
 
 LOCK_DIR_ENV = "X2S_GPU_LOCK_DIR"
+LEASE_ENV = "X2S_GPU_LEASE"
+GPUS_ENV = "X2S_GPUS"
+# Environment variables that say a scheduler placed this process (and gave it its devices).
+SCHEDULERS = {"SLURM_JOB_ID": "Slurm", "KUBERNETES_SERVICE_HOST": "Kubernetes"}
 
 
 def default_lock_dir() -> Path:
-    """Lock folder: $X2S_GPU_LOCK_DIR or ~/.cache/x2softmax/gpu-locks."""
+    """Lock folder of this host: ($X2S_GPU_LOCK_DIR or ~/.cache/x2softmax/gpu-locks)/<hostname>."""
     env = os.environ.get(LOCK_DIR_ENV)
-    return Path(env) if env else Path.home() / ".cache" / "x2softmax" / "gpu-locks"
+    base = Path(env) if env else Path.home() / ".cache" / "x2softmax" / "gpu-locks"
+    return base / socket.gethostname()
 
 
 def visible_devices() -> list[int]:
@@ -39,6 +52,33 @@ def visible_devices() -> list[int]:
         raise ValueError(f"CUDA_VISIBLE_DEVICES={env!r}: expected comma-separated integer device ids") from err
 
 
+def machine_gpus() -> int:
+    """GPUs that local jobs share: $X2S_GPUS if set, else the GPUs this process sees (honouring CUDA_VISIBLE_DEVICES)."""
+    env = os.environ.get(GPUS_ENV)
+    if env is None:
+        return len(visible_devices())
+    if not env.strip().isdigit():
+        raise ValueError(f"{GPUS_ENV}={env!r}: expected a number of GPUs (0 or more)")
+    return int(env)
+
+
+def assigned_by(environ: Mapping[str, str] | None = None) -> str | None:
+    """Who gave this process its GPUs (so it takes no lease): 'Slurm', 'Kubernetes', 'CUDA_VISIBLE_DEVICES', or None.
+
+    X2S_GPU_LEASE decides when set: '1' always leases (the jobs of a local Snakemake run), '0' never does.
+    """
+    env = os.environ if environ is None else environ
+    lease = env.get(LEASE_ENV)
+    if lease not in (None, "0", "1"):
+        raise ValueError(f"{LEASE_ENV}={lease!r}: expected 1 (lease GPUs with file locks) or 0 (use them as given)")
+    if lease is not None:
+        return None if lease == "1" else LEASE_ENV + "=0"
+    for var, name in SCHEDULERS.items():
+        if var in env:
+            return name
+    return "CUDA_VISIBLE_DEVICES" if "CUDA_VISIBLE_DEVICES" in env else None
+
+
 @contextlib.contextmanager
 def lease_gpus(
     n: int,
@@ -46,17 +86,25 @@ def lease_gpus(
     visible: list[int] | None = None,
     timeout_s: float = 24 * 3600.0,
     poll_s: float = 5.0,
+    environ: Mapping[str, str] | None = None,
 ) -> Iterator[list[int]]:
-    """Hold `n` free GPU ids (file locks in `lock_dir`) for the block; yield [] and run on the CPU when none exist."""
+    """Hold `n` GPU ids for the block: the first `n` given by a scheduler, else `n` free ids locked in `lock_dir`.
+
+    Yields [] (the CPU) when no GPU is requested or visible.
+    """
     if n < 0:
         raise ValueError(f"lease_gpus: n must be >= 0, got {n}")
     devices = visible_devices() if visible is None else list(visible)
     if n == 0 or not devices:
-        print("x2softmax: no GPU requested or available, training runs on the CPU", file=sys.stderr)
+        print("x2softmax: no GPU requested or available, running on the CPU", file=sys.stderr)
         yield []
         return
     if n > len(devices):
         raise ValueError(f"lease_gpus: {n} GPUs requested but only {len(devices)} visible: {devices}")
+    if (owner := assigned_by(environ)) is not None:
+        print(f"x2softmax: GPUs {devices[:n]} as given by {owner} (no lease)", file=sys.stderr)
+        yield devices[:n]
+        return
     lock_dir = Path(lock_dir) if lock_dir is not None else default_lock_dir()
     lock_dir.mkdir(parents=True, exist_ok=True)
     deadline = time.monotonic() + timeout_s
@@ -69,6 +117,22 @@ def lease_gpus(
     finally:
         for lock in held.values():
             lock.release()
+
+
+@contextlib.contextmanager
+def gpu_environment(n: int) -> Iterator[list[int]]:
+    """Lease `n` GPUs (lease_gpus) and expose only them through CUDA_VISIBLE_DEVICES for the block."""
+    with lease_gpus(n) as devices:
+        previous = os.environ.get("CUDA_VISIBLE_DEVICES")
+        if devices:
+            os.environ["CUDA_VISIBLE_DEVICES"] = ",".join(str(d) for d in devices)
+        try:
+            yield devices
+        finally:
+            if previous is None:
+                os.environ.pop("CUDA_VISIBLE_DEVICES", None)
+            else:
+                os.environ["CUDA_VISIBLE_DEVICES"] = previous
 
 
 def _try_lock(devices: list[int], n: int, lock_dir: Path) -> dict[int, filelock.BaseFileLock] | None:

@@ -1,15 +1,14 @@
-"""Launch a training run on leased GPUs: in-process for <= 1 GPU, torchrun workers for more."""
+"""Launch a training run on its GPUs (x2softmax.train.devices): in-process for <= 1 GPU, torchrun workers for more."""
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
 from x2softmax.io import atomic_write_json
-from x2softmax.train.devices import lease_gpus
+from x2softmax.train.devices import gpu_environment
 from x2softmax.train.trainer import train
 
 
@@ -23,22 +22,13 @@ def torchrun_command(gpus: int, spec_file: Path, out_dir: Path, ckpt_dir: Path) 
 
 
 def launch(spec: dict[str, Any], out_dir: Path, ckpt_dir: Path, gpus: int) -> None:
-    """Lease `gpus` GPUs, expose only them through CUDA_VISIBLE_DEVICES, and train (CPU when none is available)."""
-    with lease_gpus(gpus) as devices:
-        previous = os.environ.get("CUDA_VISIBLE_DEVICES")
-        if devices:
-            os.environ["CUDA_VISIBLE_DEVICES"] = ",".join(str(d) for d in devices)
-        try:
-            if len(devices) <= 1:
-                train(spec, Path(out_dir), Path(ckpt_dir))
-                return
-            spec_file = Path(ckpt_dir) / "spec.json"
-            atomic_write_json(spec_file, spec)
-            result = subprocess.run(torchrun_command(len(devices), spec_file, Path(out_dir), Path(ckpt_dir)))
-            if result.returncode != 0:
-                raise SystemExit(result.returncode)
-        finally:
-            if previous is None:
-                os.environ.pop("CUDA_VISIBLE_DEVICES", None)
-            else:
-                os.environ["CUDA_VISIBLE_DEVICES"] = previous
+    """Take `gpus` GPUs (gpu_environment: leased, or as a scheduler gave them) and train (CPU when none exists)."""
+    with gpu_environment(gpus) as devices:
+        if len(devices) <= 1:
+            train(spec, Path(out_dir), Path(ckpt_dir))
+            return
+        spec_file = Path(ckpt_dir) / "spec.json"
+        atomic_write_json(spec_file, spec)
+        result = subprocess.run(torchrun_command(len(devices), spec_file, Path(out_dir), Path(ckpt_dir)))
+        if result.returncode != 0:
+            raise SystemExit(result.returncode)

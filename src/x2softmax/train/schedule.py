@@ -27,6 +27,9 @@ def lr_factor(schedule: Mapping[str, Any], steps_per_epoch: int, total_steps: in
 
     if name == "multistep":
         milestones = sorted(int(round(float(m) * steps_per_epoch)) for m in schedule.get("milestones", []))
+        if milestones and milestones[-1] > total_steps:
+            raise ValueError(f"lr milestone at step {milestones[-1]} is beyond the last step ({total_steps}); "
+                             "it would never apply")
         gamma = float(schedule.get("gamma", 0.1))
         return lambda step: warmup_factor(step) * gamma ** bisect.bisect_right(milestones, step)
 

@@ -22,23 +22,29 @@ import torch.distributed as dist
 from torch import nn
 from tqdm import tqdm
 
-from x2softmax.io import atomic_path, atomic_write_json, atomic_write_text, file_sha256
+from x2softmax.io import atomic_write_json, atomic_write_text, file_sha256
 from x2softmax.losses import build_loss
 from x2softmax.models import build_backbone
+from x2softmax.notices import warn
 from x2softmax.train import distributed as D
 from x2softmax.train.batches import EpochPlan, InMemoryBatches, StreamedBatches, normalise_images
 from x2softmax.train.checkpoint import (
+    checkpoint_note,
     checkpoint_path,
     load_checkpoint,
     resume_key,
     rng_state,
-    save_checkpoint,
     set_rng_state,
 )
+from x2softmax.torchfile import non_finite, save_plain
 from x2softmax.train.head import ShardedHead
 from x2softmax.train.schedule import build_scheduler
 
 AMP_MODES = ("auto", "fp16", "bf16", "none")
+
+
+class TrainingDiverged(RuntimeError):
+    """A step produced a non-finite loss, gradient or weight; the message says which checkpoint is kept."""
 
 
 def _setting(spec: dict[str, Any], dotted: str, default: Any = ...) -> Any:
@@ -127,10 +133,15 @@ def _seed_everything(seed: int) -> None:
 
 
 def _set_deterministic(deterministic: bool, device: torch.device) -> None:
-    """Deterministic algorithms and cuDNN (strict on the CPU, warn-only on CUDA) or cuDNN autotuning."""
+    """Deterministic algorithms and cuDNN (strict on the CPU, warn-only on CUDA) or cuDNN autotuning.
+
+    Uninitialised memory is not filled with NaN (PyTorch's debugging default under deterministic algorithms): every
+    kernel the trainer runs writes its outputs in full, and the fill cost ~17 % of a CPU step (bench/train_run.py).
+    """
     if deterministic and device.type == "cuda":
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
     torch.use_deterministic_algorithms(deterministic, warn_only=deterministic and device.type == "cuda")
+    torch.utils.deterministic.fill_uninitialized_memory = False
     torch.backends.cudnn.deterministic = deterministic
     torch.backends.cudnn.benchmark = not deterministic
 
@@ -263,6 +274,9 @@ class _Trainer:
             images, labels = load_face_arrays(self.train_dir, size=self.input_size)
             self.batches: InMemoryBatches | StreamedBatches = InMemoryBatches(images, labels, self.plan)
         else:
+            if faces.image_size != self.input_size:
+                warn(f"{self.train_dir / 'property'}: all {len(faces)} images are {faces.image_size}x{faces.image_size}"
+                     f"; each is resized to the model's {self.input_size}x{self.input_size} as it is read")
             self.batches = StreamedBatches(
                 self.train_dir, self.input_size, self.plan, int(_setting(spec, "data.workers", 0)),
                 pin_memory=self.device.type == "cuda",
@@ -270,6 +284,7 @@ class _Trainer:
         self.key = resume_key(spec, self.world_size)
         self.ckpt_path = checkpoint_path(ckpt_dir, self.rank, self.world_size)
         self.global_step, self.train_time_s, self.val_time_s = 0, 0.0, 0.0
+        self.checkpoint_step: int | None = None  # step of the checkpoint on disk for this spec, if any
         self.metrics: list[dict[str, Any]] = []
         self.val_best: dict[str, float] = {}
         self.val_final: dict[str, float] = {}
@@ -312,7 +327,7 @@ class _Trainer:
         self.scheduler.load_state_dict(state["scheduler"])
         self.scaler.load_state_dict(state["scaler"])
         set_rng_state(state["rng"])
-        self.global_step = int(state["global_step"])
+        self.global_step = self.checkpoint_step = int(state["global_step"])
         self.train_time_s, self.val_time_s = float(state["train_time_s"]), float(state["val_time_s"])
         self.metrics = list(state["metrics"])
         self.val_best, self.val_final = dict(state["val_best"]), dict(state["val_final"])
@@ -330,6 +345,9 @@ class _Trainer:
         with amp:
             embeddings = self.model(images)
         loss, acc = self.head(embeddings.float(), labels)
+        mean_loss = D.all_reduce_mean(loss.detach())
+        if not bool(torch.isfinite(mean_loss)):
+            self._diverged(f"loss is {mean_loss.item()}", self.global_step + 1)
         self.optimizer.zero_grad(set_to_none=True)
         self.scaler.scale(loss).backward()
         self.scaler.unscale_(self.optimizer)
@@ -338,7 +356,29 @@ class _Trainer:
         self.scaler.step(self.optimizer)
         self.scaler.update()
         self.scheduler.step()
-        return D.all_reduce_mean(loss), acc.detach(), grad_norm
+        if not self.scaler.is_enabled() and not bool(torch.isfinite(grad_norm)):  # the scaler skips such steps
+            self._diverged(f"the gradient norm is {grad_norm.item()} (weights updated with it)", self.global_step + 1)
+        return mean_loss, acc.detach(), grad_norm
+
+    def _diverged(self, what: str, step: int) -> None:
+        """Stop training at a non-finite step, saying which checkpoint (taken before it) is kept."""
+        raise TrainingDiverged(
+            f"run {self.run_name!r}: {what} at step {step}; training stopped, "
+            f"{checkpoint_note(self.ckpt_path, self.checkpoint_step)}"
+        )
+
+    def _checkpoint(self) -> None:
+        """Save the resumable state unless a weight is non-finite (then stop: that state is never saved)."""
+        named = [*(("backbone." + k, v) for k, v in self.backbone.state_dict().items()),
+                 *(("head." + k, v) for k, v in self.head.state_dict().items())]
+        bad = non_finite(named)
+        flag = torch.tensor([0.0 if bad is None else 1.0], device=self.device)
+        if self.world_size > 1:  # the head is sharded: every rank must stop together
+            dist.all_reduce(flag, dist.ReduceOp.MAX)
+        if flag.item() > 0:
+            self._diverged(f"weight {bad or '(on another rank)'} is non-finite", self.global_step)
+        save_plain(self.ckpt_path, self._state())
+        self.checkpoint_step = self.global_step
 
     def fit(self, on_step: Callable[[int], None] | None) -> dict[str, Any]:
         """Run (or resume) the training loop, then write the outputs; returns the summary."""
@@ -349,6 +389,14 @@ class _Trainer:
             total=self.total_steps, initial=self.global_step, desc=self.run_name, unit="step",
             file=sys.stderr, disable=self.rank != 0, dynamic_ncols=True,
         )
+        try:
+            self._loop(progress, on_step)
+        finally:
+            progress.close()  # ends the bar's line, so that an error message starts on a line of its own
+        return self._write_outputs()
+
+    def _loop(self, progress: tqdm, on_step: Callable[[int], None] | None) -> None:
+        """Steps from the current global step to the end, logging, validating and checkpointing as configured."""
         window_loss, window_acc, window_steps = 0.0, 0.0, 0
         window_train_time = self.train_time_s
         tick = time.perf_counter()
@@ -359,11 +407,6 @@ class _Trainer:
             for images, labels in self.batches.iterate(epoch, start):
                 loss, acc, grad_norm = self._step(images, labels)
                 loss_value, acc_value = torch.stack([loss, acc]).tolist()
-                if not math.isfinite(loss_value):
-                    raise RuntimeError(
-                        f"run {self.run_name!r}: loss is {loss_value} at step {self.global_step + 1}; training stopped "
-                        f"(last good checkpoint kept in {self.ckpt_dir})"
-                    )
                 self.global_step += 1
                 self.train_time_s += time.perf_counter() - tick
                 window_loss, window_acc, window_steps = window_loss + loss_value, window_acc + acc_value, window_steps + 1
@@ -389,13 +432,11 @@ class _Trainer:
                     self._validate()
                     self.val_time_s += time.perf_counter() - started
                 if last or (self.checkpoint_every > 0 and self.global_step % self.checkpoint_every == 0):
-                    save_checkpoint(self.ckpt_path, self._state())
+                    self._checkpoint()
                 progress.update(1)
                 if on_step is not None:
                     on_step(self.global_step)
                 tick = time.perf_counter()
-        progress.close()
-        return self._write_outputs()
 
     def _validate(self) -> None:
         if self.rank == 0:
@@ -432,10 +473,10 @@ class _Trainer:
         if self.val_final:
             summary["val_best"], summary["val_final"] = self.val_best, self.val_final
         if self.rank == 0:
-            with atomic_path(self.out_dir / "backbone.pt") as tmp:
-                torch.save({k: v.detach().cpu() for k, v in self.backbone.state_dict().items()}, tmp)
-            with atomic_path(self.out_dir / "head.pt") as tmp:
-                torch.save({"weight": weight, "loss": {k: v.cpu() for k, v in self.loss.state_dict().items()}}, tmp)
+            backbone = {k: v.detach().cpu() for k, v in self.backbone.state_dict().items()}
+            save_plain(self.out_dir / "backbone.pt", backbone)
+            save_plain(self.out_dir / "head.pt",
+                       {"weight": weight, "loss": {k: v.cpu() for k, v in self.loss.state_dict().items()}})
             atomic_write_text(
                 self.out_dir / "metrics.jsonl", "".join(json.dumps(line) + "\n" for line in self.metrics)
             )

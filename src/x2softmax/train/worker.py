@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 from pathlib import Path
 
+from x2softmax.cli import report_failure
 from x2softmax.train.trainer import train
 
 
@@ -20,7 +22,8 @@ def main(argv: list[str] | None = None) -> None:
         spec = json.loads(args.spec_file.read_text())
     except (OSError, json.JSONDecodeError) as err:
         parser.error(f"{args.spec_file}: cannot read the run spec ({err})")
-    train(spec, args.out, args.ckpt)
+    rank = os.environ.get("RANK", "0")
+    report_failure(f"train (rank {rank})", lambda: train(spec, args.out, args.ckpt))
 
 
 if __name__ == "__main__":

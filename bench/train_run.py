@@ -1,0 +1,73 @@
+"""The embedded default's training run: cost per step with and without PyTorch's NaN fill of uninitialised memory
+(its default under deterministic algorithms; the trainer turns it off), and the run's steps before and after the
+cut from 6 to 4 epochs. Both settings take turns in one process on the same trainer, weights and batches.
+
+Usage: python bench/train_run.py [--threads 1] [--repeats 5] [--steps 8]
+Prints the median and minimum seconds per step of each setting, their ratio, the resulting run-time ratio, and the
+share of CPU time the profiler attributes to aten::fill_ under each setting (steadier than wall time on a loaded
+machine).
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from train_step import _spec, _write_faces  # noqa: E402
+
+from x2softmax.train.trainer import _Trainer  # noqa: E402
+
+OLD_EPOCHS, NEW_EPOCHS = 6, 4
+
+
+def _fill_share(trainer: _Trainer, images: torch.Tensor, labels: torch.Tensor, fill: bool) -> float:
+    """Share of the profiled CPU time spent in aten::fill_ over two steps."""
+    from torch.profiler import ProfilerActivity, profile
+
+    torch.utils.deterministic.fill_uninitialized_memory = fill
+    with profile(activities=[ProfilerActivity.CPU]) as prof:
+        for _ in range(2):
+            trainer._step(images, labels)
+    events = prof.key_averages()
+    total = sum(e.self_cpu_time_total for e in events)
+    return sum(e.self_cpu_time_total for e in events if e.key == "aten::fill_") / max(total, 1e-9)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--steps", type=int, default=8)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        faces = _write_faces(Path(tmp) / "faces", 300, 8, 32)
+        spec = _spec(faces, "iresnet_tiny", 32, 128, args.threads)
+        spec["train"]["deterministic"] = True  # as the embedded default
+        trainer = _Trainer(spec, Path(tmp) / "o", Path(tmp) / "c")
+        images, labels = next(trainer.batches.iterate(0, 0))
+        trainer._step(images, labels)  # warm-up
+        shares = {fill: _fill_share(trainer, images, labels, fill) for fill in (True, False)}
+        times: dict[bool, list[float]] = {True: [], False: []}
+        for _ in range(args.repeats):
+            for fill in (True, False):
+                torch.utils.deterministic.fill_uninitialized_memory = fill
+                start = time.perf_counter()
+                for _ in range(args.steps):
+                    trainer._step(images, labels)
+                times[fill].append((time.perf_counter() - start) / args.steps)
+    for fill, label in ((True, "NaN fill on (PyTorch default)"), (False, "NaN fill off (trainer)")):
+        print(f"{label:32s} aten::fill_ {shares[fill]:.1%} of CPU time; median {statistics.median(times[fill]):.4f} s/step, min {min(times[fill]):.4f} s/step")
+    step_ratio = min(times[False]) / min(times[True])
+    print(f"step time ratio off/on (min): {step_ratio:.3f}")
+    print(f"run time ratio with {NEW_EPOCHS} instead of {OLD_EPOCHS} epochs: {step_ratio * NEW_EPOCHS / OLD_EPOCHS:.3f}")
+
+
+if __name__ == "__main__":
+    main()

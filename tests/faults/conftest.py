@@ -1,0 +1,68 @@
+"""Fault-injection suite: shared helpers, and the summary line (cases tried, handled) printed after a run."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from x2softmax import cli
+
+FAULTS_DIR = Path(__file__).parent
+
+
+def run_cli(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str]:
+    """Run `x2softmax ARGV` in this process; (exit code, stderr). A traceback would escape as an exception."""
+    try:
+        cli.main(argv)
+        code = 0
+    except SystemExit as stop:
+        code = stop.code if isinstance(stop.code, int) else 1
+        if isinstance(stop.code, str):
+            print(stop.code, file=sys.stderr)
+    return code, capsys.readouterr().err
+
+
+def one_line_error(err: str) -> str:
+    """The single error line of a failed command (asserting there is no traceback and exactly one such line)."""
+    assert "Traceback" not in err, err
+    lines = [line for line in err.splitlines() if line.startswith("x2softmax ")]
+    assert len(lines) == 1, err
+    return lines[0]
+
+
+def can_mount_tmpfs(where: Path) -> bool:
+    """Whether this process may mount a tmpfs (root in a container that allows it)."""
+    where.mkdir(parents=True, exist_ok=True)
+    try:
+        done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(where)], capture_output=True)
+    except OSError:  # no mount command
+        return False
+    if done.returncode != 0:
+        return False
+    subprocess.run(["umount", str(where)], check=True)
+    return True
+
+
+_OUTCOMES: dict[str, int] = {"passed": 0, "failed": 0, "skipped": 0}
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    """Count the fault cases by outcome (one per parametrised case)."""
+    path = report.nodeid.split("::")[0]
+    if FAULTS_DIR.name not in path or "test_fault_summary" in path:  # the README check is no fault case
+        return
+    if report.when == "call" or (report.when == "setup" and report.outcome != "passed"):
+        _OUTCOMES[report.outcome] = _OUTCOMES.get(report.outcome, 0) + 1
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """`fault injection: N cases tried, H handled, S skipped (reason shown above)`."""
+    tried = sum(_OUTCOMES.values())
+    if tried:
+        terminalreporter.write_line(
+            f"fault injection: {tried} cases tried, {_OUTCOMES['passed']} handled, {_OUTCOMES['skipped']} skipped, "
+            f"{_OUTCOMES['failed']} not handled"
+        )

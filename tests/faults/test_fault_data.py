@@ -1,0 +1,211 @@
+"""Corrupt and truncated data files (RecordIO, .bin, IJB suites) met by `x2softmax data check`, packing and
+training: one line naming the file and the record key, byte offset or line; warnings with counts for resized data."""
+
+from __future__ import annotations
+
+import pickle
+import re
+import struct
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from x2softmax.cli import main
+from x2softmax.data.ijb import write_ijb_meta
+from x2softmax.data.images import encode_image
+from x2softmax.data.pack import pack_folder
+from x2softmax.data.pairs import write_bin
+from x2softmax.data.recordio import load_face_arrays, write_face_recordio
+
+from .conftest import one_line_error, run_cli
+
+SIZE, CLASSES, PER_CLASS = 16, 3, 10
+
+
+def _png(seed: int, size: int = SIZE) -> bytes:
+    return encode_image(np.random.default_rng(seed).integers(0, 255, (size, size, 3), np.uint8), ".png")
+
+
+def _training_set(out: Path, odd_size_at: int | None = None) -> Path:
+    samples = [(i // PER_CLASS, _png(i, SIZE + 4 if i == odd_size_at else SIZE)) for i in range(CLASSES * PER_CLASS)]
+    return write_face_recordio(out, samples, CLASSES, image_size=SIZE)
+
+
+def _offset(train: Path, key: int) -> int:
+    line = (train / "train.idx").read_text().splitlines()[key]
+    return int(line.split("\t")[1])
+
+
+def _label_offset(train: Path, key: int) -> int:
+    """Byte offset of a record's (first) label: the scalar in the IRHeader, or the first of its label vector."""
+    at = _offset(train, key) + 8
+    flag = struct.unpack("<I", (train / "train.rec").read_bytes()[at: at + 4])[0]
+    return at + 4 if flag == 0 else at + 24
+
+
+def _payload_offset(train: Path, key: int) -> int:
+    at = _offset(train, key) + 8
+    flag = struct.unpack("<I", (train / "train.rec").read_bytes()[at: at + 4])[0]
+    return at + 24 + 4 * flag
+
+
+def _patch(path: Path, at: int, data: bytes) -> None:
+    content = bytearray(path.read_bytes())
+    content[at: at + len(data)] = data
+    path.write_bytes(bytes(content))
+
+
+# Key 15 is not among the 8 images a sampled check decodes (keys 1, 5, 9, 13, 17, 21, 25, 30).
+RECORDIO: dict[str, tuple[Callable[[Path], None], str]] = {
+    "train.rec truncated mid-record": (
+        lambda t: (t / "train.rec").write_bytes((t / "train.rec").read_bytes()[: _offset(t, 20) + 30]),
+        r"train\.(rec|idx).*(truncated|outside)"),
+    "bad magic at a record": (lambda t: _patch(t / "train.rec", _offset(t, 9), b"\xde\xad\xbe\xef"),
+                              r"train\.rec: bad magic .*byte offset"),
+    "corrupt PNG in an unsampled record": (lambda t: _patch(t / "train.rec", _payload_offset(t, 15), b"garbage!"),
+                                           r"train\.rec key 15: cannot decode"),
+    "NaN label in a record header": (lambda t: _patch(t / "train.rec", _label_offset(t, 11), struct.pack("<f", np.nan)),
+                                     r"train\.rec key 11: label nan is not a class id"),
+    "huge label in a record header": (lambda t: _patch(t / "train.rec", _label_offset(t, 11), struct.pack("<f", 3e38)),
+                                      r"train\.rec key 11: label .* is not a class id"),
+    "garbage line in train.idx": (
+        lambda t: (t / "train.idx").write_text((t / "train.idx").read_text().replace("\n", "\nxyz\n", 1)),
+        r"train\.idx:2"),
+    "train.idx offset beyond the end of train.rec": (
+        lambda t: (t / "train.idx").write_text((t / "train.idx").read_text() + "99\t99999999\n"), r"outside"),
+    "property declares fewer classes than the labels": (lambda t: (t / "property").write_text(f"2,{SIZE},{SIZE}\n"),
+                                                        r"label 2 outside \[0, 2\)"),
+    "property is not numbers": (lambda t: (t / "property").write_text("classes=3\n"), r"property"),
+    "empty train.idx": (lambda t: (t / "train.idx").write_text(""), r"no images|train\.idx"),
+    "missing train.idx": (lambda t: (t / "train.idx").unlink(), r"train\.idx"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(RECORDIO))
+def test_corrupt_recordio_fails_data_check_in_one_line(tmp_path: Path, case: str,
+                                                       capsys: pytest.CaptureFixture[str]) -> None:
+    train = _training_set(tmp_path / "train")
+    before = {p.name: p.read_bytes() for p in train.iterdir()}
+    corrupt, expected = RECORDIO[case]
+    corrupt(train)
+    damaged = {p.name: p.read_bytes() for p in train.iterdir()}
+    code, err = run_cli(["data", "check", str(train)], capsys)
+    line = one_line_error(err)
+    assert code != 0 and str(train) in line, line
+    assert re.search(expected, line), line
+    assert {p.name: p.read_bytes() for p in train.iterdir()} == damaged  # the check changes nothing
+    assert before  # (the set was whole before the fault)
+
+
+def test_a_sampled_check_says_how_many_it_decoded(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    train = _training_set(tmp_path / "train")
+    _patch(train / "train.rec", _payload_offset(train, 15), b"garbage!")
+    main(["data", "check", str(train), "--sample", "8"])
+    assert "8 of 30 images sampled and decoded" in capsys.readouterr().out
+    code, err = run_cli(["data", "check", str(train)], capsys)
+    assert code != 0 and "key 15" in one_line_error(err)
+
+
+def test_a_whole_check_says_it_decoded_everything(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    train = _training_set(tmp_path / "train")
+    main(["data", "check", str(train)])
+    assert "all 30 images decoded" in capsys.readouterr().out
+
+
+def test_wrong_size_image_is_an_error_in_check_and_a_counted_warning_in_training(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    train = _training_set(tmp_path / "train", odd_size_at=12)
+    code, err = run_cli(["data", "check", str(train)], capsys)
+    assert code != 0 and f"1 images are not {SIZE}x{SIZE}" in one_line_error(err) and "key 13" in err
+    images, _ = load_face_arrays(train, size=SIZE)
+    assert images.shape == (30, SIZE, SIZE, 3)
+    warning = capsys.readouterr().err
+    assert f"warning: {train / 'train.rec'}: 1 of 30 images are not {SIZE}x{SIZE} and were resized" in warning
+    assert f"key 13 is {SIZE + 4}x{SIZE + 4}" in warning
+
+
+class _Exploit:
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self) -> tuple[object, tuple[str]]:
+        return __import__("os").system, (f"touch {self.marker}",)
+
+
+def _bin(path: Path, images: list[bytes], issame: list[bool]) -> None:
+    write_bin(path, images, issame)
+
+
+BIN: dict[str, tuple[Callable[[Path], None], str]] = {
+    "truncated": (lambda p: (_bin(p, [_png(i) for i in range(8)], [True, False] * 2),
+                             p.write_bytes(p.read_bytes()[:200])), r"not a valid pickle"),
+    "not a pickle": (lambda p: p.write_bytes(b"PK\x03\x04 zip, not a pickle"), r"not a valid pickle|pickle"),
+    "malicious global": (lambda p: p.write_bytes(pickle.dumps(([_Exploit(p.with_name("pwned"))], []), protocol=2)),
+                         r"refused to load global"),
+    "odd number of images": (lambda p: p.write_bytes(pickle.dumps(([_png(0)] * 3, [True]))), r"3 images for 1 pairs"),
+    "issame not booleans": (lambda p: p.write_bytes(pickle.dumps(([_png(0)] * 2, ["yes"]))), r"issame"),
+    "undecodable image not among the sampled": (
+        lambda p: _bin(p, [_png(i) for i in range(5)] + [b"junk"] + [_png(i) for i in range(6, 20)], [True] * 10),
+        r"image 5: cannot decode"),
+    "images of two sizes": (lambda p: _bin(p, [_png(0), _png(1, 20)], [True]), r"differ in size"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BIN))
+def test_corrupt_bin_fails_data_check_in_one_line(tmp_path: Path, case: str,
+                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "lfw.bin"
+    corrupt, expected = BIN[case]
+    corrupt(path)
+    code, err = run_cli(["data", "check", str(path)], capsys)
+    line = one_line_error(err)
+    assert code != 0 and str(path) in line and re.search(expected, line), line
+    assert not (tmp_path / "pwned").exists()
+
+
+def _ijb(root: Path) -> Path:
+    names = [f"{i}.jpg" for i in range(12)]
+    (root / "loose_crop").mkdir(parents=True)
+    for i, name in enumerate(names):
+        (root / "loose_crop" / name).write_bytes(_png(i, 40))
+    write_ijb_meta(root, "IJBC", names, [1] * 6 + [2] * 6, list(range(1, 13)), np.full((12, 5, 2), 20.0),
+                   np.ones(12), np.array([[1, 2, 0], [1, 1, 1]]))
+    return root
+
+
+IJB: dict[str, tuple[Callable[[Path], None], str]] = {
+    "listed image missing": (lambda r: (r / "loose_crop" / "7.jpg").unlink(), r"1 of 12 listed images missing"),
+    "corrupt image not among the sampled": (lambda r: (r / "loose_crop" / "3.jpg").write_bytes(b"\xff\xd8 cut"),
+                                            r"3\.jpg: cannot decode"),
+    "meta file truncated mid-line": (
+        lambda r: next((r / "meta").glob("*5pts*")).write_text(
+            next((r / "meta").glob("*5pts*")).read_text()[:40]), r"meta"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(IJB))
+def test_corrupt_ijb_suite_fails_data_check_in_one_line(tmp_path: Path, case: str,
+                                                        capsys: pytest.CaptureFixture[str]) -> None:
+    root = _ijb(tmp_path / "IJBC")
+    corrupt, expected = IJB[case]
+    corrupt(root)
+    code, err = run_cli(["data", "check", str(root)], capsys)
+    line = one_line_error(err)
+    assert code != 0 and str(root) in line and re.search(expected, line), line
+
+
+def test_packing_warns_with_counts(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    folder = tmp_path / "faces"
+    for person, sizes in {"ann": [SIZE, SIZE + 8], "bob": [SIZE], "empty": [], "zed": [SIZE * 2, SIZE * 2]}.items():
+        (folder / person).mkdir(parents=True)
+        for i, size in enumerate(sizes):
+            (folder / person / f"{i}.png").write_bytes(_png(i, size))
+    pack_folder(folder, tmp_path / "packed", size=SIZE)
+    err = capsys.readouterr().err
+    assert f"warning: {folder}: 1 of 4 identity folders hold no images and were skipped (first: empty)" in err
+    assert f"warning: pack: 3 of 5 images are not {SIZE}x{SIZE} and were resized" in err
+    assert (tmp_path / "packed" / "classes.tsv").read_text().count("\n") == 4  # header + 3 identities
+
+

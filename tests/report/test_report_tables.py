@@ -1,0 +1,30 @@
+"""Table cells as a reader sees them: no NaN, no '-0.00', no scientific notation, no pandas index."""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pandas as pd
+
+from x2softmax.report.tables import format_number, formatted, table_html
+
+
+def test_cells_are_plain_numbers():
+    assert format_number(-1.91e-14) == "0.00"
+    assert format_number(-0.004) == "0.00"
+    assert format_number(float("nan")) == "—" and format_number(None) == "—"
+    assert format_number(1234567.891, 1) == "1234567.9"
+    assert format_number(-2.5) == "−2.50"
+    assert format_number(np.int64(7)) == "7" and format_number(True) == "yes"
+
+
+def test_decimals_per_column_and_no_index():
+    frame = pd.DataFrame({"run": ["a", "b"], "wall_time_s": [1.234, np.nan], "acc": [0.98765, 1e-9]},
+                         index=[10, 11])
+    text = formatted(frame, {"_s": 1, "acc": 3})
+    assert list(text["wall_time_s"]) == ["1.2", "—"] and list(text["acc"]) == ["0.988", "0.000"]
+    page = table_html(frame, {"_s": 1})
+    assert page.startswith('<div class="table-scroll">') and ">10<" not in page
+    assert not re.search(r"\de[-+]\d", page)
+    assert "NaN" not in page and "nan" not in page
