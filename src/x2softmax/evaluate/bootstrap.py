@@ -18,6 +18,11 @@ that differences between runs are paired.
   equal steps, which can move the nearest point by one impostor step; a replicate's grid never drops points. With
   at most 64 impostor pairs, the grid is the full ROC (``drop_intermediate=False``) read by the reference rule
   exactly (tests/evaluate/test_eval_bootstrap.py against the plain resampling loop).
+  The weighted counts need no per-pair gather of both weights: the pairs of each bin are grouped
+  by their first template a (`bin_pairs`), so a bin's count is sum_a w[a] * (G @ w)[a, bin] with G the sparse
+  matrix of pair counts from each (bin, a) group to second templates; one sparse product per block of replicates
+  covers every bin (and, with a single bin, the total over all pairs). Integer-exact: float32 row sums while
+  (largest pair count) x (number of templates) < 2^24, else float64; products and bin sums in float64.
 """
 
 from __future__ import annotations
@@ -173,7 +178,7 @@ def ijb_tar_boot(scores_by_run: Mapping[str, np.ndarray], labels: np.ndarray, ro
     """Per run [B, F] TAR@FAR replicates under template resampling (`weights` [B, T], shared by every run).
 
     `rows` [M, 2] are the pairs' template rows (0..n_templates-1), `labels` [M] 1 genuine / 0 impostor. The
-    replicates are processed in blocks of `block`; memory stays O(M) + O(T x block).
+    replicates are processed in blocks of `block`; memory stays O(M) + O(ROW_CHUNK x block).
     """
     labels = np.asarray(labels).astype(bool)
     rows = np.ascontiguousarray(rows, dtype=np.int64)
