@@ -120,6 +120,15 @@ def test_binned_sums_use_float64_where_float32_row_sums_could_round():
     np.testing.assert_array_equal(got, _pair_product_sums(rows, bins, 2, weights))
 
 
+def test_binned_sums_use_float64_where_float32_products_could_round():
+    rows, bins = np.array([[0, 1], [0, 2]]), np.array([0, 0])
+    weights = np.array([[4097, 4097, 2]], dtype=np.int32)  # 4097 x (4097 + 2) = 16,793,603 > 2^24, odd
+    grouped = bin_pairs(rows, bins, 1, 3)
+    assert grouped.chunks[0].dtype == np.float32  # row sums are small; the product is not
+    got = binned_sums(grouped, np.ascontiguousarray(weights.T, dtype=np.float32))
+    assert got.tolist() == [[16_793_603.0]] != [[float(np.float32(16_793_603))]]
+
+
 def test_far_grid_reads_the_ranks_of_the_sorted_impostor_scores():
     rng = np.random.default_rng(7)
     impostors = np.round(rng.normal(size=5000), 2)  # ties

@@ -22,7 +22,8 @@ that differences between runs are paired.
   by their first template a (`bin_pairs`), so a bin's count is sum_a w[a] * (G @ w)[a, bin] with G the sparse
   matrix of pair counts from each (bin, a) group to second templates; one sparse product per block of replicates
   covers every bin (and, with a single bin, the total over all pairs). Integer-exact: float32 row sums while
-  (largest pair count) x (number of templates) < 2^24, else float64; products and bin sums in float64.
+  (largest pair count) x (number of templates) < 2^24, else float64; products and bin sums likewise in float32
+  while (most pairs of a bin) x (largest weight)^2 < 2^24, else float64.
 """
 
 from __future__ import annotations
@@ -120,13 +121,14 @@ class BinnedPairs(NamedTuple):
     """Pairs grouped by (bin, first template): one sparse row per group, the second templates as its columns.
 
     `chunks` are row blocks of the group-by-template count matrix G; `template[g]` and `bin[g]` name group g
-    (groups sorted by bin, then template); `n_bins` bins in all.
+    (groups sorted by bin, then template); `n_bins` bins in all; `load[i]` the most pairs one bin has in chunk i.
     """
 
     chunks: list[sp.csr_matrix]
     template: np.ndarray
     bin: np.ndarray
     n_bins: int
+    load: list[int]
 
 
 def bin_pairs(rows: np.ndarray, bins: np.ndarray, n_bins: int, n_templates: int) -> BinnedPairs:
@@ -141,21 +143,28 @@ def bin_pairs(rows: np.ndarray, bins: np.ndarray, n_bins: int, n_templates: int)
     dtype = np.float32 if counts.nnz == 0 or counts.data.max() * n_templates < 2 ** 24 else np.float64
     counts = counts.astype(dtype)
     chunks = [counts[start:start + ROW_CHUNK] for start in range(0, len(groups), ROW_CHUNK)]
-    return BinnedPairs(chunks, groups % n_templates, groups // n_templates, n_bins)
+    group_bin = groups // n_templates
+    load = [int(np.bincount(group_bin[start:start + ROW_CHUNK], weights=np.diff(chunk.indptr)).max())
+            for start, chunk in zip(range(0, len(groups), ROW_CHUNK), chunks)]
+    return BinnedPairs(chunks, groups % n_templates, group_bin, n_bins, load)
 
 
 def binned_sums(pairs: BinnedPairs, weights_t: np.ndarray) -> np.ndarray:
     """[n_bins, B] per bin the sum over its pairs of w[a] * w[c] (weights_t [T, B]: template draw counts).
 
-    Per group, G @ W sums w[c] over the group's pairs in one sparse product; times w[a] and summed per bin in
-    float64, the result is exact.
+    Per group, G @ W sums w[c] over the group's pairs in one sparse product; times w[a] and summed per bin, the
+    result is exact: in float32 where a chunk's bin sums stay below 2^24 ((most pairs in a bin) x (largest
+    weight)^2), else in float64.
     """
     out = np.zeros((pairs.n_bins, weights_t.shape[1]))
+    largest = float(weights_t.max(initial=0))
     start = 0
-    for chunk in pairs.chunks:
+    for chunk, load in zip(pairs.chunks, pairs.load):
         stop = start + chunk.shape[0]
         weights = weights_t.astype(chunk.dtype, copy=False)
-        partial = (chunk @ weights).astype(np.float64, copy=False) * weights[pairs.template[start:stop]]
+        exact32 = chunk.dtype == np.float32 and load * largest ** 2 < 2 ** 24
+        partial = (chunk @ weights).astype(np.float32 if exact32 else np.float64, copy=False)
+        partial *= weights[pairs.template[start:stop]]
         bins = pairs.bin[start:stop]
         first = np.flatnonzero(np.r_[True, bins[1:] != bins[:-1]])
         out[bins[first]] += np.add.reduceat(partial, first, axis=0)
