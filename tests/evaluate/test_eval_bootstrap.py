@@ -6,9 +6,10 @@ import numpy as np
 import pytest
 from sklearn.metrics import roc_curve
 
-from x2softmax.evaluate.bootstrap import (fold_stratified_weights, ijb_tar_boot, oracle_accuracy_boot,
-                                          percentile_interval, template_weights, ten_fold_accuracy_boot,
-                                          verification_boot)
+from x2softmax.evaluate import bootstrap
+from x2softmax.evaluate.bootstrap import (bin_pairs, binned_sums, far_grid, fold_stratified_weights, ijb_tar_boot,
+                                          oracle_accuracy_boot, percentile_interval, template_weights,
+                                          ten_fold_accuracy_boot, verification_boot)
 from x2softmax.evaluate.ijb import tar_on_roc
 from x2softmax.evaluate.reference import ijb_tar_bootstrap_loop, verification_bootstrap_loop
 from x2softmax.evaluate.verification import fold_sizes, oracle_accuracy, ten_fold_accuracy
@@ -85,6 +86,58 @@ def test_ijb_grid_reading_is_close_on_a_large_suite():
     fast = ijb_tar_boot({"r": scores}, labels, rows, 300, fars, weights)["r"]
     slow = ijb_tar_bootstrap_loop(scores, labels, rows, weights, fars)
     assert np.abs(fast - slow).max() < 0.01  # FAR steps of 4.4 % on the grid: TAR within a point
+
+
+def _pair_product_sums(rows, bins, n_bins, weights):
+    """[n_bins, B] the plain way: w[a] * w[c] of every pair added to its bin."""
+    out = np.zeros((n_bins, len(weights)))
+    np.add.at(out, bins, (weights[:, rows[:, 0]] * weights[:, rows[:, 1]]).T.astype(np.float64))
+    return out
+
+
+def test_binned_sums_equal_the_per_pair_products(monkeypatch):
+    monkeypatch.setattr(bootstrap, "ROW_CHUNK", 7)  # groups of one bin split across sparse row blocks
+    rng = np.random.default_rng(6)
+    rows = rng.integers(0, 9, (400, 2))
+    rows[:50] = rows[50:100]  # repeated pairs: counts above 1
+    bins = rng.integers(0, 5, 400)
+    weights = template_weights(9, 11, rng)
+    grouped = bin_pairs(rows, bins, 6, 9)
+    assert len(grouped.chunks) > 1
+    got = binned_sums(grouped, np.ascontiguousarray(weights.T, dtype=np.float32))
+    np.testing.assert_array_equal(got, _pair_product_sums(rows, bins, 6, weights))
+
+
+def test_binned_sums_use_float64_where_float32_row_sums_could_round():
+    n_templates = 1 << 22  # a pair counted 4 times x 2^22 draws reaches 2^24
+    rows = np.array([[0, 1]] * 4 + [[0, 2], [2, 3]])  # row 0 of bin 0: 4 x (2^22 - 1) + 5 = 2^24 + 1 in replicate 0
+    bins = np.array([0, 0, 0, 0, 0, 1])
+    weights = np.zeros((2, n_templates), dtype=np.int32)
+    weights[:, :4] = [[3, (1 << 22) - 1, 5, 7], [1, 2, 3, 4]]
+    grouped = bin_pairs(rows, bins, 2, n_templates)
+    assert grouped.chunks[0].dtype == np.float64
+    got = binned_sums(grouped, np.ascontiguousarray(weights.T, dtype=np.float32))
+    np.testing.assert_array_equal(got, _pair_product_sums(rows, bins, 2, weights))
+
+
+def test_binned_sums_use_float64_where_float32_products_could_round():
+    rows, bins = np.array([[0, 1], [0, 2]]), np.array([0, 0])
+    weights = np.array([[4097, 4097, 2]], dtype=np.int32)  # 4097 x (4097 + 2) = 16,793,603 > 2^24, odd
+    grouped = bin_pairs(rows, bins, 1, 3)
+    assert grouped.chunks[0].dtype == np.float32  # row sums are small; the product is not
+    got = binned_sums(grouped, np.ascontiguousarray(weights.T, dtype=np.float32))
+    assert got.tolist() == [[16_793_603.0]] != [[float(np.float32(16_793_603))]]
+
+
+def test_far_grid_reads_the_ranks_of_the_sorted_impostor_scores():
+    rng = np.random.default_rng(7)
+    impostors = np.round(rng.normal(size=5000), 2)  # ties
+    fars = (1e-3, 1e-2, 1e-1)
+    ordered = np.sort(impostors)[::-1]
+    steps = 2.0 ** (np.arange(-8, 9) / 16)
+    ranks = {r for r in range(65)} | {min(int(np.ceil(f * 5000 * s)), 4999) for f in fars for s in steps}
+    want = np.unique(ordered[sorted(ranks)])[::-1]
+    np.testing.assert_array_equal(far_grid(impostors, fars), want)
 
 
 def test_percentile_interval():

@@ -18,15 +18,21 @@ that differences between runs are paired.
   equal steps, which can move the nearest point by one impostor step; a replicate's grid never drops points. With
   at most 64 impostor pairs, the grid is the full ROC (``drop_intermediate=False``) read by the reference rule
   exactly (tests/evaluate/test_eval_bootstrap.py against the plain resampling loop).
+  The weighted counts need no per-pair gather of both weights: the pairs of each bin are grouped
+  by their first template a (`bin_pairs`), so a bin's count is sum_a w[a] * (G @ w)[a, bin] with G the sparse
+  matrix of pair counts from each (bin, a) group to second templates; one sparse product per block of replicates
+  covers every bin (and, with a single bin, the total over all pairs). Integer-exact: float32 row sums while
+  (largest pair count) x (number of templates) < 2^24, else float64; products and bin sums likewise in float32
+  while (most pairs of a bin) x (largest weight)^2 < 2^24, else float64.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import NamedTuple
 
 import numpy as np
 import scipy.sparse as sp
-import torch
 
 from x2softmax.evaluate.verification import ACCURACY_THRESHOLDS, N_FOLDS, fold_sizes
 
@@ -99,41 +105,71 @@ def far_grid(impostor_scores: np.ndarray, fars: Sequence[float]) -> np.ndarray:
     highest TAR with r false accepts, as the reference's flipud reading): r = 0..EXACT_RANKS and r = far x n x
     2^(i / GRID_STEPS), |i| <= GRID_SPAN, around each target FAR.
     """
-    ordered = np.sort(np.asarray(impostor_scores, dtype=np.float64))[::-1]
-    n = len(ordered)
+    scores = np.asarray(impostor_scores, dtype=np.float64)
+    n = len(scores)
     steps = 2.0 ** (np.arange(-GRID_SPAN, GRID_SPAN + 1) / GRID_STEPS)
     ranks = np.concatenate([np.arange(EXACT_RANKS + 1)] + [np.ceil(far * n * steps) for far in fars])
     ranks = np.unique(ranks.clip(0, n - 1).astype(np.int64))
+    ordered = -np.sort(np.partition(-scores, ranks[-1])[:ranks[-1] + 1])  # the highest scores, descending
     return np.unique(ordered[ranks])[::-1]
 
 
-def _pair_products(tw: torch.Tensor, rows: np.ndarray, bins: np.ndarray, n_bins: int,
-                   chunk: int = 1 << 18) -> torch.Tensor:
-    """[n_bins, B] sums over the pairs in each bin of w[a] * w[c] (tw: [T, B] template weights, rows [M, 2])."""
-    out = torch.zeros((n_bins, tw.shape[1]), dtype=torch.float64)
-    for start in range(0, len(rows), chunk):
-        r = torch.from_numpy(rows[start:start + chunk])
-        prod = tw.index_select(0, r[:, 0]) * tw.index_select(0, r[:, 1])  # small integers: exact in float32
-        part = torch.zeros_like(out, dtype=torch.float32).index_add_(0, torch.from_numpy(bins[start:start + chunk]), prod)
-        out += part  # per chunk at most 2^18 products of counts: exact in float32, summed in float64
-    return out
+ROW_CHUNK = 1 << 18  # groups of pairs per sparse product (float32 rows of a replicate block)
 
 
-def pair_totals(adjacency: sp.csr_matrix, weights: np.ndarray, block_bytes: int = 1 << 28) -> np.ndarray:
-    """[B] sum over every pair of w[a] * w[c] per replicate: diag(W A W^T), as dense float32 matrix products.
+class BinnedPairs(NamedTuple):
+    """Pairs grouped by (bin, first template): one sparse row per group, the second templates as its columns.
 
-    A (pair counts between templates) is densified a block of rows at a time (`block_bytes` each), so the cost is
-    2 T^2 B flops of BLAS instead of B gathers per pair; counts stay exact in float32 (sums of small integers
-    per row, accumulated in float64 over rows).
+    `chunks` are row blocks of the group-by-template count matrix G; `template[g]` and `bin[g]` name group g
+    (groups sorted by bin, then template); `n_bins` bins in all; `load[i]` the most pairs one bin has in chunk i.
     """
-    n = adjacency.shape[0]
-    w = torch.from_numpy(np.ascontiguousarray(weights.T, dtype=np.float32))  # [T, B]
-    rows_per_block = max(1, block_bytes // (4 * n))
-    total = torch.zeros(w.shape[1], dtype=torch.float64)
-    for start in range(0, n, rows_per_block):
-        block = torch.from_numpy(adjacency[start:start + rows_per_block].toarray().astype(np.float32, copy=False))
-        total += (w[start:start + rows_per_block] * (block @ w)).sum(dim=0, dtype=torch.float64)
-    return total.numpy()
+
+    chunks: list[sp.csr_matrix]
+    template: np.ndarray
+    bin: np.ndarray
+    n_bins: int
+    load: list[int]
+
+
+def bin_pairs(rows: np.ndarray, bins: np.ndarray, n_bins: int, n_templates: int) -> BinnedPairs:
+    """Group the pairs (template rows [M, 2], bin [M] in 0..n_bins-1) by (bin, first template)."""
+    key = np.asarray(bins, dtype=np.int64) * n_templates + rows[:, 0]
+    present = np.bincount(key, minlength=n_bins * n_templates) > 0  # no sort: keys are < n_bins x n_templates
+    groups = np.flatnonzero(present)
+    group_of = (np.cumsum(present) - 1)[key]
+    counts = sp.csr_matrix((np.ones(len(rows), dtype=np.float64), (group_of, rows[:, 1])),
+                           shape=(len(groups), n_templates))
+    # float32 row sums of draw counts are exact while (largest pair count) x (total draws = n_templates) < 2^24
+    dtype = np.float32 if counts.nnz == 0 or counts.data.max() * n_templates < 2 ** 24 else np.float64
+    counts = counts.astype(dtype)
+    chunks = [counts[start:start + ROW_CHUNK] for start in range(0, len(groups), ROW_CHUNK)]
+    group_bin = groups // n_templates
+    load = [int(np.bincount(group_bin[start:start + ROW_CHUNK], weights=np.diff(chunk.indptr)).max())
+            for start, chunk in zip(range(0, len(groups), ROW_CHUNK), chunks)]
+    return BinnedPairs(chunks, groups % n_templates, group_bin, n_bins, load)
+
+
+def binned_sums(pairs: BinnedPairs, weights_t: np.ndarray) -> np.ndarray:
+    """[n_bins, B] per bin the sum over its pairs of w[a] * w[c] (weights_t [T, B]: template draw counts).
+
+    Per group, G @ W sums w[c] over the group's pairs in one sparse product; times w[a] and summed per bin, the
+    result is exact: in float32 where a chunk's bin sums stay below 2^24 ((most pairs in a bin) x (largest
+    weight)^2), else in float64.
+    """
+    out = np.zeros((pairs.n_bins, weights_t.shape[1]))
+    largest = float(weights_t.max(initial=0))
+    start = 0
+    for chunk, load in zip(pairs.chunks, pairs.load):
+        stop = start + chunk.shape[0]
+        weights = weights_t.astype(chunk.dtype, copy=False)
+        exact32 = chunk.dtype == np.float32 and load * largest ** 2 < 2 ** 24
+        partial = (chunk @ weights).astype(np.float32 if exact32 else np.float64, copy=False)
+        partial *= weights[pairs.template[start:stop]]
+        bins = pairs.bin[start:stop]
+        first = np.flatnonzero(np.r_[True, bins[1:] != bins[:-1]])
+        out[bins[first]] += np.add.reduceat(partial, first, axis=0)
+        start = stop
+    return out
 
 
 def tar_from_grid(fpr: np.ndarray, tpr: np.ndarray, fars: Sequence[float]) -> np.ndarray:
@@ -151,35 +187,31 @@ def ijb_tar_boot(scores_by_run: Mapping[str, np.ndarray], labels: np.ndarray, ro
     """Per run [B, F] TAR@FAR replicates under template resampling (`weights` [B, T], shared by every run).
 
     `rows` [M, 2] are the pairs' template rows (0..n_templates-1), `labels` [M] 1 genuine / 0 impostor. The
-    replicates are processed in blocks of `block`; memory stays O(M) + O(T x block).
+    replicates are processed in blocks of `block`; memory stays O(M) + O(ROW_CHUNK x block).
     """
     labels = np.asarray(labels).astype(bool)
     rows = np.ascontiguousarray(rows, dtype=np.int64)
-    adjacency = sp.csr_matrix((np.ones(len(rows), dtype=np.float32), (rows[:, 0], rows[:, 1])),
-                              shape=(n_templates, n_templates))
-    totals = pair_totals(adjacency, weights)
-    del adjacency
-    genuine_rows = rows[labels]
-    out = {}
+    every_pair = bin_pairs(rows, np.zeros(len(rows), dtype=np.int64), 1, n_templates)
+    binned = {}
     for run, scores in scores_by_run.items():
         scores = np.asarray(scores, dtype=np.float64)
         grid = far_grid(scores[~labels], fars)
         bins = np.searchsorted(-grid, -scores, side="right")  # pairs with score > grid[k] have bin <= k
-        top = bins < len(grid)
-        imp_rows, imp_bins = rows[top & ~labels], bins[top & ~labels]
-        gen_bins = bins[labels]
-        tars = []
-        for start in range(0, len(weights), block):
-            tw = torch.from_numpy(np.ascontiguousarray(weights[start:start + block].T, dtype=np.float32))
-            imp = _pair_products(tw, imp_rows, imp_bins, len(grid)).numpy().T  # [b, K]
-            gen = _pair_products(tw, genuine_rows, gen_bins, len(grid) + 1).numpy().T
+        top = (bins < len(grid)) & ~labels
+        binned[run] = (bin_pairs(rows[top], bins[top], len(grid), n_templates),
+                       bin_pairs(rows[labels], bins[labels], len(grid) + 1, n_templates))
+    tars: dict[str, list[np.ndarray]] = {run: [] for run in binned}
+    for start in range(0, len(weights), block):
+        weights_t = np.ascontiguousarray(weights[start:start + block].T, dtype=np.float32)  # [T, b]
+        total = binned_sums(every_pair, weights_t)[0]
+        for run, (impostor, genuine) in binned.items():
+            imp = binned_sums(impostor, weights_t).T  # [b, K]
+            gen = binned_sums(genuine, weights_t).T  # [b, K + 1]
             gen_total = gen.sum(axis=1, keepdims=True)
-            imp_total = totals[start:start + block, None] - gen_total
-            fpr = np.cumsum(imp, axis=1) / imp_total
+            fpr = np.cumsum(imp, axis=1) / (total[:, None] - gen_total)
             tpr = np.cumsum(gen[:, :-1], axis=1) / gen_total
-            tars.append(tar_from_grid(fpr, tpr, fars))
-        out[run] = np.concatenate(tars)
-    return out
+            tars[run].append(tar_from_grid(fpr, tpr, fars))
+    return {run: np.concatenate(parts) for run, parts in tars.items()}
 
 
 def percentile_interval(replicates: np.ndarray, level: float = 0.95) -> tuple[np.ndarray, np.ndarray]:
