@@ -19,6 +19,8 @@ import yaml
 import slurm_cluster
 from wfutil import BIN, REPO, copy_project, env_without_venv
 
+from x2softmax import config as xcfg
+
 pytestmark = pytest.mark.e2e
 
 SETTINGS = {  # profile setting as the repository has it -> the test cluster's value
@@ -86,12 +88,11 @@ def test_readme_slurm_command_runs_the_smoke_preset(cluster: slurm_cluster.Slurm
     assert (project / "reports/index.html").stat().st_size > 1000
 
     config = yaml.safe_load((REPO / "config/config.yaml").read_text())
-    smoke = yaml.safe_load((REPO / "config/presets/smoke.yaml").read_text())
     train_res = config["resources"]["train"]
     jobs = cluster.jobs()
     prefix = "rule_train_wildcards_"  # the plugin's --comment: rule name and wildcard values
     train_jobs = {j["Comment"].removeprefix(prefix): j for j in jobs if j["Comment"].startswith(prefix)}
-    assert set(train_jobs) == set(smoke["run_losses"]) | set(smoke["run_ablations"]), [j["Comment"] for j in jobs]
+    assert set(train_jobs) == set(xcfg.runs(xcfg.load_config("smoke"))), [j["Comment"] for j in jobs]  # seeds too
     for run_name, job in train_jobs.items():
         assert job["JobState"] == "COMPLETED", (run_name, job)
         assert job["Partition"] == slurm_cluster.GPU_PARTITION, (run_name, job)
