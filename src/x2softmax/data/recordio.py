@@ -293,12 +293,12 @@ class IndexedRecordIO:
             raise ValueError(f"{self.rec_path}: record {key} at byte offset {self.offset(key)}: {err}") from None
 
 
-def _class_of(header: IRHeader, where: str) -> int:
-    """The class id of an image record (int() of its first label, as insightface reads it)."""
+def _class_of(header: IRHeader, rec_path: Path, key: int) -> int:
+    """The class id of image record `key` (int() of its first label, as insightface reads it)."""
     label = header.label
     value = float(label[0]) if isinstance(label, np.ndarray) and label.size else float(label)
     if not (math.isfinite(value) and 0 <= value < 2**31):
-        raise ValueError(f"{where}: label {value!r} is not a class id (corrupt record header)")
+        raise ValueError(f"{rec_path} key {key}: label {value!r} is not a class id (corrupt record header)")
     return int(value)
 
 
@@ -398,7 +398,7 @@ class FaceRecordIO:
         """Class id of every image (int64 [N]), read from the record headers once."""
         if self._labels is None:
             self._labels = np.fromiter(
-                (_class_of(self.rec.read_header(k), f"{self.rec.rec_path} key {k}") for k in self.image_keys),
+                (_class_of(self.rec.read_header(k), self.rec.rec_path, k) for k in self.image_keys),
                 dtype=np.int64, count=len(self),
             )
         return self._labels
@@ -441,7 +441,7 @@ def load_face_arrays(directory: Path, size: int | None = None) -> tuple[np.ndarr
         else:
             record = rec.read(key)  # split, corrupt or truncated: the checked path re-joins or raises precisely
         header, payload = rec.unpack(key, record)
-        labels[i] = _class_of(header, f"{rec.rec_path} key {key}")
+        labels[i] = _class_of(header, rec.rec_path, key)
         payloads.append(payload)
     side = size or reader.image_size
     return decode_images(payloads, size=side, source=str(rec.rec_path), keys=reader.image_keys), labels
@@ -461,5 +461,5 @@ class RecordIODataset(torch.utils.data.Dataset):
         key = self.reader.image_keys[i]
         header, payload = self.reader.rec.unpack(key)
         img = decode_image(payload, source=f"{self.reader.rec.rec_path} key {key}")
-        label = _class_of(header, f"{self.reader.rec.rec_path} key {key}")
+        label = _class_of(header, self.reader.rec.rec_path, key)
         return (self.transform(img) if self.transform else img), label

@@ -34,7 +34,8 @@ from typing import NamedTuple
 import numpy as np
 import scipy.sparse as sp
 
-from x2softmax.evaluate.verification import ACCURACY_THRESHOLDS, N_FOLDS, fold_sizes
+from x2softmax.evaluate.ijb import tar_on_rocs
+from x2softmax.evaluate.verification import ACCURACY_THRESHOLDS, N_FOLDS, fold_cells, fold_sizes
 
 EXACT_RANKS = 64  # impostor ranks read exactly on the IJB grid
 GRID_STEPS = 16  # grid points per factor of 2 in FAR around each target
@@ -65,10 +66,8 @@ def ten_fold_accuracy_boot(dist: np.ndarray, issame: np.ndarray, weights: np.nda
     """[B] mean held-out accuracy of the 10-fold protocol (threshold chosen per fold on the others) per replicate."""
     issame = np.asarray(issame, dtype=bool)
     sizes = fold_sizes(len(dist))
-    fold = np.repeat(np.arange(N_FOLDS), sizes)
     n_thr = len(thresholds)
-    k = np.searchsorted(thresholds, dist, side="right")  # dist < thr[j] <=> j >= k
-    cells = (fold * 2 + issame) * (n_thr + 1) + k
+    cells = fold_cells(dist, issame, thresholds)
     hist = _weighted_histogram(cells, N_FOLDS * 2 * (n_thr + 1), weights).reshape(-1, N_FOLDS, 2, n_thr + 1)
     below = np.cumsum(hist, axis=3)[..., :n_thr]  # [B, F, label, T] weight with dist < thr
     n_diff = hist[:, :, 0].sum(axis=2)  # [B, F]
@@ -172,16 +171,6 @@ def binned_sums(pairs: BinnedPairs, weights_t: np.ndarray) -> np.ndarray:
     return out
 
 
-def tar_from_grid(fpr: np.ndarray, tpr: np.ndarray, fars: Sequence[float]) -> np.ndarray:
-    """[B, F] TAR at each target FAR from replicate ROCs [B, K] (FPR ascending in K): nearest FPR, last on ties."""
-    fpr_rev, tpr_rev = fpr[:, ::-1], tpr[:, ::-1]
-    out = np.empty((len(fpr), len(fars)))
-    for j, far in enumerate(fars):
-        pick = np.argmin(np.abs(fpr_rev - far), axis=1)
-        out[:, j] = np.take_along_axis(tpr_rev, pick[:, None], axis=1)[:, 0]
-    return out
-
-
 def ijb_tar_boot(scores_by_run: Mapping[str, np.ndarray], labels: np.ndarray, rows: np.ndarray, n_templates: int,
                  fars: Sequence[float], weights: np.ndarray, block: int = 64) -> dict[str, np.ndarray]:
     """Per run [B, F] TAR@FAR replicates under template resampling (`weights` [B, T], shared by every run).
@@ -210,7 +199,7 @@ def ijb_tar_boot(scores_by_run: Mapping[str, np.ndarray], labels: np.ndarray, ro
             gen_total = gen.sum(axis=1, keepdims=True)
             fpr = np.cumsum(imp, axis=1) / (total[:, None] - gen_total)
             tpr = np.cumsum(gen[:, :-1], axis=1) / gen_total
-            tars[run].append(tar_from_grid(fpr, tpr, fars))
+            tars[run].append(tar_on_rocs(fpr, tpr, fars))
     return {run: np.concatenate(parts) for run, parts in tars.items()}
 
 

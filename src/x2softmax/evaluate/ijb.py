@@ -182,10 +182,19 @@ def tar_on_roc(fpr: np.ndarray, tpr: np.ndarray, fars: Sequence[float] = FARS, *
     """TAR at each target FAR, the reference rule: reverse the ROC (np.flipud), take the first point whose FPR is
     nearest the target, i.e. the highest TPR among points at that FPR; NaN for a FAR below 1 / n_impostors."""
     floor = lowest_measurable_far(n_impostors)
-    fpr_rev = np.asarray(fpr)[::-1]
-    tpr_rev = np.asarray(tpr)[::-1]
-    return {float(far): float(tpr_rev[int(np.argmin(np.abs(fpr_rev - far)))]) if far >= floor else float("nan")
-            for far in fars}
+    tar = tar_on_rocs(np.asarray(fpr)[None], np.asarray(tpr)[None], fars)[0]
+    return {float(far): float(value) if far >= floor else float("nan") for far, value in zip(fars, tar)}
+
+
+def tar_on_rocs(fpr: np.ndarray, tpr: np.ndarray, fars: Sequence[float]) -> np.ndarray:
+    """[B, F] TAR at each target FAR from B ROCs [B, K] (FPR ascending along K) by the reference rule of tar_on_roc:
+    on the reversed ROC the first point whose FPR is nearest the target."""
+    fpr_rev, tpr_rev = fpr[:, ::-1], tpr[:, ::-1]
+    out = np.empty((len(fpr), len(fars)))
+    for j, far in enumerate(fars):
+        pick = np.argmin(np.abs(fpr_rev - far), axis=1)
+        out[:, j] = np.take_along_axis(tpr_rev, pick[:, None], axis=1)[:, 0]
+    return out
 
 
 def roc(scores: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -15,6 +15,7 @@ runs' training summaries (loss, seed) and the IJB meta files (pairs → template
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Sequence
 from pathlib import Path
@@ -27,7 +28,7 @@ from x2softmax.config import base_run
 from x2softmax.data.ijb import load_ijb_suite
 from x2softmax.evaluate.bootstrap import (fold_stratified_weights, ijb_tar_boot, percentile_interval,
                                           template_weights, verification_boot)
-from x2softmax.evaluate.ijb import lowest_measurable_far, template_rows
+from x2softmax.evaluate.ijb import FARS, lowest_measurable_far, template_rows
 from x2softmax.evaluate.summary import metric_at_far, read_metrics
 from x2softmax.io import atomic_path
 
@@ -49,8 +50,6 @@ def verdict(low: float, high: float) -> str:
 
 def _run_info(train_root: Path, run: str) -> dict[str, Any]:
     """Loss and seed of a trained run, from its summary.json."""
-    import json
-
     path = Path(train_root) / run / "summary.json"
     if not path.is_file():
         raise FileNotFoundError(f"{path}: training summary not found")
@@ -88,7 +87,7 @@ def _replicates(info: pd.DataFrame, eval_root: Path, data_root: Path, suites: Se
         floor = lowest_measurable_far(n_impostors)
         measurable.append({"dataset": suite, "pairs": len(labels), "impostor_pairs": n_impostors,
                            "templates": len(templates), "lowest_measurable_far": floor})
-        fars = [far for far in FARS_OF_TABLE if far >= floor]
+        fars = [far for far in FARS if far >= floor]
         weights = template_weights(len(templates), n_boot, rng)
         by_run = {}
         for run in runs:
@@ -100,9 +99,6 @@ def _replicates(info: pd.DataFrame, eval_root: Path, data_root: Path, suites: Se
         for j, far in enumerate(fars):
             reps[(suite, "ijb", metric_at_far("tar", far))] = {run: 100.0 * tars[run][:, j] for run in runs}
     return reps, measurable
-
-
-FARS_OF_TABLE = (1e-6, 1e-5, 1e-4, 1e-3, 1e-2, 1e-1)
 
 
 def uncertainty_tables(runs: Sequence[str], eval_root: Path, train_root: Path, data_root: Path,
@@ -129,7 +125,7 @@ def uncertainty_tables(runs: Sequence[str], eval_root: Path, train_root: Path, d
                          "ci_low": float(low), "ci_high": float(high), "replicates": n_boot,
                          "unit": "templates" if protocol == "ijb" else "pairs within folds", "note": note})
     for entry in measurable:  # unmeasurable TAR cells: missing, with their reason
-        for far in FARS_OF_TABLE:
+        for far in FARS:
             if far < entry["lowest_measurable_far"]:
                 metric = metric_at_far("tar", far)
                 for run in runs:
@@ -178,10 +174,10 @@ def _paired(info: pd.DataFrame, reps: dict[tuple[str, str, str], dict[str, np.nd
             continue
         common = sorted(set(seed_runs[x2_run]) & set(seed_runs[baseline]))
         pick = rng.integers(0, len(common), size=(n_boot, len(common)))  # seeds resampled with replacement
+        x2 = [seed_runs[x2_run][s] for s in common]
+        base = [seed_runs[baseline][s] for s in common]
         for (dataset, protocol, metric), by_run in reps.items():
             proto = protocol_of(dataset, protocol)
-            x2 = [seed_runs[x2_run][s] for s in common]
-            base = [seed_runs[baseline][s] for s in common]
             diffs = np.stack([by_run[a] - by_run[b] for a, b in zip(x2, base)], axis=1)  # [B, seeds]
             boot = np.take_along_axis(diffs, pick, axis=1).mean(axis=1)
             low, high = percentile_interval(boot)

@@ -66,15 +66,26 @@ def cosine_similarities(emb1: np.ndarray, emb2: np.ndarray) -> np.ndarray:
     return np.sum(a * b, axis=1) / (np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1))
 
 
+def fold_impostors(issame: np.ndarray, n_folds: int = N_FOLDS) -> np.ndarray:
+    """[F] impostor pairs in each contiguous fold."""
+    sizes = fold_sizes(len(issame), n_folds)
+    return sizes - np.add.reduceat(np.asarray(issame, dtype=np.int64), np.concatenate([[0], np.cumsum(sizes)[:-1]]))
+
+
+def fold_cells(dist: np.ndarray, issame: np.ndarray, thresholds: np.ndarray, n_folds: int = N_FOLDS) -> np.ndarray:
+    """Per pair its cell (fold, label, number of thresholds <= dist) of a [F, 2, T + 1] histogram, flattened."""
+    fold = np.repeat(np.arange(n_folds), fold_sizes(len(dist), n_folds))
+    # dist < thr[j]  <=>  j >= (number of thresholds <= dist): a histogram of that number, accumulated over j
+    k = np.searchsorted(thresholds, dist, side="right")
+    return (fold * 2 + np.asarray(issame, dtype=np.int64)) * (len(thresholds) + 1) + k
+
+
 def fold_counts(dist: np.ndarray, issame: np.ndarray, thresholds: np.ndarray,
                 n_folds: int = N_FOLDS) -> np.ndarray:
     """[F, 2, T] counts of pairs with dist < thr per fold, label (0 impostor, 1 genuine) and ascending threshold."""
     n_thr = len(thresholds)
-    fold = np.repeat(np.arange(n_folds), fold_sizes(len(dist), n_folds))
-    # dist < thr[j]  <=>  j >= (number of thresholds <= dist): a histogram of that number, accumulated over j
-    k = np.searchsorted(thresholds, dist, side="right")
-    cell = (fold * 2 + issame.astype(np.int64)) * (n_thr + 1) + k
-    hist = np.bincount(cell, minlength=n_folds * 2 * (n_thr + 1)).reshape(n_folds, 2, n_thr + 1)
+    cells = fold_cells(dist, issame, thresholds, n_folds)
+    hist = np.bincount(cells, minlength=n_folds * 2 * (n_thr + 1)).reshape(n_folds, 2, n_thr + 1)
     return np.cumsum(hist, axis=2)[:, :, :n_thr]
 
 
@@ -84,7 +95,7 @@ def ten_fold_accuracy(dist: np.ndarray, issame: np.ndarray,
     issame = np.asarray(issame, dtype=bool)
     sizes = fold_sizes(len(dist))
     counts = fold_counts(dist, issame, thresholds)
-    n_diff = sizes - np.add.reduceat(issame.astype(np.int64), np.concatenate([[0], np.cumsum(sizes)[:-1]]))
+    n_diff = fold_impostors(issame)
     correct = counts[:, 1] + (n_diff[:, None] - counts[:, 0])  # [F, T]: genuine accepted + impostors rejected
     train_correct = correct.sum(axis=0) - correct
     best = np.argmax(train_correct / (len(dist) - sizes)[:, None].astype(float), axis=1)  # first maximum per fold
@@ -112,7 +123,7 @@ def ten_fold_val(dist: np.ndarray, issame: np.ndarray, far_target: float = 1e-3,
     issame = np.asarray(issame, dtype=bool)
     false_accepts = fold_counts(dist, issame, thresholds)[:, 0]
     folds = fold_indices(len(dist))
-    n_diff = np.array([(~issame[test]).sum() for _, test in folds])
+    n_diff = fold_impostors(issame)
     val = np.empty(len(folds))
     far = np.empty(len(folds))
     thr = np.empty(len(folds))
@@ -158,7 +169,8 @@ def evaluate_pairs(emb1: np.ndarray, emb2: np.ndarray, issame: np.ndarray, proto
         dist = squared_l2_distances(emb1, emb2)
         accuracies, chosen = ten_fold_accuracy(dist, issame)
         val, far, _ = ten_fold_val(dist, issame, far_target)
-        train_impostors = int((~issame).sum()) - max(int((~issame[test]).sum()) for _, test in fold_indices(len(dist)))
+        n_diff = fold_impostors(issame)
+        train_impostors = int(n_diff.sum() - n_diff.max())  # the smallest training split's impostor pairs
         result.update(
             lowest_measurable_far=1.0 / train_impostors if train_impostors else math.inf,
             accuracy=float(np.mean(accuracies)), std=float(np.std(accuracies)),
