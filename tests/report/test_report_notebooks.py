@@ -17,6 +17,8 @@ from x2softmax.report.render import remote_references, render_html, stray_output
 VERDICT_PAGES = ("01_margins", "02_toy", "06_ablations", "07_geometry")
 NOTICE = {"analysis": "Analysis only", "digits": "Real handwritten digits", "synthetic": "Synthetic data",
           "real": "Real data"}
+
+
 @pytest.mark.e2e
 @pytest.mark.parametrize("nb", sorted(NOTEBOOKS))
 def test_notebook_runs_and_writes_its_outputs(fake_tree, run_notebook, nb):

@@ -10,7 +10,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from x2softmax.report.artifacts import NOTEBOOKS, caption, save_figure, save_table
+from x2softmax.report.artifacts import NOTEBOOKS, SYNTHETIC_NOTICE, caption, save_figure, save_table
+from x2softmax.report.render import markdown_html
 from x2softmax.report.tables import table_html
 
 if TYPE_CHECKING:
@@ -100,8 +101,6 @@ def show_table(frame: pd.DataFrame, nb: str, stem: str, tables_dir: Path, *,
 def notice_html(kind: str, datasets: Sequence[tuple[str, str]] = ()) -> str:
     """The page's data notice: 'analysis' (no data), 'digits' (scikit-learn digits), 'synthetic' or 'real'
     (with the data sets named and their hashes as (name, sha256) pairs)."""
-    from x2softmax.report.artifacts import SYNTHETIC_NOTICE
-
     if kind == "analysis":
         body = ("<strong>Analysis only.</strong> Everything on this page is computed from the loss definitions; no "
                 "data set and no trained network is involved.")
@@ -133,9 +132,7 @@ def show_notice(kind: str, preset: str | None = None, datasets: Sequence[tuple[s
 
 def verdict_html(markdown_text: str, title: str = "Verdict") -> str:
     """A verdict paragraph (Markdown computed by the package) as a highlighted HTML block."""
-    from nbconvert.filters.markdown_mistune import markdown2html_mistune
-
-    return f'<section class="verdict"><h3>{html.escape(title)}</h3>{markdown2html_mistune(markdown_text)}</section>'
+    return f'<section class="verdict"><h3>{html.escape(title)}</h3>{markdown_html(markdown_text)}</section>'
 
 
 def show_verdict(markdown_text: str, title: str = "Verdict") -> None:
@@ -145,9 +142,7 @@ def show_verdict(markdown_text: str, title: str = "Verdict") -> None:
 
 def show_text(markdown_text: str) -> None:
     """Show a computed sentence or list (Markdown) as HTML."""
-    from nbconvert.filters.markdown_mistune import markdown2html_mistune
-
-    _display_html(f'<div class="computed">{markdown2html_mistune(markdown_text)}</div>')
+    _display_html(f'<div class="computed">{markdown_html(markdown_text)}</div>')
 
 
 def data_kind(nb: str, synthetic: bool, toy_data: str = "digits") -> str:

@@ -21,7 +21,7 @@ def setup_style() -> None:
     sns.set_theme(style="whitegrid", context="notebook", palette="tab10")
 
 
-def _grid(n: int, ncols: int, size: tuple[float, float], **kwargs) -> tuple[Figure, np.ndarray]:
+def panel_grid(n: int, ncols: int, size: tuple[float, float], **kwargs) -> tuple[Figure, np.ndarray]:
     """A figure with `n` panels in rows of `ncols` (spare panels hidden); axes flattened."""
     ncols = max(1, min(ncols, n))
     nrows = math.ceil(n / ncols)
@@ -119,10 +119,12 @@ def draw_density(ax: plt.Axes, values: np.ndarray, label: str, style: Mapping[st
 
 
 def outside_legend(fig: Figure, ax: plt.Axes, ncol: int = 1, title: str | None = None) -> None:
-    """One legend for the figure, to the right of the panels (never over the data)."""
+    """One legend for the figure (the entries of `ax`), to the right of the panels (never over the data); the panels'
+    own legends are removed."""
     handles, labels = ax.get_legend_handles_labels()
-    if ax.get_legend() is not None:
-        ax.get_legend().remove()
+    for panel in fig.axes:
+        if panel.get_legend() is not None:
+            panel.get_legend().remove()
     fig.legend(handles, labels, loc="center left", bbox_to_anchor=(1.0, 0.5), fontsize=9, ncol=ncol, title=title,
                frameon=False)
 
@@ -176,7 +178,7 @@ def decision_boundary_figure(boundaries: pd.DataFrame, theta_ws: Sequence[float]
     """Per loss and inter-class angle (panels, several losses in a row): both weights and boundaries on a circle."""
     losses = list(dict.fromkeys(boundaries["loss"]))
     per_row = 3 * len(theta_ws) if len(theta_ws) <= 2 else len(theta_ws)  # whole losses per row, page-wide
-    fig, axes = _grid(len(losses) * len(theta_ws), per_row, (2.3, 2.5))
+    fig, axes = panel_grid(len(losses) * len(theta_ws), per_row, (2.3, 2.5))
     circle = np.linspace(0, 2 * np.pi, 256)
     for i, loss in enumerate(losses):
         for j, theta_w in enumerate(theta_ws):
@@ -226,7 +228,7 @@ def _class_colours(n: int) -> list:
 
 def toy_2d_figure(toys: Mapping[str, Mapping[str, np.ndarray]]) -> Figure:
     """Held-out 2-D unit features of each loss (panels), coloured by class, with the class centres as arrows."""
-    fig, axes = _grid(len(toys), 3, (3.6, 3.6))
+    fig, axes = panel_grid(len(toys), 3, (3.6, 3.6))
     circle = np.linspace(0, 2 * np.pi, 256)
     for ax, (loss, toy) in zip(axes, toys.items()):
         feats, labels, centres = toy["features"], toy["labels"], toy["centres"]
@@ -256,7 +258,7 @@ def lambert_azimuthal(points: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.nd
 
 def toy_3d_figure(toys: Mapping[str, Mapping[str, np.ndarray]]) -> Figure:
     """Held-out 3-D unit features of each loss as two equal-area disks (upper and lower hemisphere), with centres."""
-    fig, axes = _grid(2 * len(toys), 6, (2.6, 2.8))
+    fig, axes = panel_grid(2 * len(toys), 6, (2.6, 2.8))
     circle = np.linspace(0, 2 * np.pi, 256)
     for k, (loss, toy) in enumerate(toys.items()):
         feats, labels, centres = toy["features"], toy["labels"], toy["centres"]
@@ -286,7 +288,7 @@ def verification_figure(long: pd.DataFrame, runs: Sequence[str] | None = None) -
     colours fixed by `runs` (default: order of appearance), one legend beside the panels."""
     runs = list(runs) if runs is not None else list(dict.fromkeys(long["run"]))
     protocols = list(dict.fromkeys(long["protocol"]))
-    fig, axes = _grid(len(protocols), 1, (max(7.0, 0.09 * len(runs) * long["dataset"].nunique() + 3), 3.6))
+    fig, axes = panel_grid(len(protocols), 1, (max(7.0, 0.09 * len(runs) * long["dataset"].nunique() + 3), 3.6))
     low = long["value"].min()
     for ax, protocol in zip(axes, protocols):
         sns.barplot(long[long["protocol"] == protocol], x="dataset", y="value", hue="run", hue_order=runs,
@@ -294,15 +296,12 @@ def verification_figure(long: pd.DataFrame, runs: Sequence[str] | None = None) -
         ax.set(title=f"protocol: {protocol}", ylabel="accuracy (%)", xlabel="", ylim=(max(0, low - 5), 100))
     fig.tight_layout()
     outside_legend(fig, axes[0], ncol=2 if len(runs) > 12 else 1, title="run")
-    for ax in axes[1:]:
-        if ax.get_legend() is not None:
-            ax.get_legend().remove()
     return fig
 
 
 def roc_figure(rocs: Mapping[str, Mapping[str, pd.DataFrame]]) -> Figure:
     """ROC (TAR vs FAR, log-x) per suite (panels) and run (lines); `rocs[suite][run]` has columns far, tar."""
-    fig, axes = _grid(len(rocs), 2, (6, 4.5))
+    fig, axes = panel_grid(len(rocs), 2, (6, 4.5))
     runs = list(dict.fromkeys(r for per_run in rocs.values() for r in per_run))
     styles = series_styles(runs)
     for ax, (suite, per_run) in zip(axes, rocs.items()):
@@ -353,7 +352,7 @@ def training_curves_figure(curves: pd.DataFrame, columns: Sequence[str] = ("loss
     runs = list(runs) if runs is not None else list(dict.fromkeys(curves["run"]))
     styles = series_styles(runs)
     present = [c for c in columns if c in curves.columns]
-    fig, axes = _grid(len(present), 3, (5, 3.8))
+    fig, axes = panel_grid(len(present), 3, (5, 3.8))
     for ax, column in zip(axes, present):
         for run in runs:
             part = curves[curves["run"] == run]
@@ -416,7 +415,7 @@ def angle_vs_count_figure(frames: Mapping[str, pd.DataFrame], ncols: int = 4) ->
     """Scatter of nearest-centre angle against class size, one panel per run (log x with plain tick labels)."""
     from matplotlib.ticker import LogLocator, NullFormatter, ScalarFormatter
 
-    fig, axes = _grid(len(frames), ncols, (3.4, 3.0), sharey=True)
+    fig, axes = panel_grid(len(frames), ncols, (3.4, 3.0), sharey=True)
     for ax, (run, frame) in zip(axes, frames.items()):
         ax.scatter(frame["count"], frame["nearest_angle_deg"], s=5, alpha=0.5, rasterized=True)
         if frame["count"].min() > 0:

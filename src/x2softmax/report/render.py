@@ -81,7 +81,7 @@ def config_hash(config_json: Path | None) -> str:
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()[:16]
 
 
-def _markdown(text: str) -> str:
+def markdown_html(text: str) -> str:
     """Markdown → HTML (nbconvert's mistune renderer, as Jupyter shows it)."""
     from nbconvert.filters.markdown_mistune import markdown2html_mistune
 
@@ -99,7 +99,7 @@ def _output_html(output: dict[str, Any], where: str) -> str:
     if "text/html" in data:
         return "".join(data["text/html"]) if isinstance(data["text/html"], list) else str(data["text/html"])
     if "text/markdown" in data:
-        return _markdown("".join(data["text/markdown"]))
+        return markdown_html("".join(data["text/markdown"]))
     if "image/png" in data:
         return f'<img src="data:image/png;base64,{"".join(data["image/png"]).strip()}" alt="">'
     if "text/plain" in data:
@@ -145,7 +145,7 @@ def page_html(notebook: dict[str, Any], nb: str, *, commit: str, config_digest: 
     for index, cell in enumerate(notebook["cells"]):
         source = "".join(cell.get("source", ""))
         if cell["cell_type"] == "markdown":
-            body.append(_markdown(source))
+            body.append(markdown_html(source))
         elif cell["cell_type"] == "code":
             body.extend(_output_html(out, f"{where} cell {index}") for out in cell.get("outputs", []))
     return "\n".join([

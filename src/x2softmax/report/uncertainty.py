@@ -15,8 +15,8 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from x2softmax.evaluate.uncertainty import TABLES
-
-MISSING = "—"
+from x2softmax.report.plots import notice_figure, panel_grid
+from x2softmax.report.tables import MISSING
 
 
 def read_uncertainty(directory: Path) -> dict[str, pd.DataFrame]:
@@ -81,21 +81,12 @@ def paired_table(paired: pd.DataFrame, datasets: Sequence[str]) -> pd.DataFrame:
 def errorbar_figure(intervals: pd.DataFrame, runs: Sequence[str], panel: str, x: str, ylabel: str,
                     log_x: bool = False) -> Figure:
     """Point values with 95 % interval bars: one panel per value of `panel`, one series per run along `x`."""
-    import matplotlib.pyplot as plt
-
     rows = intervals[intervals["run"].isin(runs) & intervals["value"].notna()]
     panels = list(dict.fromkeys(rows[panel]))
     if not panels:
-        fig, ax = plt.subplots(figsize=(6, 2))
-        ax.axis("off")
-        ax.text(0.5, 0.5, "No measurable value to show.", ha="center", va="center")
-        return fig
-    ncols = min(2, len(panels))
-    nrows = -(-len(panels) // ncols)
-    fig, axes = plt.subplots(nrows, ncols, figsize=(6.5 * ncols, 4.2 * nrows), squeeze=False)
-    for ax in axes.flat[len(panels):]:
-        ax.axis("off")
-    for ax, name in zip(axes.flat, panels):
+        return notice_figure("No measurable value to show.")
+    fig, axes = panel_grid(len(panels), 2, (6.5, 4.2))
+    for ax, name in zip(axes, panels):
         sub = rows[rows[panel] == name]
         positions = {v: i for i, v in enumerate(dict.fromkeys(sub[x]))}
         shown = [r for r in runs if r in set(sub["run"])]
