@@ -11,8 +11,9 @@ import tarfile
 import time
 import zipfile
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path, PurePosixPath
+from typing import TypeVar
 
 import requests
 from tqdm import tqdm
@@ -20,6 +21,7 @@ from tqdm import tqdm
 from x2softmax.io import atomic_write_text, file_sha256
 
 _NOT_RETRIED = {400, 401, 403, 404, 410}
+_T = TypeVar("_T")
 
 
 # ---------------------------------------------------------------------------------------------------- downloads
@@ -134,9 +136,10 @@ def download(
     `dest.sha256`. A `dest` already verified by an earlier run (same recorded sha256) is reused."""
     dest = Path(dest)
     dest.parent.mkdir(parents=True, exist_ok=True)
-    if dest.is_file() and _recorded_sha256(dest) is not None:
+    recorded = _recorded_sha256(dest) if dest.is_file() else None
+    if recorded is not None:
         actual = file_sha256(dest)
-        if actual == _recorded_sha256(dest) and (sha256 is None or actual == sha256.lower()):
+        if actual == recorded and (sha256 is None or actual == sha256.lower()):
             return dest
         print(f"x2softmax: warning: {dest} changed since it was downloaded (sha256 {actual}); downloading again",
               file=sys.stderr)
@@ -164,12 +167,15 @@ def download(
                 kept = f"; {part} kept for resuming" if part.exists() else ""
                 raise RuntimeError(f"{url}: download failed after {retries + 1} attempts: {err}{kept}") from None
         time.sleep(backoff * 2**attempt)
-    return install_verified(part, dest)
+    return install_verified(part, dest, sha256)
 
 
-def install_verified(part: Path, dest: Path) -> Path:
-    """Record the sha256 of a verified download beside it (dest.sha256, sha256sum format), then give it its name."""
-    atomic_write_text(_sidecar(dest), f"{file_sha256(part)}  {dest.name}\n")
+def install_verified(part: Path, dest: Path, sha256: str | None = None) -> Path:
+    """Record the sha256 of a verified download beside it (dest.sha256, sha256sum format), then give it its name.
+
+    `sha256`: the digest `part` was already verified against (not hashed again); None hashes `part`."""
+    digest = sha256.lower() if sha256 is not None else file_sha256(part)
+    atomic_write_text(_sidecar(dest), f"{digest}  {dest.name}\n")
     os.replace(part, dest)
     return dest
 
@@ -206,17 +212,22 @@ def _verify_tar(archive: Path) -> str:
     return f"tar, {count} members"
 
 
-def verify_archive(archive: Path) -> str:
-    """Read a zip (every CRC) or tar (to its end-of-archive blocks) completely; ValueError naming the fault."""
-    archive = Path(archive)
+def _by_format(archive: Path, on_zip: Callable[[], _T], on_tar: Callable[[], _T]) -> _T:
+    """on_zip() or on_tar() as the archive is a zip or a tar; a truncated, corrupt or unknown one is a ValueError."""
     try:
         if zipfile.is_zipfile(archive):
-            return _verify_zip(archive)
+            return on_zip()
         if tarfile.is_tarfile(archive):
-            return _verify_tar(archive)
+            return on_tar()
     except _ARCHIVE_ERRORS as err:
         raise ValueError(f"{archive}: truncated or corrupt archive ({type(err).__name__}: {err})") from None
     raise ValueError(f"{archive}: not a zip or tar archive (truncated or not an archive)")
+
+
+def verify_archive(archive: Path) -> str:
+    """Read a zip (every CRC) or tar (to its end-of-archive blocks) completely; ValueError naming the fault."""
+    archive = Path(archive)
+    return _by_format(archive, lambda: _verify_zip(archive), lambda: _verify_tar(archive))
 
 
 def _safe_member(name: str, archive: Path) -> PurePosixPath:
@@ -242,26 +253,27 @@ def extract_archive(archive: Path, dest: Path) -> list[Path]:
     returns the files. A truncated or corrupt archive is a ValueError naming it."""
     archive, dest = Path(archive), Path(dest)
     dest.mkdir(parents=True, exist_ok=True)
-    try:
-        if zipfile.is_zipfile(archive):
-            with zipfile.ZipFile(archive) as zf:
-                infos = zf.infolist()
-                for info in infos:
-                    _safe_member(info.filename, archive)
-                    if (info.external_attr >> 16) & 0o170000 == 0o120000:
-                        raise ValueError(f"{archive}: member {info.filename!r} is a symlink; refusing to extract")
-                zf.extractall(dest)
-                return [dest / info.filename for info in infos if not info.is_dir()]
-        if tarfile.is_tarfile(archive):
-            with tarfile.open(archive) as tf:
-                members = tf.getmembers()
-                for member in members:
-                    _check_tar_member(member, archive)
-                tf.extractall(dest, filter="data")
-                return [dest / m.name for m in members if not m.isdir()]
-    except _ARCHIVE_ERRORS as err:
-        raise ValueError(f"{archive}: truncated or corrupt archive ({type(err).__name__}: {err})") from None
-    raise ValueError(f"{archive}: not a zip or tar archive (truncated or not an archive)")
+    return _by_format(archive, lambda: _extract_zip(archive, dest), lambda: _extract_tar(archive, dest))
+
+
+def _extract_zip(archive: Path, dest: Path) -> list[Path]:
+    with zipfile.ZipFile(archive) as zf:
+        infos = zf.infolist()
+        for info in infos:
+            _safe_member(info.filename, archive)
+            if (info.external_attr >> 16) & 0o170000 == 0o120000:
+                raise ValueError(f"{archive}: member {info.filename!r} is a symlink; refusing to extract")
+        zf.extractall(dest)
+        return [dest / info.filename for info in infos if not info.is_dir()]
+
+
+def _extract_tar(archive: Path, dest: Path) -> list[Path]:
+    with tarfile.open(archive) as tf:
+        members = tf.getmembers()
+        for member in members:
+            _check_tar_member(member, archive)
+        tf.extractall(dest, filter="data")
+        return [dest / m.name for m in members if not m.isdir()]
 
 
 def gdrive_download(file_id: str, dest: Path, sha256: str | None) -> Path:
@@ -279,4 +291,4 @@ def gdrive_download(file_id: str, dest: Path, sha256: str | None) -> Path:
     if problem is not None:
         part.unlink()
         raise ValueError(f"Google Drive file {file_id}: downloaded {dest.name} is corrupt ({problem}); deleted it")
-    return install_verified(part, dest)
+    return install_verified(part, dest, sha256)

@@ -14,7 +14,7 @@ import torch.nn.functional as F
 from x2softmax import config as xcfg
 from x2softmax.gpucheck.shapes import Shapes
 from x2softmax.rehearsal.memory import PeakRSS
-from x2softmax.rehearsal.run import one_epoch, trained_weights
+from x2softmax.rehearsal.run import Interrupted, one_epoch, same_weights, stop_after, trained_weights
 
 
 def _sync(device: torch.device) -> None:
@@ -132,31 +132,23 @@ def kill_and_resume(spec: dict[str, Any], shapes: Shapes, out: Path) -> dict[str
     """
     from x2softmax.train.trainer import train
 
-    class Stop(Exception):
-        pass
-
     every = max(1, shapes.resume_steps // 2)
-    stop_after = every + 1  # one step past the checkpoint: that step is lost and redone
-
-    def stop(step: int) -> None:
-        if step == stop_after:
-            raise Stop
-
+    killed_after = every + 1  # one step past the checkpoint: that step is lost and redone
     spec = copy.deepcopy(spec)
     spec["train"].update(deterministic=True, checkpoint_every=every)
     train(spec, out / "full", out / "ckpt_full")
     try:
-        train(spec, out / "cut", out / "ckpt_cut", on_step=stop)
-    except Stop:
+        train(spec, out / "cut", out / "ckpt_cut", on_step=stop_after(killed_after))
+    except Interrupted:
         pass
     resumed = train(spec, out / "cut", out / "ckpt_cut")
     a, b = trained_weights(out / "full"), trained_weights(out / "cut")
-    exact = a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    exact = same_weights(a, b)
     worst = 0.0
     for key in a:
         if a[key].is_floating_point():
             scale = float(a[key].abs().max()) or 1.0
             worst = max(worst, float((a[key] - b[key]).abs().max()) / scale)
     return {"ok": exact or worst <= 1e-3, "bit_exact": exact, "max_relative_difference": worst,
-            "steps": resumed["steps"], "killed_after": stop_after, "resumed_at": stop_after // every * every,
+            "steps": resumed["steps"], "killed_after": killed_after, "resumed_at": killed_after // every * every,
             "finite": all(math.isfinite(float(t.float().abs().sum())) for t in b.values())}

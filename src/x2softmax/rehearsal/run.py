@@ -120,14 +120,15 @@ def _spec(config: Mapping[str, Any], run: str, train_dir: Path, settings: Rehear
     return spec
 
 
-class _Stop(Exception):
+class Interrupted(Exception):
     """Raised after a step to simulate a killed job."""
 
 
-def _stop_after(step: int) -> Callable[[int], None]:
+def stop_after(step: int) -> Callable[[int], None]:
+    """A training on_step hook that raises Interrupted once `step` is done (a job killed there)."""
     def hook(global_step: int) -> None:
         if global_step == step:
-            raise _Stop(step)
+            raise Interrupted(step)
 
     return hook
 
@@ -139,8 +140,8 @@ def trained_weights(out: Path) -> dict[str, torch.Tensor]:
     return state
 
 
-def _same_weights(a: Path, b: Path) -> bool:
-    x, y = trained_weights(a), trained_weights(b)
+def same_weights(x: dict[str, torch.Tensor], y: dict[str, torch.Tensor]) -> bool:
+    """Whether two trained_weights() are equal bit for bit."""
     return x.keys() == y.keys() and all(torch.equal(x[k], y[k]) for k in x)
 
 
@@ -172,8 +173,8 @@ def _train_rows(table: _Table, config: Mapping[str, Any], runs: list[str], train
         table.measure(f"train[{first}] amp={amp} uninterrupted", 2 * settings.batch_size,
                       lambda: train(spec, work / "full", work / "ckpt_full"), **sizes)
         try:
-            train(spec, work / "cut", work / "ckpt_cut", on_step=_stop_after(1))
-        except _Stop:
+            train(spec, work / "cut", work / "ckpt_cut", on_step=stop_after(1))
+        except Interrupted:
             pass
         from x2softmax.torchfile import save_plain
         from x2softmax.train.checkpoint import load_checkpoint, resume_key
@@ -189,7 +190,7 @@ def _train_rows(table: _Table, config: Mapping[str, Any], runs: list[str], train
         del state
         table.measure(f"train[{first}] amp={amp} resumed", settings.batch_size,
                       lambda: train(spec, work / "cut", work / "ckpt_cut"), **sizes)
-        checks["bit-exact resume"] = _same_weights(work / "full", work / "cut")
+        checks["bit-exact resume"] = same_weights(trained_weights(work / "full"), trained_weights(work / "cut"))
     return checks
 
 
