@@ -115,6 +115,15 @@ def test_verdict_reads_the_interval():
     assert verdict(float("nan"), 1.0) == ""
 
 
+def test_verdict_counts_a_rounding_residue_as_zero():
+    """83.5 - 84.0 summed from pair counts can end at -2.8e-14, not 0: the interval still touches 0."""
+    upper = (501 / 600 - 504 / 600) * 100 + 0.5
+    assert upper != 0.0 and abs(upper) < 1e-12
+    assert verdict(-9.0, upper) == "no detectable difference"
+    assert verdict(-upper, 4.0) == "no detectable difference"
+    assert verdict(-9.0, -1e-6) == "X2 worse"
+
+
 def test_tables_are_written_with_missing_cells_empty(tables, tmp_path):
     paths = write_uncertainty(tables, tmp_path)
     assert [p.stem for p in paths] == list(TABLES)

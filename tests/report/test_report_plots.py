@@ -72,6 +72,17 @@ def test_angular_margins_distinguish_every_loss():
     plt.close(fig)
 
 
+def test_angular_margins_wider_than_the_half_circle_do_not_scale_the_axis():
+    theta = np.arange(1.0, 181.0)
+    arc = np.where(theta < 29, 360 - 28.65 - theta, 28.65)  # straight-through ArcFace below θ_w = m: wraps around
+    angular = pd.DataFrame({"loss": "arcface", "theta_w_deg": theta, "margin_deg": arc})
+    fig = plots.angular_margin_figure(angular)
+    ax = fig.axes[0]
+    assert ax.get_ylim()[1] <= 180
+    assert any("arcface for θ_w ≤ 28°" in t.get_text() for t in ax.texts)
+    plt.close(fig)
+
+
 def _geometry(margin: np.ndarray, rng: np.random.Generator) -> pd.DataFrame:
     return pd.DataFrame({"nearest_angle_deg": np.sort(rng.uniform(63, 77, margin.size)), "margin_deg": margin,
                          "count": rng.integers(5, 80, margin.size)})

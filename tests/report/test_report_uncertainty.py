@@ -28,6 +28,7 @@ def test_interval_text():
     assert unc.interval_text(97.5, 96.1, 98.6) == "97.50 [96.10, 98.60]"
     assert unc.interval_text(math.nan, 1.0, 2.0) == "—"
     assert unc.interval_text(50.0, math.nan, math.nan) == "50.00"
+    assert unc.interval_text(-4.33, -9.0, -2.8e-14) == "−4.33 [−9.00, 0.00]"  # no −0.00
 
 
 def test_interval_table_and_footnote():
@@ -69,3 +70,36 @@ def test_errorbar_figure_draws_one_series_per_run():
     assert ax.get_title() == "IJBC" and [t.get_text() for t in ax.get_legend().get_texts()] == ["x2softmax", "arcface"]
     empty = unc.errorbar_figure(_intervals().assign(value=math.nan), ["x2softmax"], "dataset", "far", "TAR (%)")
     assert "No measurable value" in empty.axes[0].texts[0].get_text()
+
+
+def test_reader_layouts_pivot_seeds_and_comparisons_by_data_set():
+    seeds = unc.seed_table(pd.DataFrame([
+        {"base_run": "x2softmax", "loss": "x2softmax", "dataset": d, "protocol": p, "metric": "accuracy_pct",
+         "seeds": "2048 2049", "n_seeds": 2, "mean": 91.0, "std": 0.5, "note": ""}
+        for d in ("lfw", "cfp_fp") for p in ("10fold", "oracle")] + [
+        {"base_run": "softmax", "loss": "softmax", "dataset": "lfw", "protocol": "10fold", "metric": "accuracy_pct",
+         "seeds": "2048", "n_seeds": 1, "mean": 80.0, "std": math.nan, "note": "one seed: no spread"}]),
+        ["lfw", "cfp_fp"])
+    layout = unc.seed_layout(seeds)
+    assert list(layout.columns) == ["base_run", "seeds", "protocol", "lfw", "cfp_fp"]
+    assert layout["base_run"].tolist() == ["x2softmax", "x2softmax"]  # single-seed runs are in the interval table
+    assert layout.loc[0, "lfw"] == "91.00 ± 0.50"
+    paired = unc.paired_table(pd.DataFrame([
+        {"baseline": "arcface", "dataset": "IJBC", "protocol": "N1D1F2", "metric": f"tar_at_far_{far}_pct",
+         "seeds": "2048", "x2_mean": 50.0, "baseline_mean": 49.0, "difference": diff, "ci_low": low,
+         "ci_high": high, "verdict": verdict, "note": ""}
+        for far, diff, low, high, verdict in [("1e-03", 1.0, -0.5, 2.0, "no detectable difference"),
+                                              ("1e-02", -2.0, -3.0, -1.0, "X2 worse"),
+                                              ("1e-06", math.nan, math.nan, math.nan, "")]]), ["IJBC"])
+    layout = unc.paired_layout(paired)
+    assert list(layout.columns) == ["baseline", "seeds", "metric", "IJBC"]
+    assert layout["metric"].tolist() == ["TAR@1e-03", "TAR@1e-02", "TAR@1e-06"]
+    assert layout["IJBC"].tolist() == ["1.00 [−0.50, 2.00] n.d.", "−2.00 [−3.00, −1.00] worse", "—"]
+
+
+def test_ablation_intervals_turn_x2_minus_ablation_round():
+    paired = pd.DataFrame([
+        {"baseline": "x2_k-0.8", "dataset": "lfw", "protocol": p, "metric": "accuracy_pct", "ci_low": lo,
+         "ci_high": hi} for p, lo, hi in [("10fold", -1.0, 3.0), ("oracle", 5.0, 6.0)]])
+    turned = unc.ablation_intervals(paired)
+    assert turned.to_dict("records") == [{"run": "x2_k-0.8", "dataset": "lfw", "low": -3.0, "high": 1.0}]

@@ -159,3 +159,18 @@ def test_validation_during_training(tmp_path, make_spec, faces_dir):
     assert [(x["step"], x["val_set"]) for x in val] == [(6, "lfw"), (12, "lfw")]
     assert summary["val_final"]["lfw"] == val[-1]["accuracy"]
     assert summary["val_best"]["lfw"] == max(x["accuracy"] for x in val)
+
+
+@pytest.mark.parametrize("deterministic", [True, False])
+def test_deterministic_flag_is_set_as_torch_sets_it(deterministic):
+    """The trainer's own setting of the flag equals torch.use_deterministic_algorithms' (strict on the CPU)."""
+    from x2softmax.train.trainer import _set_deterministic
+
+    before = (torch.are_deterministic_algorithms_enabled(), torch.is_deterministic_algorithms_warn_only_enabled())
+    try:
+        _set_deterministic(deterministic, torch.device("cpu"))
+        assert torch.are_deterministic_algorithms_enabled() is deterministic
+        assert torch.is_deterministic_algorithms_warn_only_enabled() is False
+        assert torch.backends.cudnn.benchmark is (not deterministic)
+    finally:
+        torch.use_deterministic_algorithms(before[0], warn_only=before[1])

@@ -19,6 +19,7 @@ if config["synthetic"]:
             "logs/data/synthesize.log",
         benchmark:
             "results/benchmarks/synthesize.tsv"
+        priority: 10  # every job but the analysis and toy ones waits for it: start it first
         resources:
             **resources_for("default"),
         conda:

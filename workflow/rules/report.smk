@@ -38,9 +38,10 @@ NOTEBOOK_INPUTS = {
         {"train_dir": "results/train", "benchmarks_dir": "results/benchmarks", "runs": RUNS},
     ),
     "06_ablations": (
-        [SUMMARY] + expand("results/train/{run}/metrics.jsonl", run=ABLATION_RUNS + ([BASELINE] if BASELINE else [])),
+        [SUMMARY] + UNCERTAINTY
+        + expand("results/train/{run}/metrics.jsonl", run=ABLATION_RUNS + ([BASELINE] if BASELINE else [])),
         {"summary_csv": SUMMARY, "train_dir": "results/train", "baseline": BASELINE,
-         "ablations": LISTS["ablations"]},
+         "ablations": LISTS["ablations"], "uncertainty_dir": "results/uncertainty"},
     ),
     "07_geometry": (
         expand("results/train/{run}/head.pt", run=BASE_RUNS) + [f"{DATA}/class_counts.csv"],

@@ -34,16 +34,21 @@ from x2softmax.io import atomic_path
 
 LEVEL = 0.95
 VERDICTS = ("X2 better", "no detectable difference", "X2 worse")
+ZERO_TOLERANCE = 1e-9  # percentage points: interval ends closer to 0 than this touch 0
 TABLES = ("verification_intervals", "ijb_intervals", "seed_summary", "measurable_far", "paired_comparisons")
 
 
 def verdict(low: float, high: float) -> str:
-    """The plain verdict of an interval of X2 minus a baseline (higher is better): which side of 0 it lies on."""
+    """The plain verdict of an interval of X2 minus a baseline (higher is better): which side of 0 it lies on.
+
+    An end within ZERO_TOLERANCE of 0 counts as 0 (the interval touches it): a difference of accuracies summed from
+    pair counts can land a rounding error (~1e-14) beside an exact 0.
+    """
     if math.isnan(low) or math.isnan(high):
         return ""
-    if low > 0:
+    if low > ZERO_TOLERANCE:
         return VERDICTS[0]
-    if high < 0:
+    if high < -ZERO_TOLERANCE:
         return VERDICTS[2]
     return VERDICTS[1]
 

@@ -157,12 +157,22 @@ def target_logit_figure(target_logits: pd.DataFrame) -> Figure:
     return fig
 
 
+MARGIN_AXIS_MAX_DEG = 180
+
+
 def angular_margin_figure(angular: pd.DataFrame) -> Figure:
     """Two-class angular margin (deg) against the angle between the class weights (deg), one line per loss."""
     fig, ax = plt.subplots(figsize=(9, 5))
     draw_series(ax, _curves(angular, "theta_w_deg", "margin_deg"), legend=False)
     ax.set(xlabel="angle θ_w between the two class weights (deg)", ylabel="angular margin between boundaries (deg)",
            xlim=(0, 180))
+    wrapped = angular[angular["margin_deg"] > MARGIN_AXIS_MAX_DEG]
+    if len(wrapped):  # a "margin" wider than the half circle: the class wins only near its antipode
+        ax.set_ylim(0, MARGIN_AXIS_MAX_DEG)
+        spans = [f"{loss} for θ_w ≤ {rows['theta_w_deg'].max():g}°" for loss, rows in wrapped.groupby("loss", sort=False)]
+        ax.text(0.98, 0.97, f"off scale (> {MARGIN_AXIS_MAX_DEG}°, the class wins only near its antipode):\n"
+                + "\n".join(spans), transform=ax.transAxes, ha="right", va="top", fontsize=8,
+                bbox={"facecolor": "white", "edgecolor": "0.7"})
     fig.tight_layout()
     outside_legend(fig, ax)
     return fig

@@ -48,8 +48,12 @@ def formatted(frame: pd.DataFrame, decimals: Mapping[str, int] | None = None, de
     )
 
 
+LONG_CELL = 40  # characters: longer text cells wrap (at a readable width), shorter ones never do
+
+
 def table_html(frame: pd.DataFrame, decimals: Mapping[str, int] | None = None, default: int = 2) -> str:
-    """The frame as an HTML table (formatted cells, numeric columns right-aligned) inside a scrolling container."""
+    """The frame as an HTML table (formatted cells, numeric columns right-aligned) inside a scrolling container;
+    text cells longer than LONG_CELL are marked `long` (they wrap; the stylesheet keeps them readably wide)."""
     text = formatted(frame, decimals, default)
     numeric = [pd.api.types.is_numeric_dtype(frame[c]) and not pd.api.types.is_bool_dtype(frame[c])
                for c in frame.columns]
@@ -57,7 +61,8 @@ def table_html(frame: pd.DataFrame, decimals: Mapping[str, int] | None = None, d
     rows = []
     for values in text.itertuples(index=False):
         cells = "".join(
-            f'<td class="num">{html.escape(v)}</td>' if is_num else f"<td>{html.escape(v)}</td>"
+            f'<td class="num">{html.escape(v)}</td>' if is_num
+            else f'<td class="long">{html.escape(v)}</td>' if len(v) > LONG_CELL else f"<td>{html.escape(v)}</td>"
             for v, is_num in zip(values, numeric, strict=True)
         )
         rows.append(f"<tr>{cells}</tr>")

@@ -14,9 +14,9 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from x2softmax.evaluate.uncertainty import TABLES
+from x2softmax.evaluate.uncertainty import TABLES, VERDICTS
 from x2softmax.report.plots import notice_figure, panel_grid
-from x2softmax.report.tables import MISSING
+from x2softmax.report.tables import MISSING, format_number
 
 
 def read_uncertainty(directory: Path) -> dict[str, pd.DataFrame]:
@@ -31,12 +31,14 @@ def read_uncertainty(directory: Path) -> dict[str, pd.DataFrame]:
 
 
 def interval_text(value: float, low: float, high: float, digits: int = 2) -> str:
-    """"97.50 [96.10, 98.60]", or "—" for a missing value (the interval is left out when it is missing)."""
+    """"97.50 [96.10, 98.60]" formatted as every table cell (no −0.00), or "—" for a missing value (the interval
+    is left out when it is missing)."""
     if value is None or math.isnan(value):
         return MISSING
     if math.isnan(low) or math.isnan(high):
-        return f"{value:.{digits}f}"
-    return f"{value:.{digits}f} [{low:.{digits}f}, {high:.{digits}f}]"
+        return format_number(float(value), digits)
+    return f"{format_number(float(value), digits)} [{format_number(float(low), digits)}, " \
+           f"{format_number(float(high), digits)}]"
 
 
 def footnote(frame: pd.DataFrame) -> str:
@@ -76,6 +78,56 @@ def paired_table(paired: pd.DataFrame, datasets: Sequence[str]) -> pd.DataFrame:
         ["baseline", "dataset", "protocol", "metric", "seeds", "x2_mean", "baseline_mean", "X2 − baseline [95 %]",
          "verdict", "note"]
     ].reset_index(drop=True)
+
+
+VERDICT_WORDS = dict(zip(VERDICTS, ("better", "n.d.", "worse")))
+
+
+def _row_key(rows: pd.DataFrame) -> str:
+    """The field that tells a data set's rows apart: the protocol (.bin sets) or the metric (IJB FARs)."""
+    return "metric" if rows["metric"].nunique() > 1 and rows["protocol"].nunique() == 1 else "protocol"
+
+
+def _metric_label(metric: str) -> str:
+    """A short column label: tar_at_far_1e-03_pct -> TAR@1e-03, accuracy_pct -> accuracy."""
+    if metric.startswith("tar_at_far_"):
+        return "TAR@" + metric[len("tar_at_far_"):].removesuffix("_pct")
+    return metric.removesuffix("_pct")
+
+
+def _by_dataset(rows: pd.DataFrame, index: list[str], cells: list[str]) -> pd.DataFrame:
+    """Rows keyed by `index` plus the protocol or metric, one column per data set holding `cells`."""
+    key = _row_key(rows)
+    keyed = rows.assign(cell=cells, **{key: rows[key].map(_metric_label) if key == "metric" else rows[key]})
+    wide = keyed.pivot_table(index=[*index, key], columns="dataset", values="cell", aggfunc="first", sort=False)
+    wide = wide.reindex(columns=list(dict.fromkeys(keyed["dataset"]))).fillna(MISSING)
+    wide.columns.name = None
+    return wide.reset_index()
+
+
+def seed_layout(seeds: pd.DataFrame) -> pd.DataFrame:
+    """The reader's layout of `seed_table`: runs trained with two seeds or more, one column per data set."""
+    rows = seeds[seeds["n_seeds"] > 1]
+    if not len(rows):
+        return pd.DataFrame({"note": ["no run has more than one training seed"]})
+    return _by_dataset(rows, ["base_run", "seeds"], list(rows["mean ± std"]))
+
+
+def paired_layout(paired: pd.DataFrame) -> pd.DataFrame:
+    """The reader's layout of `paired_table`: per baseline, "difference [95 %] verdict" in one column per data set
+    (verdict words: better, worse, n.d. = no detectable difference)."""
+    words = [VERDICT_WORDS.get(v, "") for v in paired["verdict"]]
+    cells = [f"{text} {word}".strip() if text != MISSING else MISSING
+             for text, word in zip(paired["X2 − baseline [95 %]"], words)]
+    return _by_dataset(paired, ["baseline", "seeds"], cells)
+
+
+def ablation_intervals(paired: pd.DataFrame, protocol: str = "10fold") -> pd.DataFrame:
+    """Per ablation run and data set, the 95 % interval of (ablation − X2) accuracy in points: the X2 − baseline
+    comparisons of `paired_comparisons` turned round (run, dataset, low, high)."""
+    rows = paired[(paired["protocol"] == protocol) & (paired["metric"] == "accuracy_pct")]
+    return pd.DataFrame({"run": rows["baseline"], "dataset": rows["dataset"],
+                         "low": -rows["ci_high"], "high": -rows["ci_low"]}).reset_index(drop=True)
 
 
 def errorbar_figure(intervals: pd.DataFrame, runs: Sequence[str], panel: str, x: str, ylabel: str,

@@ -153,8 +153,9 @@ def ablation_verdict(table: pd.DataFrame, baseline: str, intervals: pd.DataFrame
             call = "no benchmark differs beyond the noise"
         overrides = frame.loc[run, "overrides"] if "overrides" in frame.columns else ""
         lines.append(f"- **{run}** ({overrides}): mean Δ {mean:+.2f} points over {len(deltas)} benchmarks; {call}.")
-    noise = ("the statistics' intervals where given, else " if intervals is not None else "") + (
-        "± 2·√(sd₁² + sd₂²)/√10 from the fold standard deviations")
+    fold_noise = "± 2·√(sd₁² + sd₂²)/√10 from the fold standard deviations"
+    noise = (f"the paired 95 % bootstrap interval of results/uncertainty where given, else {fold_noise}"
+             if intervals is not None else fold_noise)
     return (f"10-fold accuracy of each ablation minus the default run `{baseline}` (noise: {noise}):\n\n"
             + "\n".join(lines))
 

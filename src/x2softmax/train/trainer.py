@@ -139,10 +139,17 @@ def _set_deterministic(deterministic: bool, device: torch.device) -> None:
 
     Uninitialised memory is not filled with NaN (PyTorch's debugging default under deterministic algorithms): every
     kernel the trainer runs writes its outputs in full, and the fill cost ~17 % of a CPU step (bench/train_run.py).
+    The flag is set as `torch.use_deterministic_algorithms` sets it, without importing torch._inductor for its
+    compiler setting (about 2 s per training process; the trainer never compiles): that setting is mirrored only
+    where the compiler is already loaded.
     """
     if deterministic and device.type == "cuda":
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
-    torch.use_deterministic_algorithms(deterministic, warn_only=deterministic and device.type == "cuda")
+    warn_only = deterministic and device.type == "cuda"
+    inductor = sys.modules.get("torch._inductor.config")
+    if inductor is not None:
+        inductor.deterministic = deterministic
+    torch._C._set_deterministic_algorithms(deterministic, warn_only=warn_only)
     torch.utils.deterministic.fill_uninitialized_memory = False
     torch.backends.cudnn.deterministic = deterministic
     torch.backends.cudnn.benchmark = not deterministic
