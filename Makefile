@@ -20,9 +20,7 @@ SNAKEMAKE := $(BIN)/snakemake --cores $(CORES) $(PRESET_ARGS)
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python >= 3.11 is needed (set PYTHON=...)")'
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q torch==2.13.0
-	$(BIN)/python -m pip install -q -e .
+	$(BIN)/python -m pip install -q torch==2.13.0 -e .
 	touch $(STAMP)
 
 $(TEST_STAMP): $(STAMP)
@@ -53,7 +51,7 @@ cluster: $(STAMP)
 	$(BIN)/python -m pip install -q -e '.[cluster]'
 
 test: $(TEST_STAMP) browser slurm
-	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/python -m pytest -n 2 --dist loadfile -q tests
+	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/python -m pytest -n 2 --dist loadfile -q --durations=25 tests
 
 review: $(STAMP)
 	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/python -m x2softmax.review $(PRESET_ARGS)
