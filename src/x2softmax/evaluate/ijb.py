@@ -27,11 +27,10 @@ from typing import Any
 
 import numpy as np
 import torch
-from sklearn.metrics import roc_curve
-from sklearn.preprocessing import normalize
 
 from x2softmax.data.align import load_aligned_store
 from x2softmax.data.ijb import load_ijb_suite
+from x2softmax.evaluate.curves import l2_normalize, roc_curve
 from x2softmax.evaluate.embed import cached_embeddings, embed_views, resolve_device, store_fingerprint
 
 IJB_SUITES = ("IJBB", "IJBC")
@@ -96,7 +95,7 @@ def template_features(features: np.ndarray, template_ids: np.ndarray, media_ids:
         stop = start + chunk
         block = np.asarray(features[start:stop], dtype=np.float64) * weight[start:stop, None]
         sums.index_add_(0, torch.from_numpy(template_row[start:stop].astype(np.int64)), torch.from_numpy(block))
-    return templates, normalize(sums.numpy()).astype(np.float32)
+    return templates, l2_normalize(sums.numpy()).astype(np.float32)
 
 
 def template_rows(template_ids: np.ndarray, pairs: np.ndarray) -> np.ndarray:

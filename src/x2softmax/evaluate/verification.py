@@ -28,7 +28,8 @@ import math
 from typing import Any
 
 import numpy as np
-from sklearn.preprocessing import normalize
+
+from x2softmax.evaluate.curves import l2_normalize
 
 PROTOCOLS = ("10fold", "oracle", "oracle_flip")
 N_FOLDS = 10
@@ -54,8 +55,8 @@ def fold_indices(n_pairs: int, n_folds: int = N_FOLDS) -> list[tuple[np.ndarray,
 
 def squared_l2_distances(emb1: np.ndarray, emb2: np.ndarray) -> np.ndarray:
     """Squared L2 distance (float64) between the L2-normalised rows of two embedding arrays."""
-    a = normalize(np.asarray(emb1, dtype=np.float64))
-    b = normalize(np.asarray(emb2, dtype=np.float64))
+    a = l2_normalize(np.asarray(emb1, dtype=np.float64))
+    b = l2_normalize(np.asarray(emb2, dtype=np.float64))
     return np.sum(np.square(a - b), axis=1)
 
 
