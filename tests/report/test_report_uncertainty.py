@@ -67,7 +67,8 @@ def test_errorbar_figure_draws_one_series_per_run():
     fig = unc.errorbar_figure(_intervals(), ["x2softmax", "arcface"], panel="dataset", x="far", ylabel="TAR (%)",
                               log_x=True)
     ax = fig.axes[0]
-    assert ax.get_title() == "IJBC" and [t.get_text() for t in ax.get_legend().get_texts()] == ["x2softmax", "arcface"]
+    assert ax.get_title() == "IJBC" and ax.get_legend() is None  # one legend beside the panels, none over the data
+    assert [t.get_text() for t in fig.legends[0].get_texts()] == ["x2softmax", "arcface"]
     empty = unc.errorbar_figure(_intervals().assign(value=math.nan), ["x2softmax"], "dataset", "far", "TAR (%)")
     assert "No measurable value" in empty.axes[0].texts[0].get_text()
 

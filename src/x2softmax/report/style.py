@@ -42,7 +42,7 @@ figure.x2-table figcaption { margin: 0 0 0.3em; font-weight: 600; }
 table { border-collapse: collapse; font-size: 0.85em; margin: 0; }
 td, th { border: 1px solid #d8d8d8; padding: 3px 8px; text-align: left; vertical-align: top; }
 th, td { white-space: nowrap; }
-td.long { white-space: normal; min-width: 22em; max-width: 36em; }
+td.long { white-space: normal; min-width: 32em; max-width: 48em; }
 td.num { text-align: right; font-variant-numeric: tabular-nums; }
 th { background: #f0f0f0; position: sticky; top: 0; }
 .figures { display: flex; flex-wrap: wrap; gap: 12px; }

@@ -264,7 +264,9 @@ def ijb_tar_table(
     wide = cells.unstack("column").reindex(pd.MultiIndex.from_frame(both[keys].drop_duplicates()))
     order = [f"TAR@FAR={far} {suite}" for suite in suites for far in IJB_FARS]
     extra = [c for c in dict.fromkeys(both["column"]) if c not in order]
-    return wide.reindex(columns=[c for c in order + extra if c in wide.columns]).reset_index()
+    tar_columns = [c for c in order + extra if c in wide.columns]
+    table = wide.reindex(columns=tar_columns).reset_index()
+    return table[["method", *tar_columns, *keys[1:]]]  # the numbers first, the provenance after them
 
 
 def roc_points(scores: np.ndarray, labels: np.ndarray, max_points: int = 2000) -> pd.DataFrame:

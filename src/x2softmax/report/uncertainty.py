@@ -15,7 +15,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from x2softmax.evaluate.uncertainty import TABLES, VERDICTS
-from x2softmax.report.plots import notice_figure, panel_grid
+from x2softmax.report.plots import notice_figure, outside_legend, panel_grid, series_styles
 from x2softmax.report.tables import MISSING, format_number
 
 
@@ -138,6 +138,7 @@ def errorbar_figure(intervals: pd.DataFrame, runs: Sequence[str], panel: str, x:
     if not panels:
         return notice_figure("No measurable value to show.")
     fig, axes = panel_grid(len(panels), 2, (6.5, 4.2))
+    styles = series_styles(runs)  # one colour and marker per run on every panel
     for ax, name in zip(axes, panels):
         sub = rows[rows[panel] == name]
         positions = {v: i for i, v in enumerate(dict.fromkeys(sub[x]))}
@@ -151,13 +152,14 @@ def errorbar_figure(intervals: pd.DataFrame, runs: Sequence[str], panel: str, x:
             else:
                 where = part[x].astype(float).to_numpy() * (1.0 + 0.06 * (k - len(shown) / 2))
             err = np.vstack([part["value"] - part["ci_low"], part["ci_high"] - part["value"]]).clip(min=0)
-            ax.errorbar(where, part["value"], yerr=err, fmt="o", ms=3.5, capsize=2.5, lw=1.0, label=run)
+            ax.errorbar(where, part["value"], yerr=err, fmt=styles[run]["marker"], color=styles[run]["color"], ms=3.5,
+                        capsize=2.5, lw=1.0, label=run)
         if log_x:
             ax.set_xscale("log")
             ax.set_xlabel("FAR")
         else:
             ax.set_xticks(range(len(positions)), list(positions), rotation=20)
         ax.set(title=str(name), ylabel=ylabel)
-        ax.legend(fontsize=7)
     fig.tight_layout()
+    outside_legend(fig, max(axes[:len(panels)], key=lambda a: len(a.get_legend_handles_labels()[1])), title="run")
     return fig
