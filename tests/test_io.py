@@ -30,6 +30,23 @@ def test_failed_write_keeps_the_old_file(tmp_path: Path) -> None:
     assert [p.name for p in tmp_path.iterdir()] == ["out.json"]
 
 
+def test_an_error_about_another_file_keeps_its_own_name(tmp_path: Path) -> None:
+    target = tmp_path / "out.txt"
+    missing = tmp_path / "input.bin"
+    with pytest.raises(FileNotFoundError) as caught, atomic_path(target):
+        missing.read_bytes()  # an input read inside the write block
+    assert str(missing) in str(caught.value) and "cannot write" not in str(caught.value)
+    assert not target.exists()
+
+
+def test_an_error_of_the_write_itself_names_the_target(tmp_path: Path) -> None:
+    target = tmp_path / "out.txt"
+    with pytest.raises(OSError, match=f"cannot write {target}: No space left on device"), atomic_path(target) as tmp:
+        raise OSError(28, "No space left on device", str(tmp))  # ENOSPC reported on the temp file
+    with pytest.raises(OSError, match=f"cannot write {target}: Read-only file system"), atomic_path(target):
+        raise OSError(30, "Read-only file system")  # EROFS naming no file
+
+
 def test_written_files_get_umask_permissions(tmp_path: Path) -> None:
     target = tmp_path / "f.txt"
     atomic_write_text(target, "x")

@@ -102,9 +102,18 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
 
 
 def naming(err: OSError, target: Path) -> OSError:
-    """The OSError with a message that names the file being written (ENOSPC and EROFS name none themselves)."""
-    if err.filename is not None and str(target) in str(err.filename):
-        return err
+    """The OSError with a message that names the file being written (ENOSPC and EROFS name none themselves).
+
+    Only errors of the write itself are renamed: those naming no file, the target's temp file or a folder above the
+    target. An error about another file (an input read inside the write block) keeps its own message.
+    """
+    if err.filename is not None:
+        if str(target) in str(err.filename):
+            return err
+        name = Path(os.fsdecode(err.filename))
+        own_temp = name.parent == target.parent and name.name.startswith(f".{target.name}.")
+        if not own_temp and name not in target.parents:
+            return err
     message = f"cannot write {target}: {err.strerror or err or type(err).__name__}"
     return OSError(err.errno, message) if err.errno else OSError(message)
 
