@@ -17,6 +17,7 @@ def test_notebook_lists_follow_the_config() -> None:
     lists = notebook_lists(config)
     assert lists["loss_runs"] == config["run_losses"]
     assert lists["runs"] == xcfg.runs(config)  # loss runs, ablation runs, then the extra-seed runs
+    assert lists["base_runs"] == config["run_losses"] + config["run_ablations"]  # page 07 by hand: no seed runs
     assert set(lists["ablations"]) == set(config["run_ablations"])
     assert lists["baseline"] == "x2softmax"
     assert lists["loss_specs"]["x2_a-0.5"] == {"name": "x2softmax",

@@ -7,7 +7,7 @@ SUMMARY = "results/summary/metrics.csv"
 REFERENCE = source(REPO / "config/reference_numbers.csv")
 LISTS = notebook_lists(config)  # the run lists every notebook takes (x2softmax.report.params)
 BASELINE = LISTS["baseline"]
-BASE_RUNS = [run for run in RUNS if xcfg.base_run(run) == run]  # one per loss / ablation (first seed) for the plots
+BASE_RUNS = LISTS["base_runs"]  # one per loss / ablation (first seed) for the plots
 UNCERTAINTY = expand("results/uncertainty/{table}.csv", table=UNCERTAINTY_TABLES)
 
 

@@ -31,6 +31,7 @@ def notebook_lists(config: dict[str, Any]) -> dict[str, Any]:
         "toy_data": str(config["toy"].get("settings", {}).get("data", "digits")),
         "loss_runs": list(config["run_losses"]),
         "runs": runs,
+        "base_runs": [run for run in runs if xcfg.base_run(run) == run],  # one per loss / ablation (its first seed)
         "toy_losses": list(config["toy"]["losses"]),
         "dims": list(config["toy"]["dims"]),
         "suites": list(config["evaluate"]["ijb"]),
