@@ -158,8 +158,11 @@ rule index:
         style="reports/style.css",
         summaries=expand("results/train/{run}/summary.json", run=RUNS),
         code=code("report/index.py", "report/artifacts.py"),
+        manifest=[f"{DATA}/MANIFEST.json"] if config["synthetic"] else [],
     output:
-        "reports/index.html",
+        index="reports/index.html",
+        # the synthetic data manifest's settings, counts and hashes, linked from the index
+        manifest=["reports/data_manifest.json"] if config["synthetic"] else [],
     log:
         "logs/report/index.log",
     resources:
@@ -167,5 +170,5 @@ rule index:
     conda:
         ENV
     shell:
-        "x2softmax report index --config {input.config:q} --results results --reports reports --out {output:q}"
+        "x2softmax report index --config {input.config:q} --results results --reports reports --out {output.index:q}"
         " > {log:q} 2>&1"
