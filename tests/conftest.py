@@ -12,6 +12,20 @@ import pytest
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ.setdefault("MKL_NUM_THREADS", "1")
 
+# The longest test files (minutes each: a Slurm cluster, a DVC fresh clone, the smoke DAG and its reruns) are
+# handed out first, so that under `-n 2 --dist loadfile` the short files fill the other worker meanwhile instead
+# of one long file running alone at the end.
+LONGEST_FIRST = ("workflow/test_slurm.py", "workflow/test_dvc_real_data.py", "workflow/test_workflow.py")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Move the items of LONGEST_FIRST to the front, in that order (the rest keep their collection order)."""
+    def rank(item: pytest.Item) -> int:
+        path = item.path.as_posix()
+        return next((i for i, name in enumerate(LONGEST_FIRST) if path.endswith("tests/" + name)), len(LONGEST_FIRST))
+
+    items.sort(key=rank)
+
 
 @pytest.fixture
 def http_server() -> Iterator[Callable[[type[http.server.BaseHTTPRequestHandler]], str]]:
