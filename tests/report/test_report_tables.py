@@ -28,3 +28,14 @@ def test_decimals_per_column_and_no_index():
     assert page.startswith('<div class="table-scroll">') and ">10<" not in page
     assert not re.search(r"\de[-+]\d", page)
     assert "NaN" not in page and "nan" not in page
+
+
+def test_a_table_split_per_suite_keeps_its_column_order():
+    from x2softmax.report.page import split_frame
+
+    frame = pd.DataFrame({"method": ["a"], "TAR 1e-3 IJBB": [1.0], "TAR 1e-3 IJBC": [2.0], "source": ["x"]})
+    parts = dict(split_frame(frame, ["IJBB", "IJBC"]))
+    assert list(parts) == ["IJBB", "IJBC"]
+    assert list(parts["IJBB"].columns) == ["method", "TAR 1e-3 IJBB", "source"]  # numbers before the provenance
+    assert list(parts["IJBC"].columns) == ["method", "TAR 1e-3 IJBC", "source"]
+    assert split_frame(frame, ["IJBB"]) == [] and split_frame(frame, None) == []

@@ -48,7 +48,8 @@ def figure_block(nb: str, stem: str, figures_dir: Path, width: int | None = None
 
 def split_frame(frame: pd.DataFrame, split_by: str | Sequence[str] | None) -> list[tuple[str, pd.DataFrame]]:
     """Sub-tables of a wide frame: by the values of column `split_by`, or by column groups (every column whose name
-    contains a token of the sequence, with the columns that contain none repeated in each); [] when nothing splits."""
+    contains a token of the sequence, with the columns that contain none repeated in each, in the frame's column
+    order); [] when nothing splits."""
     if split_by is None:
         return []
     if isinstance(split_by, str):
@@ -58,8 +59,8 @@ def split_frame(frame: pd.DataFrame, split_by: str | Sequence[str] | None) -> li
     tokens = [t for t in split_by if any(t in str(c) for c in frame.columns)]
     if len(tokens) < 2:
         return []
-    shared = [c for c in frame.columns if not any(t in str(c) for t in split_by)]
-    return [(t, frame[shared + [c for c in frame.columns if t in str(c)]]) for t in tokens]
+    shared = {c for c in frame.columns if not any(t in str(c) for t in split_by)}
+    return [(t, frame[[c for c in frame.columns if c in shared or t in str(c)]]) for t in tokens]  # column order kept
 
 
 def table_block(nb: str, stem: str, frame: pd.DataFrame, decimals: Mapping[str, int] | None = None,
