@@ -94,8 +94,8 @@ def test_reader_layouts_pivot_seeds_and_comparisons_by_data_set():
                                               ("1e-06", math.nan, math.nan, math.nan, "")]]), ["IJBC"])
     layout = unc.paired_layout(paired)
     assert list(layout.columns) == ["baseline", "seeds", "metric", "IJBC"]
-    assert layout["metric"].tolist() == ["TAR@1e-03", "TAR@1e-02", "TAR@1e-06"]
-    assert layout["IJBC"].tolist() == ["1.00 [−0.50, 2.00] n.d.", "−2.00 [−3.00, −1.00] worse", "—"]
+    assert layout["metric"].tolist() == ["TAR@1e-06", "TAR@1e-03", "TAR@1e-02"]  # in increasing FAR
+    assert layout["IJBC"].tolist() == ["—", "1.00 [−0.50, 2.00] n.d.", "−2.00 [−3.00, −1.00] worse"]
 
 
 def test_ablation_intervals_turn_x2_minus_ablation_round():

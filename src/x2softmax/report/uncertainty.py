@@ -95,10 +95,22 @@ def _metric_label(metric: str) -> str:
     return metric.removesuffix("_pct")
 
 
+def _far_of(label: str) -> float:
+    """The FAR of a "TAR@1e-03" label (labels of other metrics sort last)."""
+    try:
+        return float(label.removeprefix("TAR@"))
+    except ValueError:
+        return math.inf
+
+
 def _by_dataset(rows: pd.DataFrame, index: list[str], cells: list[str]) -> pd.DataFrame:
     """Rows keyed by `index` plus the protocol or metric, one column per data set holding `cells`."""
     key = _row_key(rows)
     keyed = rows.assign(cell=cells, **{key: rows[key].map(_metric_label) if key == "metric" else rows[key]})
+    if key == "metric":  # FARs in increasing order within each row group, whatever order the suites listed them in
+        group = {value: i for i, value in enumerate(dict.fromkeys(keyed[index[0]]))}
+        keyed = (keyed.assign(_group=keyed[index[0]].map(group), _far=keyed[key].map(_far_of))
+                 .sort_values(["_group", "_far"], kind="stable").drop(columns=["_group", "_far"]))
     wide = keyed.pivot_table(index=[*index, key], columns="dataset", values="cell", aggfunc="first", sort=False)
     wide = wide.reindex(columns=list(dict.fromkeys(keyed["dataset"]))).fillna(MISSING)
     wide.columns.name = None
