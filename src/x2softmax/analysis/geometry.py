@@ -89,7 +89,7 @@ def class_geometry(
         frame["margin_deg"] = np.rad2deg(realised_margins(angles, loss_name, hparams))
     except ValueError as err:
         frame["margin_deg"] = np.nan
-        note = f"{loss_name}: no fixed two-class margin ({err})"
+        note = str(err) if str(err).startswith(f"{loss_name}:") else f"{loss_name}: no fixed two-class margin ({err})"
     frame.attrs["margin_note"] = note
     return frame
 
