@@ -85,15 +85,18 @@ def test_reader_layouts_pivot_seeds_and_comparisons_by_data_set():
     assert list(layout.columns) == ["base_run", "seeds", "protocol", "lfw", "cfp_fp"]
     assert layout["base_run"].tolist() == ["x2softmax", "x2softmax"]  # single-seed runs are in the interval table
     assert layout.loc[0, "lfw"] == "91.00 ± 0.50"
-    paired = unc.paired_table(pd.DataFrame([
+    raw = pd.DataFrame([
         {"baseline": "arcface", "dataset": "IJBC", "protocol": "N1D1F2", "metric": f"tar_at_far_{far}_pct",
          "seeds": "2048", "x2_mean": 50.0, "baseline_mean": 49.0, "difference": diff, "ci_low": low,
          "ci_high": high, "verdict": verdict, "note": ""}
         for far, diff, low, high, verdict in [("1e-03", 1.0, -0.5, 2.0, "no detectable difference"),
                                               ("1e-02", -2.0, -3.0, -1.0, "X2 worse"),
-                                              ("1e-06", math.nan, math.nan, math.nan, "")]]), ["IJBC"])
+                                              ("1e-06", math.nan, math.nan, math.nan, "")]])
+    paired = unc.paired_table(raw, ["IJBC"])
     layout = unc.paired_layout(paired)
     assert list(layout.columns) == ["baseline", "seeds", "metric", "IJBC"]
+    two = unc.paired_table(pd.concat([raw.assign(dataset="IJBB").iloc[:2], raw]), ["IJBB", "IJBC"])  # no 1e-06 in IJBB
+    assert list(unc.paired_layout(two).columns)[-2:] == ["IJBB", "IJBC"]  # the table's order, not the FAR sort's
     assert layout["metric"].tolist() == ["TAR@1e-06", "TAR@1e-03", "TAR@1e-02"]  # in increasing FAR
     assert layout["IJBC"].tolist() == ["—", "1.00 [−0.50, 2.00] n.d.", "−2.00 [−3.00, −1.00] worse"]
 

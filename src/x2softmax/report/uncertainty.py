@@ -112,7 +112,7 @@ def _by_dataset(rows: pd.DataFrame, index: list[str], cells: list[str]) -> pd.Da
         keyed = (keyed.assign(_group=keyed[index[0]].map(group), _far=keyed[key].map(_far_of))
                  .sort_values(["_group", "_far"], kind="stable").drop(columns=["_group", "_far"]))
     wide = keyed.pivot_table(index=[*index, key], columns="dataset", values="cell", aggfunc="first", sort=False)
-    wide = wide.reindex(columns=list(dict.fromkeys(keyed["dataset"]))).fillna(MISSING)
+    wide = wide.reindex(columns=list(dict.fromkeys(rows["dataset"]))).fillna(MISSING)  # the tables' data-set order
     wide.columns.name = None
     return wide.reset_index()
 
