@@ -1,6 +1,6 @@
 """The embedded default's training run: cost per step with and without PyTorch's NaN fill of uninitialised memory
 (its default under deterministic algorithms; the trainer turns it off), and the run's steps before and after the
-cut from 6 to 4 epochs. Both settings take turns in one process on the same trainer, weights and batches.
+cut from 6 epochs to the default's current count. Both settings take turns in one process on the same trainer, weights and batches.
 
 Usage: python bench/train_run.py [--threads 1] [--repeats 5] [--steps 8]
 Prints the median and minimum seconds per step of each setting, their ratio, the resulting run-time ratio, and the
@@ -22,9 +22,11 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from train_step import _spec, _write_faces  # noqa: E402
 
+from x2softmax import config as xcfg  # noqa: E402
 from x2softmax.train.trainer import _Trainer  # noqa: E402
 
-OLD_EPOCHS, NEW_EPOCHS = 6, 4
+OLD_EPOCHS = 6  # the embedded default's epochs before the first cut
+NEW_EPOCHS = xcfg.load_config()["train"]["epochs"]  # the default's epochs now
 
 
 def _fill_share(trainer: _Trainer, images: torch.Tensor, labels: torch.Tensor, fill: bool) -> float:
