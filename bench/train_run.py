@@ -1,6 +1,7 @@
 """The embedded default's training run: cost per step with and without PyTorch's NaN fill of uninitialised memory
 (its default under deterministic algorithms; the trainer turns it off), and the run's steps before and after the
-cut from 6 epochs to the default's current count. Both settings take turns in one process on the same trainer, weights and batches.
+cut from 6 epochs to the default's current count. Both settings take turns in one process on the same trainer,
+weights and batches.
 
 Usage: python bench/train_run.py [--threads 1] [--repeats 5] [--steps 8]
 Prints the median and minimum seconds per step of each setting, their ratio, the resulting run-time ratio, and the
