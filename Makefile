@@ -51,7 +51,7 @@ cluster: $(STAMP)
 	$(BIN)/python -m pip install -q -e '.[cluster]'
 
 test: $(TEST_STAMP) browser slurm
-	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/python -m pytest -n 2 --dist loadfile -q --durations=25 tests
+	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/python -m pytest -n 2 --dist loadfile --no-loadscope-reorder -q --durations=25 tests
 
 review: $(STAMP)
 	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/python -m x2softmax.review $(PRESET_ARGS)

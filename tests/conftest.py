@@ -14,7 +14,8 @@ os.environ.setdefault("MKL_NUM_THREADS", "1")
 
 # The longest test files (minutes each: a Slurm cluster, a DVC fresh clone, the smoke DAG and its reruns) are
 # handed out first, so that under `-n 2 --dist loadfile` the short files fill the other worker meanwhile instead
-# of one long file running alone at the end.
+# of one long file running alone at the end. `make test` passes --no-loadscope-reorder: by default xdist would
+# reorder the files by their number of tests, which puts these one-test files last.
 LONGEST_FIRST = ("workflow/test_slurm.py", "workflow/test_dvc_real_data.py", "workflow/test_workflow.py")
 
 
