@@ -8,6 +8,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from x2softmax.losses import NoFixedTargetError
+
 # Upper bound on the number of cosine entries held at once by `nearest_centre_angles` (float32: 128 MiB).
 _CHUNK_ELEMENTS = 32 * 1024 * 1024
 # Angles are rounded to this resolution (degrees) before solving the two-class margin once per distinct angle.
@@ -87,9 +89,12 @@ def class_geometry(
     note = ""
     try:
         frame["margin_deg"] = np.rad2deg(realised_margins(angles, loss_name, hparams))
+    except NoFixedTargetError as err:  # its message already names the loss and why
+        frame["margin_deg"] = np.nan
+        note = str(err)
     except ValueError as err:
         frame["margin_deg"] = np.nan
-        note = str(err) if str(err).startswith(f"{loss_name}:") else f"{loss_name}: no fixed two-class margin ({err})"
+        note = f"{loss_name}: no fixed two-class margin ({err})"
     frame.attrs["margin_note"] = note
     return frame
 
