@@ -13,7 +13,8 @@ import pytest
 from x2softmax.data.ijb import write_ijb_meta
 from x2softmax.evaluate.ijb import tar_at_far
 from x2softmax.evaluate.summary import ijb_rows, write_metrics
-from x2softmax.evaluate.uncertainty import TABLES, uncertainty_tables, verdict, write_uncertainty
+from x2softmax.evaluate.uncertainty import (TABLES, UNSTABLE, seed_verdict, uncertainty_tables, verdict,
+                                            write_uncertainty)
 from x2softmax.evaluate.verification import cosine_similarities, evaluate_pairs
 
 N_PAIRS, N_TEMPLATES = 400, 40
@@ -21,9 +22,8 @@ RUNS = {"x2softmax": ("x2softmax", 2048, 1.6), "x2softmax.seed2049": ("x2softmax
         "arcface": ("arcface", 2048, 0.3), "arcface.seed2049": ("arcface", 2049, 0.4), "softmax": ("softmax", 2048, 1.0)}
 
 
-@pytest.fixture(scope="module")
-def project(tmp_path_factory) -> Path:
-    root = tmp_path_factory.mktemp("project")
+def _project(root: Path, runs: dict[str, tuple[str, int, float]]) -> Path:
+    """Evaluation files, IJB meta and training summaries of `runs` (run -> loss, seed, embedding separation)."""
     rng = np.random.default_rng(0)
     issame = rng.random(N_PAIRS) < 0.5
     t_pairs = rng.integers(0, N_TEMPLATES, (3000, 2)) * 3 + 1  # sparse template ids
@@ -32,7 +32,7 @@ def project(tmp_path_factory) -> Path:
     write_ijb_meta(root / "data/IJBC", "IJBC", [f"{i}.jpg" for i in range(n_images)],
                    np.repeat(np.arange(N_TEMPLATES) * 3 + 1, 2), np.arange(n_images),
                    np.zeros((n_images, 5, 2), np.float32), np.ones(n_images, np.float32), np.c_[t_pairs, t_labels])
-    for run, (loss, seed, separation) in RUNS.items():
+    for run, (loss, seed, separation) in runs.items():
         emb1 = rng.standard_normal((N_PAIRS, 8))
         emb2 = np.where(issame[:, None], emb1 + rng.standard_normal((N_PAIRS, 8)) / separation,
                         rng.standard_normal((N_PAIRS, 8)))
@@ -54,6 +54,11 @@ def project(tmp_path_factory) -> Path:
         spec = {"loss": {"name": loss}, "train": {"seed": seed}}
         (root / "train" / run / "summary.json").write_text(json.dumps({"spec": spec}))
     return root
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory) -> Path:
+    return _project(tmp_path_factory.mktemp("project"), RUNS)
 
 
 @pytest.fixture(scope="module")
@@ -104,7 +109,31 @@ def test_paired_comparisons_have_verdicts(tables):
     soft = paired[paired["baseline"] == "softmax"]
     assert set(soft["seeds"]) == {"2048"} and soft["note"].str.contains("one common seed").all()
     for row in paired.itertuples():
-        assert row.verdict == verdict(row.ci_low, row.ci_high)
+        assert row.interval_verdict == verdict(row.ci_low, row.ci_high)
+        assert row.verdict in (row.interval_verdict, UNSTABLE)
+        assert row.seed_low <= row.difference <= row.seed_high
+
+
+def test_a_planted_unstable_seed_makes_the_verdict_unstable(tmp_path):
+    """X2 far better than ArcFace with seed 2048 and far worse with seed 2049: no verdict survives a rerun."""
+    runs = {"x2softmax": ("x2softmax", 2048, 3.0), "x2softmax.seed2049": ("x2softmax", 2049, 0.2),
+            "arcface": ("arcface", 2048, 0.2), "arcface.seed2049": ("arcface", 2049, 3.0)}
+    root = _project(tmp_path, runs)
+    paired = uncertainty_tables(list(runs), root / "eval", root / "train", root / "data", ["IJBC"], "x2softmax",
+                                n_boot=200, seed=0)["paired_comparisons"]
+    row = paired[(paired["protocol"] == "10fold")].iloc[0]
+    assert row["seed_low"] < 0 < row["seed_high"]
+    assert row["verdict"] == UNSTABLE and "seeds disagree" in row["note"]
+
+
+def test_seed_verdict_rule():
+    assert seed_verdict(0.5, 2.0, [(0.1, 1.0), (0.2, 3.0)], [0.6, 1.5]) == "X2 better"  # every seed agrees
+    assert seed_verdict(0.5, 2.0, [(0.1, 1.0), (-0.2, 3.0)], [0.6, 1.5]) == "X2 better"  # spread inside
+    assert seed_verdict(0.5, 2.0, [(0.1, 1.0), (-3.0, -0.2)], [0.6, -1.5]) == UNSTABLE
+    assert seed_verdict(-0.5, 2.0, [(0.1, 1.0), (-3.0, -0.2)], [0.6, -1.5]) == UNSTABLE  # n.d. mean, seeds split
+    assert seed_verdict(-2.0, 2.0, [(0.1, 1.0), (-0.5, 0.4)], [0.6, 0.0]) == UNSTABLE  # one seed sees a difference
+    assert seed_verdict(-2.0, 2.0, [(-0.1, 1.0), (-0.5, 0.4)], [0.6, 0.0]) == "no detectable difference"
+    assert seed_verdict(0.5, 2.0, [(-1.0, 3.0)], [0.6]) == "X2 better"  # one seed: nothing to compare
 
 
 def test_verdict_reads_the_interval():

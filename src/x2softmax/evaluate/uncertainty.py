@@ -10,7 +10,8 @@ runs' training summaries (loss, seed) and the IJB meta files (pairs → template
 - seed_summary.csv: per loss/ablation (base run), mean and sample std over its seeds;
 - measurable_far.csv: per suite the impostor pairs and the lowest measurable FAR (1 / impostor pairs);
 - paired_comparisons.csv: X2 minus each baseline on the same pairs/templates and the same seeds, with a 95 %
-  interval (one bootstrap: the shared resampling weights and a resample of the common seeds) and a verdict.
+  interval (one bootstrap: the shared resampling weights and a resample of the common seeds) and a verdict that
+  holds for every seed (`seed_verdict`; else "unstable over seeds", with the spread of the per-seed differences).
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from x2softmax.io import atomic_path
 
 LEVEL = 0.95
 VERDICTS = ("X2 better", "no detectable difference", "X2 worse")
+UNSTABLE = "unstable over seeds"  # the seeds' own verdicts disagree and their spread leaves the mean's interval
 ZERO_TOLERANCE = 1e-9  # percentage points: interval ends closer to 0 than this touch 0
 TABLES = ("verification_intervals", "ijb_intervals", "seed_summary", "measurable_far", "paired_comparisons")
 
@@ -51,6 +53,25 @@ def verdict(low: float, high: float) -> str:
     if high < -ZERO_TOLERANCE:
         return VERDICTS[2]
     return VERDICTS[1]
+
+
+def seed_verdict(low: float, high: float, seed_intervals: Sequence[tuple[float, float]],
+                 seed_values: Sequence[float]) -> str:
+    """The verdict of the seed-mean interval [low, high], stated only when it survives a rerun with another seed.
+
+    It stands when every seed's own interval (`seed_intervals`, test-set noise) gives the same verdict; a decisive
+    verdict (X2 better / worse) also stands when the spread of the per-seed differences (`seed_values`) lies inside
+    [low, high]. Otherwise (seeds that disagree about a difference, or that disagree while the mean shows none) it is
+    UNSTABLE. One seed: the plain verdict (nothing to compare).
+    """
+    mean = verdict(low, high)
+    if not mean or len(seed_values) < 2:
+        return mean
+    if all(verdict(lo, hi) == mean for lo, hi in seed_intervals):
+        return mean
+    finite = [v for v in seed_values if not math.isnan(v)]
+    inside = bool(finite) and low - ZERO_TOLERANCE <= min(finite) and max(finite) <= high + ZERO_TOLERANCE
+    return mean if mean != VERDICTS[1] and inside else UNSTABLE
 
 
 def _run_info(train_root: Path, run: str) -> dict[str, Any]:
@@ -167,7 +188,7 @@ def _paired(info: pd.DataFrame, reps: dict[tuple[str, str, str], dict[str, np.nd
             x2_run: str | None, n_boot: int, seed: int, protocol_of: Any) -> pd.DataFrame:
     """X2 minus each other loss run on the same resamples and seeds: difference, 95 % interval, verdict."""
     columns = ["baseline", "dataset", "protocol", "metric", "seeds", "x2_mean", "baseline_mean", "difference",
-               "ci_low", "ci_high", "verdict", "note"]
+               "ci_low", "ci_high", "verdict", "note", "seed_differences", "seed_low", "seed_high", "interval_verdict"]
     if x2_run is None or x2_run not in set(info["base_run"]):
         return pd.DataFrame(columns=columns)
     rng = np.random.default_rng(seed + 1)
@@ -185,15 +206,22 @@ def _paired(info: pd.DataFrame, reps: dict[tuple[str, str, str], dict[str, np.nd
             proto = protocol_of(dataset, protocol)
             diffs = np.stack([by_run[a] - by_run[b] for a, b in zip(x2, base)], axis=1)  # [B, seeds]
             boot = np.take_along_axis(diffs, pick, axis=1).mean(axis=1)
-            low, high = percentile_interval(boot)
+            low, high = (float(v) for v in percentile_interval(boot))
             x2_values = [value[(r, dataset, proto, metric)] for r in x2]
             base_values = [value[(r, dataset, proto, metric)] for r in base]
+            per_seed = np.subtract(x2_values, base_values).astype(float)
+            seed_intervals = [tuple(map(float, percentile_interval(diffs[:, j]))) for j in range(len(common))]
+            call = seed_verdict(low, high, seed_intervals, list(per_seed))
+            note = "" if len(common) > 1 else "one common seed: test-set noise only"
+            if call == UNSTABLE:
+                note = f"seeds disagree: per-seed differences {per_seed.min():+.2f} to {per_seed.max():+.2f}"
             rows.append({"baseline": baseline, "dataset": dataset, "protocol": proto, "metric": metric,
                          "seeds": " ".join(map(str, common)), "x2_mean": float(np.mean(x2_values)),
-                         "baseline_mean": float(np.mean(base_values)),
-                         "difference": float(np.mean(np.subtract(x2_values, base_values))),
-                         "ci_low": float(low), "ci_high": float(high), "verdict": verdict(float(low), float(high)),
-                         "note": "" if len(common) > 1 else "one common seed: test-set noise only"})
+                         "baseline_mean": float(np.mean(base_values)), "difference": float(np.mean(per_seed)),
+                         "ci_low": low, "ci_high": high, "verdict": call, "note": note,
+                         "seed_differences": " ".join(f"{d:.6g}" for d in per_seed),
+                         "seed_low": float(np.min(per_seed)), "seed_high": float(np.max(per_seed)),
+                         "interval_verdict": verdict(low, high)})
     return pd.DataFrame(rows, columns=columns)
 
 
