@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from x2softmax.evaluate.uncertainty import TABLES, VERDICTS
+from x2softmax.evaluate.uncertainty import TABLES, UNSTABLE, VERDICTS
 from x2softmax.report.plots import notice_figure, outside_legend, panel_grid, series_styles
 from x2softmax.report.tables import MISSING, format_number
 
@@ -74,13 +74,22 @@ def paired_table(paired: pd.DataFrame, datasets: Sequence[str]) -> pd.DataFrame:
     """X2 minus each baseline with its 95 % interval and the verdict, for the given data sets."""
     rows = paired[paired["dataset"].isin(datasets)]
     cell = [interval_text(d, lo, hi) for d, lo, hi in zip(rows["difference"], rows["ci_low"], rows["ci_high"])]
-    return rows.assign(**{"X2 − baseline [95 %]": cell})[
+    spread = [seed_spread_text(lo, hi) for lo, hi in zip(rows.get("seed_low", np.full(len(rows), np.nan)),
+                                                          rows.get("seed_high", np.full(len(rows), np.nan)))]
+    return rows.assign(**{"X2 − baseline [95 %]": cell, "seed spread": spread})[
         ["baseline", "dataset", "protocol", "metric", "seeds", "x2_mean", "baseline_mean", "X2 − baseline [95 %]",
-         "verdict", "note"]
+         "verdict", "seed spread", "note"]
     ].reset_index(drop=True)
 
 
-VERDICT_WORDS = dict(zip(VERDICTS, ("better", "n.d.", "worse")))
+def seed_spread_text(low: float, high: float) -> str:
+    """"−2.10 … +1.30": the smallest and largest per-seed difference ("" for one seed or a missing value)."""
+    if low is None or high is None or math.isnan(low) or math.isnan(high) or low == high:
+        return ""
+    return f"{format_number(float(low), 2)} … {format_number(float(high), 2)}"
+
+
+VERDICT_WORDS = {**dict(zip(VERDICTS, ("better", "n.d.", "worse"))), UNSTABLE: "unstable over seeds"}
 
 
 def _row_key(rows: pd.DataFrame) -> str:
@@ -128,7 +137,8 @@ def seed_layout(seeds: pd.DataFrame) -> pd.DataFrame:
 def paired_layout(paired: pd.DataFrame) -> pd.DataFrame:
     """The reader's layout of `paired_table`: per baseline, "difference [95 %] verdict" in one column per data set
     (verdict words: better, worse, n.d. = no detectable difference)."""
-    words = [VERDICT_WORDS.get(v, "") for v in paired["verdict"]]
+    words = [VERDICT_WORDS.get(v, "") + (f" (seeds {spread})" if v == UNSTABLE and spread else "")
+             for v, spread in zip(paired["verdict"], paired.get("seed spread", [""] * len(paired)))]
     cells = [f"{text} {word}".strip() if text != MISSING else MISSING
              for text, word in zip(paired["X2 − baseline [95 %]"], words)]
     return _by_dataset(paired, ["baseline", "seeds"], cells)
@@ -136,10 +146,11 @@ def paired_layout(paired: pd.DataFrame) -> pd.DataFrame:
 
 def ablation_intervals(paired: pd.DataFrame, protocol: str = "10fold") -> pd.DataFrame:
     """Per ablation run and data set, the 95 % interval of (ablation − X2) accuracy in points: the X2 − baseline
-    comparisons of `paired_comparisons` turned round (run, dataset, low, high)."""
+    comparisons of `paired_comparisons` turned round (run, dataset, low, high, unstable: the seeds disagree)."""
     rows = paired[(paired["protocol"] == protocol) & (paired["metric"] == "accuracy_pct")]
-    return pd.DataFrame({"run": rows["baseline"], "dataset": rows["dataset"],
-                         "low": -rows["ci_high"], "high": -rows["ci_low"]}).reset_index(drop=True)
+    unstable = rows["verdict"] == UNSTABLE if "verdict" in rows else pd.Series(False, index=rows.index)
+    return pd.DataFrame({"run": rows["baseline"], "dataset": rows["dataset"], "low": -rows["ci_high"],
+                         "high": -rows["ci_low"], "unstable": unstable.astype(bool)}).reset_index(drop=True)
 
 
 def errorbar_figure(intervals: pd.DataFrame, runs: Sequence[str], panel: str, x: str, ylabel: str,

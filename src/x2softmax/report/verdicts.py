@@ -112,8 +112,8 @@ def ablation_verdict(table: pd.DataFrame, baseline: str, intervals: pd.DataFrame
     """Per ablation: mean 10-fold accuracy change over the benchmarks, and on how many it exceeds the noise.
 
     Noise: twice the standard error of the difference of two 10-fold means, 2·√(sd₁² + sd₂²)/√10, from the fold
-    standard deviations; `intervals` (run, dataset, low, high of the difference to the baseline, in points) replaces
-    it where given.
+    standard deviations; `intervals` (run, dataset, low, high of the difference to the baseline, in points, and
+    optionally `unstable`: the seeds disagree) replaces it where given; an unstable benchmark counts on neither side.
     """
     frame = table.set_index("run")
     datasets = [c.removesuffix(" 10fold") for c in frame.columns if c.endswith(" 10fold") and not c.startswith("Δ")]
@@ -123,7 +123,7 @@ def ablation_verdict(table: pd.DataFrame, baseline: str, intervals: pd.DataFrame
     for run in frame.index:
         if run == baseline:
             continue
-        deltas, better, worse = [], [], []
+        deltas, better, worse, unstable = [], [], [], []
         for ds in datasets:
             delta = frame.loc[run, f"{ds} 10fold"] - frame.loc[baseline, f"{ds} 10fold"]
             if not np.isfinite(delta):
@@ -134,6 +134,9 @@ def ablation_verdict(table: pd.DataFrame, baseline: str, intervals: pd.DataFrame
                 hit = intervals[(intervals["run"] == run) & (intervals["dataset"] == ds)]
                 if len(hit):
                     low, high = float(hit["low"].iloc[0]), float(hit["high"].iloc[0])
+                    if bool(hit.get("unstable", pd.Series([False])).iloc[0]):
+                        unstable.append(ds)
+                        continue
             if low is None:
                 sd = np.hypot(frame.loc[run].get(f"{ds} 10fold std", np.nan),
                               frame.loc[baseline].get(f"{ds} 10fold std", np.nan))
@@ -151,6 +154,8 @@ def ablation_verdict(table: pd.DataFrame, baseline: str, intervals: pd.DataFrame
             call = f"better on {', '.join(better)}, worse on {', '.join(worse)}"
         else:
             call = "no benchmark differs beyond the noise"
+        if unstable:
+            call += f"; unstable over seeds on {', '.join(unstable)} (the seeds' verdicts disagree)"
         overrides = frame.loc[run, "overrides"] if "overrides" in frame.columns else ""
         lines.append(f"- **{run}** ({overrides}): mean Δ {mean:+.2f} points over {len(deltas)} benchmarks; {call}.")
     fold_noise = "± 2·√(sd₁² + sd₂²)/√10 from the fold standard deviations"
