@@ -105,3 +105,33 @@ def test_recordio_faces(local_loss, tmp_path):
     out = np.load(run_toy("cosface", {"s": 64.0}, 3, cfg, tmp_path / "faces.npz"))
     assert out["centres"].shape == (8, 3) and set(np.unique(out["labels"])) <= set(range(8))
     assert np.allclose(np.linalg.norm(out["features"], axis=1), 1.0, atol=1e-5)
+
+
+def test_every_seed_is_trained_and_recorded(local_loss, tmp_path):
+    out = np.load(run_toy("cosface", {"s": 64.0, "m": 0.35}, 2, FAST | {"seeds": 2}, tmp_path / "s.npz"))
+    assert out["seeds"].tolist() == [TOY_DEFAULTS["seed"], TOY_DEFAULTS["seed"] + 1]
+    assert out["seed_angles"].shape == out["seed_test_index"].shape == (2, len(out["labels"]))
+    assert not np.array_equal(out["seed_test_index"][0], out["seed_test_index"][1])  # each seed its own split
+    first = np.rad2deg(np.arccos(np.clip(np.sum(out["features"] * out["centres"][out["labels"]], axis=1), -1, 1)))
+    assert np.allclose(out["seed_angles"][0], first, atol=0.05)  # float32 features  # the plotted run is the first seed
+
+
+def _planted(angles: list[list[float]], seeds=(1, 2, 3)) -> dict[str, np.ndarray]:
+    return {"seeds": np.array(seeds), "seed_test_index": np.tile(np.arange(len(angles[0])), (len(seeds), 1)),
+            "seed_angles": np.array(angles, dtype=float)}
+
+
+def test_compactness_comparison_interval_and_seed_spread():
+    rng = np.random.default_rng(0)
+    rival = rng.uniform(5, 15, (3, 200))
+    toys = {"x2softmax": _planted(list(rival - 2.0 + rng.normal(0, 0.5, (3, 200)))), "arcface": _planted(list(rival))}
+    row = toy.compactness_comparisons(toys, "x2softmax", ["arcface", "absent"]).iloc[0]
+    assert row["rival"] == "arcface" and row["seeds"] == "1 2 3"
+    assert row["ci_low"] < row["difference"] < row["ci_high"] < 0 and row["difference"] == pytest.approx(-2.0, abs=0.1)
+    assert row["seed_low"] <= row["difference"] <= row["seed_high"] and len(row["seed_intervals"].split()) == 3
+    mixed = {"x2softmax": _planted([list(rival[0] - 3), list(rival[1] + 3), list(rival[2])]), "arcface": toys["arcface"]}
+    row = toy.compactness_comparisons(mixed, "x2softmax", ["arcface"]).iloc[0]
+    assert row["seed_low"] == pytest.approx(-3) and row["seed_high"] == pytest.approx(3)
+    with pytest.raises(ValueError, match="share no seed"):
+        toy.compactness_comparisons({"x2softmax": _planted(list(rival), (7, 8, 9)), "arcface": toys["arcface"]},
+                                    "x2softmax", ["arcface"])

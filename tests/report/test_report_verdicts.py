@@ -56,6 +56,28 @@ def test_compactness_verdict_follows_the_numbers():
     assert "less compact" in worse and "does not hold" in worse
 
 
+def _comparison(dim, low, high, seeds):
+    """One row of compactness_comparisons: seeds maps seed -> (difference, low, high)."""
+    diffs = [d for d, _, _ in seeds.values()]
+    return {"dim": dim, "loss": "x2softmax", "rival": "arcface", "seeds": " ".join(map(str, seeds)),
+            "difference": sum(diffs) / len(diffs), "ci_low": low, "ci_high": high,
+            "seed_differences": " ".join(map(str, diffs)), "seed_low": min(diffs), "seed_high": max(diffs),
+            "seed_intervals": " ".join(f"{lo}:{hi}" for _, lo, hi in seeds.values())}
+
+
+def test_compactness_verdict_uses_the_seed_interval_and_a_planted_unstable_seed():
+    stable = pd.DataFrame([_comparison(2, -0.9, -0.2, {1: (-0.5, -0.8, -0.2), 2: (-0.6, -0.9, -0.3)}),
+                           _comparison(3, -0.9, -0.2, {1: (-0.5, -0.8, -0.2), 2: (-0.6, -0.9, -0.3)})])
+    text = verdicts.compactness_verdict(_compactness(3.40, 3.38, 5.24, 7.86), comparisons=stable)
+    assert text.count("(more compact)") == 2 and text.count("the claim holds") == 2 and "[-0.90, -0.20]" in text
+    assert verdicts.compactness_outcome(stable.iloc[0]) == "more compact"
+    planted = stable.copy()
+    planted.iloc[0] = _comparison(2, -2.0, 1.0, {1: (-1.5, -1.8, -1.2), 2: (0.8, 0.5, 1.1)})
+    text = verdicts.compactness_verdict(_compactness(3.40, 3.38, 5.24, 7.86), comparisons=planted)
+    two, three = text.split("**2-D**")[1].split("**3-D**")
+    assert "unstable over seeds" in two and "seeds -1.50° … +0.80°" in two and "the claim holds" in three
+
+
 def test_ablation_verdict_uses_the_fold_spread_or_given_intervals():
     table = pd.DataFrame({"run": ["x2", "abl"], "overrides": ["defaults", "a=-0.5"],
                           "lfw 10fold": [90.0, 95.0], "lfw 10fold std": [1.0, 1.0],

@@ -11,6 +11,11 @@ a non-target one, the softmax saturates (p_target ≈ 0) and every sample pulls 
 however close it is to its boundary; a smaller s keeps the probabilities graded, so the pull fades as a sample approaches its centre. On the
 digits, s = 16 gave tighter clusters than s = 64 for ArcFace and X2 in both 2-D and 3-D. `TOY_DEFAULTS["scale"]`
 sets that override (None keeps the loss's own s); the npz records the hyperparameters actually used.
+
+Seeds: `TOY_DEFAULTS["seeds"]` networks are trained per loss and dimension, with seeds seed, seed + 1, ...; each
+seed draws its own split, initialisation and batches. The plots show the first seed; the npz also holds, per seed,
+the held-out samples and their angles to their own centre, from which `compactness_comparisons` computes the
+difference of two losses' mean angles with a 95 % interval (held-out samples and seeds resampled).
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -38,6 +44,7 @@ TOY_DEFAULTS: dict[str, Any] = {
     "lr": 0.01,  # Adam learning rate (network and class weights)
     "hidden": 128,  # width of the MLP hidden layers (digits) / channels of the last conv (recordio)
     "seed": 2048,  # seeds the split, the initialisation, the batches and stochastic margins
+    "seeds": 3,  # networks per loss and dimension, seeded seed, seed + 1, ... (the comparison's seed spread)
     "scale": 16.0,  # replaces the loss's s in the toy (see the module docstring); None keeps the loss's s
     "threads": 1,  # torch CPU threads while training
 }
@@ -54,7 +61,7 @@ def resolve_toy_config(cfg: Mapping[str, Any] | None) -> dict[str, Any]:
         raise ValueError(f"toy setting data must be 'digits' or 'recordio', got {merged['data']!r}")
     if merged["data"] == "recordio" and not merged["train_dir"]:
         raise ValueError("toy setting data='recordio' needs train_dir (a RecordIO training directory)")
-    for key in ("classes", "steps", "batch_size", "hidden", "threads", "image_size"):
+    for key in ("classes", "steps", "batch_size", "hidden", "threads", "image_size", "seeds"):
         if not isinstance(merged[key], int) or merged[key] < 1:
             raise ValueError(f"toy setting {key} must be a positive integer, got {merged[key]!r}")
     if merged["classes"] < 2:
@@ -160,49 +167,64 @@ def _logits(loss: nn.Module, features: torch.Tensor, weight: torch.Tensor, label
     return loss.margin_logits(first, labels, norms if getattr(loss, "needs_norms", False) else None)
 
 
+def _train_once(x: np.ndarray, y: np.ndarray, loss: str, loss_hparams: Mapping[str, Any], dim: int,
+                settings: Mapping[str, Any], seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """One toy network trained with `seed`: held-out indices, their unit features and the unit class centres."""
+    rng = np.random.default_rng(seed)
+    train_idx, test_idx = _split(y, float(settings["test_fraction"]), rng)
+    classes = int(y.max()) + 1
+    torch.manual_seed(seed)
+    criterion = _build_loss(loss, loss_hparams)
+    net = _network(x.shape[1:], settings["hidden"], dim)
+    weight = nn.Parameter(torch.randn(classes, dim) * 0.01)
+    optimiser = torch.optim.Adam([*net.parameters(), weight, *criterion.parameters()], lr=float(settings["lr"]))
+    x_train = torch.from_numpy(x[train_idx])
+    y_train = torch.from_numpy(y[train_idx])
+    batch = min(settings["batch_size"], len(train_idx))
+    net.train()
+    criterion.train()
+    for step in range(settings["steps"]):
+        pick = torch.from_numpy(rng.choice(len(train_idx), size=batch, replace=False))
+        features = net(x_train[pick])
+        logits = _logits(criterion, features, weight, y_train[pick])
+        value = F.cross_entropy(logits, y_train[pick]) + criterion.extra_loss(features.norm(dim=1))
+        if not torch.isfinite(value):
+            raise RuntimeError(f"toy run {loss} {dim}-D seed {seed}: non-finite loss at step {step}")
+        optimiser.zero_grad(set_to_none=True)
+        value.backward()
+        optimiser.step()
+    net.eval()
+    with torch.no_grad():
+        test_features = F.normalize(net(torch.from_numpy(x[test_idx])), dim=1).numpy()
+        centres = F.normalize(weight.detach(), dim=1).numpy()
+    return test_idx, test_features, centres
+
+
+def _angles_to_own_centre(features: np.ndarray, labels: np.ndarray, centres: np.ndarray) -> np.ndarray:
+    """Angle (deg) of each unit feature to its own unit class centre."""
+    cos = np.einsum("nd,nd->n", features.astype(np.float64), centres[labels].astype(np.float64))
+    return np.rad2deg(np.arccos(np.clip(cos, -1.0, 1.0)))
+
+
 def run_toy(loss: str, hparams: dict, dim: int, cfg: dict, out_path: Path) -> Path:
-    """Train the toy network with `loss` and `dim`-D embeddings; write held-out features, labels, centres (npz)."""
+    """Train the toy network with `loss` and `dim`-D embeddings for every seed; write the first seed's held-out
+    features, labels and centres, and every seed's held-out indices and angles to their centre (npz)."""
     if dim < 2:
         raise ValueError(f"toy embedding dimension must be at least 2, got {dim}")
     settings = resolve_toy_config(cfg)
-    rng = np.random.default_rng(settings["seed"])
     if settings["data"] == "digits":
         x, y = _digits(settings["classes"])
     else:
         x, y = _recordio_faces(Path(settings["train_dir"]), settings["classes"], settings["image_size"])
-    train_idx, test_idx = _split(y, float(settings["test_fraction"]), rng)
-    classes = int(y.max()) + 1
-
+    seeds = [int(settings["seed"]) + i for i in range(settings["seeds"])]
+    loss_hparams = _loss_hparams(loss, hparams, settings["scale"])
     previous_threads = torch.get_num_threads()
     torch.set_num_threads(settings["threads"])
     try:
-        torch.manual_seed(settings["seed"])
-        loss_hparams = _loss_hparams(loss, hparams, settings["scale"])
-        criterion = _build_loss(loss, loss_hparams)
-        net = _network(x.shape[1:], settings["hidden"], dim)
-        weight = nn.Parameter(torch.randn(classes, dim) * 0.01)
-        optimiser = torch.optim.Adam([*net.parameters(), weight, *criterion.parameters()], lr=float(settings["lr"]))
-        x_train = torch.from_numpy(x[train_idx])
-        y_train = torch.from_numpy(y[train_idx])
-        batch = min(settings["batch_size"], len(train_idx))
-        net.train()
-        criterion.train()
-        for step in range(settings["steps"]):
-            pick = torch.from_numpy(rng.choice(len(train_idx), size=batch, replace=False))
-            features = net(x_train[pick])
-            logits = _logits(criterion, features, weight, y_train[pick])
-            value = F.cross_entropy(logits, y_train[pick]) + criterion.extra_loss(features.norm(dim=1))
-            if not torch.isfinite(value):
-                raise RuntimeError(f"toy run {loss} {dim}-D: non-finite loss at step {step}")
-            optimiser.zero_grad(set_to_none=True)
-            value.backward()
-            optimiser.step()
-        net.eval()
-        with torch.no_grad():
-            test_features = F.normalize(net(torch.from_numpy(x[test_idx])), dim=1).numpy()
-            centres = F.normalize(weight.detach(), dim=1).numpy()
+        runs = [_train_once(x, y, loss, loss_hparams, dim, settings, seed) for seed in seeds]
     finally:
         torch.set_num_threads(previous_threads)
+    test_idx, test_features, centres = runs[0]
 
     out = Path(out_path)
     with atomic_path(out) as tmp, open(tmp, "wb") as fh:
@@ -215,6 +237,52 @@ def run_toy(loss: str, hparams: dict, dim: int, cfg: dict, out_path: Path) -> Pa
             dim=np.array(dim),
             hparams=np.array(json.dumps(loss_hparams, sort_keys=True)),
             settings=np.array(json.dumps(settings, sort_keys=True, default=str)),
+            seeds=np.array(seeds, dtype=np.int64),
+            seed_test_index=np.stack([idx for idx, _, _ in runs]).astype(np.int64),
+            seed_angles=np.stack([_angles_to_own_centre(f, y[idx], c) for idx, f, c in runs]),
         )
     return out
 
+
+def compactness_comparisons(toys: Mapping[str, Mapping[str, np.ndarray]], loss: str, rivals: list[str],
+                            n_boot: int = 2000, seed: int = 0) -> pd.DataFrame:
+    """`loss` minus each rival: mean angle (deg) of a held-out sample to its own centre, averaged over the common
+    seeds, with a 95 % percentile interval (per replicate: seeds resampled, then the shared held-out samples of each
+    seed, paired between the two losses) and each seed's difference and interval. Negative = `loss` more compact.
+
+    Rows: loss, rival, seeds, difference, ci_low, ci_high, seed_differences, seed_low, seed_high, seed_intervals
+    (one "low:high" per seed); a rival without a run is left out.
+    """
+    rows = []
+    for rival in rivals:
+        if rival not in toys or loss not in toys:
+            continue
+        mine, theirs = toys[loss], toys[rival]
+        if "seed_angles" not in mine or "seed_angles" not in theirs:
+            raise ValueError(f"toy runs of {loss}/{rival} hold no per-seed angles (written before seeds were added)")
+        common = sorted(set(mine["seeds"].tolist()) & set(theirs["seeds"].tolist()))
+        if not common:
+            raise ValueError(f"toy runs of {loss} and {rival} share no seed")
+        diffs = []
+        for s in common:
+            i, j = mine["seeds"].tolist().index(s), theirs["seeds"].tolist().index(s)
+            if not np.array_equal(mine["seed_test_index"][i], theirs["seed_test_index"][j]):
+                raise ValueError(f"toy runs of {loss} and {rival} seed {s} held out different samples")
+            diffs.append(mine["seed_angles"][i] - theirs["seed_angles"][j])
+        per_sample = np.stack(diffs)  # [seeds, samples]
+        rng = np.random.default_rng(seed)
+        n_seeds, n = per_sample.shape
+        draws = rng.integers(0, n, size=(n_boot, n_seeds, n))
+        boot_by_seed = np.take_along_axis(per_sample[None].repeat(n_boot, 0), draws, axis=2).mean(axis=2)  # [B, S]
+        pick = rng.integers(0, n_seeds, size=(n_boot, n_seeds))
+        boot = np.take_along_axis(boot_by_seed, pick, axis=1).mean(axis=1)
+        seed_means = per_sample.mean(axis=1)
+        seed_lows, seed_highs = np.percentile(boot_by_seed, [2.5, 97.5], axis=0)
+        low, high = np.percentile(boot, [2.5, 97.5])
+        rows.append({"loss": loss, "rival": rival, "seeds": " ".join(map(str, common)),
+                     "difference": float(seed_means.mean()), "ci_low": float(low), "ci_high": float(high),
+                     "seed_differences": " ".join(f"{d:.6g}" for d in seed_means),
+                     "seed_low": float(seed_means.min()), "seed_high": float(seed_means.max()),
+                     "seed_intervals": " ".join(f"{lo:.6g}:{hi:.6g}" for lo, hi in zip(seed_lows, seed_highs))})
+    return pd.DataFrame(rows, columns=["loss", "rival", "seeds", "difference", "ci_low", "ci_high",
+                                       "seed_differences", "seed_low", "seed_high", "seed_intervals"])

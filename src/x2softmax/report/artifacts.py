@@ -40,13 +40,15 @@ NOTEBOOKS: dict[str, dict] = {
         "title": "Toy example: 8 classes on the circle and the sphere",
         "data": "toy",
         "figures": ["02_toy_2d", "02_toy_3d"],
-        "tables": ["02_toy_compactness"],
+        "tables": ["02_toy_compactness", "02_toy_seed_comparison"],
         "functions": ["x2softmax.analysis.toy.run_toy", "x2softmax.analysis.geometry.compactness_table",
-                      "x2softmax.report.verdicts.compactness_verdict"],
+                      "x2softmax.analysis.toy.compactness_comparisons", "x2softmax.report.verdicts.compactness_verdict"],
         "captions": {
             "02_toy_2d": "Held-out 2-D features of 8 classes per loss, with the class centres",
             "02_toy_3d": "Held-out 3-D features per loss (Lambert equal-area projection of the sphere)",
             "02_toy_compactness": "Intra-class compactness and inter-class separation per loss and dimension",
+            "02_toy_seed_comparison": "X2 minus each loss: mean angle to the class centre (deg) over the toy seeds, "
+                                      "with its 95 % interval and the per-seed spread",
         },
     },
     "03_verification": {

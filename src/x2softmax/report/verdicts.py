@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from x2softmax.evaluate.uncertainty import UNSTABLE, seed_verdict
 from x2softmax.report.summaries import margin_at_angles
 
 TIE_FRACTION = 0.05  # toy compactness: angles within 5 % of each other count as a tie (one seed, no interval)
@@ -74,10 +75,37 @@ def grid_verdict(grid_minimum: pd.DataFrame, defaults: Mapping[str, float]) -> s
     return "Over the a, h, k grid (one parameter varied at a time):\n\n" + "\n".join(lines) + "\n\n" + tail
 
 
+COMPACTNESS_WORDS = {"X2 better": "more compact", "X2 worse": "less compact",
+                     "no detectable difference": "no detectable difference", UNSTABLE: UNSTABLE}
+
+
+def compactness_outcome(row: Mapping[str, Any]) -> str:
+    """"more compact" / "less compact" / "no detectable difference" / "unstable over seeds" for one row of
+    `x2softmax.analysis.toy.compactness_comparisons` (loss minus rival, in degrees: negative = more compact)."""
+    seed_intervals = [tuple(-float(v) for v in reversed(pair.split(":"))) for pair in str(row["seed_intervals"]).split()]
+    seed_values = [-float(v) for v in str(row["seed_differences"]).split()]
+    call = seed_verdict(-float(row["ci_high"]), -float(row["ci_low"]), seed_intervals, seed_values)
+    return COMPACTNESS_WORDS.get(call, "no comparison")
+
+
+def _claim_from(outcomes: Sequence[str]) -> str:
+    """The claim's verdict from its comparisons' outcomes."""
+    if all(o == "more compact" for o in outcomes):
+        return "the claim holds"
+    if any(o == "less compact" for o in outcomes):
+        return "the claim does not hold"
+    if any(o == UNSTABLE for o in outcomes):
+        return "unstable over seeds (the seeds' verdicts disagree)"
+    return "the claim is not supported (no clear difference)"
+
+
 def compactness_verdict(compactness: pd.DataFrame, loss: str = "x2softmax",
-                        rivals: Sequence[str] = ("arcface", "elasticface_arc"), tie: float = TIE_FRACTION) -> str:
+                        rivals: Sequence[str] = ("arcface", "elasticface_arc"), tie: float = TIE_FRACTION,
+                        comparisons: pd.DataFrame | None = None) -> str:
     """Verdict on "X2 gives more compact classes than ArcFace/ElasticFace" per dimension, from the mean angle of a
-    held-out feature to its class centre (a difference below `tie` of the rival's angle counts as a tie)."""
+    held-out feature to its class centre: with `comparisons` (a `dim` column plus the rows of
+    `x2softmax.analysis.toy.compactness_comparisons`) by the interval over seeds and held-out samples, stated only
+    when every seed agrees (`compactness_outcome`); without, a difference below `tie` of the rival's angle is a tie."""
     out = []
     for dim, rows in compactness.groupby("dim", sort=True):
         angle = rows.set_index("loss")["mean_angle_to_centre_deg"]
@@ -87,25 +115,34 @@ def compactness_verdict(compactness: pd.DataFrame, loss: str = "x2softmax",
         if not present:
             out.append(f"- **{dim}-D**: none of {', '.join(rivals)} was trained; no comparison.")
             continue
+        given = (comparisons[(comparisons["dim"] == dim) & (comparisons["loss"] == loss)].set_index("rival")
+                 if comparisons is not None else pd.DataFrame())
         parts, outcomes = [], []
         for rival in present:
-            diff = angle[loss] - angle[rival]
-            outcome = "tie" if abs(diff) <= tie * angle[rival] else ("more compact" if diff < 0 else "less compact")
+            if rival in given.index:
+                row = given.loc[rival]
+                outcome = compactness_outcome(row)
+                spread = (f", seeds {row['seed_low']:+.2f}° … {row['seed_high']:+.2f}°"
+                          if len(str(row["seeds"]).split()) > 1 else "")
+                parts.append(f"{rival} {_deg(angle[rival], 2)}; {loss} − {rival} {row['difference']:+.2f}° "
+                             f"[{row['ci_low']:+.2f}, {row['ci_high']:+.2f}] over seeds {row['seeds']}{spread} "
+                             f"({outcome})")
+            else:
+                diff = angle[loss] - angle[rival]
+                outcome = ("tie" if abs(diff) <= tie * angle[rival]
+                           else ("more compact" if diff < 0 else "less compact"))
+                parts.append(f"{rival} {_deg(angle[rival], 2)} ({outcome})")
             outcomes.append(outcome)
-            parts.append(f"{rival} {_deg(angle[rival], 2)} ({outcome})")
-        if all(o == "more compact" for o in outcomes):
-            verdict = "the claim holds"
-        elif any(o == "less compact" for o in outcomes):
-            verdict = "the claim does not hold"
-        else:
-            verdict = "the claim is not supported (no clear difference)"
         out.append(f"- **{dim}-D**: {loss} {_deg(angle[loss], 2)} mean angle to its centre against "
-                   + "; ".join(parts) + f": {verdict}.")
+                   + "; ".join(parts) + f": {_claim_from(outcomes)}.")
     if not out:
         return f"{loss} was not trained in the toy example; no verdict."
+    rule = ("the difference of mean angles with its 95 % interval (seeds and held-out samples resampled); a verdict "
+            "is stated only when every seed's own interval agrees or a decisive mean holds the seeds' spread"
+            if comparisons is not None and len(comparisons) else
+            f"differences below {tie:.0%} of the rival's angle count as a tie (one seed, no interval)")
     return (f"Claim: {loss} gives more compact classes. Rule: a smaller mean angle to the class centre is more "
-            f"compact; differences below {tie:.0%} of the rival's angle count as a tie (one seed, no interval).\n\n"
-            + "\n".join(out))
+            f"compact; {rule}. The angles shown are the first seed's (the figures).\n\n" + "\n".join(out))
 
 
 def ablation_verdict(table: pd.DataFrame, baseline: str, intervals: pd.DataFrame | None = None) -> str:
