@@ -54,7 +54,7 @@ def test_entries_are_complete(nb):
 def test_paths_follow_the_layout(tmp_path):
     figs = figure_paths("02_toy", tmp_path / "figures")
     assert figs == [tmp_path / "figures" / f"02_toy_{d}.{e}" for d in ("2d", "3d") for e in ("png", "pdf")]
-    assert table_paths("02_toy", tmp_path) == [tmp_path / "02_toy_compactness.csv"]
+    assert table_paths("02_toy", tmp_path) == [tmp_path / "02_toy_compactness.csv", tmp_path / "02_toy_seed_comparison.csv"]
     with pytest.raises(KeyError, match="unknown report notebook"):
         figure_paths("99_nope", tmp_path)
 
