@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 
+import pandas as pd
 import pytest
 
 from x2softmax.report.artifacts import NOTEBOOKS, PROTOCOLS, figure_paths, table_paths
@@ -57,3 +58,13 @@ def test_real_data_has_no_synthetic_notice(populate_reports, tmp_path):
     ({"synthetic": False}, {"seed": 1}, False), ({}, {"seed": 1}, True), ({}, None, False)])
 def test_is_synthetic(config, manifest, expected):
     assert is_synthetic(config, manifest) is expected
+
+
+def test_the_index_opens_with_the_claims_scoreboard(populate_reports, tmp_path):
+    reports = tmp_path / "reports"
+    populate_reports(reports)
+    page = build_index(reports, reports / "index.html", config={"synthetic": False}, results_dir=tmp_path).read_text()
+    assert page.index("<h2>Claims scoreboard</h2>") < page.index("<h2>Reports</h2>")
+    claims = pd.read_csv(reports / "tables" / "claims.csv")
+    assert len(claims) and (claims["verdict"] == "not testable here").all()  # placeholder tables: nothing to test
+    assert 'href="tables/claims.csv"' in page and "not testable here" in page

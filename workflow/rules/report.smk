@@ -157,10 +157,14 @@ rule index:
         config="results/config.json",
         style="reports/style.css",
         summaries=expand("results/train/{run}/summary.json", run=RUNS),
-        code=code("report/index.py", "report/artifacts.py"),
+        code=code("report/index.py", "report/artifacts.py", "report/claims.py", "report/verdicts.py"),
         manifest=[f"{DATA}/MANIFEST.json"] if config["synthetic"] else [],
+        uncertainty=UNCERTAINTY,
+        # the trainer's health check (saturated runs, identical networks), where a rule writes it
+        health=["results/summary/run_health.csv"] if "run_health" in dir(rules) else [],
     output:
         index="reports/index.html",
+        claims="reports/tables/claims.csv",
         # the synthetic data manifest's settings, counts and hashes, linked from the index
         manifest=["reports/data_manifest.json"] if config["synthetic"] else [],
     log:

@@ -121,6 +121,31 @@ def _provenance_html(config: Mapping[str, Any], results_dir: Path, here: Path) -
     return synthetic, "\n".join(parts)
 
 
+def _claims_html(claims: Any, here: Path, csv_path: Path) -> str:
+    """The claims scoreboard: one row per claim, subject and benchmark, with its evidence and verdict."""
+    from x2softmax.report.uncertainty import interval_text
+
+    rows = []
+    for _, row in claims.iterrows():
+        page, _, label = str(row["evidence_page"]).partition("#")
+        effect = interval_text(row["effect"], row["ci_low"], row["ci_high"])
+        unit = f" {row['unit']}" if effect != "—" else ""
+        why = "; ".join(str(v) for v in (row["reason"], row["degenerate"]) if isinstance(v, str) and v)
+        rows.append([_esc(row["claim"]), _esc(row["subject"]), _esc(row["benchmark"]),
+                     _esc(effect + unit) + (f"<br><small>{_esc(row['metric'])}</small>" if row["metric"] else ""),
+                     f"<strong>{_esc(row['verdict'])}</strong>"
+                     + (f"<br><small>this run: {_esc(row['result'])}</small>" if isinstance(row["result"], str)
+                        and row["result"] else ""),
+                     _esc(row["stable_over_seeds"] if isinstance(row["stable_over_seeds"], str) else ""), _esc(why),
+                     _link(Path(here) / page, here, label or page)])
+    return (f"<p>Each row: a claim of the paper, this run's evidence, the effect with its 95 % interval, the verdict "
+            f"(computed by <code>x2softmax.report.claims</code> from the linked tables) and whether it holds for "
+            f"every training seed. All rows: {_link(csv_path, here, csv_path.name)}.</p>"
+            + '<div class="table-scroll">' + _table(["claim", "subject", "benchmark", "effect [95 %]", "verdict",
+                                                "stable over seeds", "reason / degenerate", "evidence"], rows)
+            + "</div>")
+
+
 def build_index(reports_dir: Path, out_html: Path, *, config: dict, results_dir: Path) -> Path:
     """Write the offline index page of the whole report (no scripts; relative links to pages, figures, tables)."""
     reports_dir, out_html, results_dir = Path(reports_dir), Path(out_html), Path(results_dir)
@@ -138,6 +163,12 @@ def build_index(reports_dir: Path, out_html: Path, *, config: dict, results_dir:
     ]
     if synthetic:
         parts.append(f'<div class="notice synthetic"><strong>⚠ Synthetic data.</strong> {_esc(SYNTHETIC_NOTICE)}</div>')
+    from x2softmax.report.claims import claims_table, write_claims
+
+    claims = claims_table(reports_dir, results_dir, config)
+    claims_csv = write_claims(claims, reports_dir / "tables" / "claims.csv")
+    parts.append("<h2>Claims scoreboard</h2>")
+    parts.append(_claims_html(claims, here, claims_csv))
     parts.append("<p>Snakemake's own report (rules, runtimes, provenance of every file) is not part of the repository "
                  "(it holds timings and absolute paths): <code>make replicate</code> writes it to "
                  "<code>reports/report.html</code> on your machine.</p>")

@@ -1,0 +1,221 @@
+"""The claims scoreboard: one row per claim of the paper and subject, with this run's evidence, the effect and its
+95 % interval, the verdict, and whether it is stable over seeds. Computed from the tables the pages write, never
+typed (`reports/tables/claims.csv`, the top of `reports/index.html`).
+
+Claims (docs/architecture.md, "Claims scoreboard"):
+- margin: the X2 angular margin grows with the angle between classes (page 01, `01_margin_at_angles.csv`); an
+  analysis of the loss, exact, no seeds;
+- compact: X2 gives more compact classes than each other toy loss, per dimension (page 02,
+  `02_toy_seed_comparison.csv`, seeds and held-out samples resampled);
+- baseline: X2 beats each baseline on each benchmark (pages 03/04, `results/uncertainty/paired_comparisons.csv`):
+  10-fold accuracy on a verification set, TAR at FAR 1e-4 (else the lowest measured FAR) on an IJB suite;
+- ablation: the default X2 beats each ablation (a, h, k, exact gradient) on each verification set (pages 03/06).
+
+Trained-model comparisons on synthetic data are "not testable here" (the paper's claims are about real faces); the
+result on this run's data stays in `result`. A comparison with a run still saturated at the end of training, or
+between identical networks, is named in `degenerate` (from `results/summary/run_health.csv`; without that file
+the check was not run).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from x2softmax.evaluate.uncertainty import UNSTABLE, VERDICTS
+from x2softmax.report.page import table_number
+from x2softmax.report.verdicts import compactness_outcome
+
+HOLDS, FAILS, NO_DIFFERENCE, NOT_TESTABLE = "holds", "does not hold", "no detectable difference", "not testable here"
+IDENTICAL = "identical networks"
+COLUMNS = ["claim", "subject", "benchmark", "metric", "evidence_page", "evidence_table", "effect", "ci_low", "ci_high",
+           "unit", "result", "verdict", "reason", "seeds", "stable_over_seeds", "degenerate"]
+PAIRED = "results/uncertainty/paired_comparisons.csv"
+HEALTH = "results/summary/run_health.csv"
+RESULT_VERDICT = {VERDICTS[0]: HOLDS, VERDICTS[2]: FAILS, VERDICTS[1]: NO_DIFFERENCE, UNSTABLE: UNSTABLE,
+                  IDENTICAL: IDENTICAL, "more compact": HOLDS, "less compact": FAILS}
+IJB_HEADLINE = "tar_at_far_1e-04_pct"
+SYNTHETIC_REASON = ("synthetic data: the paper's claim is about real-face benchmarks; this run tests the code path, "
+                    "its result is in `result`")
+SATURATED_REASON = "a compared run is still saturated at the end of training (results/summary/run_health.csv)"
+
+
+def _read(path: Path, columns: Sequence[str]) -> pd.DataFrame | None:
+    """A CSV table with the given columns, or None when the file is absent or lacks them (its claim is then not
+    testable); a clear error naming an unreadable one."""
+    if not Path(path).is_file():
+        return None
+    try:
+        table = pd.read_csv(path, keep_default_na=True)
+    except (pd.errors.ParserError, UnicodeDecodeError) as err:
+        raise ValueError(f"{path}: not a readable CSV table ({err})") from err
+    except pd.errors.EmptyDataError:
+        return None
+    return table if set(columns) <= set(table.columns) else None
+
+
+def _page(nb: str, stem: str) -> str:
+    """The page and table number a row's evidence is shown in: '03_verification.html#Table 3.5'."""
+    return f"{nb}.html#Table {table_number(nb, stem)}"
+
+
+def margin_rows(table: pd.DataFrame | None, loss: str = "x2softmax") -> list[dict[str, Any]]:
+    """The margin claim from page 01's margin table: 'holds' only when the margin grows over the whole range."""
+    evidence = {"claim": "the margin grows with the angle between classes", "subject": loss, "benchmark": "analysis",
+                "metric": "angular margin shape", "evidence_page": _page("01_margins", "01_margin_at_angles"),
+                "evidence_table": "reports/tables/01_margin_at_angles.csv", "unit": "deg", "seeds": "",
+                "stable_over_seeds": "analysis: no seeds", "degenerate": ""}
+    if table is None or loss not in set(table["loss"]):
+        return [{**evidence, "result": "", "verdict": NOT_TESTABLE, "reason": f"{loss} is not in the margin table",
+                 "effect": math.nan, "ci_low": math.nan, "ci_high": math.nan}]
+    row = table.set_index("loss").loc[loss]
+    shape = str(row["shape"])
+    reason = {"increasing": "the margin grows over the whole range where it exists",
+              "U-shaped": f"the margin shrinks up to θ_w ≈ {row['min_at_deg']:.0f}° and grows only above it"}.get(
+        shape, f"the margin is {shape} in the angle between the classes")
+    return [{**evidence, "effect": float(row["min_margin_deg"]), "ci_low": math.nan, "ci_high": math.nan,
+             "result": shape, "verdict": HOLDS if shape == "increasing" else FAILS,
+             "reason": reason + f" (smallest margin {row['min_margin_deg']:.2f}° at θ_w = {row['min_at_deg']:.0f}°)"}]
+
+
+def _spread_text(seeds: str, low: float, high: float, unstable: bool) -> str:
+    """Whether a verdict is stable over seeds, with the spread of the per-seed differences."""
+    n = len(str(seeds).split())
+    if n < 2:
+        return "one seed: not tested"
+    spread = f"{n} seeds, per-seed {low:+.2f} … {high:+.2f}" if not (math.isnan(low) or math.isnan(high)) \
+        else f"{n} seeds"
+    return f"no ({spread})" if unstable else f"yes ({spread})"
+
+
+def compact_rows(table: pd.DataFrame | None, loss: str = "x2softmax") -> list[dict[str, Any]]:
+    """The toy claim, one row per dimension and rival, from page 02's seed comparison table."""
+    if table is None or not len(table):
+        return [{"claim": "X2 gives more compact classes (toy)", "subject": "", "benchmark": "toy", "metric": "",
+                 "evidence_page": _page("02_toy", "02_toy_seed_comparison"),
+                 "evidence_table": "reports/tables/02_toy_seed_comparison.csv", "effect": math.nan,
+                 "ci_low": math.nan, "ci_high": math.nan, "unit": "deg", "result": "", "verdict": NOT_TESTABLE,
+                 "reason": f"no toy comparison of {loss} with another loss in this configuration", "seeds": "",
+                 "stable_over_seeds": "", "degenerate": ""}]
+    rows = []
+    for _, row in table[table["loss"] == loss].iterrows():
+        outcome = compactness_outcome(row)
+        rows.append({"claim": "X2 gives more compact classes (toy)", "subject": str(row["rival"]),
+                     "benchmark": f"toy {int(row['dim'])}-D", "metric": "mean angle to the class centre, X2 − rival",
+                     "evidence_page": _page("02_toy", "02_toy_seed_comparison"),
+                     "evidence_table": "reports/tables/02_toy_seed_comparison.csv",
+                     "effect": float(row["difference"]), "ci_low": float(row["ci_low"]),
+                     "ci_high": float(row["ci_high"]), "unit": "deg", "result": outcome,
+                     "verdict": RESULT_VERDICT.get(outcome, NO_DIFFERENCE), "reason": "",
+                     "seeds": str(row["seeds"]),
+                     "stable_over_seeds": _spread_text(row["seeds"], -float(row["seed_high"]),
+                                                       -float(row["seed_low"]), outcome == UNSTABLE)
+                     .replace("per-seed", "per-seed rival − X2"),
+                     "degenerate": ""})
+    return rows
+
+
+def _headline(paired: pd.DataFrame, suites: Sequence[str]) -> pd.DataFrame:
+    """One comparison per subject and benchmark: 10-fold accuracy (verification), TAR at FAR 1e-4, else the lowest
+    FAR with an interval (IJB)."""
+    verification = paired[~paired["dataset"].isin(suites) & (paired["protocol"] == "10fold")
+                          & (paired["metric"] == "accuracy_pct")]
+    ijb = paired[paired["dataset"].isin(suites) & paired["ci_low"].notna()].copy()
+    ijb["_far"] = pd.to_numeric(ijb["metric"].str.extract(r"^tar_at_far_(.+)_pct$")[0], errors="coerce")
+    ijb["_rank"] = (ijb["metric"] != IJB_HEADLINE).astype(int)
+    ijb = ijb.sort_values(["_rank", "_far"], kind="stable").groupby(["baseline", "dataset"], sort=False).head(1)
+    return pd.concat([verification, ijb.drop(columns=["_far", "_rank"])], ignore_index=True)
+
+
+def run_health(table: pd.DataFrame | None) -> tuple[set[str], dict[str, set[str]]]:
+    """Saturated base runs and, per run, the runs whose network is identical, from run_health.csv."""
+    if table is None:
+        return set(), {}
+    saturated = {str(b) for b, s in zip(table["base_run"], table["saturated"])
+                 if str(s).strip().lower() in ("true", "1")}
+    identical = {str(r): {x for x in str(t).split(";") if x and x != "nan"}
+                 for r, t in zip(table["run"], table["identical_to"].astype(str))}
+    return saturated, identical
+
+
+def _degenerate(x2: str, subject: str, health: pd.DataFrame | None) -> str:
+    """What makes a comparison degenerate (saturated runs, identical networks), or that the check was not run."""
+    if health is None:
+        return f"check not run ({HEALTH} absent)"
+    saturated, identical = run_health(health)
+    notes = []
+    stuck = [r for r in (x2, subject) if r in saturated]
+    if stuck:
+        notes.append("saturated: " + ", ".join(stuck))
+    if subject in identical.get(x2, set()) or x2 in identical.get(subject, set()):
+        notes.append(IDENTICAL)
+    return "; ".join(notes)
+
+
+def comparison_rows(paired: pd.DataFrame | None, suites: Sequence[str], ablations: Sequence[str], synthetic: bool,
+                    health: pd.DataFrame | None, x2: str = "x2softmax") -> list[dict[str, Any]]:
+    """The trained-model claims (X2 vs each baseline on each benchmark; the default vs each ablation), one row per
+    subject and benchmark, from results/uncertainty/paired_comparisons.csv."""
+    if paired is None or not len(paired):
+        return [{"claim": "X2 beats each baseline on each benchmark", "subject": "", "benchmark": "", "metric": "",
+                 "evidence_page": _page("03_verification", "03_paired_comparisons"), "evidence_table": PAIRED,
+                 "effect": math.nan, "ci_low": math.nan, "ci_high": math.nan, "unit": "points", "result": "",
+                 "verdict": NOT_TESTABLE, "reason": "no X2-vs-baseline comparison in this run", "seeds": "",
+                 "stable_over_seeds": "", "degenerate": ""}]
+    rows = []
+    for _, row in _headline(paired, suites).iterrows():
+        subject, is_ijb = str(row["baseline"]), row["dataset"] in suites
+        ablation = subject in ablations
+        result = str(row["verdict"]) if isinstance(row["verdict"], str) else ""
+        degenerate = _degenerate(x2, subject, health)
+        verdict, reason = RESULT_VERDICT.get(result, NOT_TESTABLE), ""
+        if IDENTICAL in degenerate:
+            verdict, reason = IDENTICAL, "the two networks are identical (same backbone sha256)"
+        elif degenerate.startswith("saturated"):
+            verdict, reason = NOT_TESTABLE, SATURATED_REASON
+        elif synthetic:
+            verdict, reason = NOT_TESTABLE, SYNTHETIC_REASON
+        nb, stem = ("04_ijb", "04_paired_comparisons") if is_ijb else ("03_verification", "03_paired_comparisons")
+        rows.append({"claim": ("the default X2 beats the ablation" if ablation
+                               else "X2 beats each baseline on each benchmark"),
+                     "subject": subject, "benchmark": str(row["dataset"]),
+                     "metric": f"{row['metric']} ({row['protocol']}), X2 − {subject}",
+                     "evidence_page": _page(nb, stem), "evidence_table": PAIRED, "effect": float(row["difference"]),
+                     "ci_low": float(row["ci_low"]), "ci_high": float(row["ci_high"]), "unit": "points",
+                     "result": result, "verdict": verdict, "reason": reason, "seeds": str(row["seeds"]),
+                     "stable_over_seeds": _spread_text(row["seeds"], float(row.get("seed_low", math.nan)),
+                                                       float(row.get("seed_high", math.nan)), result == UNSTABLE),
+                     "degenerate": degenerate})
+    return rows
+
+
+def claims_table(reports_dir: Path, results_dir: Path, config: Mapping[str, Any]) -> pd.DataFrame:
+    """Every claim row (module docstring) from the tables of a finished run; a missing table makes its claim 'not
+    testable here' with the reason."""
+    reports_dir, results_dir = Path(reports_dir), Path(results_dir)
+    suites = ["IJBB", "IJBC"]
+    ablations = list(config.get("ablations") or {})
+    synthetic = bool(config.get("synthetic", False))
+    tables = Path(reports_dir) / "tables"
+    health = _read(results_dir / "summary" / "run_health.csv", ["run", "base_run", "saturated", "identical_to"])
+    rows = (margin_rows(_read(tables / "01_margin_at_angles.csv", ["loss", "shape", "min_margin_deg", "min_at_deg"]))
+            + compact_rows(_read(tables / "02_toy_seed_comparison.csv",
+                                 ["loss", "rival", "dim", "seeds", "difference", "ci_low", "ci_high",
+                                  "seed_differences", "seed_low", "seed_high", "seed_intervals"]))
+            + comparison_rows(_read(results_dir / "uncertainty" / "paired_comparisons.csv",
+                                    ["baseline", "dataset", "protocol", "metric", "seeds", "difference", "ci_low",
+                                     "ci_high", "verdict"]), suites, ablations, synthetic, health))
+    return pd.DataFrame(rows, columns=COLUMNS)
+
+
+def write_claims(table: pd.DataFrame, path: Path) -> Path:
+    """Write the claims table atomically (missing numbers as empty cells)."""
+    from x2softmax.io import atomic_path
+
+    with atomic_path(Path(path)) as tmp:
+        table.to_csv(tmp, index=False)
+    return Path(path)

@@ -1,0 +1,128 @@
+"""The claims scoreboard: each row's verdict recomputes from the table it links; degenerate comparisons named."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from x2softmax.report import claims
+
+PAIRED_COLUMNS = ["baseline", "dataset", "protocol", "metric", "seeds", "difference", "ci_low", "ci_high",
+                  "verdict", "seed_low", "seed_high"]
+
+
+def _paired_rows():
+    return [
+        ("arcface", "lfw", "10fold", "accuracy_pct", "2048 2049", 1.5, 0.5, 2.5, "X2 better", 1.2, 1.8),
+        ("arcface", "lfw", "oracle", "accuracy_pct", "2048 2049", -9.0, -10.0, -8.0, "X2 worse", -9.5, -8.5),
+        ("cosface", "lfw", "10fold", "accuracy_pct", "2048", -2.0, -3.0, -1.0, "X2 worse", -2.0, -2.0),
+        ("arcface", "IJBC", "N1D1F2", "tar_at_far_1e-03_pct", "2048", 4.0, -1.0, 9.0, "no detectable difference",
+         4.0, 4.0),
+        ("arcface", "IJBC", "N1D1F2", "tar_at_far_1e-04_pct", "2048", 3.0, 1.0, 5.0, "X2 better", 3.0, 3.0),
+        ("cosface", "IJBC", "N1D1F2", "tar_at_far_1e-06_pct", "2048", math.nan, math.nan, math.nan, "", math.nan,
+         math.nan),
+        ("cosface", "IJBC", "N1D1F2", "tar_at_far_1e-02_pct", "2048", 0.0, -1.0, 1.0, "no detectable difference",
+         0.0, 0.0),
+        ("x2_a-0.5", "lfw", "10fold", "accuracy_pct", "2048 2049", 0.2, -3.0, 3.5, "unstable over seeds", -2.9, 3.1),
+    ]
+
+
+@pytest.fixture
+def project(tmp_path) -> Path:
+    tables = tmp_path / "reports" / "tables"
+    tables.mkdir(parents=True)
+    pd.DataFrame([{"loss": "x2softmax", "shape": "U-shaped", "min_margin_deg": 36.2, "min_at_deg": 94.0},
+                  {"loss": "arcface", "shape": "constant", "min_margin_deg": 28.6, "min_at_deg": 1.0}]).to_csv(
+        tables / "01_margin_at_angles.csv", index=False)
+    pd.DataFrame([
+        {"loss": "x2softmax", "rival": "arcface", "dim": 2, "seeds": "1 2", "difference": -0.5, "ci_low": -0.9,
+         "ci_high": -0.2, "seed_differences": "-0.4 -0.6", "seed_low": -0.6, "seed_high": -0.4,
+         "seed_intervals": "-0.8:-0.1 -0.9:-0.3"},
+        {"loss": "x2softmax", "rival": "arcface", "dim": 3, "seeds": "1 2", "difference": 0.1, "ci_low": -2.0,
+         "ci_high": 2.0, "seed_differences": "-1.5 1.7", "seed_low": -1.5, "seed_high": 1.7,
+         "seed_intervals": "-1.8:-1.2 1.4:2.0"}]).to_csv(tables / "02_toy_seed_comparison.csv", index=False)
+    unc = tmp_path / "results" / "uncertainty"
+    unc.mkdir(parents=True)
+    pd.DataFrame(_paired_rows(), columns=PAIRED_COLUMNS).to_csv(unc / "paired_comparisons.csv", index=False)
+    return tmp_path
+
+
+def _health(root: Path, saturated: str = "", identical: str = "") -> None:
+    (root / "results" / "summary").mkdir(parents=True, exist_ok=True)
+    runs = ["x2softmax", "arcface", "cosface", "x2_a-0.5"]
+    pd.DataFrame({"run": runs, "base_run": runs, "saturated": [r == saturated for r in runs],
+                  "identical_to": [identical if r == "x2softmax" else "" for r in runs]}).to_csv(
+        root / "results" / "summary" / "run_health.csv", index=False)
+
+
+CONFIG = {"synthetic": False, "ablations": {"x2_a-0.5": {"loss": "x2softmax", "hparams": {"a": -0.5}}}}
+EXPECTED = {"X2 better": "holds", "X2 worse": "does not hold", "no detectable difference": "no detectable difference",
+            "unstable over seeds": "unstable over seeds"}
+
+
+def _linked_row(root: Path, row: pd.Series) -> pd.Series:
+    """The row of the linked evidence table that a claim row reads."""
+    table = pd.read_csv(root / row["evidence_table"])
+    if row["evidence_table"].endswith("01_margin_at_angles.csv"):
+        return table[table["loss"] == row["subject"]].iloc[0]
+    if row["evidence_table"].endswith("02_toy_seed_comparison.csv"):
+        return table[(table["rival"] == row["subject"]) & (table["dim"] == int(row["benchmark"][4]))].iloc[0]
+    metric, protocol = row["metric"].split(" (")[0], row["metric"].split("(")[1].split(")")[0]
+    return table[(table["baseline"] == row["subject"]) & (table["dataset"] == row["benchmark"])
+                 & (table["metric"] == metric) & (table["protocol"] == protocol)].iloc[0]
+
+
+def test_every_verdict_recomputes_from_the_table_it_links(project):
+    _health(project)
+    table = claims.claims_table(project / "reports", project / "results", CONFIG)
+    assert len(table) == 1 + 2 + 5  # margin; toy 2-D, 3-D; arcface/cosface on lfw and IJBC; the ablation on lfw
+    for _, row in table.iterrows():
+        linked = _linked_row(project, row)
+        if row["benchmark"] == "analysis":
+            assert row["verdict"] == ("holds" if linked["shape"] == "increasing" else "does not hold")
+        elif row["benchmark"].startswith("toy"):
+            seeds = [tuple(map(float, p.split(":"))) for p in linked["seed_intervals"].split()]
+            agree = all(hi < 0 for _, hi in seeds) and linked["ci_high"] < 0
+            split = any(hi < 0 for _, hi in seeds) and any(lo > 0 for lo, _ in seeds)
+            assert row["verdict"] == ("holds" if agree else "unstable over seeds" if split else row["verdict"])
+        else:
+            assert row["verdict"] == EXPECTED[linked["verdict"]]
+            assert (row["effect"], row["ci_low"], row["ci_high"]) == (linked["difference"], linked["ci_low"],
+                                                                      linked["ci_high"])
+    ijb = table[table["benchmark"] == "IJBC"].set_index("subject")["metric"]
+    assert ijb["arcface"].startswith("tar_at_far_1e-04_pct") and ijb["cosface"].startswith("tar_at_far_1e-02_pct")
+    lfw = table[table["benchmark"] == "lfw"].set_index("subject")
+    assert lfw.loc["x2_a-0.5", "claim"] == "the default X2 beats the ablation"
+    assert lfw.loc["x2_a-0.5", "stable_over_seeds"] == "no (2 seeds, per-seed -2.90 … +3.10)"
+    assert lfw.loc["arcface", "stable_over_seeds"].startswith("yes (2 seeds")
+    assert lfw.loc["cosface", "stable_over_seeds"] == "one seed: not tested"
+    assert table.iloc[0]["verdict"] == "does not hold" and "94°" in table.iloc[0]["reason"]
+
+
+def test_synthetic_runs_cannot_test_the_real_face_claims(project):
+    _health(project)
+    table = claims.claims_table(project / "reports", project / "results", {**CONFIG, "synthetic": True})
+    trained = table[~table["benchmark"].isin(["analysis", "toy 2-D", "toy 3-D"])]
+    assert (trained["verdict"] == "not testable here").all() and trained["reason"].str.contains("synthetic").all()
+    assert set(trained["result"]) == {"X2 better", "X2 worse", "no detectable difference", "unstable over seeds"}
+    assert table[table["benchmark"] == "toy 2-D"]["verdict"].tolist() == ["holds"]  # digits: still testable
+
+
+def test_degenerate_comparisons_are_named(project):
+    table = claims.claims_table(project / "reports", project / "results", CONFIG)
+    trained = table[table["evidence_table"] == claims.PAIRED]
+    assert trained["degenerate"].str.startswith("check not run").all()  # no run_health.csv: older results
+    _health(project, saturated="cosface", identical="arcface")
+    table = claims.claims_table(project / "reports", project / "results", CONFIG).set_index(["subject", "benchmark"])
+    assert table.loc[("arcface", "lfw"), "verdict"] == "identical networks"
+    assert table.loc[("cosface", "lfw"), "verdict"] == "not testable here"
+    assert "saturated: cosface" in table.loc[("cosface", "lfw"), "degenerate"]
+    assert table.loc[("x2_a-0.5", "lfw"), "degenerate"] == ""
+
+
+def test_missing_tables_are_not_testable(tmp_path):
+    table = claims.claims_table(tmp_path / "reports", tmp_path / "results", CONFIG)
+    assert (table["verdict"] == "not testable here").all() and table["reason"].str.len().gt(0).all()
