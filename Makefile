@@ -17,14 +17,14 @@ SNAKEMAKE := $(BIN)/snakemake --cores $(CORES) $(PRESET_ARGS)
 
 .PHONY: data replicate test review plan rehearse gpu-check dry-run lint browser slurm cluster clean
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml requirements.lock
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python >= 3.11 is needed (set PYTHON=...)")'
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install -q torch==2.13.0 -e .
+	$(BIN)/python -m pip install -q torch==2.13.0 -c requirements.lock -e .
 	touch $(STAMP)
 
 $(TEST_STAMP): $(STAMP)
-	$(BIN)/python -m pip install -q -e '.[test,detect]'
+	$(BIN)/python -m pip install -q -c requirements.lock -e '.[test,detect]'
 	touch $(TEST_STAMP)
 
 # The preset's data only: generated (synthetic) or fetched and checked (real), up to the preflight (DVC stage `data`).
@@ -37,6 +37,7 @@ replicate: $(STAMP)
 		$(SNAKEMAKE) --report reports/report.html >/dev/null 2>&1 \
 		  || echo "note: snakemake --report failed (see: $(SNAKEMAKE) --report reports/report.html)"; fi
 	@echo "Report: $(CURDIR)/reports/index.html"
+	@$(BIN)/x2softmax report reproduction --summary --out reports/tables/reproduction.csv
 
 browser:
 	@command -v chromium >/dev/null || { [ "$$(id -u)" = 0 ] && (apt-get update -qq && apt-get install -y -qq chromium >/dev/null) \

@@ -177,6 +177,24 @@ def cmd_report_index(args: argparse.Namespace) -> None:
     print(build_index(Path(args.reports), Path(args.out), config=config, results_dir=Path(args.results)))
 
 
+def cmd_report_environment(args: argparse.Namespace) -> None:
+    from x2softmax.report.provenance import write_environment
+
+    print(write_environment(Path(args.out)))
+
+
+def cmd_report_reproduction(args: argparse.Namespace) -> None:
+    from x2softmax.report.reproduction import read_reproduction, reproduction_table, summary_line, write_reproduction
+
+    if args.summary:  # print the line of the table the workflow wrote (make replicate's last line)
+        written = read_reproduction(Path(args.out))
+        print(summary_line(*written) if written else f"Reproduction: not checked ({args.out} absent).")
+        return
+    table, statement = reproduction_table(Path(args.metrics), Path(args.uncertainty), Path(args.repo))
+    write_reproduction(table, statement, Path(args.out))
+    print(summary_line(table, statement))
+
+
 def cmd_report_config(args: argparse.Namespace) -> None:
     from x2softmax.io import atomic_write_json
 
@@ -345,6 +363,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--reports", default="reports")
     p.add_argument("--out", required=True)
     p.set_defaults(func=cmd_report_index)
+    p = report.add_parser("environment", help="record commit, machine, CPU and library versions (results/environment.json)")
+    p.add_argument("--out", required=True)
+    p.set_defaults(func=cmd_report_environment)
+    p = report.add_parser("reproduction", help="regenerated numbers vs those committed in git, per metric")
+    p.add_argument("--metrics", default="reports/metrics.json", help="the regenerated reports/metrics.json")
+    p.add_argument("--uncertainty", default="results/uncertainty", help="the regenerated interval tables")
+    p.add_argument("--repo", default=".", help="the git checkout whose HEAD holds the committed numbers")
+    p.add_argument("--out", required=True)
+    p.add_argument("--summary", action="store_true", help="only print the summary line of the written table")
+    p.set_defaults(func=cmd_report_reproduction)
     p = report.add_parser("config", help="write the resolved config as JSON")
     p.add_argument("config", type=_json_arg)
     p.add_argument("--out", required=True)

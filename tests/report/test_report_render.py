@@ -66,7 +66,11 @@ def test_page_links_the_stylesheet_and_has_navigation_and_footer(executed, tmp_p
     page = render_html(executed, tmp_path / "tiny.html", config).read_text(encoding="utf-8")
     assert '<link rel="stylesheet" href="style.css">' in page and "<style" not in page.split("<body>")[0]
     assert page.count('href="index.html"') == 2  # navigation bar and footer
-    assert config_hash(config) in page and "Git commit" in page
+    assert config_hash(config) in page and "Page rendered at commit" in page
+    assert "Numbers produced at commit" in page and "environment.json absent" in page  # not recorded: said so
+    (tmp_path / "environment.json").write_text('{"commit": "0123456789ab"}')
+    page = render_html(executed, tmp_path / "tiny.html", config).read_text(encoding="utf-8")
+    assert "<code>0123456789ab</code> (training and evaluation" in page
     footer = footer_html("04_ijb", "abc123", "f00d")
     assert "notebooks/04_ijb.ipynb" in footer and "notebook_04_ijb" in footer and "x2softmax.report.summaries" in footer
 

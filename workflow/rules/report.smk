@@ -117,8 +117,9 @@ rule render_notebook:
     input:
         notebook="results/notebooks/{nb}.ipynb",
         config="results/config.json",
+        environment="results/environment.json",
         style="reports/style.css",
-        code=code("report/render.py", "report/style.py", "report/artifacts.py"),
+        code=code("report/render.py", "report/style.py", "report/artifacts.py", "report/provenance.py"),
     output:
         "reports/{nb}.html",
     wildcard_constraints:
@@ -149,6 +150,44 @@ rule resolved_config:
         "x2softmax report config {params.config:q} --out {output:q} > {log:q} 2>&1"
 
 
+rule environment:
+    """results/environment.json: the commit, machine, CPU and library versions the numbers were produced with
+    (reruns whenever a training or evaluation output changes)."""
+    input:
+        expand("results/train/{run}/summary.json", run=RUNS),
+        SUMMARY,
+        code=code("report/provenance.py"),
+    output:
+        "results/environment.json",
+    log:
+        "logs/report/environment.log",
+    resources:
+        **resources_for("default"),
+    conda:
+        ENV
+    shell:
+        "x2softmax report environment --out {output:q} > {log:q} 2>&1"
+
+
+rule reproduction:
+    """reports/tables/reproduction.csv: the regenerated numbers against those committed at HEAD."""
+    input:
+        metrics="reports/metrics.json",
+        uncertainty=UNCERTAINTY,
+        code=code("report/reproduction.py"),
+    output:
+        "reports/tables/reproduction.csv",
+    log:
+        "logs/report/reproduction.log",
+    resources:
+        **resources_for("default"),
+    conda:
+        ENV
+    shell:
+        "x2softmax report reproduction --metrics {input.metrics:q} --uncertainty results/uncertainty"
+        " --out {output:q} > {log:q} 2>&1"
+
+
 rule index:
     """reports/index.html: every figure and table with its caption, configuration, provenance, protocols."""
     input:
@@ -157,9 +196,12 @@ rule index:
         config="results/config.json",
         style="reports/style.css",
         summaries=expand("results/train/{run}/summary.json", run=RUNS),
-        code=code("report/index.py", "report/artifacts.py", "report/claims.py", "report/verdicts.py"),
+        code=code("report/index.py", "report/artifacts.py", "report/claims.py", "report/verdicts.py",
+                  "report/provenance.py", "report/reproduction.py"),
         manifest=[f"{DATA}/MANIFEST.json"] if config["synthetic"] else [],
         uncertainty=UNCERTAINTY,
+        environment="results/environment.json",
+        reproduction="reports/tables/reproduction.csv",
         # the trainer's health check (saturated runs, identical networks), where a rule writes it
         health=["results/summary/run_health.csv"] if "run_health" in dir(rules) else [],
     output:

@@ -146,6 +146,42 @@ def _claims_html(claims: Any, here: Path, csv_path: Path) -> str:
             + "</div>")
 
 
+def _environment_html(results_dir: Path) -> str:
+    """The machine, CPU, threads and library versions the numbers were produced with (results/environment.json)."""
+    from x2softmax.report.provenance import ENVIRONMENT, read_environment
+
+    record = read_environment(results_dir)
+    if record is None:
+        return (f"<p>Not recorded: <code>{_esc(Path(results_dir) / ENVIRONMENT)}</code> is absent (results produced "
+                "before the record existed).</p>")
+    rows = [[_esc(k.replace("_", " ")), f"<code>{_esc(v)}</code>"] for k, v in record.items() if k != "libraries"]
+    rows += [[_esc(name), f"<code>{_esc(version)}</code>"] for name, version in record.get("libraries", {}).items()]
+    return ("<p>Recorded right after training and evaluation (<code>results/environment.json</code>); the lock file "
+            "<code>requirements.lock</code> pins these library versions for <code>make replicate</code>.</p>"
+            + _table(["", "value"], rows))
+
+
+def _reproduction_html(path: Path, here: Path) -> str:
+    """The reproduction check: how many regenerated numbers lie within their interval of the committed ones."""
+    from x2softmax.report.reproduction import read_reproduction, summary_line
+
+    written = read_reproduction(path)
+    if written is None:
+        return f"<p>Not checked: <code>{_esc(path.name)}</code> was not produced.</p>"
+    table, statement = written
+    out = f"<p>{_esc(summary_line(table, statement))} All numbers: {_link(path, here, path.name)}.</p>"
+    judged = table[table["within"].astype(str).str.lower().isin(["true", "false"])]
+    outside = judged[judged["within"].astype(str).str.lower() == "false"]
+    if len(outside):
+        rows = [[_esc(r.run), _esc(r.dataset), _esc(r.protocol), _esc(r.metric), f"{r.committed:.2f}",
+                 f"{r.regenerated:.2f}", f"{r.difference:+.2f}", f"{r.interval_width:.2f}"]
+                for r in outside.itertuples(index=False)]
+        out += ("<p>Numbers outside their interval:</p><div class=\"table-scroll\">"
+                + _table(["run", "data set", "protocol", "metric", "committed", "regenerated", "difference",
+                          "interval width"], rows) + "</div>")
+    return out
+
+
 def build_index(reports_dir: Path, out_html: Path, *, config: dict, results_dir: Path) -> Path:
     """Write the offline index page of the whole report (no scripts; relative links to pages, figures, tables)."""
     reports_dir, out_html, results_dir = Path(reports_dir), Path(out_html), Path(results_dir)
@@ -169,6 +205,11 @@ def build_index(reports_dir: Path, out_html: Path, *, config: dict, results_dir:
     claims_csv = write_claims(claims, reports_dir / "tables" / "claims.csv")
     parts.append("<h2>Claims scoreboard</h2>")
     parts.append(_claims_html(claims, here, claims_csv))
+    parts.append("<h2>Reproduction</h2>")
+    parts.append("<p>After <code>make replicate</code>: each regenerated number against the number committed in git, "
+                 "inside the regenerated 95 % bootstrap interval or not (<code>x2softmax.report.reproduction</code>)."
+                 "</p>")
+    parts.append(_reproduction_html(reports_dir / "tables" / "reproduction.csv", here))
     parts.append("<p>Snakemake's own report (rules, runtimes, provenance of every file) is not part of the repository "
                  "(it holds timings and absolute paths): <code>make replicate</code> writes it to "
                  "<code>reports/report.html</code> on your machine.</p>")
@@ -202,6 +243,8 @@ def build_index(reports_dir: Path, out_html: Path, *, config: dict, results_dir:
     parts.append(provenance)
     parts.append("<h2>Configuration</h2>")
     parts.append(f"<pre>{_esc(yaml.safe_dump(dict(config), sort_keys=False, allow_unicode=True))}</pre>")
+    parts.append("<h2>Training environment</h2>")
+    parts.append(_environment_html(results_dir))
     parts.append("<h2>Software</h2>")
     parts.append(_table(["package", "version"], [[_esc(k), _esc(v)] for k, v in software_versions().items()]))
     parts.append("</body></html>")

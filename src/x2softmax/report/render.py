@@ -120,8 +120,9 @@ def _nav(nb: str) -> str:
     return '<nav class="pages">' + "".join(links) + "</nav>"
 
 
-def footer_html(nb: str, commit: str, config_digest: str) -> str:
-    """The provenance footer of a page."""
+def footer_html(nb: str, commit: str, config_digest: str, numbers_commit: str = "not recorded") -> str:
+    """The provenance footer of a page: the commit its numbers were produced at (results/environment.json) and the
+    commit it was rendered at."""
     entry = NOTEBOOKS.get(nb, {})
     functions = ", ".join(f"<code>{html.escape(f)}</code>" for f in entry.get("functions", [])) or "—"
     rows = [
@@ -130,7 +131,9 @@ def footer_html(nb: str, commit: str, config_digest: str) -> str:
         ("Snakemake rules", f"<code>notebook_{html.escape(nb)}</code> (papermill) → <code>render_notebook</code> "
                             "(<code>x2softmax report render</code>)"),
         ("Numbers computed by", functions),
-        ("Git commit", f"<code>{html.escape(commit)}</code>"),
+        ("Numbers produced at commit", f"<code>{html.escape(numbers_commit)}</code> (training and evaluation; "
+                                       "<code>results/environment.json</code>, machine and libraries on the index)"),
+        ("Page rendered at commit", f"<code>{html.escape(commit)}</code>"),
         ("Config hash", f"<code>{html.escape(config_digest)}</code> (sha256 of <code>results/config.json</code>)"),
     ]
     items = "".join(f"<dt>{k}</dt><dd>{v}</dd>" for k, v in rows)
@@ -138,7 +141,8 @@ def footer_html(nb: str, commit: str, config_digest: str) -> str:
             '<p><a href="index.html">← Back to the index of the reports</a></p></footer>')
 
 
-def page_html(notebook: dict[str, Any], nb: str, *, commit: str, config_digest: str, where: str = "") -> str:
+def page_html(notebook: dict[str, Any], nb: str, *, commit: str, config_digest: str, where: str = "",
+              numbers_commit: str = "not recorded") -> str:
     """The full HTML page of an executed notebook (node or plain dict)."""
     title = NOTEBOOKS.get(nb, {}).get("title", nb)
     body = []
@@ -159,7 +163,7 @@ def page_html(notebook: dict[str, Any], nb: str, *, commit: str, config_digest: 
         "<main>",
         *[b for b in body if b],
         "</main>",
-        footer_html(nb, commit, config_digest),
+        footer_html(nb, commit, config_digest, numbers_commit),
         "</body></html>",
         "",
     ])
@@ -176,8 +180,11 @@ def render_html(ipynb: Path, html_path: Path, config_json: Path | None = None) -
         notebook = nbformat.read(ipynb, as_version=4)
     except Exception as err:  # nbformat raises several unrelated types for unreadable files
         raise ValueError(f"{ipynb}: not a readable Jupyter notebook ({err})") from err
+    from x2softmax.report.provenance import numbers_commit
+
+    results = Path(config_json).parent if config_json is not None else Path("results")
     body = page_html(notebook, ipynb.stem, commit=git_commit(), config_digest=config_hash(config_json),
-                     where=str(ipynb))
+                     where=str(ipynb), numbers_commit=numbers_commit(results))
     remote = remote_references(body)
     if remote:
         raise RuntimeError(f"{ipynb}: rendered HTML still references the network: {remote[:5]}")

@@ -1,0 +1,89 @@
+"""Where the numbers were produced: `results/environment.json`, written by the rule `environment` right after the
+training and evaluation jobs (the commit of the sources, the machine, CPU model and instruction set, threads and the
+versions of every library that touches the numbers). Page footers and the index read it back."""
+
+from __future__ import annotations
+
+import importlib.metadata
+import json
+import os
+import platform
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from x2softmax.io import atomic_write_json
+
+# The libraries whose versions can change a number (the lock file, requirements.lock, pins them).
+NUMERIC_LIBRARIES = ("torch", "numpy", "opencv-python-headless", "pillow", "scipy", "scikit-image", "pandas",
+                     "scikit-learn")
+# The instruction-set extensions that select different numeric kernels (recorded when the CPU reports them).
+CPU_FLAGS = ("sse4_2", "avx", "avx2", "fma", "f16c", "avx512f", "avx512bw", "avx512_vnni", "avx512_bf16",
+             "amx_tile", "amx_bf16", "asimd", "sve")
+ENVIRONMENT = "environment.json"
+
+
+def cpu_info(cpuinfo: Path = Path("/proc/cpuinfo")) -> dict[str, str]:
+    """CPU model name and the numeric instruction-set flags it reports ('unknown' where the OS does not say)."""
+    model, flags = platform.processor() or "unknown", set()
+    try:
+        for line in Path(cpuinfo).read_text(encoding="utf-8", errors="replace").splitlines():
+            key, _, value = line.partition(":")
+            key = key.strip().lower()
+            if key in ("model name", "cpu model", "hardware") and model in ("unknown", platform.machine()):
+                model = value.strip() or model
+            elif key in ("flags", "features"):
+                flags |= set(value.split())
+    except OSError:
+        pass
+    return {"cpu_model": model, "cpu_flags": " ".join(f for f in CPU_FLAGS if f in flags) or "unknown"}
+
+
+def library_versions() -> dict[str, str]:
+    """The installed version of each library in NUMERIC_LIBRARIES ('not installed' where absent)."""
+    out = {}
+    for name in NUMERIC_LIBRARIES:
+        try:
+            out[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            out[name] = "not installed"
+    return out
+
+
+def environment_record(repo: Path = Path(".")) -> dict[str, Any]:
+    """The provenance of numbers computed now: commit, machine, CPU, threads and library versions."""
+    import torch
+
+    from x2softmax.report.render import git_commit
+
+    return {"commit": git_commit(repo), "machine": platform.machine(), "system": platform.platform(),
+            **cpu_info(), "cpu_count": os.cpu_count() or 0, "torch_threads": torch.get_num_threads(),
+            "python": platform.python_version(), "libraries": library_versions()}
+
+
+def write_environment(out: Path, repo: Path = Path(".")) -> Path:
+    """Write environment_record() as JSON atomically."""
+    atomic_write_json(Path(out), environment_record(repo))
+    return Path(out)
+
+
+def read_environment(results_dir: Path) -> Mapping[str, Any] | None:
+    """results/environment.json, or None for results produced before it was recorded; a clear error if unreadable."""
+    path = Path(results_dir) / ENVIRONMENT
+    if not path.is_file():
+        return None
+    try:
+        record = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as err:
+        raise ValueError(f"{path}: not valid JSON ({err.msg} at line {err.lineno})") from err
+    if not isinstance(record, dict) or "commit" not in record:
+        raise ValueError(f"{path}: not an environment record (no 'commit')")
+    return record
+
+
+def numbers_commit(results_dir: Path) -> str:
+    """The commit the numbers were produced at, as a footer states it."""
+    record = read_environment(results_dir)
+    if record is None:
+        return f"not recorded ({Path(results_dir) / ENVIRONMENT} absent: results from before the record existed)"
+    return str(record["commit"])
