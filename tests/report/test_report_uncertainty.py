@@ -115,3 +115,12 @@ def test_ablation_intervals_turn_x2_minus_ablation_round():
                                           "unstable": False}]
     planted = unc.ablation_intervals(paired.assign(verdict=["unstable over seeds", "X2 better"]))
     assert planted["unstable"].tolist() == [True]
+
+
+def test_toy_comparison_layout_shows_interval_spread_and_outcome():
+    comparisons = pd.DataFrame([{"loss": "x2softmax", "rival": "arcface", "dim": 2, "seeds": "1 2", "difference": -1.5,
+                                 "ci_low": -2.0, "ci_high": -1.0, "seed_differences": "-1.2 -1.8", "seed_low": -1.8,
+                                 "seed_high": -1.2, "seed_intervals": "-1.6:-0.8 -2.2:-1.4"}])
+    layout = unc.toy_comparison_layout(comparisons)
+    assert layout.iloc[0].tolist() == [2, "arcface", "1 2", "−1.50 [−2.00, −1.00]", "−1.80 … −1.20", "more compact"]
+    assert "no toy comparison" in unc.toy_comparison_layout(comparisons.iloc[:0])["note"].iloc[0]

@@ -122,28 +122,38 @@ def _provenance_html(config: Mapping[str, Any], results_dir: Path, here: Path) -
 
 
 def _claims_html(claims: Any, here: Path, csv_path: Path) -> str:
-    """The claims scoreboard: one row per claim, subject and benchmark, with its evidence and verdict."""
+    """The claims scoreboard: one row per claim, subject and benchmark (the claim named once per group), with its
+    effect, verdict (reason and degenerate comparisons under it), seed stability and evidence."""
+    from x2softmax.report.claims import PAIRED
     from x2softmax.report.uncertainty import interval_text
 
-    rows = []
+    def text(value: Any) -> str:
+        return value if isinstance(value, str) else ""
+
+    trained = claims[claims["evidence_table"] == PAIRED]
+    common = [note for note in dict.fromkeys([*map(text, trained["reason"]), *map(text, trained["degenerate"])])
+              if note and len(trained) > 1 and ((trained["reason"] == note) | (trained["degenerate"] == note)).all()]
+    rows, previous = [], None
     for _, row in claims.iterrows():
         page, _, label = str(row["evidence_page"]).partition("#")
         effect = interval_text(row["effect"], row["ci_low"], row["ci_high"])
-        unit = f" {row['unit']}" if effect != "—" else ""
-        why = "; ".join(str(v) for v in (row["reason"], row["degenerate"]) if isinstance(v, str) and v)
-        rows.append([_esc(row["claim"]), _esc(row["subject"]), _esc(row["benchmark"]),
-                     _esc(effect + unit) + (f"<br><small>{_esc(row['metric'])}</small>" if row["metric"] else ""),
+        effect = _esc(effect + (f" {row['unit']}" if effect != "—" else ""))
+        notes = [f"this run: {text(row['result'])}" if text(row["result"]) else "",
+                 *(n for n in (text(row["reason"]), text(row["degenerate"])) if n not in common)]
+        rows.append([_esc(row["claim"]) if row["claim"] != previous else "",
+                     " · ".join(_esc(v) for v in (text(row["subject"]), text(row["benchmark"])) if v),
+                     effect + (f"<br><small>{_esc(row['metric'])}</small>" if text(row["metric"]) else ""),
                      f"<strong>{_esc(row['verdict'])}</strong>"
-                     + (f"<br><small>this run: {_esc(row['result'])}</small>" if isinstance(row["result"], str)
-                        and row["result"] else ""),
-                     _esc(row["stable_over_seeds"] if isinstance(row["stable_over_seeds"], str) else ""), _esc(why),
-                     _link(Path(here) / page, here, label or page)])
+                     + "".join(f"<br><small>{_esc(n)}</small>" for n in notes if n),
+                     _esc(text(row["stable_over_seeds"])), _link(Path(here) / page, here, label or page)])
+        previous = row["claim"]
     return (f"<p>Each row: a claim of the paper, this run's evidence, the effect with its 95 % interval, the verdict "
             f"(computed by <code>x2softmax.report.claims</code> from the linked tables) and whether it holds for "
-            f"every training seed. All rows: {_link(csv_path, here, csv_path.name)}.</p>"
-            + '<div class="table-scroll">' + _table(["claim", "subject", "benchmark", "effect [95 %]", "verdict",
-                                                "stable over seeds", "reason / degenerate", "evidence"], rows)
-            + "</div>")
+            f"every training seed. All rows and columns: {_link(csv_path, here, csv_path.name)}.</p>"
+            + "".join(f"<p>Every comparison of trained models: {_esc(note)}.</p>" for note in common)
+            + '<div class="table-scroll">' + _table(["claim", "compared", "effect [95 %]", "verdict",
+                                                      "stable over seeds", "evidence"], rows).replace(
+                "<table>", '<table class="claims">', 1) + "</div>")
 
 
 def _environment_html(results_dir: Path) -> str:

@@ -42,6 +42,7 @@ figure.x2-table figcaption { margin: 0 0 0.3em; font-weight: 600; }
 table { border-collapse: collapse; font-size: 0.85em; margin: 0; }
 td, th { border: 1px solid #d8d8d8; padding: 3px 8px; text-align: left; vertical-align: top; }
 th, td { white-space: nowrap; }
+table.claims td { white-space: normal; min-width: 6em; }
 td.long { white-space: normal; min-width: 32em; max-width: 48em; }
 td.num { text-align: right; font-variant-numeric: tabular-nums; }
 th { background: #f0f0f0; position: sticky; top: 0; }

@@ -144,6 +144,22 @@ def paired_layout(paired: pd.DataFrame) -> pd.DataFrame:
     return _by_dataset(paired, ["baseline", "seeds"], cells)
 
 
+def toy_comparison_layout(comparisons: pd.DataFrame) -> pd.DataFrame:
+    """The reader's layout of `x2softmax.analysis.toy.compactness_comparisons` (with `dim`): per dimension and rival,
+    "difference [95 %]" in degrees, the per-seed spread and the outcome that every seed must share."""
+    from x2softmax.report.verdicts import compactness_outcome
+
+    if not len(comparisons):
+        return pd.DataFrame({"note": ["no toy comparison of X2 with another loss in this configuration"]})
+    return pd.DataFrame({
+        "dim": comparisons["dim"], "rival": comparisons["rival"], "seeds": comparisons["seeds"],
+        "X2 − rival [95 %] (deg)": [interval_text(d, lo, hi) for d, lo, hi in
+                                    zip(comparisons["difference"], comparisons["ci_low"], comparisons["ci_high"])],
+        "seed spread": [seed_spread_text(lo, hi) for lo, hi in zip(comparisons["seed_low"], comparisons["seed_high"])],
+        "outcome": [compactness_outcome(row) for _, row in comparisons.iterrows()],
+    })
+
+
 def ablation_intervals(paired: pd.DataFrame, protocol: str = "10fold") -> pd.DataFrame:
     """Per ablation run and data set, the 95 % interval of (ablation − X2) accuracy in points: the X2 − baseline
     comparisons of `paired_comparisons` turned round (run, dataset, low, high, unstable: the seeds disagree)."""
