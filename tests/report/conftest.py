@@ -132,8 +132,12 @@ def build_fake_results(root: Path, seed: int = 0) -> dict[str, dict]:
             feats = _unit(centres[labels] + 0.15 * rng.normal(size=(len(labels), dim)))
             path = results / "toy" / f"{loss}_{dim}d.npz"
             path.parent.mkdir(parents=True, exist_ok=True)
+            angles = np.rad2deg(np.arccos(np.clip(np.sum(feats * centres[labels], axis=1), -1, 1)))
+            seed_angles = np.stack([angles, *(angles * (1 + 0.1 * rng.normal(size=angles.shape)) for _ in range(2))])
             np.savez(path, features=feats.astype(np.float32), labels=labels, centres=centres.astype(np.float32),
-                     loss=np.array(loss), dim=np.array(dim))
+                     loss=np.array(loss), dim=np.array(dim), seeds=np.array([2048, 2049, 2050]),
+                     seed_test_index=np.stack([np.roll(np.arange(len(labels)), k) for k in range(3)]),
+                     seed_angles=seed_angles)
 
     all_runs = RUNS + list(ABLATIONS)
     rows = []

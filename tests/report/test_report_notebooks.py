@@ -39,8 +39,8 @@ def test_notebook_runs_and_writes_its_outputs(fake_tree, run_notebook, nb):
         assert f"Table {int(nb[:2])}.{number}. " in page and f'href="tables/{stem}.csv"' in page
     assert ('<section class="verdict">' in page) is (nb in VERDICT_PAGES)
     footer = page.split('<footer class="provenance">')[1]
-    for needed in (f"notebooks/{nb}.ipynb", f"notebook_{nb}", "render_notebook", "Git commit", "Config hash",
-                   'href="index.html"', *NOTEBOOKS[nb]["functions"]):
+    for needed in (f"notebooks/{nb}.ipynb", f"notebook_{nb}", "render_notebook", "Numbers produced at commit",
+                   "Page rendered at commit", "Config hash", 'href="index.html"', *NOTEBOOKS[nb]["functions"]):
         assert needed in footer
     assert all(path.is_file() for path in figure_paths(nb, figures))
 
