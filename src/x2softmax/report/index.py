@@ -168,7 +168,7 @@ def _environment_html(results_dir: Path) -> str:
     rows += [[_esc(name), f"<code>{_esc(version)}</code>"] for name, version in record.get("libraries", {}).items()]
     return ("<p>Recorded right after training and evaluation (<code>results/environment.json</code>); the lock file "
             "<code>requirements.lock</code> pins these library versions for <code>make replicate</code>.</p>"
-            + _table(["", "value"], rows))
+            + _table(["recorded", "value"], rows))
 
 
 def _reproduction_html(path: Path, here: Path) -> str:
