@@ -121,6 +121,10 @@ def test_degenerate_comparisons_are_named(project):
     assert table.loc[("cosface", "lfw"), "verdict"] == "not testable here"
     assert "saturated: cosface" in table.loc[("cosface", "lfw"), "degenerate"]
     assert table.loc[("x2_a-0.5", "lfw"), "degenerate"] == ""
+    saturated, identical = claims.run_health(pd.DataFrame({
+        "run": ["x2softmax.seed2049", "arcface.seed2049"], "base_run": ["x2softmax", "arcface"],
+        "saturated": ["False", "True"], "identical_to": ["arcface.seed2049", "x2softmax.seed2049"]}))
+    assert saturated == {"arcface"} and identical == {"x2softmax": {"arcface"}, "arcface": {"x2softmax"}}
 
 
 def test_missing_tables_are_not_testable(tmp_path):

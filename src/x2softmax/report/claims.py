@@ -26,6 +26,7 @@ from typing import Any
 
 import pandas as pd
 
+from x2softmax.config import base_run
 from x2softmax.evaluate.uncertainty import UNSTABLE, VERDICTS
 from x2softmax.report.page import table_number
 from x2softmax.report.verdicts import compactness_outcome
@@ -130,13 +131,17 @@ def _headline(paired: pd.DataFrame, suites: Sequence[str]) -> pd.DataFrame:
 
 
 def run_health(table: pd.DataFrame | None) -> tuple[set[str], dict[str, set[str]]]:
-    """Saturated base runs and, per run, the runs whose network is identical, from run_health.csv."""
+    """Saturated base runs and, per base run, the base runs with an identical network (any seed), from
+    run_health.csv."""
     if table is None:
         return set(), {}
     saturated = {str(b) for b, s in zip(table["base_run"], table["saturated"])
                  if str(s).strip().lower() in ("true", "1")}
-    identical = {str(r): {x for x in str(t).split(";") if x and x != "nan"}
-                 for r, t in zip(table["run"], table["identical_to"].astype(str))}
+    identical: dict[str, set[str]] = {}
+    for run, others in zip(table["run"], table["identical_to"]):
+        for other in (x for x in (others if isinstance(others, str) else "").split(";") if x):
+            identical.setdefault(base_run(str(run)), set()).add(base_run(other))
+            identical.setdefault(base_run(other), set()).add(base_run(str(run)))
     return saturated, identical
 
 
@@ -149,7 +154,7 @@ def _degenerate(x2: str, subject: str, health: pd.DataFrame | None) -> str:
     stuck = [r for r in (x2, subject) if r in saturated]
     if stuck:
         notes.append("saturated: " + ", ".join(stuck))
-    if subject in identical.get(x2, set()) or x2 in identical.get(subject, set()):
+    if subject in identical.get(x2, set()):
         notes.append(IDENTICAL)
     return "; ".join(notes)
 
