@@ -51,7 +51,7 @@ def test_identical_curves_are_merged_into_one_labelled_line():
     fig = plots.target_logit_figure(_target_frame())
     assert hidden_series(fig) == []
     labels = [t.get_text() for legend in fig.legends for t in legend.get_texts()]
-    assert "arcface = elasticface_arc_plus" in labels and "cosface" in labels
+    assert "arcface ≈ elasticface_arc_plus" in labels and "cosface" in labels
     plt.close(fig)
 
 

@@ -17,6 +17,7 @@ if TYPE_CHECKING:
 
 FIGURE_FORMATS = ("png", "pdf")
 FIGURE_DPI = 120
+MIN_LEGEND_TEXT_PX = 9.0  # a legend's text height on screen once the figure is scaled to the page's content width
 
 NOTEBOOKS: dict[str, dict] = {
     "01_margins": {
@@ -189,6 +190,18 @@ def save_figure(fig: Figure, nb: str, stem: str, figures_dir: Path) -> Path:
         written.append(target)
     plt.close(fig)
     return written[0]
+
+
+def legend_text_px(fig: Figure, content_width_px: float) -> float:
+    """Smallest legend text height (px) on screen: the saved PNG (tight box, FIGURE_DPI) scaled down to fit
+    `content_width_px`; inf when the figure has no legend."""
+    fig.canvas.draw()
+    box = fig.get_tightbbox(fig.canvas.get_renderer())
+    width_px = (box.width + 0.2) * FIGURE_DPI  # savefig's default pad_inches (0.1) on each side
+    scale = min(1.0, content_width_px / width_px)
+    legends = [*fig.legends, *(ax.get_legend() for ax in fig.axes if ax.get_legend() is not None)]
+    sizes = [text.get_fontsize() for legend in legends for text in legend.get_texts()]
+    return min(sizes) * FIGURE_DPI / 72 * scale if sizes else float("inf")
 
 
 def save_table(table: pd.DataFrame, nb: str, stem: str, tables_dir: Path) -> Path:

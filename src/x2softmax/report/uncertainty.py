@@ -15,7 +15,8 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from x2softmax.evaluate.uncertainty import TABLES, VERDICTS
-from x2softmax.report.plots import notice_figure, outside_legend, panel_grid, series_styles
+from x2softmax.report.palette import series_styles
+from x2softmax.report.plots import notice_figure, outside_legend, panel_grid
 from x2softmax.report.tables import MISSING, format_number
 
 
@@ -164,8 +165,9 @@ def errorbar_figure(intervals: pd.DataFrame, runs: Sequence[str], panel: str, x:
             else:
                 where = part[x].astype(float).to_numpy() * (1.0 + 0.06 * (k - len(shown) / 2))
             err = np.vstack([part["value"] - part["ci_low"], part["ci_high"] - part["value"]]).clip(min=0)
-            ax.errorbar(where, part["value"], yerr=err, fmt=styles[run]["marker"], color=styles[run]["color"], ms=3.5,
-                        capsize=2.5, lw=1.0, label=run)
+            ax.errorbar(where, part["value"], yerr=err, fmt=styles[run]["marker"], color=styles[run]["color"],
+                        ms=styles[run]["ms"] - 0.5, capsize=2.5, lw=styles[run]["lw"] * 0.7, label=run,
+                        zorder=styles[run]["zorder"])
         if log_x:
             ax.set_xscale("log")
             ax.set_xlabel("FAR")
