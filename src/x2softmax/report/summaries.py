@@ -116,9 +116,14 @@ def _margin_at(curve: pd.DataFrame, angle: float) -> float:
     return float(curve.loc[distance.idxmin(), "margin_deg"])
 
 
+HALF_CIRCLE_DEG = 180.0  # a "margin" wider than this is no margin: the class wins only near its antipode
+
+
 def margin_at_angles(angular: pd.DataFrame, angles: Sequence[float]) -> pd.DataFrame:
-    """One row per loss: its margin shape, where a margin exists, its minimum, and its value at each angle."""
+    """One row per loss: its margin shape, where a margin exists, its minimum, and its value at each angle; a margin
+    wider than the half circle (ArcFace below θ_w = m) counts as no margin, so shapes read the real margins only."""
     rows = []
+    angular = angular.assign(margin_deg=angular["margin_deg"].where(angular["margin_deg"] <= HALF_CIRCLE_DEG))
     for loss, curve in angular.groupby("loss", sort=False):
         finite = curve[np.isfinite(curve["margin_deg"])]
         row: dict[str, Any] = {"loss": loss, "shape": margin_shape(curve["theta_w_deg"], curve["margin_deg"])}
