@@ -46,10 +46,16 @@ def test_verification_and_reference_tables(fake_tree):
     comparison = summaries.reference_comparison(summary, reference, ["arcface", "x2softmax"], synthetic=True)
     assert set(comparison["run"]) == {"arcface"}  # no published X2-Softmax numbers exist
     row = comparison.query("dataset == 'lfw' and source.str.contains('2021')", engine="python").iloc[0]
-    assert row["difference"] == pytest.approx(row["value"] - 99.83) and row["comparable"] == "no: synthetic data"
+    assert np.isnan(row["difference"]) and row["comparable"] == "no: synthetic data"  # no Δ synthetic − published
+    assert comparison["difference"].isna().all() and "difference" not in summaries.reference_layout(comparison)
+    real = summaries.reference_comparison(summary, reference, ["arcface"], synthetic=False)
+    row = real.query("dataset == 'lfw' and source.str.contains('2021')", engine="python").iloc[0]
+    assert row["difference"] == pytest.approx(row["value"] - 99.83)
+    shown = summaries.reference_layout(real)
+    assert list(shown.columns[:6]) == ["run", "dataset", "comparable", "value", "reference_value", "difference"]
     no_flip = reference[(reference["method"] == "ArcFace") & (reference["benchmark"] == "LFW")].head(1).assign(
         protocol="10-fold (no flip)", source="a made-up row under another protocol")
-    comparison = summaries.reference_comparison(summary, pd.concat([reference, no_flip]), ["arcface"], synthetic=True)
+    comparison = summaries.reference_comparison(summary, pd.concat([reference, no_flip]), ["arcface"], synthetic=False)
     same = (((comparison["protocol"] == "10fold") & comparison["reference_protocol"].str.startswith("10-fold flip"))
             | ((comparison["protocol"] == "N1D1F2") & (comparison["reference_protocol"] == "N1D1F2")))
     other = comparison[~same]
@@ -71,6 +77,8 @@ def test_ijb_table_has_our_rows_and_published_rows(fake_tree):
     table = summaries.ijb_tar_table(summary, reference, ["arcface"], ["IJBC"])
     ours = table[table["source"] == "this run"]
     assert list(ours["method"]) == ["arcface"]
+    assert list(table.columns[:2]) == ["method", "source"]  # four published ArcFace rows told apart at the left
+    assert not table.duplicated(["method", "source"]).any()
     tar_columns = [c for c in table.columns if c.startswith("TAR")]
     assert tar_columns[:6] == [f"TAR@FAR={far} IJBC" for far in summaries.IJB_FARS]
     # a published row under another (or an unstated) protocol gets its own, labelled column, never this run's

@@ -70,7 +70,7 @@ NOTEBOOKS: dict[str, dict] = {
     "04_ijb": {
         "title": "IJB-B / IJB-C 1:1 verification",
         "figures": ["04_ijb_roc", "04_similarity_distributions", "04_tar_error_bars"],
-        "tables": ["04_ijb_tar", "04_similarity_overlap", "04_tar_intervals", "04_measurable_far", "04_seed_summary",
+        "tables": ["04_ijb_tar", "04_similarity_overlap", "04_measurable_far", "04_tar_intervals", "04_seed_summary",
                    "04_paired_comparisons"],
         "functions": ["x2softmax.evaluate.run.evaluate_model", "x2softmax.report.summaries.ijb_tar_table",
                       "x2softmax.report.summaries.roc_points", "x2softmax.analysis.geometry.overlap_coefficient",

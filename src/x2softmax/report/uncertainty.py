@@ -17,6 +17,7 @@ from matplotlib.figure import Figure
 from x2softmax.evaluate.uncertainty import TABLES, VERDICTS
 from x2softmax.report.palette import series_styles
 from x2softmax.report.plots import notice_figure, outside_legend, panel_grid
+from x2softmax.report.summaries import benchmark_order
 from x2softmax.report.tables import MISSING, format_number
 
 
@@ -51,7 +52,9 @@ def footnote(frame: pd.DataFrame) -> str:
 
 def interval_table(intervals: pd.DataFrame, runs: Sequence[str], column: Sequence[str]) -> pd.DataFrame:
     """Run × (the `column` fields joined) with "value [95 % interval]" cells; runs in the given order."""
-    rows = intervals[intervals["run"].isin(runs)].sort_values(list(column), kind="stable")
+    rank = {name: i for i, name in enumerate(benchmark_order(intervals["dataset"]))}
+    rows = intervals[intervals["run"].isin(runs)].sort_values(
+        list(column), key=lambda c: c.map(rank) if c.name == "dataset" else c, kind="stable")
     text = [interval_text(v, lo, hi) for v, lo, hi in zip(rows["value"], rows["ci_low"], rows["ci_high"])]
     keyed = rows.assign(cell=text, column=rows[list(column)].astype(str).agg(" ".join, axis=1))
     wide = keyed.pivot_table(index=["run", "seed"], columns="column", values="cell", aggfunc="first", sort=False)
@@ -113,7 +116,7 @@ def _by_dataset(rows: pd.DataFrame, index: list[str], cells: list[str]) -> pd.Da
         keyed = (keyed.assign(_group=keyed[index[0]].map(group), _far=keyed[key].map(_far_of))
                  .sort_values(["_group", "_far"], kind="stable").drop(columns=["_group", "_far"]))
     wide = keyed.pivot_table(index=[*index, key], columns="dataset", values="cell", aggfunc="first", sort=False)
-    wide = wide.reindex(columns=list(dict.fromkeys(rows["dataset"]))).fillna(MISSING)  # the tables' data-set order
+    wide = wide.reindex(columns=benchmark_order(rows["dataset"])).fillna(MISSING)  # the report's benchmark order
     wide.columns.name = None
     return wide.reset_index()
 
