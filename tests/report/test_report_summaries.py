@@ -113,6 +113,9 @@ def test_training_tables(fake_tree):
     assert curves["loss"].notna().all() and "set" not in curves.dropna(axis=1).columns
     cost = summaries.training_cost_table(p["train_dir"], p["benchmarks_dir"], ["arcface"]).iloc[0]
     assert cost["images_per_s"] == 510.0 and cost["peak_memory_mb"] == 900.0 and cost["job_max_rss_mb"] == 950.2
+    units = ("_s", "_mb", "per_s", "_pct_of_one_core")  # every measured column names its unit
+    measured = [c for c in cost.index if c not in ("run", "loss", "steps", "device")]
+    assert all(c.endswith(units) for c in measured), measured
 
 
 def test_ablation_table_differences(fake_tree):

@@ -333,7 +333,8 @@ def _peak_memory_mb(summary: Mapping[str, Any]) -> float:
 
 
 def training_cost_table(train_dir: Path, benchmarks_dir: Path, runs: Sequence[str]) -> pd.DataFrame:
-    """Per training job: steps, wall time, images/s, peak memory (summary.json) and Snakemake's benchmark numbers."""
+    """Per training job: steps, wall time, images/s, peak memory (summary.json) and Snakemake's benchmark numbers
+    (wall s, max RSS MB, CPU s, mean CPU load in % of one core); every column names its unit."""
     rows = []
     for run in runs:
         summary = read_json(Path(train_dir) / run / "summary.json")
@@ -356,7 +357,8 @@ def training_cost_table(train_dir: Path, benchmarks_dir: Path, runs: Sequence[st
                 job_s=float(table["s"].iloc[-1]),
                 job_max_rss_mb=pd.to_numeric(table["max_rss"], errors="coerce").iloc[-1],
                 job_cpu_time_s=float(table["cpu_time"].iloc[-1]),
-                job_mean_load=pd.to_numeric(table["mean_load"], errors="coerce").iloc[-1],
+                # Snakemake's mean_load: the job's CPU percent averaged over its run time (100 = one core busy)
+                job_mean_load_pct_of_one_core=pd.to_numeric(table["mean_load"], errors="coerce").iloc[-1],
             )
         rows.append(row)
     return pd.DataFrame(rows)
