@@ -106,7 +106,10 @@ def test_ablation_intervals_turn_x2_minus_ablation_round():
         {"baseline": "x2_k-0.8", "dataset": "lfw", "protocol": p, "metric": "accuracy_pct", "ci_low": lo,
          "ci_high": hi} for p, lo, hi in [("10fold", -1.0, 3.0), ("oracle", 5.0, 6.0)]])
     turned = unc.ablation_intervals(paired)
-    assert turned.to_dict("records") == [{"run": "x2_k-0.8", "dataset": "lfw", "low": -3.0, "high": 1.0}]
+    assert turned.to_dict("records") == [{"run": "x2_k-0.8", "dataset": "lfw", "protocol": "10fold", "low": -3.0,
+                                          "high": 1.0},
+                                         {"run": "x2_k-0.8", "dataset": "lfw", "protocol": "oracle", "low": -6.0,
+                                          "high": -5.0}]
 
 
 def test_tables_3_1_and_3_3_to_3_5_share_one_benchmark_order():

@@ -138,11 +138,11 @@ def paired_layout(paired: pd.DataFrame) -> pd.DataFrame:
     return _by_dataset(paired, ["baseline", "seeds"], cells)
 
 
-def ablation_intervals(paired: pd.DataFrame, protocol: str = "10fold") -> pd.DataFrame:
-    """Per ablation run and data set, the 95 % interval of (ablation − X2) accuracy in points: the X2 − baseline
-    comparisons of `paired_comparisons` turned round (run, dataset, low, high)."""
-    rows = paired[(paired["protocol"] == protocol) & (paired["metric"] == "accuracy_pct")]
-    return pd.DataFrame({"run": rows["baseline"], "dataset": rows["dataset"],
+def ablation_intervals(paired: pd.DataFrame, protocols: Sequence[str] = ("10fold", "oracle")) -> pd.DataFrame:
+    """Per ablation run, data set and protocol, the 95 % interval of (ablation − X2) accuracy in points: the
+    X2 − baseline comparisons of `paired_comparisons` turned round (run, dataset, protocol, low, high)."""
+    rows = paired[paired["protocol"].isin(protocols) & (paired["metric"] == "accuracy_pct")]
+    return pd.DataFrame({"run": rows["baseline"], "dataset": rows["dataset"], "protocol": rows["protocol"],
                          "low": -rows["ci_high"], "high": -rows["ci_low"]}).reset_index(drop=True)
 
 
