@@ -90,8 +90,11 @@ def test_geometry_verdict_places_trained_angles_on_the_margin_curve():
     curve = np.rad2deg(angular_margin("x2softmax", np.deg2rad(theta), a=-0.9, h=0.0, k=0.65))
     low = theta[np.nanargmin(curve)]
     below = pd.DataFrame({"nearest_angle_deg": np.linspace(low - 20, low - 5, 50)})
-    text = verdicts.geometry_verdict({"x2softmax": below}, spec)
+    text = verdicts.geometry_verdict({"x2softmax": below}, spec, synthetic=False)
     assert f"smallest at θ_w = {low:.0f}°" in text and "all on the falling side" in text
     above = pd.DataFrame({"nearest_angle_deg": np.linspace(low + 5, low + 20, 50)})
-    assert "all on the rising side" in verdicts.geometry_verdict({"x2softmax": above}, spec)
-    assert "not trained" in verdicts.geometry_verdict({}, spec)
+    assert "all on the rising side" in verdicts.geometry_verdict({"x2softmax": above}, spec, synthetic=False)
+    assert "not trained" in verdicts.geometry_verdict({}, spec, synthetic=False)
+    synthetic = verdicts.geometry_verdict({"x2softmax": below}, spec, synthetic=True)
+    assert "on synthetic data (not the paper's faces), the opposite of the paper's claim" in synthetic
+    assert "synthetic" not in text

@@ -189,8 +189,9 @@ def ablation_verdict(table: pd.DataFrame, baseline: str, intervals: pd.DataFrame
 
 
 def geometry_verdict(frames: Mapping[str, pd.DataFrame], specs: Mapping[str, Mapping[str, Any]],
-                     run: str = "x2softmax") -> str:
-    """Where the trained nearest-centre angles of `run` lie on its loss's two-class margin curve (page 01)."""
+                     run: str = "x2softmax", *, synthetic: bool) -> str:
+    """Where the trained nearest-centre angles of `run` lie on its loss's two-class margin curve (page 01); a verdict
+    drawn from training on synthetic data says so."""
     from x2softmax.analysis.margins import angular_margin
 
     if run not in frames:
@@ -215,6 +216,9 @@ def geometry_verdict(frames: Mapping[str, pd.DataFrame], specs: Mapping[str, Map
                f"{low_at:.0f}°)" if falling == 1.0 else
                "so the margin grows with the angle for these classes, as the paper claims" if falling == 0.0 else
                f"so the claim applies to the {1 - falling:.0%} of classes above θ_w ≈ {low_at:.0f}° only")
+    trained = "on synthetic data (not the paper's faces), " if synthetic else ""
+    meaning = meaning.replace("the opposite of the paper's claim", f"{trained}the opposite of the paper's claim"
+                              ).replace("as the paper claims", f"{trained}as the paper claims")
     return (f"The trained class centres of `{run}` have nearest-neighbour angles from {_deg(lo)} to {_deg(hi)} "
             f"(median {_deg(med)}). Its two-class margin is smallest at θ_w = {low_at:.0f}° (page 01): the trained "
             f"angles lie {side} of that minimum, {meaning}.")
