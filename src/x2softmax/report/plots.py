@@ -328,15 +328,17 @@ def roc_figure(rocs: Mapping[str, Mapping[str, pd.DataFrame]]) -> Figure:
 
 
 def similarity_figure(scores: Mapping[str, Mapping[str, tuple[np.ndarray, np.ndarray]]],
-                      overlaps: Mapping[tuple[str, str], float], bins: int = 100, ncols: int = 5) -> Figure:
+                      overlaps: Mapping[tuple[str, str], float], bins: int = 100, ncols: int = 4) -> Figure:
     """Genuine vs impostor score densities: per suite a block of panels (one per run, `ncols` per row), each titled
-    with its overlap; every panel has its own axis labels."""
+    with its overlap, every panel labelled, all on one density scale (so heights compare), text readable once the
+    figure is fitted to the page."""
     suites = list(scores)
     runs = list(dict.fromkeys(r for per_run in scores.values() for r in per_run))
     ncols = max(1, min(ncols, len(runs)))
     rows_per_suite = math.ceil(len(runs) / ncols)
-    fig, axes = plt.subplots(rows_per_suite * len(suites), ncols, figsize=(3.0 * ncols, 2.6 * rows_per_suite
-                                                                           * len(suites)), squeeze=False)
+    fig, axes = plt.subplots(rows_per_suite * len(suites), ncols, figsize=(2.9 * ncols, 2.5 * rows_per_suite
+                                                                           * len(suites)), squeeze=False,
+                             sharex=True, sharey=True)
     edges = np.linspace(-1, 1, bins + 1)
     for i, suite in enumerate(suites):
         for j, run in enumerate(runs):
@@ -350,7 +352,7 @@ def similarity_figure(scores: Mapping[str, Mapping[str, tuple[np.ndarray, np.nda
             ax.set_title(f"{suite} · {run}\noverlap {overlaps[(suite, run)]:.3f}", fontsize=10)
             ax.set_xlabel("cosine similarity", fontsize=9)
             ax.set_ylabel("density", fontsize=9)
-            ax.tick_params(labelsize=8)
+            ax.tick_params(labelsize=9, labelbottom=True, labelleft=True)
         for j in range(len(runs), rows_per_suite * ncols):
             axes[i * rows_per_suite + j // ncols, j % ncols].set_visible(False)
     fig.tight_layout()
