@@ -64,7 +64,7 @@ NOTEBOOKS: dict[str, dict] = {
             "03_paired_comparisons": "X2-Softmax minus each baseline on the same pairs and seeds, 95 % interval, verdict",
             "03_verification_accuracy": "Verification accuracy per loss and benchmark, 10-fold and oracle protocols",
             "03_verification": "Verification accuracy (%) per loss × benchmark, one column per protocol",
-            "03_reference_comparison": "This run next to published numbers with the same metric, and the difference",
+            "03_reference_comparison": "This run next to published numbers with the same metric; the difference only where comparable (real data)",
         },
     },
     "04_ijb": {

@@ -153,7 +153,7 @@ def errorbar_figure(intervals: pd.DataFrame, runs: Sequence[str], panel: str, x:
     panels = list(dict.fromkeys(rows[panel]))
     if not panels:
         return notice_figure("No measurable value to show.")
-    fig, axes = panel_grid(len(panels), 2, (6.5, 4.2))
+    fig, axes = panel_grid(len(panels), 2, (5.5, 4.2))  # two panels and the legend fit the page readably
     styles = series_styles(runs)  # one colour and marker per run on every panel
     for ax, name in zip(axes, panels):
         sub = rows[rows[panel] == name]
