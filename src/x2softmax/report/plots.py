@@ -293,11 +293,13 @@ def verification_figure(long: pd.DataFrame, runs: Sequence[str] | None = None) -
     width = min(9.0, max(7.0, 0.06 * len(runs) * long["dataset"].nunique() + 2))  # no wider than the page shows
     fig, axes = panel_grid(len(protocols), 1, (width, 3.6))
     base = CHANCE_ACCURACY_PCT if long["value"].min() >= CHANCE_ACCURACY_PCT else 0.0
-    ylabel = "accuracy (%)" + (f", axis from {base:g} % (chance)" if base else "")
+    ylabel = "accuracy (%)" + (f"\naxis from {base:g} (chance)" if base else "")
     for ax, protocol in zip(axes, protocols):
         sns.barplot(long[long["protocol"] == protocol], x="dataset", y="value", hue="run", hue_order=runs,
                     palette=_palette(runs), saturation=1.0, ax=ax)
         ax.set(title=f"protocol: {protocol}", ylabel=ylabel, xlabel="", ylim=(base, 100))
+        if ax.get_legend() is not None:  # one legend below the panels (outside_legend), not in each panel's layout
+            ax.get_legend().remove()
     fig.tight_layout()
     outside_legend(fig, axes[0], ncol=4, title="run", below=True)
     return fig
