@@ -39,6 +39,10 @@ def test_a_table_split_per_suite_keeps_its_column_order():
     assert list(parts["IJBB"].columns) == ["method", "TAR 1e-3 IJBB", "source"]  # numbers before the provenance
     assert list(parts["IJBC"].columns) == ["method", "TAR 1e-3 IJBC", "source"]
     assert split_frame(frame, ["IJBB"]) == [] and split_frame(frame, None) == []
+    published = pd.DataFrame({"method": ["x2", "ArcFace"], "TAR 1e-3 IJBB": [50.0, None],
+                              "TAR 1e-3 IJBC": [51.0, 96.0], "source": ["this run", "a README"]})
+    parts = dict(split_frame(published, ["IJBB", "IJBC"]))  # a row with no IJB-B number is not in the IJB-B table
+    assert list(parts["IJBB"]["method"]) == ["x2"] and list(parts["IJBC"]["method"]) == ["x2", "ArcFace"]
 
 
 def test_a_wide_benchmark_table_splits_into_narrow_sub_tables_that_keep_the_run():
