@@ -121,3 +121,61 @@ def test_the_width_check_catches_a_planted_wide_table(tmp_path):
     contained.write_text(page.read_text().replace("<table>", '<div class="table-scroll"><table>')
                          .replace("</table>", "</table></div>"))
     assert page_width(contained, tmp_path)["scroll"] <= 1280
+
+
+def test_the_index_is_no_wider_than_the_window(fake_tree, populate_reports, tmp_path):
+    """The index's tables (protocols, runs, software) wrap their text: the page fits a 1280-pixel window."""
+    from x2softmax.report.style import write_stylesheet
+
+    root, _ = fake_tree
+    reports = tmp_path / "reports"
+    populate_reports(reports)
+    write_stylesheet(reports / "style.css")
+    index = build_index(reports, reports / "index.html", config={"synthetic": True, "preset": "browser"},
+                        results_dir=root / "results")
+    assert page_width(index, tmp_path)["scroll"] <= 1280
+    planted = index.with_name("planted.html")  # the same page with its tables not wrapping is too wide
+    planted.write_text(index.read_text(encoding="utf-8").replace('class="wrap"', ""), encoding="utf-8")
+    assert page_width(planted, tmp_path)["scroll"] > 1280
+
+
+KEY_PROBE = """<script>
+window.addEventListener("load", () => {
+  const box = document.querySelector(".table-scroll");
+  box.scrollLeft = box.scrollWidth;
+  const key = document.querySelector(".table-scroll td").getBoundingClientRect();
+  document.body.setAttribute("data-key-check", JSON.stringify({
+    key_left: key.left, box_left: box.getBoundingClientRect().left, scrolled: box.scrollLeft}));
+});
+</script>"""
+
+
+def _key_column_after_scrolling(page: Path, tmp_path: Path) -> dict:
+    """Where the first cell of a scrolling table sits once its container is scrolled all the way right."""
+    probe = page.with_name(f"key_{page.name}")
+    probe.write_text(page.read_text(encoding="utf-8").replace("</body>", KEY_PROBE + "</body>"), encoding="utf-8")
+    done = _chromium(["--window-size=1280,1600", "--virtual-time-budget=5000", "--dump-dom", probe.as_uri()],
+                     tmp_path / "profile")
+    found = re.search(r'data-key-check="([^"]+)"', done.stdout)
+    assert found, f"the key-column probe did not run on {page}: {done.stderr[-500:]}"
+    return json.loads(found.group(1).replace("&quot;", '"'))
+
+
+def test_a_wide_table_keeps_its_identifying_column_visible(tmp_path):
+    """Scrolled to its last column, a wide table still shows its first (identifying) column; a stylesheet without
+    the fixed column loses it."""
+    import pandas as pd
+
+    from x2softmax.report.style import CSS, write_stylesheet
+    from x2softmax.report.tables import table_html
+
+    frame = pd.DataFrame({"run": ["x2softmax", "arcface"], **{f"benchmark_{i} 10fold": [90.0, 91.0] for i in range(40)}})
+    write_stylesheet(tmp_path / "style.css")
+    page = tmp_path / "wide.html"
+    page.write_text(f'<html><head><link rel="stylesheet" href="style.css"></head><body>{table_html(frame)}</body>'
+                    "</html>")
+    kept = _key_column_after_scrolling(page, tmp_path)
+    assert kept["scrolled"] > 1000 and kept["key_left"] >= kept["box_left"] - 1, kept
+    (tmp_path / "style.css").write_text(CSS.replace("position: sticky; left: 0;", ""), encoding="utf-8")
+    lost = _key_column_after_scrolling(page, tmp_path)
+    assert lost["key_left"] < lost["box_left"] - 100, lost

@@ -72,3 +72,16 @@ def test_a_page_regenerated_twice_is_byte_identical(fake_tree, run_notebook, tmp
                        | {p.name: p.read_bytes() for p in table_paths(nb, Path(params[nb]["tables_dir"]))})
     assert pages[0] == pages[1]
     assert figures[0] == figures[1]
+
+
+@pytest.mark.parametrize("nb", sorted(NOTEBOOKS))
+def test_tables_and_figures_appear_in_numbered_order(nb):
+    """A page shows its tables (and its figures) in the order they are numbered (the declared order): Table 4.3
+    never comes after Table 4.4."""
+    import re
+
+    book = nbformat.read(Path(__file__).resolve().parents[2] / "notebooks" / f"{nb}.ipynb", as_version=4)
+    code = "\n".join(cell.source for cell in book.cells if cell.cell_type == "code")
+    for kind in ("figure", "table"):
+        shown = re.findall(rf'show_{kind}\(.*?\bNB, "([^"]+)"', code, flags=re.S)
+        assert shown == NOTEBOOKS[nb][f"{kind}s"], f"{nb}: {kind}s shown as {shown}"

@@ -51,7 +51,7 @@ def test_identical_curves_are_merged_into_one_labelled_line():
     fig = plots.target_logit_figure(_target_frame())
     assert hidden_series(fig) == []
     labels = [t.get_text() for legend in fig.legends for t in legend.get_texts()]
-    assert "arcface = elasticface_arc_plus" in labels and "cosface" in labels
+    assert "arcface ≈ elasticface_arc_plus" in labels and "cosface" in labels
     plt.close(fig)
 
 
@@ -167,3 +167,24 @@ def test_similarity_panels_have_labels_and_legible_text():
 @pytest.mark.parametrize("values", [np.full(10, 3.0), np.array([1.0, 1.0 + 1e-12])])
 def test_degenerate_samples_are_detected(values):
     assert plots.is_degenerate(values) and not plots.is_degenerate(np.array([1.0, 2.0]))
+
+
+def test_similarity_panels_share_one_scale_and_stay_readable_on_the_page():
+    """Fig. 4.2 with 13 runs on two suites: one density scale for every panel, and no text under 9 px once the
+    figure is fitted to the page's content width."""
+    from x2softmax.report.artifacts import MIN_LEGEND_TEXT_PX, smallest_text_px
+    from x2softmax.report.style import CONTENT_WIDTH_PX
+
+    rng = np.random.default_rng(3)
+    labels = (rng.random(400) < 0.2).astype(int)
+    scores = {s: {f"run{i}": (rng.normal(0.2 + 0.4 * labels, 0.05 + 0.02 * i), labels) for i in range(13)}
+              for s in ("IJBB", "IJBC")}
+    fig = plots.similarity_figure(scores, {(s, r): 0.1 for s in scores for r in scores[s]})
+    visible = [ax for ax in fig.axes if ax.get_visible()]
+    assert len(visible) == 26 and len({ax.get_ylim() for ax in visible}) == 1
+    assert smallest_text_px(fig, CONTENT_WIDTH_PX) >= MIN_LEGEND_TEXT_PX
+    plt.close(fig)
+    wide, ax = plt.subplots(figsize=(30, 4))  # the check catches a planted page-wide figure
+    ax.set_title("tiny once shrunk", fontsize=10)
+    assert smallest_text_px(wide, CONTENT_WIDTH_PX) < MIN_LEGEND_TEXT_PX
+    plt.close(wide)

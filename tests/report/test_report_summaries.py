@@ -46,10 +46,16 @@ def test_verification_and_reference_tables(fake_tree):
     comparison = summaries.reference_comparison(summary, reference, ["arcface", "x2softmax"], synthetic=True)
     assert set(comparison["run"]) == {"arcface"}  # no published X2-Softmax numbers exist
     row = comparison.query("dataset == 'lfw' and source.str.contains('2021')", engine="python").iloc[0]
-    assert row["difference"] == pytest.approx(row["value"] - 99.83) and row["comparable"] == "no: synthetic data"
+    assert np.isnan(row["difference"]) and row["comparable"] == "no: synthetic data"  # no Δ synthetic − published
+    assert comparison["difference"].isna().all() and "difference" not in summaries.reference_layout(comparison)
+    real = summaries.reference_comparison(summary, reference, ["arcface"], synthetic=False)
+    row = real.query("dataset == 'lfw' and source.str.contains('2021')", engine="python").iloc[0]
+    assert row["difference"] == pytest.approx(row["value"] - 99.83)
+    shown = summaries.reference_layout(real)
+    assert list(shown.columns[:6]) == ["run", "dataset", "comparable", "value", "reference_value", "difference"]
     no_flip = reference[(reference["method"] == "ArcFace") & (reference["benchmark"] == "LFW")].head(1).assign(
         protocol="10-fold (no flip)", source="a made-up row under another protocol")
-    comparison = summaries.reference_comparison(summary, pd.concat([reference, no_flip]), ["arcface"], synthetic=True)
+    comparison = summaries.reference_comparison(summary, pd.concat([reference, no_flip]), ["arcface"], synthetic=False)
     same = (((comparison["protocol"] == "10fold") & comparison["reference_protocol"].str.startswith("10-fold flip"))
             | ((comparison["protocol"] == "N1D1F2") & (comparison["reference_protocol"] == "N1D1F2")))
     other = comparison[~same]
@@ -71,10 +77,13 @@ def test_ijb_table_has_our_rows_and_published_rows(fake_tree):
     table = summaries.ijb_tar_table(summary, reference, ["arcface"], ["IJBC"])
     ours = table[table["source"] == "this run"]
     assert list(ours["method"]) == ["arcface"]
+    assert list(table.columns[:2]) == ["method", "source"]  # four published ArcFace rows told apart at the left
+    assert not table.duplicated(["method", "source"]).any()
     tar_columns = [c for c in table.columns if c.startswith("TAR")]
     assert tar_columns[:6] == [f"TAR@FAR={far} IJBC" for far in summaries.IJB_FARS]
-    # a published row under another protocol gets its own, labelled column, never this run's
-    assert tar_columns[6:] == ["TAR@FAR=1e-04 IJBC (AdaFace own IJB script (no faceness))"]
+    # a published row under another (or an unstated) protocol gets its own, labelled column, never this run's
+    assert tar_columns[6:] == ["TAR@FAR=1e-04 IJBC (AdaFace own IJB script (no faceness))",
+                               "TAR@FAR=1e-04 IJBC (not stated)"]
     adaface = table[table["method"] == "AdaFace"].iloc[0]
     assert np.isnan(adaface["TAR@FAR=1e-04 IJBC"]) and adaface["protocol"].startswith("AdaFace own")
     published = table[table["source"].str.contains("2021 model zoo")].iloc[0]
@@ -104,6 +113,9 @@ def test_training_tables(fake_tree):
     assert curves["loss"].notna().all() and "set" not in curves.dropna(axis=1).columns
     cost = summaries.training_cost_table(p["train_dir"], p["benchmarks_dir"], ["arcface"]).iloc[0]
     assert cost["images_per_s"] == 510.0 and cost["peak_memory_mb"] == 900.0 and cost["job_max_rss_mb"] == 950.2
+    units = ("_s", "_mb", "per_s", "_pct_of_one_core")  # every measured column names its unit
+    measured = [c for c in cost.index if c not in ("run", "loss", "steps", "device")]
+    assert all(c.endswith(units) for c in measured), measured
 
 
 def test_ablation_table_differences(fake_tree):
@@ -138,3 +150,38 @@ def test_not_run_note_names_what_the_title_promises_but_was_not_run():
     assert summaries.not_run_note(["a"], ["a", "b"], "x", "y") == ""
     assert summaries.ablated_parameters({"r1": {"hparams": {"a": 1}}, "r2": {"hparams": {"gradient": "exact"}},
                                          "r3": {}}) == ["a", "gradient"]
+
+
+def test_the_margin_table_agrees_with_page_01s_closed_forms():
+    """Page 01's prose: ArcFace constant (m), CosFace shrinks, SphereFace grows. A margin wider than the half circle
+    (ArcFace for θ_w < m: the class wins only near its antipode) is no margin, so it does not make ArcFace
+    'decreasing'."""
+    from x2softmax.analysis.margins import angular_margin
+
+    theta = np.arange(1, 181, 1.0)
+    angular = pd.concat([pd.DataFrame({"loss": name, "theta_w_deg": theta, "margin_deg": np.rad2deg(angular_margin(name, np.deg2rad(theta)))})
+                         for name in ("arcface", "cosface", "sphereface")])
+    assert angular["margin_deg"].max() > 180  # ArcFace's wrapped margins are in the input
+    table = summaries.margin_at_angles(angular, [90]).set_index("loss")
+    assert dict(table["shape"]) == {"arcface": "constant", "cosface": "decreasing", "sphereface": "increasing"}
+    assert table.loc["arcface", "exists_from_deg"] == pytest.approx(29.0)
+    assert table.loc["arcface", "margin_at_90_deg"] == pytest.approx(np.rad2deg(0.5))
+    arcface = angular[angular["loss"] == "arcface"]
+    assert summaries.margin_shape(theta, arcface["margin_deg"]) == "decreasing"  # the old reading, wraps included
+
+
+def test_reference_rows_cite_the_evaluation_notebook_of_their_own_benchmark():
+    """insightface keeps one evaluation notebook per IJB suite; a row must cite its own suite's notebook, and a label
+    the cited source does not state reads "not stated" (CurricularFace's README states neither data nor protocol)."""
+    import re
+
+    from tests.report.conftest import REFERENCE_CSV
+
+    reference = summaries.read_table(REFERENCE_CSV, summaries.REFERENCE_COLUMNS)
+    cited = reference[reference["source"].str.contains(r"IJB[BC]_Evaluation", regex=True)]
+    assert len(cited) >= 2
+    for _, row in cited.iterrows():
+        suite = re.search(r"IJB([BC])_Evaluation", row["source"]).group(1)
+        assert row["benchmark"] == f"IJB-{suite}", f"{row['benchmark']} cites {row['source']}"
+    curricular = reference[reference["method"] == "CurricularFace"]
+    assert len(curricular) and (curricular[["train_data", "protocol"]] == "not stated").all().all()

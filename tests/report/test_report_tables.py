@@ -39,3 +39,26 @@ def test_a_table_split_per_suite_keeps_its_column_order():
     assert list(parts["IJBB"].columns) == ["method", "TAR 1e-3 IJBB", "source"]  # numbers before the provenance
     assert list(parts["IJBC"].columns) == ["method", "TAR 1e-3 IJBC", "source"]
     assert split_frame(frame, ["IJBB"]) == [] and split_frame(frame, None) == []
+    published = pd.DataFrame({"method": ["x2", "ArcFace"], "TAR 1e-3 IJBB": [50.0, None],
+                              "TAR 1e-3 IJBC": [51.0, 96.0], "source": ["this run", "a README"]})
+    parts = dict(split_frame(published, ["IJBB", "IJBC"]))  # a row with no IJB-B number is not in the IJB-B table
+    assert list(parts["IJBB"]["method"]) == ["x2"] and list(parts["IJBC"]["method"]) == ["x2", "ArcFace"]
+
+
+def test_a_wide_benchmark_table_splits_into_narrow_sub_tables_that_keep_the_run():
+    """Tables 3.1 and 6.1 split per benchmark: every sub-table starts with the run (and its identifying columns) and
+    holds only its own benchmark's columns; "lfw" does not take "calfw" or "cplfw"."""
+    from x2softmax.report.page import split_frame, table_block
+
+    benchmarks = ["lfw", "cfp_fp", "agedb_30", "calfw", "cplfw"]
+    columns = {f"{b} {kind}": [90.0] for b in benchmarks for kind in ("10fold", "10fold std", "oracle")}
+    deltas = {f"Δ {b} {p}": [0.5] for b in benchmarks for p in ("10fold", "oracle")}
+    frame = pd.DataFrame({"run": ["x2_a-0.5"], "loss": ["x2softmax"], "overrides": ["a=-0.5"], **columns, **deltas})
+    parts = dict(split_frame(frame, benchmarks))
+    assert list(parts) == benchmarks
+    for name, part in parts.items():
+        assert list(part.columns[:3]) == ["run", "loss", "overrides"]
+        assert len(part.columns) == 3 + 3 + 2 and all(name in c.split() for c in part.columns[3:])
+    block = table_block("06_ablations", "06_ablations", frame, split_by=benchmarks)
+    assert block.count('<div class="table-scroll">') == len(benchmarks)
+    assert max(len(re.findall("<th>", chunk)) for chunk in block.split('<p class="subtable">')) <= 8

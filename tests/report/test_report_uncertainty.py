@@ -111,10 +111,12 @@ def test_ablation_intervals_turn_x2_minus_ablation_round():
         {"baseline": "x2_k-0.8", "dataset": "lfw", "protocol": p, "metric": "accuracy_pct", "ci_low": lo,
          "ci_high": hi} for p, lo, hi in [("10fold", -1.0, 3.0), ("oracle", 5.0, 6.0)]])
     turned = unc.ablation_intervals(paired)
-    assert turned.to_dict("records") == [{"run": "x2_k-0.8", "dataset": "lfw", "low": -3.0, "high": 1.0,
-                                          "unstable": False}]
+    assert turned.to_dict("records") == [{"run": "x2_k-0.8", "dataset": "lfw", "protocol": "10fold", "low": -3.0,
+                                          "high": 1.0, "unstable": False},
+                                         {"run": "x2_k-0.8", "dataset": "lfw", "protocol": "oracle", "low": -6.0,
+                                          "high": -5.0, "unstable": False}]
     planted = unc.ablation_intervals(paired.assign(verdict=["unstable over seeds", "X2 better"]))
-    assert planted["unstable"].tolist() == [True]
+    assert planted["unstable"].tolist() == [True, False]
 
 
 def test_toy_comparison_layout_shows_interval_spread_and_outcome():
@@ -124,3 +126,27 @@ def test_toy_comparison_layout_shows_interval_spread_and_outcome():
     layout = unc.toy_comparison_layout(comparisons)
     assert layout.iloc[0].tolist() == [2, "arcface", "1 2", "−1.50 [−2.00, −1.00]", "−1.80 … −1.20", "more compact"]
     assert "no toy comparison" in unc.toy_comparison_layout(comparisons.iloc[:0])["note"].iloc[0]
+
+
+def test_tables_3_1_and_3_3_to_3_5_share_one_benchmark_order():
+    """Whatever order the CSVs list the benchmarks in (here reversed and alphabetical), the accuracy table, the
+    interval table and the seed/paired layouts show them in the one order of summaries.benchmark_order."""
+    from x2softmax.report import summaries
+
+    scrambled = ["cplfw", "agedb_30", "lfw", "calfw", "cfp_fp"]
+    expected = ["lfw", "cfp_fp", "agedb_30", "calfw", "cplfw"]
+    assert summaries.benchmark_order(scrambled + ["my_set"]) == expected + ["my_set"]
+    summary = pd.DataFrame([{"run": r, "loss": r, "dataset": d, "protocol": "10fold", "metric": "accuracy_pct",
+                             "value": 90.0, "checkpoint": "final"} for r in ("x2softmax", "arcface") for d in scrambled])
+    table_3_1 = summaries.verification_table(summary, ["x2softmax", "arcface"])
+    assert [c.split()[0] for c in table_3_1.columns[2:]] == expected
+    intervals = pd.DataFrame([{"run": r, "seed": 2048, "dataset": d, "protocol": "10fold", "value": 90.0,
+                               "ci_low": 89.0, "ci_high": 91.0, "note": ""} for r in ("x2softmax", "arcface")
+                              for d in sorted(scrambled)])
+    table_3_3 = unc.interval_table(intervals, ["x2softmax", "arcface"], ["dataset", "protocol"])
+    assert [c.split()[0] for c in table_3_3.columns[2:]] == expected
+    paired = pd.DataFrame([{"baseline": "arcface", "dataset": d, "protocol": "10fold", "metric": "accuracy_pct",
+                            "seeds": "2048", "x2_mean": 91.0, "baseline_mean": 90.0, "difference": 1.0,
+                            "ci_low": 0.2, "ci_high": 1.9, "verdict": "X2 better", "note": ""} for d in scrambled])
+    table_3_5 = unc.paired_layout(unc.paired_table(paired, scrambled))
+    assert list(table_3_5.columns[3:]) == expected

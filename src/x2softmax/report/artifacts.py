@@ -17,6 +17,7 @@ if TYPE_CHECKING:
 
 FIGURE_FORMATS = ("png", "pdf")
 FIGURE_DPI = 120
+MIN_LEGEND_TEXT_PX = 9.0  # a legend's text height on screen once the figure is scaled to the page's content width
 
 NOTEBOOKS: dict[str, dict] = {
     "01_margins": {
@@ -65,13 +66,13 @@ NOTEBOOKS: dict[str, dict] = {
             "03_paired_comparisons": "X2-Softmax minus each baseline on the same pairs and seeds, 95 % interval, verdict",
             "03_verification_accuracy": "Verification accuracy per loss and benchmark, 10-fold and oracle protocols",
             "03_verification": "Verification accuracy (%) per loss × benchmark, one column per protocol",
-            "03_reference_comparison": "This run next to published numbers with the same metric, and the difference",
+            "03_reference_comparison": "This run next to published numbers with the same metric; the difference only where comparable (real data)",
         },
     },
     "04_ijb": {
         "title": "IJB-B / IJB-C 1:1 verification",
         "figures": ["04_ijb_roc", "04_similarity_distributions", "04_tar_error_bars"],
-        "tables": ["04_ijb_tar", "04_similarity_overlap", "04_tar_intervals", "04_measurable_far", "04_seed_summary",
+        "tables": ["04_ijb_tar", "04_similarity_overlap", "04_measurable_far", "04_tar_intervals", "04_seed_summary",
                    "04_paired_comparisons"],
         "functions": ["x2softmax.evaluate.run.evaluate_model", "x2softmax.report.summaries.ijb_tar_table",
                       "x2softmax.report.summaries.roc_points", "x2softmax.analysis.geometry.overlap_coefficient",
@@ -191,6 +192,30 @@ def save_figure(fig: Figure, nb: str, stem: str, figures_dir: Path) -> Path:
         written.append(target)
     plt.close(fig)
     return written[0]
+
+
+def screen_scale(fig: Figure, content_width_px: float) -> float:
+    """How much the saved PNG (tight box, FIGURE_DPI) shrinks to fit `content_width_px` (1 when it fits)."""
+    fig.canvas.draw()
+    box = fig.get_tightbbox(fig.canvas.get_renderer())
+    return min(1.0, content_width_px / ((box.width + 0.2) * FIGURE_DPI))  # savefig's pad_inches 0.1 each side
+
+
+def legend_text_px(fig: Figure, content_width_px: float) -> float:
+    """Smallest legend text height (px) on screen once the figure is fitted to the page; inf without a legend."""
+    legends = [*fig.legends, *(ax.get_legend() for ax in fig.axes if ax.get_legend() is not None)]
+    sizes = [text.get_fontsize() for legend in legends for text in legend.get_texts()]
+    return min(sizes) * FIGURE_DPI / 72 * screen_scale(fig, content_width_px) if sizes else float("inf")
+
+
+def smallest_text_px(fig: Figure, content_width_px: float) -> float:
+    """Smallest height (px) on screen of any visible text of the figure (titles, labels, ticks, legends)."""
+    from matplotlib.text import Text
+
+    scale = screen_scale(fig, content_width_px)
+    sizes = [t.get_fontsize() for t in fig.findobj(Text) if t.get_visible() and t.get_text().strip()
+             and (t.axes is None or t.axes.get_visible())]
+    return min(sizes) * FIGURE_DPI / 72 * scale if sizes else float("inf")
 
 
 def save_table(table: pd.DataFrame, nb: str, stem: str, tables_dir: Path) -> Path:

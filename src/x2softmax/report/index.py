@@ -36,10 +36,10 @@ def _esc(value: Any) -> str:
 
 
 def _table(header: list[str], rows: list[list[str]]) -> str:
-    """An HTML table from already-escaped cell strings."""
+    """An HTML table from already-escaped cell strings; its text wraps, so it is never wider than the page."""
     head = "".join(f"<th>{h}</th>" for h in header)
     body = "".join("<tr>" + "".join(f"<td>{c}</td>" for c in row) + "</tr>" for row in rows)
-    return f"<table><tr>{head}</tr>{body}</table>"
+    return f'<table class="wrap"><tr>{head}</tr>{body}</table>'
 
 
 def _link(target: Path, start: Path, text: str) -> str:

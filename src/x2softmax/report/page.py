@@ -48,19 +48,24 @@ def figure_block(nb: str, stem: str, figures_dir: Path, width: int | None = None
 
 def split_frame(frame: pd.DataFrame, split_by: str | Sequence[str] | None) -> list[tuple[str, pd.DataFrame]]:
     """Sub-tables of a wide frame: by the values of column `split_by`, or by column groups (every column whose name
-    contains a token of the sequence, with the columns that contain none repeated in each, in the frame's column
-    order); [] when nothing splits."""
+    has a token of the sequence as a word, with the columns that have none repeated in each, in the frame's column
+    order; "lfw" does not take "calfw"; rows empty in a group are left out of it); [] when nothing splits."""
     if split_by is None:
         return []
     if isinstance(split_by, str):
         if split_by not in frame.columns or frame[split_by].nunique() < 2:
             return []
         return [(str(key), part.drop(columns=[split_by])) for key, part in frame.groupby(split_by, sort=False)]
-    tokens = [t for t in split_by if any(t in str(c) for c in frame.columns)]
+    tokens = [t for t in dict.fromkeys(split_by) if any(t in str(c).split() for c in frame.columns)]
     if len(tokens) < 2:
         return []
-    shared = {c for c in frame.columns if not any(t in str(c) for t in split_by)}
-    return [(t, frame[[c for c in frame.columns if c in shared or t in str(c)]]) for t in tokens]  # column order kept
+    shared = {c for c in frame.columns if not any(t in str(c).split() for t in split_by)}
+    parts = []
+    for t in tokens:
+        own = [c for c in frame.columns if t in str(c).split()]
+        rows = frame[own].notna().any(axis=1)  # a row with nothing in this group (a published row of the other
+        parts.append((t, frame.loc[rows, [c for c in frame.columns if c in shared or c in own]]))  # suite) is left out
+    return parts
 
 
 def table_block(nb: str, stem: str, frame: pd.DataFrame, decimals: Mapping[str, int] | None = None,

@@ -15,6 +15,8 @@ import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
+from x2softmax.report.palette import merged_label, series_styles  # noqa: E402
+
 
 def setup_style() -> None:
     """The report's plotting style (seaborn whitegrid, readable fonts)."""
@@ -32,21 +34,6 @@ def panel_grid(n: int, ncols: int, size: tuple[float, float], **kwargs) -> tuple
     return fig, flat[:n]
 
 
-LINESTYLES = ("-", "--", "-.", ":")
-MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*")
-
-
-def series_styles(labels: Sequence[str]) -> dict[str, dict]:
-    """A fixed, distinguishable style (colour, line style, marker) per label, in order; the same labels give the
-    same styles in every figure of a page."""
-    colours = sns.color_palette("tab10", 10) + sns.color_palette("Dark2", 8)
-    return {
-        label: {"color": colours[i % len(colours)], "ls": LINESTYLES[(i // len(colours) + i) % len(LINESTYLES)],
-                "marker": MARKERS[i % len(MARKERS)]}
-        for i, label in enumerate(dict.fromkeys(labels))
-    }
-
-
 def near_identical(y1: np.ndarray, y2: np.ndarray, scale: float, tol: float = 0.01) -> bool:
     """Whether two series on the same x grid are drawn on top of each other: the same missing points and every
     difference within `tol` of the axis scale."""
@@ -60,7 +47,7 @@ def near_identical(y1: np.ndarray, y2: np.ndarray, scale: float, tol: float = 0.
 def merge_identical(curves: Mapping[str, tuple[np.ndarray, np.ndarray]], tol: float = 0.01
                     ) -> list[tuple[list[str], np.ndarray, np.ndarray]]:
     """Group series (label → (x, y)) that would hide each other; each group is drawn once, labelled with all its
-    members ("ArcFace = ElasticFace-Arc+")."""
+    members ("ArcFace ≈ ElasticFace-Arc+": equal within the tolerance, not exactly)."""
     finite = [y[np.isfinite(y)] for _, y in curves.values()]
     finite = [v for v in finite if v.size]
     scale = float(np.ptp(np.concatenate(finite))) if finite else 1.0
@@ -81,13 +68,13 @@ def draw_series(ax: plt.Axes, curves: Mapping[str, tuple[np.ndarray, np.ndarray]
     """Draw every series distinguishably: near-identical ones merged into one labelled line, the others with their
     own colour, line style and a few markers; returns the groups drawn."""
     groups = merge_identical(curves, tol)
-    styles = series_styles([" = ".join(m) for m, _, _ in groups])
+    styles = series_styles([merged_label(m) for m, _, _ in groups])
     for members, x, y in groups:
-        label = " = ".join(members)
+        label = merged_label(members)
         style = styles[label]
         every = max(1, len(x) // markers)
         ax.plot(x, y, label=label, color=style["color"], ls=style["ls"], marker=style["marker"], markevery=every,
-                markersize=4, lw=1.6)
+                markersize=style["ms"], lw=style["lw"], zorder=style["zorder"])
     if legend:
         ax.legend(fontsize=8)
     return [m for m, _, _ in groups]
@@ -110,23 +97,24 @@ def draw_density(ax: plt.Axes, values: np.ndarray, label: str, style: Mapping[st
         return
     if is_degenerate(v):
         value = 0.0 if abs(float(v[0])) < 0.05 else float(v[0])  # never "-0.0"
-        ax.axvline(value, color=style["color"], ls=style["ls"], lw=1.8, label=f"{label}: constant {value:.1f}")
+        ax.axvline(value, color=style["color"], ls=style["ls"], lw=style["lw"] + 0.3, label=f"{label}: constant {value:.1f}")
         ax.plot([value], [0.97], marker=style["marker"], color=style["color"], transform=ax.get_xaxis_transform(),
                 clip_on=False, ms=7)
         return
     density, edges = np.histogram(v, bins=bins, density=True)
-    ax.stairs(density, edges, color=style["color"], ls=style["ls"], lw=1.5, label=label)
+    ax.stairs(density, edges, color=style["color"], ls=style["ls"], lw=style["lw"], label=label, zorder=style["zorder"])
 
 
-def outside_legend(fig: Figure, ax: plt.Axes, ncol: int = 1, title: str | None = None) -> None:
-    """One legend for the figure (the entries of `ax`), to the right of the panels (never over the data); the panels'
-    own legends are removed."""
+def outside_legend(fig: Figure, ax: plt.Axes, ncol: int = 1, title: str | None = None, below: bool = False) -> None:
+    """One legend for the figure (the entries of `ax`), to the right of the panels or below them (never over the
+    data); the panels' own legends are removed."""
     handles, labels = ax.get_legend_handles_labels()
     for panel in fig.axes:
         if panel.get_legend() is not None:
             panel.get_legend().remove()
-    fig.legend(handles, labels, loc="center left", bbox_to_anchor=(1.0, 0.5), fontsize=9, ncol=ncol, title=title,
-               frameon=False)
+    where = {"loc": "upper center", "bbox_to_anchor": (0.5, 0.0)} if below else {
+        "loc": "center left", "bbox_to_anchor": (1.0, 0.5)}
+    fig.legend(handles, labels, fontsize=9, ncol=ncol, title=title, frameon=False, **where)
 
 
 def notice_figure(text: str) -> Figure:
@@ -150,7 +138,7 @@ def target_logit_figure(target_logits: pd.DataFrame) -> Figure:
     left.plot(theta, np.cos(np.deg2rad(theta)), color="black", ls=":", lw=1.2, label="cos θ (no margin)")
     left.set(xlabel="θ between feature and its class weight (deg)", ylabel="target logit f(θ)", xlim=(0, 180))
     margins = _curves(target_logits, "theta_deg", "cosine_margin")  # the same groups, so colours match the legend
-    draw_series(right, {" = ".join(m): margins[m[0]] for m in groups}, legend=False, tol=0.0)
+    draw_series(right, {merged_label(m): margins[m[0]] for m in groups}, legend=False, tol=0.0)
     right.set(xlabel="θ (deg)", ylabel="cosine margin cos θ − f(θ)", xlim=(0, 180))
     fig.tight_layout()
     outside_legend(fig, left)
@@ -293,47 +281,66 @@ def _palette(runs: Sequence[str]) -> dict[str, object]:
     return {run: style["color"] for run, style in series_styles(runs).items()}
 
 
+CHANCE_ACCURACY_PCT = 50.0  # balanced genuine/impostor pairs: a bar axis starts here (or at 0), never at the data
+
+
 def verification_figure(long: pd.DataFrame, runs: Sequence[str] | None = None) -> Figure:
     """Bars of accuracy (%) per benchmark and run, one panel per protocol (columns run, dataset, protocol, value);
-    colours fixed by `runs` (default: order of appearance), one legend beside the panels."""
+    colours fixed by `runs` (default: order of appearance), one legend below the panels; the axis starts at chance
+    (50 %, said on the axis label) or at 0 when a bar is below chance."""
     runs = list(runs) if runs is not None else list(dict.fromkeys(long["run"]))
     protocols = list(dict.fromkeys(long["protocol"]))
-    fig, axes = panel_grid(len(protocols), 1, (max(7.0, 0.09 * len(runs) * long["dataset"].nunique() + 3), 3.6))
-    low = long["value"].min()
+    width = min(9.0, max(7.0, 0.06 * len(runs) * long["dataset"].nunique() + 2))  # no wider than the page shows
+    fig, axes = panel_grid(len(protocols), 1, (width, 3.6))
+    base = CHANCE_ACCURACY_PCT if long["value"].min() >= CHANCE_ACCURACY_PCT else 0.0
+    ylabel = "accuracy (%)" + (f"\naxis from {base:g} (chance)" if base else "")
     for ax, protocol in zip(axes, protocols):
         sns.barplot(long[long["protocol"] == protocol], x="dataset", y="value", hue="run", hue_order=runs,
                     palette=_palette(runs), saturation=1.0, ax=ax)
-        ax.set(title=f"protocol: {protocol}", ylabel="accuracy (%)", xlabel="", ylim=(max(0, low - 5), 100))
+        ax.set(title=f"protocol: {protocol}", ylabel=ylabel, xlabel="", ylim=(base, 100))
+        if ax.get_legend() is not None:  # one legend below the panels (outside_legend), not in each panel's layout
+            ax.get_legend().remove()
     fig.tight_layout()
-    outside_legend(fig, axes[0], ncol=2 if len(runs) > 12 else 1, title="run")
+    outside_legend(fig, axes[0], ncol=4, title="run", below=True)
     return fig
 
 
+ROC_FAR_MIN = 1e-6
+
+
 def roc_figure(rocs: Mapping[str, Mapping[str, pd.DataFrame]]) -> Figure:
-    """ROC (TAR vs FAR, log-x) per suite (panels) and run (lines); `rocs[suite][run]` has columns far, tar."""
-    fig, axes = panel_grid(len(rocs), 2, (6, 4.5))
+    """ROC (TAR vs FAR, log-x) per suite (panels) and run (lines); `rocs[suite][run]` has columns far, tar. The FAR
+    range below the smallest FAR any run reaches (a single impostor pair's share, or more) is shaded and labelled."""
+    fig, axes = panel_grid(len(rocs), 2, (5, 4.2))
     runs = list(dict.fromkeys(r for per_run in rocs.values() for r in per_run))
     styles = series_styles(runs)
     for ax, (suite, per_run) in zip(axes, rocs.items()):
         for run, roc in per_run.items():
             st = styles[run]
-            ax.plot(roc["far"], roc["tar"], label=run, lw=1.4, color=st["color"], ls=st["ls"])
-        ax.set(xscale="log", xlim=(1e-6, 1), ylim=(0, 1.01), xlabel="FAR", ylabel="TAR", title=suite)
+            ax.plot(roc["far"], roc["tar"], label=run, lw=st["lw"], color=st["color"], ls=st["ls"], zorder=st["zorder"])
+        reached = [float(roc["far"][roc["far"] > 0].min()) for roc in per_run.values() if (roc["far"] > 0).any()]
+        if reached and min(reached) > ROC_FAR_MIN:
+            ax.axvspan(ROC_FAR_MIN, min(reached), color="0.85", zorder=0)
+            ax.text(np.sqrt(ROC_FAR_MIN * min(reached)), 0.97, "not measurable:\nFAR below\n1 / impostor\npairs",
+                    ha="center", va="top", fontsize=9, color="0.15")
+        ax.set(xscale="log", xlim=(ROC_FAR_MIN, 1), ylim=(0, 1.01), xlabel="FAR", ylabel="TAR", title=suite)
     fig.tight_layout()
-    outside_legend(fig, axes[0], ncol=2 if len(runs) > 12 else 1, title="run")
+    outside_legend(fig, axes[0], ncol=4, title="run", below=True)
     return fig
 
 
 def similarity_figure(scores: Mapping[str, Mapping[str, tuple[np.ndarray, np.ndarray]]],
-                      overlaps: Mapping[tuple[str, str], float], bins: int = 100, ncols: int = 5) -> Figure:
+                      overlaps: Mapping[tuple[str, str], float], bins: int = 100, ncols: int = 4) -> Figure:
     """Genuine vs impostor score densities: per suite a block of panels (one per run, `ncols` per row), each titled
-    with its overlap; every panel has its own axis labels."""
+    with its overlap, every panel labelled, all on one density scale (so heights compare), text readable once the
+    figure is fitted to the page."""
     suites = list(scores)
     runs = list(dict.fromkeys(r for per_run in scores.values() for r in per_run))
     ncols = max(1, min(ncols, len(runs)))
     rows_per_suite = math.ceil(len(runs) / ncols)
-    fig, axes = plt.subplots(rows_per_suite * len(suites), ncols, figsize=(3.0 * ncols, 2.6 * rows_per_suite
-                                                                           * len(suites)), squeeze=False)
+    fig, axes = plt.subplots(rows_per_suite * len(suites), ncols, figsize=(2.9 * ncols, 2.5 * rows_per_suite
+                                                                           * len(suites)), squeeze=False,
+                             sharex=True, sharey=True)
     edges = np.linspace(-1, 1, bins + 1)
     for i, suite in enumerate(suites):
         for j, run in enumerate(runs):
@@ -347,7 +354,7 @@ def similarity_figure(scores: Mapping[str, Mapping[str, tuple[np.ndarray, np.nda
             ax.set_title(f"{suite} · {run}\noverlap {overlaps[(suite, run)]:.3f}", fontsize=10)
             ax.set_xlabel("cosine similarity", fontsize=9)
             ax.set_ylabel("density", fontsize=9)
-            ax.tick_params(labelsize=8)
+            ax.tick_params(labelsize=9, labelbottom=True, labelleft=True)
         for j in range(len(runs), rows_per_suite * ncols):
             axes[i * rows_per_suite + j // ncols, j % ncols].set_visible(False)
     fig.tight_layout()
@@ -357,24 +364,25 @@ def similarity_figure(scores: Mapping[str, Mapping[str, tuple[np.ndarray, np.nda
 
 def training_curves_figure(curves: pd.DataFrame, columns: Sequence[str] = ("loss", "acc", "lr"),
                            runs: Sequence[str] | None = None) -> Figure:
-    """Training metrics against the step, one panel per metric (loss and lr on log axes), one styled line per run
-    (styles fixed by `runs`), one legend beside the panels."""
+    """Training metrics against the step, one panel per metric (two a row; loss and lr on log axes), one styled line
+    per run (styles fixed by `runs`), one legend below the panels."""
     runs = list(runs) if runs is not None else list(dict.fromkeys(curves["run"]))
     styles = series_styles(runs)
     present = [c for c in columns if c in curves.columns]
-    fig, axes = panel_grid(len(present), 3, (5, 3.8))
+    fig, axes = panel_grid(len(present), 2, (5, 3.8))  # two panels a row and the legend below: readable on the page
     for ax, column in zip(axes, present):
         for run in runs:
             part = curves[curves["run"] == run]
             if part.empty:
                 continue
             st = styles[run]
-            ax.plot(part["step"], part[column], label=run, color=st["color"], ls=st["ls"], lw=1.3)
+            ax.plot(part["step"], part[column], label=run, color=st["color"], ls=st["ls"], lw=st["lw"],
+                    zorder=st["zorder"])
         if column in ("loss", "lr") and (curves[column] > 0).all():
             ax.set_yscale("log")
         ax.set(title=column + (" (log scale)" if ax.get_yscale() == "log" else ""), xlabel="step", ylabel=column)
     fig.tight_layout()
-    outside_legend(fig, axes[0], ncol=2 if len(runs) > 12 else 1, title="run")
+    outside_legend(fig, axes[0], ncol=4, title="run", below=True)
     return fig
 
 
@@ -407,12 +415,12 @@ def realised_margin_figure(frames: Mapping[str, pd.DataFrame]) -> Figure:
         x, y = order["nearest_angle_deg"].to_numpy(), order["margin_deg"].to_numpy()
         curves[run] = (grid, np.interp(grid, x, y, left=np.nan, right=np.nan)) if hi > lo else (x, y)
     groups = draw_series(left, curves, legend=False)
-    styles = series_styles([" = ".join(m) for m in groups])
+    styles = series_styles([merged_label(m) for m in groups])
     spread = [f["margin_deg"].dropna().to_numpy() for f in usable.values()]
     spread = np.concatenate([v for v in spread if v.size and not is_degenerate(v)] or [np.zeros(0)])
     edges = np.linspace(spread.min(), spread.max(), 41) if spread.size and np.ptp(spread) > 0 else 30
     for members in groups:
-        label = " = ".join(members)
+        label = merged_label(members)
         draw_density(right, usable[members[0]]["margin_deg"].to_numpy(), label, styles[label], bins=edges)
     left.set(xlabel="nearest-centre angle (deg), range all runs cover", ylabel="realised margin (deg)")
     right.set(xlabel="realised margin (deg)", ylabel="density")

@@ -7,6 +7,7 @@ from pathlib import Path
 from x2softmax.io import atomic_write_text
 
 STYLESHEET = "style.css"
+CONTENT_WIDTH_PX = 1150 - 2 * 16  # body max-width minus its side padding (below): the widest a figure is shown
 
 CSS = """\
 /* X2-Softmax replication reports: one shared stylesheet (written by `x2softmax report style`). */
@@ -46,6 +47,10 @@ table.claims td { white-space: normal; min-width: 6em; }
 td.long { white-space: normal; min-width: 32em; max-width: 48em; }
 td.num { text-align: right; font-variant-numeric: tabular-nums; }
 th { background: #f0f0f0; position: sticky; top: 0; }
+.table-scroll td:first-child, .table-scroll th:first-child { position: sticky; left: 0; z-index: 1;
+       background: #fff; box-shadow: 1px 0 0 #bbb; }
+.table-scroll th:first-child { background: #f0f0f0; z-index: 2; }
+table.wrap th, table.wrap td { white-space: normal; }
 .figures { display: flex; flex-wrap: wrap; gap: 12px; }
 .figures figure { margin: 0; width: 260px; border: 1px solid #ddd; padding: 6px; background: #fafafa; }
 .figures figure img { width: 100%; height: 150px; object-fit: contain; background: white; }

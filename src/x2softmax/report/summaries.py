@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -37,9 +37,17 @@ REFERENCE_BENCHMARKS = {
     "IJBB": "IJB-B",
     "IJBC": "IJB-C",
 }
+NOT_STATED = "not stated"  # a reference label (training data, protocol) its cited source does not give
 IJB_FARS = ("1e-06", "1e-05", "1e-04", "1e-03", "1e-02", "1e-01")
 SUMMARY_COLUMNS = ("run", "loss", "dataset", "protocol", "metric", "value", "checkpoint")
 REFERENCE_COLUMNS = ("method", "backbone", "train_data", "benchmark", "metric", "value", "protocol", "source")
+
+
+def benchmark_order(datasets: Iterable[str]) -> list[str]:
+    """The data sets in the report's one benchmark order (REFERENCE_BENCHMARKS'; unknown ones after, as given)."""
+    rank = {name: i for i, name in enumerate(REFERENCE_BENCHMARKS)}
+    unique = list(dict.fromkeys(datasets))
+    return sorted(unique, key=lambda name: (rank.get(name, len(rank)), unique.index(name)))
 
 
 def read_table(path: Path, columns: Sequence[str]) -> pd.DataFrame:
@@ -116,9 +124,14 @@ def _margin_at(curve: pd.DataFrame, angle: float) -> float:
     return float(curve.loc[distance.idxmin(), "margin_deg"])
 
 
+HALF_CIRCLE_DEG = 180.0  # a "margin" wider than this is no margin: the class wins only near its antipode
+
+
 def margin_at_angles(angular: pd.DataFrame, angles: Sequence[float]) -> pd.DataFrame:
-    """One row per loss: its margin shape, where a margin exists, its minimum, and its value at each angle."""
+    """One row per loss: its margin shape, where a margin exists, its minimum, and its value at each angle; a margin
+    wider than the half circle (ArcFace below θ_w = m) counts as no margin, so shapes read the real margins only."""
     rows = []
+    angular = angular.assign(margin_deg=angular["margin_deg"].where(angular["margin_deg"] <= HALF_CIRCLE_DEG))
     for loss, curve in angular.groupby("loss", sort=False):
         finite = curve[np.isfinite(curve["margin_deg"])]
         row: dict[str, Any] = {"loss": loss, "shape": margin_shape(curve["theta_w_deg"], curve["margin_deg"])}
@@ -170,7 +183,7 @@ def verification_table(summary: pd.DataFrame, runs: Sequence[str]) -> pd.DataFra
     keyed = rows.assign(column=rows["dataset"] + " " + rows["protocol"] + rows["metric"].map(
         {"accuracy_pct": "", "accuracy_std_pct": " std"}))
     wide = keyed.pivot_table(index="run", columns="column", values="value", aggfunc="first", sort=False)
-    datasets = list(dict.fromkeys(rows["dataset"]))
+    datasets = benchmark_order(rows["dataset"])
     order = [
         col for ds in datasets for col in (f"{ds} 10fold", f"{ds} 10fold std", f"{ds} oracle") if col in wide.columns
     ]
@@ -192,7 +205,8 @@ def _reference_metric(metric: str) -> str:
 def reference_comparison(
     summary: pd.DataFrame, reference: pd.DataFrame, runs: Sequence[str], *, synthetic: bool
 ) -> pd.DataFrame:
-    """This run's value next to every published number for the same loss, benchmark and metric, and the difference.
+    """This run's value next to every published number for the same loss, benchmark and metric, and the difference
+    (only where the two are comparable: real data, same protocol, measurable).
 
     Accuracies are compared under the 10-fold protocol (the published one), IJB numbers under N1D1F2.
     """
@@ -212,16 +226,27 @@ def reference_comparison(
     same_protocol = np.array([_same_protocol(ours_p, theirs) for ours_p, theirs in
                               zip(merged["protocol"], merged["reference_protocol"])], dtype=bool)
     measurable = merged["value"].notna()
-    merged["difference"] = (merged["value"] - merged["reference_value"]).where(measurable & same_protocol)
+    merged["difference"] = (merged["value"] - merged["reference_value"]).where(
+        measurable & same_protocol & (not synthetic))  # never a difference between synthetic and published numbers
     merged["comparable"] = np.select(
-        [~measurable, ~same_protocol],
-        ["no: not measurable on this run's pairs", "no: published under another protocol"],
+        [~measurable, merged["reference_protocol"] == NOT_STATED, ~same_protocol],
+        ["no: not measurable on this run's pairs", "no: the source does not state its protocol",
+         "no: published under another protocol"],
         "no: synthetic data" if synthetic else "yes: same metric and protocol (check backbone and training data)")
     columns = [
         "run", "loss", "dataset", "metric", "protocol", "value", "reference_value", "difference", "method",
         "backbone", "train_data", "reference_protocol", "source", "comparable",
     ]
     return merged[columns].reset_index(drop=True)
+
+
+def reference_layout(comparison: pd.DataFrame) -> pd.DataFrame:
+    """The reader's layout of `reference_comparison`: what is compared and whether it is comparable first, then the
+    numbers (the difference only when some row has one), then the published row's provenance."""
+    first = ["run", "dataset", "comparable", "value", "reference_value"]
+    difference = ["difference"] if comparison["difference"].notna().any() else []
+    rest = ["method", "source", "backbone", "train_data", "reference_protocol", "protocol", "metric", "loss"]
+    return comparison[first + difference + rest].reset_index(drop=True)
 
 
 def _same_protocol(ours: str, published: str) -> bool:
@@ -266,7 +291,8 @@ def ijb_tar_table(
     extra = [c for c in dict.fromkeys(both["column"]) if c not in order]
     tar_columns = [c for c in order + extra if c in wide.columns]
     table = wide.reindex(columns=tar_columns).reset_index()
-    return table[["method", *tar_columns, *keys[1:]]]  # the numbers first, the provenance after them
+    # the row's identity first (method and source tell the published ArcFace rows apart), numbers, then provenance
+    return table[["method", "source", *tar_columns, "backbone", "train_data", "protocol"]]
 
 
 def roc_points(scores: np.ndarray, labels: np.ndarray, max_points: int = 2000) -> pd.DataFrame:
@@ -307,7 +333,8 @@ def _peak_memory_mb(summary: Mapping[str, Any]) -> float:
 
 
 def training_cost_table(train_dir: Path, benchmarks_dir: Path, runs: Sequence[str]) -> pd.DataFrame:
-    """Per training job: steps, wall time, images/s, peak memory (summary.json) and Snakemake's benchmark numbers."""
+    """Per training job: steps, wall time, images/s, peak memory (summary.json) and Snakemake's benchmark numbers
+    (wall s, max RSS MB, CPU s, mean CPU load in % of one core); every column names its unit."""
     rows = []
     for run in runs:
         summary = read_json(Path(train_dir) / run / "summary.json")
@@ -330,7 +357,8 @@ def training_cost_table(train_dir: Path, benchmarks_dir: Path, runs: Sequence[st
                 job_s=float(table["s"].iloc[-1]),
                 job_max_rss_mb=pd.to_numeric(table["max_rss"], errors="coerce").iloc[-1],
                 job_cpu_time_s=float(table["cpu_time"].iloc[-1]),
-                job_mean_load=pd.to_numeric(table["mean_load"], errors="coerce").iloc[-1],
+                # Snakemake's mean_load: the job's CPU percent averaged over its run time (100 = one core busy)
+                job_mean_load_pct_of_one_core=pd.to_numeric(table["mean_load"], errors="coerce").iloc[-1],
             )
         rows.append(row)
     return pd.DataFrame(rows)

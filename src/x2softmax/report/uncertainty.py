@@ -15,7 +15,9 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from x2softmax.evaluate.uncertainty import TABLES, UNSTABLE, VERDICTS
-from x2softmax.report.plots import notice_figure, outside_legend, panel_grid, series_styles
+from x2softmax.report.palette import series_styles
+from x2softmax.report.plots import notice_figure, outside_legend, panel_grid
+from x2softmax.report.summaries import benchmark_order
 from x2softmax.report.tables import MISSING, format_number
 
 
@@ -50,7 +52,9 @@ def footnote(frame: pd.DataFrame) -> str:
 
 def interval_table(intervals: pd.DataFrame, runs: Sequence[str], column: Sequence[str]) -> pd.DataFrame:
     """Run × (the `column` fields joined) with "value [95 % interval]" cells; runs in the given order."""
-    rows = intervals[intervals["run"].isin(runs)].sort_values(list(column), kind="stable")
+    rank = {name: i for i, name in enumerate(benchmark_order(intervals["dataset"]))}
+    rows = intervals[intervals["run"].isin(runs)].sort_values(
+        list(column), key=lambda c: c.map(rank) if c.name == "dataset" else c, kind="stable")
     text = [interval_text(v, lo, hi) for v, lo, hi in zip(rows["value"], rows["ci_low"], rows["ci_high"])]
     keyed = rows.assign(cell=text, column=rows[list(column)].astype(str).agg(" ".join, axis=1))
     wide = keyed.pivot_table(index=["run", "seed"], columns="column", values="cell", aggfunc="first", sort=False)
@@ -121,7 +125,7 @@ def _by_dataset(rows: pd.DataFrame, index: list[str], cells: list[str]) -> pd.Da
         keyed = (keyed.assign(_group=keyed[index[0]].map(group), _far=keyed[key].map(_far_of))
                  .sort_values(["_group", "_far"], kind="stable").drop(columns=["_group", "_far"]))
     wide = keyed.pivot_table(index=[*index, key], columns="dataset", values="cell", aggfunc="first", sort=False)
-    wide = wide.reindex(columns=list(dict.fromkeys(rows["dataset"]))).fillna(MISSING)  # the tables' data-set order
+    wide = wide.reindex(columns=benchmark_order(rows["dataset"])).fillna(MISSING)  # the report's benchmark order
     wide.columns.name = None
     return wide.reset_index()
 
@@ -160,13 +164,15 @@ def toy_comparison_layout(comparisons: pd.DataFrame) -> pd.DataFrame:
     })
 
 
-def ablation_intervals(paired: pd.DataFrame, protocol: str = "10fold") -> pd.DataFrame:
-    """Per ablation run and data set, the 95 % interval of (ablation − X2) accuracy in points: the X2 − baseline
-    comparisons of `paired_comparisons` turned round (run, dataset, low, high, unstable: the seeds disagree)."""
-    rows = paired[(paired["protocol"] == protocol) & (paired["metric"] == "accuracy_pct")]
+def ablation_intervals(paired: pd.DataFrame, protocols: Sequence[str] = ("10fold", "oracle")) -> pd.DataFrame:
+    """Per ablation run, data set and protocol, the 95 % interval of (ablation − X2) accuracy in points: the
+    X2 − baseline comparisons of `paired_comparisons` turned round (run, dataset, protocol, low, high, unstable: the
+    seeds disagree)."""
+    rows = paired[paired["protocol"].isin(protocols) & (paired["metric"] == "accuracy_pct")]
     unstable = rows["verdict"] == UNSTABLE if "verdict" in rows else pd.Series(False, index=rows.index)
-    return pd.DataFrame({"run": rows["baseline"], "dataset": rows["dataset"], "low": -rows["ci_high"],
-                         "high": -rows["ci_low"], "unstable": unstable.astype(bool)}).reset_index(drop=True)
+    return pd.DataFrame({"run": rows["baseline"], "dataset": rows["dataset"], "protocol": rows["protocol"],
+                         "low": -rows["ci_high"], "high": -rows["ci_low"],
+                         "unstable": unstable.astype(bool)}).reset_index(drop=True)
 
 
 def errorbar_figure(intervals: pd.DataFrame, runs: Sequence[str], panel: str, x: str, ylabel: str,
@@ -176,7 +182,7 @@ def errorbar_figure(intervals: pd.DataFrame, runs: Sequence[str], panel: str, x:
     panels = list(dict.fromkeys(rows[panel]))
     if not panels:
         return notice_figure("No measurable value to show.")
-    fig, axes = panel_grid(len(panels), 2, (6.5, 4.2))
+    fig, axes = panel_grid(len(panels), 2, (5.5, 4.2))  # two panels and the legend fit the page readably
     styles = series_styles(runs)  # one colour and marker per run on every panel
     for ax, name in zip(axes, panels):
         sub = rows[rows[panel] == name]
@@ -191,8 +197,9 @@ def errorbar_figure(intervals: pd.DataFrame, runs: Sequence[str], panel: str, x:
             else:
                 where = part[x].astype(float).to_numpy() * (1.0 + 0.06 * (k - len(shown) / 2))
             err = np.vstack([part["value"] - part["ci_low"], part["ci_high"] - part["value"]]).clip(min=0)
-            ax.errorbar(where, part["value"], yerr=err, fmt=styles[run]["marker"], color=styles[run]["color"], ms=3.5,
-                        capsize=2.5, lw=1.0, label=run)
+            ax.errorbar(where, part["value"], yerr=err, fmt=styles[run]["marker"], color=styles[run]["color"],
+                        ms=styles[run]["ms"] - 0.5, capsize=2.5, lw=styles[run]["lw"] * 0.7, label=run,
+                        zorder=styles[run]["zorder"])
         if log_x:
             ax.set_xscale("log")
             ax.set_xlabel("FAR")
