@@ -17,6 +17,7 @@ from x2softmax.data.align import similarity_transform, template
 from x2softmax.data.ijb import write_ijb_meta
 from x2softmax.data.images import encode_image
 from x2softmax.data.pairs import write_bin
+from x2softmax.data.pixels import blend, correlate, motion_kernel
 from x2softmax.data.recordio import write_face_recordio
 from x2softmax.io import atomic_write_bytes, atomic_write_json, file_sha256
 
@@ -397,7 +398,7 @@ class _Painter:
             return
         layer = self.img.copy()
         cv2.fillPoly(layer, self._pts(z), _colour(colour), cv2.LINE_AA, 4)
-        cv2.addWeighted(layer, alpha, self.img, 1.0 - alpha, 0.0, dst=self.img)
+        self.img[:] = blend(layer, self.img, alpha)
 
     def line(self, z: np.ndarray, colour: np.ndarray, width: float, closed: bool = False) -> None:
         """Draw the polyline `z` (posed face units) `width` face units wide."""
@@ -688,11 +689,7 @@ def _finish(img: np.ndarray, cond: dict, scale: float, rng: np.random.Generator)
         out = cv2.GaussianBlur(out, (0, 0), sigma)
     if cond["motion"] * scale > 0.5:
         length = int(2 * cond["motion"] * scale) + 1
-        kernel = np.zeros((length, length), np.float32)
-        kernel[length // 2, :] = 1.0 / length
-        rot = cv2.getRotationMatrix2D(((length - 1) / 2, (length - 1) / 2), rng.uniform(0, 180), 1.0)
-        kernel = cv2.warpAffine(kernel, rot, (length, length))
-        out = cv2.filter2D(out, -1, kernel / max(kernel.sum(), 1e-6))
+        out = correlate(out, motion_kernel(length, rng.uniform(0, 180)))
     if cond["noise"] > 0.5:
         noisy = out.astype(np.float32) + rng.standard_normal(out.shape, dtype=np.float32) * cond["noise"]
         out = np.clip(noisy, 0, 255).astype(np.uint8)
