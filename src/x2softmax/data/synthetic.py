@@ -21,7 +21,7 @@ from x2softmax.data.pixels import blend, correlate, motion_kernel
 from x2softmax.data.recordio import write_face_recordio
 from x2softmax.io import atomic_write_bytes, atomic_write_json, file_sha256
 
-GENERATOR_VERSION = "1"
+GENERATOR_VERSION = "2"  # 2: CPU-independent pixel operations, shared-image verification sets
 
 DEFAULTS: dict[str, Any] = {
     "seed": 20231208,  # master seed; every image's RNG derives from (seed, stream, identity/pair, index)
