@@ -23,7 +23,7 @@ SETTINGS = {
     "seed": 11,
     "train": {"identities": 10, "families": 3, "images_min": 2, "images_max": 6},
     "eval": {"identities": 12, "families": 3},
-    "val": {"pairs": 20},
+    "val": {"pairs": 20, "identities": 4, "images": 4},
     "nuisance": {"lowres_prob": 0.3, "jpeg_prob": 0.4, "occlusion_prob": 0.3},
     "ijbb": {"subjects": 3, "templates": [2, 2], "media": [1, 2], "frames": [3, 4], "video_prob": 0.8},
     "ijbc": {"subjects": 3, "templates": [2, 2], "media": [1, 2], "frames": [3, 4], "video_prob": 0.8},
