@@ -25,8 +25,9 @@ TINY = {
     "train": {"identities": 5, "families": 2, "images_min": 1, "images_max": 3},
     "eval": {"identities": 8, "families": 2},
     "val": {"pairs": 20, "identities": 4, "images": 4},
-    "ijbb": {"subjects": 2, "templates": [1, 2], "media": [1, 2], "frames": [2, 2]},
-    "ijbc": {"subjects": 2, "templates": [2, 2], "media": [1, 1], "frames": [2, 2]},
+    # fixed counts (every media a 2-frame video), so that reseeding changes the bytes but not the file names
+    "ijbb": {"subjects": 2, "templates": [2, 2], "media": [1, 1], "frames": [2, 2], "video_prob": 1.0},
+    "ijbc": {"subjects": 2, "templates": [2, 2], "media": [1, 1], "frames": [2, 2], "video_prob": 1.0},
 }
 
 
