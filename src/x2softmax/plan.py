@@ -21,7 +21,8 @@ def dataset_images(config: Mapping[str, Any]) -> dict[str, int]:
         counts = json.loads(manifest.read_text(encoding="utf-8"))["counts"]
         sizes = {"train": counts["train"]["images"]}
         sizes.update({suite: counts[suite]["images"] for suite in ("IJBB", "IJBC") if suite in counts})
-        sizes.update({name: 2 * entry["pairs"] for name, entry in counts.get("val", {}).items()})
+        # distinct images of a set (embedded once each); manifests before version 2 have a fresh image per pair slot
+        sizes.update({name: entry.get("images", 2 * entry["pairs"]) for name, entry in counts.get("val", {}).items()})
         return sizes
     from x2softmax.data.datasets import load_registry
 

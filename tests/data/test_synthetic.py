@@ -13,7 +13,7 @@ from x2softmax.config import load_config
 from x2softmax.data import synthetic as S
 from x2softmax.data.images import decode_image
 from x2softmax.data.ijb import load_ijb_suite
-from x2softmax.data.pairs import read_bin
+from x2softmax.data.pairs import load_bin_images, load_bin_unique, read_bin
 from x2softmax.data.recordio import FaceRecordIO, load_face_arrays
 from x2softmax.io import file_sha256
 
@@ -24,9 +24,10 @@ SMOKE = load_config("smoke")["data"]["synthetic"]
 TINY = {
     "train": {"identities": 5, "families": 2, "images_min": 1, "images_max": 3},
     "eval": {"identities": 8, "families": 2},
-    "val": {"pairs": 20},
-    "ijbb": {"subjects": 2, "templates": [1, 2], "media": [1, 2], "frames": [2, 2]},
-    "ijbc": {"subjects": 2, "templates": [2, 2], "media": [1, 1], "frames": [2, 2]},
+    "val": {"pairs": 20, "identities": 4, "images": 4},
+    # fixed counts (every media a 2-frame video), so that reseeding changes the bytes but not the file names
+    "ijbb": {"subjects": 2, "templates": [2, 2], "media": [1, 1], "frames": [2, 2], "video_prob": 1.0},
+    "ijbc": {"subjects": 2, "templates": [2, 2], "media": [1, 1], "frames": [2, 2], "video_prob": 1.0},
 }
 
 
@@ -72,7 +73,7 @@ def test_resolved_config_merges_over_defaults() -> None:
     cfg = S.resolve_config({"val": {"pairs": 40}})
     assert cfg["val"]["pairs"] == 40
     assert cfg["val"]["age_gap"] == S.DEFAULTS["val"]["age_gap"]
-    assert S.DEFAULTS["val"]["pairs"] == 600  # DEFAULTS itself is left untouched
+    assert S.DEFAULTS["val"]["pairs"] == 6000  # DEFAULTS itself is left untouched
 
 
 def test_generation_is_deterministic_and_order_independent(tmp_path: Path) -> None:
@@ -122,15 +123,42 @@ def test_val_sets_are_fold_contiguous(smoke: tuple[Path, dict]) -> None:
 def test_val_pair_plans_follow_the_set_flavour() -> None:
     cfg = S.resolve_config(SMOKE)
     _, families = S.population(cfg, "eval")
+    val = cfg["val"]
     for name in S.VAL_SETS:
-        ids, issame = S.val_pair_plan(cfg, name, families)
-        assert np.all((ids[:, 0] == ids[:, 1]) == issame)
-        impostors = ids[~issame]
+        plan = S.val_pair_plan(cfg, name, families)
+        assert len(plan.identity) == val["identities"] * val["images"] == len(plan.role)
+        ids = plan.identity[plan.pairs]
+        assert np.all((ids[:, 0] == ids[:, 1]) == plan.issame)
+        assert np.all(plan.pairs[:, 0] != plan.pairs[:, 1])
+        distinct = {tuple(sorted(p)) for p in plan.pairs.tolist()}
+        assert len(distinct) == len(plan.pairs)  # no pair twice
+        uses = np.bincount(plan.pairs.ravel(), minlength=len(plan.identity))
+        assert uses.min() >= 0 and uses.mean() == 2 * val["pairs"] / len(plan.identity)  # images shared by pairs
+        if name != "lfw":  # frontal/profile, pose or age: every pair joins a role-0 and a role-1 image
+            assert np.all(plan.role[plan.pairs].sum(axis=1) == 1)
+        impostors = ids[~plan.issame]
         same_family = families[impostors[:, 0]] == families[impostors[:, 1]]
         if name in ("calfw", "cplfw"):  # look-alike impostors
             assert same_family.all()
         else:
             assert not same_family.all()
+
+
+def test_val_sets_need_enough_genuine_pairs() -> None:
+    with pytest.raises(ValueError, match=r"val\.pairs"):
+        S.resolve_config({"val": {"pairs": 6000, "identities": 10, "images": 4}})
+    with pytest.raises(ValueError, match=r"val\.identities"):
+        S.resolve_config({"val": {"identities": 401}})
+
+
+def test_bin_images_are_decoded_once(smoke: tuple[Path, dict]) -> None:
+    root, manifest = smoke
+    path = root / "val" / "agedb_30.bin"
+    unique, index, issame = load_bin_unique(path)
+    images, issame_all = load_bin_images(path)
+    assert len(unique) == len(np.unique(index)) <= manifest["counts"]["val"]["agedb_30"]["images"]
+    assert len(unique) < len(images) == 2 * len(issame)
+    assert np.array_equal(unique[index], images) and np.array_equal(issame, issame_all)
 
 
 def test_eval_identities_are_disjoint_from_training() -> None:

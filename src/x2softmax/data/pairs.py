@@ -119,7 +119,16 @@ def read_bin(path: Path) -> tuple[list[bytes], np.ndarray]:
     return bins, issame.astype(bool)
 
 
+def load_bin_unique(path: Path, size: int | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A .bin set's distinct images (uint8 [U, H, W, 3] RGB, each payload decoded once, in order of first
+    appearance), the index [2P] of each pair slot's image among them, and issame [P]."""
+    bins, issame = read_bin(path)
+    first: dict[bytes, int] = {}
+    index = np.array([first.setdefault(payload, len(first)) for payload in bins], dtype=np.int64)
+    return decode_images(list(first), size=size, source=str(path)), index, issame
+
+
 def load_bin_images(path: Path, size: int | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Decoded images of a .bin set (uint8 [2P, H, W, 3] RGB, resized to `size` if given) and issame [P]."""
-    bins, issame = read_bin(path)
-    return decode_images(bins, size=size, source=str(path)), issame
+    images, index, issame = load_bin_unique(path, size)
+    return images[index], issame

@@ -17,10 +17,12 @@ from x2softmax.data.align import similarity_transform, template
 from x2softmax.data.ijb import write_ijb_meta
 from x2softmax.data.images import encode_image
 from x2softmax.data.pairs import write_bin
+from x2softmax.data.pixels import blend, correlate, motion_kernel
 from x2softmax.data.recordio import write_face_recordio
+from x2softmax.data.synthetic_plan import S_VAL_PLAN, VAL_SETS, genuine_capacity, val_pair_plan
 from x2softmax.io import atomic_write_bytes, atomic_write_json, file_sha256
 
-GENERATOR_VERSION = "1"
+GENERATOR_VERSION = "2"  # 2: CPU-independent pixel operations, shared-image verification sets
 
 DEFAULTS: dict[str, Any] = {
     "seed": 20231208,  # master seed; every image's RNG derives from (seed, stream, identity/pair, index)
@@ -62,39 +64,45 @@ DEFAULTS: dict[str, Any] = {
         "families": 80,
     },
     "val": {
-        "pairs": 600,  # pairs per verification set (multiple of 20: 10 folds, half genuine, half impostor)
+        # 6,000 pairs in 10 folds as LFW, over 100 identities x 12 images: each image is in about 10 pairs, so an
+        # evaluation embeds 1,200 images per set (bench/eval_set_power.py sizes the sets for a +-1 point interval)
+        "pairs": 6000,  # pairs per verification set (multiple of 20: 10 folds, half genuine, half impostor)
+        "identities": 100,  # eval identities per set (whole families, for the look-alike impostors)
+        "images": 12,  # images per identity and set (split into two roles of 6 in the frontal/profile, pose, age sets)
         "nuisance": 1.0,  # nuisance level of the verification images
         "profile_yaw_deg": [40.0, 70.0],  # |yaw| of the profile image of cfp_fp/vgg2_fp pairs (and cplfw's wide pose)
         "age_gap": [0.35, 0.7],  # age difference of agedb_30 / calfw pairs (age in [0, 1])
     },
+    # Many small templates (2 images each on average): about 1,300 (IJB-B) and 3,900 (IJB-C) genuine template pairs
+    # from about 450 and 900 templates, and every impostor pair (about 100,000 and 400,000: FAR 1e-4 is measurable).
+    # bench/eval_set_power.py: a paired IJB-C TAR@FAR=1e-3 difference then resolves about +-3 points.
     "ijbb": {
-        "subjects": 40,  # identities in the suite
-        "templates": [2, 4],  # templates per subject (inclusive range)
-        "media": [1, 4],  # media per template
-        "frames": [2, 8],  # frames per video media (a still media has one image)
-        "video_prob": 0.4,  # probability that a media is a video
+        "subjects": 70,  # identities in the suite
+        "templates": [4, 9],  # templates per subject (inclusive range)
+        "media": [1, 2],  # media per template
+        "frames": [2, 3],  # frames per video media (a still media has one image)
+        "video_prob": 0.25,  # probability that a media is a video
         "nuisance": 1.6,  # nuisance level (more pose, blur, low quality than the verification sets)
-        "impostor_pairs": 20000,  # cap on impostor template pairs (all of them when fewer); all genuine pairs kept
+        "impostor_pairs": 500000,  # cap on impostor template pairs (all of them when fewer); all genuine pairs kept
         "crop": [150, 200],  # loose crop side range (pixels), width and height drawn separately
     },
     "ijbc": {
-        "subjects": 55,
-        "templates": [2, 5],
-        "media": [1, 4],
-        "frames": [2, 8],
-        "video_prob": 0.5,
+        "subjects": 100,
+        "templates": [6, 12],
+        "media": [1, 2],
+        "frames": [2, 3],
+        "video_prob": 0.3,
         "nuisance": 1.9,
-        "impostor_pairs": 20000,
+        "impostor_pairs": 500000,
         "crop": [150, 200],
     },
 }
 
-VAL_SETS = ("lfw", "cfp_fp", "agedb_30", "calfw", "cplfw", "vgg2_fp")  # appended sets keep earlier streams
 IJB_SUITES = ("IJBB", "IJBC")
 TEMPLATE_112 = template(112)
 
 # RNG streams: every random draw is seeded from (seed, stream, ...) so output never depends on generation order.
-_S_TRAIN_POP, _S_EVAL_POP, _S_TRAIN_IMG, _S_VAL_PLAN, _S_VAL_IMG = 1, 2, 3, 10, 20
+_S_TRAIN_POP, _S_EVAL_POP, _S_TRAIN_IMG, _S_VAL_PLAN, _S_VAL_IMG = 1, 2, 3, S_VAL_PLAN, 20
 _S_IJB_PLAN, _S_IJB_MEDIA, _S_IJB_IMG, _S_BENCH = 30, 40, 50, 60
 
 # Identity appearance: name, low, high. An identity's value is low + (high - low) * Phi(latent).
@@ -219,6 +227,11 @@ def _check(cfg: dict) -> None:
     need(evalp["identities"] >= 2 * evalp["families"], "eval.identities", "need >= 2 per family (look-alike pairs)")
     pairs = val["pairs"]
     need(pairs >= 20 and pairs % 20 == 0, "val.pairs", f"must be a positive multiple of 20, got {pairs}")
+    need(2 <= val["identities"] <= evalp["identities"], "val.identities", "must be in [2, eval.identities]")
+    need(val["images"] >= 2, "val.images", f"must be >= 2, got {val['images']}")
+    offered = min(genuine_capacity(name, val["images"]) for name in VAL_SETS) * val["identities"]
+    need(offered >= pairs // 2, "val.pairs",
+         f"{pairs // 2} genuine pairs need more identities or images: val.identities x val.images offer {offered}")
     need(cfg["population"]["family_tightness"][0] > 0, "population.family_tightness", "must be > 0")
     need(cfg["nuisance"]["jpeg_quality_min"] <= 100, "nuisance.jpeg_quality_min", "must be <= 100")
     for suite in ("ijbb", "ijbc"):
@@ -397,7 +410,7 @@ class _Painter:
             return
         layer = self.img.copy()
         cv2.fillPoly(layer, self._pts(z), _colour(colour), cv2.LINE_AA, 4)
-        cv2.addWeighted(layer, alpha, self.img, 1.0 - alpha, 0.0, dst=self.img)
+        self.img[:] = blend(layer, self.img, alpha)
 
     def line(self, z: np.ndarray, colour: np.ndarray, width: float, closed: bool = False) -> None:
         """Draw the polyline `z` (posed face units) `width` face units wide."""
@@ -688,11 +701,7 @@ def _finish(img: np.ndarray, cond: dict, scale: float, rng: np.random.Generator)
         out = cv2.GaussianBlur(out, (0, 0), sigma)
     if cond["motion"] * scale > 0.5:
         length = int(2 * cond["motion"] * scale) + 1
-        kernel = np.zeros((length, length), np.float32)
-        kernel[length // 2, :] = 1.0 / length
-        rot = cv2.getRotationMatrix2D(((length - 1) / 2, (length - 1) / 2), rng.uniform(0, 180), 1.0)
-        kernel = cv2.warpAffine(kernel, rot, (length, length))
-        out = cv2.filter2D(out, -1, kernel / max(kernel.sum(), 1e-6))
+        out = correlate(out, motion_kernel(length, rng.uniform(0, 180)))
     if cond["noise"] > 0.5:
         noisy = out.astype(np.float32) + rng.standard_normal(out.shape, dtype=np.float32) * cond["noise"]
         out = np.clip(noisy, 0, 255).astype(np.uint8)
@@ -769,47 +778,21 @@ def _train_samples(cfg: dict, latents: np.ndarray, sizes: np.ndarray) -> Iterato
             yield class_id, encode_image(img, ".jpg", cfg["jpeg_quality"])
 
 
-def val_pair_plan(cfg: dict, name: str, families: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Eval identities [P, 2] and issame [P] of a verification set, fold-contiguous: per fold genuine then impostor."""
-    set_index = VAL_SETS.index(name)
-    lookalike = name in ("calfw", "cplfw")
-    n_pairs = cfg["val"]["pairs"]
-    half = n_pairs // 20
-    issame = np.tile(np.repeat([True, False], half), 10)
-    ids = np.empty((n_pairs, 2), np.int64)
-    by_family = [np.flatnonzero(families == f) for f in range(families.max() + 1)]
-    for i, same in enumerate(issame.tolist()):
-        rng = _rng(cfg["seed"], _S_VAL_PLAN, set_index, i)
-        a = int(rng.integers(len(families)))
-        if same:
-            b = a
-        elif lookalike:
-            b = int(rng.choice(by_family[families[a]][by_family[families[a]] != a]))
-        else:
-            b = int(rng.choice(len(families) - 1))
-            b += b >= a
-        ids[i] = a, b
-    return ids, issame
-
-
-def _val_conditions(cfg: dict, name: str, rng: np.random.Generator, nz: dict) -> tuple[dict, dict]:
-    """The two images' conditions of one pair, in the set's flavour (pose gap, age gap, or unconstrained)."""
-    first, second = _condition(rng, nz), _condition(rng, nz)
+def _val_condition(cfg: dict, name: str, role: int, rng: np.random.Generator, nz: dict, age_base: tuple) -> dict:
+    """One verification image's condition in its set's flavour: role 0 frontal / moderate pose / younger, role 1
+    profile / wide pose / older (`age_base`: the identity's younger age and age gap in this set)."""
+    cond = _condition(rng, nz)
     rad = math.pi / 180.0
     low, high = cfg["val"]["profile_yaw_deg"]
     if name in ("cfp_fp", "vgg2_fp"):  # frontal vs strong yaw (VGG2-FP: VGGFace2's frontal-profile pairs)
-        first["yaw"] = rng.normal(0.0, 4.0) * rad
-        second["yaw"] = rng.choice([-1.0, 1.0]) * rng.uniform(low, high) * rad
+        cond["yaw"] = (rng.choice([-1.0, 1.0]) * rng.uniform(low, high) if role else rng.normal(0.0, 4.0)) * rad
     elif name == "cplfw":  # cross-pose: a moderate pose against a wide one
-        first["yaw"] = rng.uniform(-0.5, 0.5) * low * rad
-        second["yaw"] = rng.choice([-1.0, 1.0]) * rng.uniform(0.8 * low, high) * rad
-    elif name in ("agedb_30", "calfw"):  # appearance drift: the second image is older by the age gap
-        gap = rng.uniform(*cfg["val"]["age_gap"])
-        first["age"] = rng.uniform(-0.3, 0.0)
-        second["age"] = first["age"] + gap
-    if rng.random() < 0.5:
-        first, second = second, first
-    return first, second
+        wide = rng.choice([-1.0, 1.0]) * rng.uniform(0.8 * low, high)
+        cond["yaw"] = (wide if role else rng.uniform(-0.5, 0.5) * low) * rad
+    elif name in ("agedb_30", "calfw"):  # appearance drift: role-1 images are older by the identity's age gap
+        young, gap = age_base
+        cond["age"] = young + gap * role + rng.normal(0.0, 0.03)
+    return cond
 
 
 def _write_val(cfg: dict, out_root: Path, latents: np.ndarray, families: np.ndarray) -> dict:
@@ -817,16 +800,19 @@ def _write_val(cfg: dict, out_root: Path, latents: np.ndarray, families: np.ndar
     jitter, seed = cfg["population"]["appearance_jitter"], cfg["seed"]
     counts = {}
     for set_index, name in enumerate(VAL_SETS):
-        ids, issame = val_pair_plan(cfg, name, families)
-        bins = []
-        for i, (a, b) in enumerate(ids.tolist()):
-            conditions = _val_conditions(cfg, name, _rng(seed, _S_VAL_PLAN, set_index, i, 1), nz)
-            for j, (identity, cond) in enumerate(zip((a, b), conditions)):
-                rng = _rng(seed, _S_VAL_IMG, set_index, i, j)
-                img, _ = _render(_image_latent(latents[identity], rng, jitter), cond, rng)
-                bins.append(encode_image(img, ".jpg", cfg["jpeg_quality"]))
-        write_bin(out_root / "val" / f"{name}.bin", bins, issame.tolist())
-        counts[name] = {"pairs": len(issame), "genuine": int(issame.sum()), "identities": len(np.unique(ids))}
+        plan = val_pair_plan(cfg, name, families)
+        encoded = []
+        for i, (identity, role) in enumerate(zip(plan.identity.tolist(), plan.role.tolist())):
+            age_rng = _rng(seed, _S_VAL_PLAN, set_index, 1, identity)
+            age_base = (age_rng.uniform(-0.3, 0.0), age_rng.uniform(*cfg["val"]["age_gap"]))
+            rng = _rng(seed, _S_VAL_IMG, set_index, i)
+            cond = _val_condition(cfg, name, role, rng, nz, age_base)
+            img, _ = _render(_image_latent(latents[identity], rng, jitter), cond, rng)
+            encoded.append(encode_image(img, ".jpg", cfg["jpeg_quality"]))
+        write_bin(out_root / "val" / f"{name}.bin", [encoded[i] for i in plan.pairs.ravel().tolist()],
+                  plan.issame.tolist())
+        counts[name] = {"pairs": len(plan.issame), "genuine": int(plan.issame.sum()),
+                        "identities": len(np.unique(plan.identity)), "images": len(encoded)}
     return counts
 
 

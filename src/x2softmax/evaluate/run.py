@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from x2softmax.data.pairs import load_bin_images
+from x2softmax.data.pairs import load_bin_unique
 from x2softmax.evaluate.embed import cached_embeddings, embed_views, resolve_device
 from x2softmax.evaluate.ijb import IJB_SUITES, STANDARD_MODE, evaluate_ijb, parse_mode
 from x2softmax.evaluate.summary import ijb_rows, verification_rows, write_metrics
@@ -44,7 +44,7 @@ def verify_benchmark(model: torch.nn.Module, bin_path: Path, name: str, protocol
                      cache_dir: Path | None) -> tuple[dict[str, dict[str, Any]], dict[str, np.ndarray]]:
     """evaluate_pairs results of one .bin set per protocol, and the per-pair scores (squared L2 distance for
     10fold, cosine for the oracles) with issame; f(x) and f(flip(x)) are embedded once."""
-    images, issame = load_bin_images(bin_path)
+    images, index, issame = load_bin_unique(bin_path)  # an image in several pairs is embedded once
 
     def compute() -> np.ndarray:
         return embed_views(model, images, flip=True, batch_size=batch_size, device=device, input_size=input_size)
@@ -52,9 +52,10 @@ def verify_benchmark(model: torch.nn.Module, bin_path: Path, name: str, protocol
     if cache_dir is None:
         views = compute()
     else:
-        key = {"checkpoint": checkpoint_sha256, "data": file_sha256(bin_path), "views": "x,flip",
+        key = {"checkpoint": checkpoint_sha256, "data": file_sha256(bin_path), "views": "x,flip,unique",
                "input_size": input_size}
         views = cached_embeddings(key, cache_dir, compute)
+    views = views[:, index]
     plain, flipped = views[0], views[1]
     summed = plain.astype(np.float64) + flipped  # float64 sum, as insightface's float64 embedding buffers
     results, scores = {}, {}
