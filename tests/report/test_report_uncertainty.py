@@ -107,3 +107,16 @@ def test_ablation_intervals_turn_x2_minus_ablation_round():
          "ci_high": hi} for p, lo, hi in [("10fold", -1.0, 3.0), ("oracle", 5.0, 6.0)]])
     turned = unc.ablation_intervals(paired)
     assert turned.to_dict("records") == [{"run": "x2_k-0.8", "dataset": "lfw", "low": -3.0, "high": 1.0}]
+
+
+def test_power_sentence_names_the_widest_interval_and_the_verdict():
+    power = pd.DataFrame({"baseline": ["arcface", "cosface", "arcface"], "dataset": ["lfw", "lfw", "IJBC"],
+                          "protocol": ["10fold", "oracle", "N1D1F2"],
+                          "metric": ["accuracy_pct", "accuracy_pct", "tar_at_far_1e-03_pct"],
+                          "half_width": [0.8, 1.25, 2.5], "target": [1.0, 1.0, 3.0]})
+    lines = unc.power_sentence(power).splitlines()
+    assert lines == ["accuracy: the widest paired X2 − baseline interval is ±1.25 points (cosface, lfw, oracle); "
+                     "target ±1: not met (1 of 2 intervals within it).",
+                     "TAR@1e-03: the widest paired X2 − baseline interval is ±2.50 points (arcface, IJBC, N1D1F2); "
+                     "target ±3: met (1 of 1 intervals within it)."]
+    assert "No paired" in unc.power_sentence(power.assign(target=math.nan))
