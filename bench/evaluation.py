@@ -123,7 +123,8 @@ def bench_bootstrap(rng: np.random.Generator, n_templates: int, n_pairs: int, n_
     other = (scores + rng.normal(0.0, 0.05, len(scores))).astype(np.float32)  # a second run on the same pairs
     pair, pair_s, pair_mem = measure(lambda: ijb_tar_pair_boot({"a": scores, "b": other}, labels, fars, n_boot, rng))
     corrected = crossed_design_correction(tars, pair["a"])
-    print(f"(c) crossed-design correction: pair bootstrap of a difference of two runs {pair_s:.1f} s, "
+    print(f"(c) crossed-design correction: pair bootstrap of a difference of two runs {pair_s:.1f} s (with their "
+          "far_grids, which x2softmax uncertainty computes once per run), "
           f"+{pair_mem / 2**30:.2f} GiB (per run and per compared pair of runs, on top of the template bootstrap); "
           f"calibrated / template-bootstrap std {', '.join(f'{r:.2f}' for r in corrected.std(0) / tars.std(0))}")
 
