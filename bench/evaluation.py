@@ -11,6 +11,8 @@ Usage: python bench/evaluation.py [--small] [--threads N]
     replicates):
     speed-up and max |difference| printed; then the absolute time and peak additional memory at IJB-C size
     (23,124 templates, 15,658,489 pairs, 19,557 genuine, 1,000 replicates). Target <= 60 s on 2 cores, < 4 GB.
+    Then the pair bootstrap that calibrates it for the crossed design (`ijb_tar_pair_boot` of a difference of two
+    runs, `crossed_design_correction`): its time and memory, and the calibrated / uncalibrated std per FAR.
     --small: 4,000 templates, 1,000,000 pairs, 200 replicates.
 """
 
@@ -26,7 +28,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from x2softmax.evaluate.bootstrap import ijb_tar_boot, template_weights
+from x2softmax.evaluate.bootstrap import (crossed_design_correction, ijb_tar_boot, ijb_tar_pair_boot,
+                                          template_weights)
 from x2softmax.evaluate.ijb import FARS, pair_scores
 from x2softmax.evaluate.reference import ijb_tar_bootstrap_loop, pair_scores_gather, ten_fold_accuracy_loop
 from x2softmax.evaluate.verification import squared_l2_distances, ten_fold_accuracy
@@ -117,6 +120,13 @@ def bench_bootstrap(rng: np.random.Generator, n_templates: int, n_pairs: int, n_
     spread = ", ".join(f"{far:.0e}: ±{100 * s:.2f}" for far, s in zip(fars, tars.std(axis=0)))
     print(f"(c) bootstrap, {n_templates:,} templates, {n_pairs:,} pairs, {n_boot:,} replicates: {seconds:.1f} s "
           f"(target <= 60 s on 2 cores), +{memory / 2**30:.2f} GiB (target < 4 GiB); TAR std (points) {spread}")
+    other = (scores + rng.normal(0.0, 0.05, len(scores))).astype(np.float32)  # a second run on the same pairs
+    pair, pair_s, pair_mem = measure(lambda: ijb_tar_pair_boot({"a": scores, "b": other}, labels, fars, n_boot, rng))
+    corrected = crossed_design_correction(tars, pair["a"])
+    print(f"(c) crossed-design correction: pair bootstrap of a difference of two runs {pair_s:.1f} s (with their "
+          "far_grids, which x2softmax uncertainty computes once per run), "
+          f"+{pair_mem / 2**30:.2f} GiB (per run and per compared pair of runs, on top of the template bootstrap); "
+          f"calibrated / template-bootstrap std {', '.join(f'{r:.2f}' for r in corrected.std(0) / tars.std(0))}")
 
 
 def main() -> None:

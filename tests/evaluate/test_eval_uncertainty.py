@@ -13,8 +13,8 @@ import pytest
 from x2softmax.data.ijb import write_ijb_meta
 from x2softmax.evaluate.ijb import tar_at_far
 from x2softmax.evaluate.summary import ijb_rows, write_metrics
-from x2softmax.evaluate.uncertainty import (TABLES, UNSTABLE, seed_verdict, uncertainty_tables, verdict,
-                                            write_uncertainty)
+from x2softmax.evaluate.uncertainty import (POWER_TARGETS, TABLES, UNSTABLE, optimistic_note, power_table,
+                                            seed_verdict, uncertainty_tables, verdict, write_uncertainty)
 from x2softmax.evaluate.verification import cosine_similarities, evaluate_pairs
 
 N_PAIRS, N_TEMPLATES = 400, 40
@@ -158,3 +158,22 @@ def test_tables_are_written_with_missing_cells_empty(tables, tmp_path):
     assert [p.stem for p in paths] == list(TABLES)
     text = (tmp_path / "ijb_intervals.csv").read_text()
     assert "tar_at_far_1e-06_pct,,,," in text and "nan" not in text.lower()
+
+
+def test_oracle_intervals_are_labelled_optimistic(tables):
+    ver = tables["verification_intervals"]
+    oracle, ten_fold = ver[ver["protocol"] == "oracle"], ver[ver["protocol"] == "10fold"]
+    assert oracle["note"].str.startswith("optimistic").all() and (ten_fold["note"] == "").all()
+    assert optimistic_note("oracle_flip") == optimistic_note("oracle") != "" and optimistic_note("10fold") == ""
+
+
+def test_power_table_reads_the_half_widths_against_the_targets(tables):
+    paired = tables["paired_comparisons"]
+    power = power_table(paired)
+    assert len(power) == len(paired)
+    np.testing.assert_allclose(power["half_width"], (paired["ci_high"] - paired["ci_low"]) / 2)
+    accuracy = power[power["metric"] == "accuracy_pct"]
+    assert (accuracy["target"] == POWER_TARGETS["accuracy_pct"]).all()
+    assert (accuracy["meets_target"] == (accuracy["half_width"] <= 1.0)).all()
+    other = power[~power["metric"].isin(list(POWER_TARGETS))]
+    assert other["target"].isna().all() and (other["meets_target"] == "").all()

@@ -150,3 +150,16 @@ def test_tables_3_1_and_3_3_to_3_5_share_one_benchmark_order():
                             "ci_low": 0.2, "ci_high": 1.9, "verdict": "X2 better", "note": ""} for d in scrambled])
     table_3_5 = unc.paired_layout(unc.paired_table(paired, scrambled))
     assert list(table_3_5.columns[3:]) == expected
+
+
+def test_power_sentence_names_the_widest_interval_and_the_verdict():
+    power = pd.DataFrame({"baseline": ["arcface", "cosface", "arcface"], "dataset": ["lfw", "lfw", "IJBC"],
+                          "protocol": ["10fold", "oracle", "N1D1F2"],
+                          "metric": ["accuracy_pct", "accuracy_pct", "tar_at_far_1e-03_pct"],
+                          "half_width": [0.8, 1.25, 2.5], "target": [1.0, 1.0, 3.0]})
+    lines = unc.power_sentence(power).splitlines()
+    assert lines == ["accuracy: the widest paired X2 − baseline interval is ±1.25 points (cosface, lfw, oracle); "
+                     "target ±1: not met (1 of 2 intervals within it).",
+                     "TAR@1e-03: the widest paired X2 − baseline interval is ±2.50 points (arcface, IJBC, N1D1F2); "
+                     "target ±3: met (1 of 1 intervals within it)."]
+    assert "No paired" in unc.power_sentence(power.assign(target=math.nan))

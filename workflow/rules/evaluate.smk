@@ -71,7 +71,7 @@ rule uncertainty:
         ijb=expand("results/eval/{run}/ijb_{suite}_scores.npz", run=RUNS, suite=SUITES),
         summaries=expand("results/train/{run}/summary.json", run=RUNS),
         meta=[data_inputs("ijb", s) for s in SUITES],
-        code=code("evaluate/uncertainty.py", "evaluate/bootstrap.py"),
+        code=code("evaluate/uncertainty.py", "evaluate/bootstrap.py", "evaluate/coverage.py"),
     output:
         expand("results/uncertainty/{table}.csv", table=UNCERTAINTY_TABLES),
     params:

@@ -68,7 +68,7 @@ for nb, (nb_inputs, nb_params) in NOTEBOOK_INPUTS.items():
         input:
             notebook=source(REPO / f"notebooks/{nb}.ipynb"),
             data=nb_inputs,
-            code=code("analysis", "report"),
+            code=code("analysis", "report", "evaluate/uncertainty.py", "evaluate/coverage.py"),
         output:
             notebook=f"results/notebooks/{nb}.ipynb",
             figures=[

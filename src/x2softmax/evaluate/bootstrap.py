@@ -203,6 +203,102 @@ def ijb_tar_boot(scores_by_run: Mapping[str, np.ndarray], labels: np.ndarray, ro
     return {run: np.concatenate(parts) for run, parts in tars.items()}
 
 
+def ijb_tar_pair_boot(scores_by_run: Mapping[str, np.ndarray], labels: np.ndarray, fars: Sequence[float],
+                      n_boot: int, rng: np.random.Generator, block: int = 64,
+                      grids: Mapping[str, np.ndarray] | None = None) -> dict[str, np.ndarray]:
+    """Per run [B, F] TAR@FAR replicates of the pair bootstrap: every pair an independent Poisson(1) weight, the same
+    for every run given (read on each run's `far_grid`, as `ijb_tar_boot`).
+
+    Pairs with the same label and the same grid bin in every run are one cell whose total weight is Poisson(its
+    count), so the cost is O(cells x B), not O(pairs x B): give one run (its own variance) or two (a difference).
+    `grids` (run -> `far_grid` of its impostor scores) saves recomputing them.
+    """
+    labels = np.asarray(labels).astype(bool)
+    grids = {run: grids[run] if grids is not None else far_grid(np.asarray(scores)[~labels], fars)
+             for run, scores in scores_by_run.items()}
+    high = {run: np.asarray(scores) > grids[run][-1] for run, scores in scores_by_run.items()}
+    # Impostor pairs below every run's grid are one cell, counted without a key; the others get a mixed-radix key.
+    keyed = np.flatnonzero(labels | np.logical_or.reduce(list(high.values())))
+    key = labels[keyed].astype(np.int64)
+    rest = 0
+    radix, bins_of = 2, {}
+    for run, scores in scores_by_run.items():
+        grid = grids[run]
+        bins = np.full(len(keyed), len(grid), dtype=np.int64)  # below the grid (impostors) / the rest (genuine)
+        top = high[run][keyed]
+        bins[top] = np.searchsorted(-grid, -np.asarray(scores, dtype=np.float64)[keyed[top]], side="right")
+        bins_of[run] = len(grid)
+        radix *= len(grid) + 1
+        if radix >= 2 ** 62:
+            raise ValueError(f"ijb_tar_pair_boot: too many runs at once ({len(scores_by_run)}); give one or two")
+        key = key * (len(grid) + 1) + bins
+        rest = rest * (len(grid) + 1) + len(grid)
+    cells, counts = np.unique(key, return_counts=True)
+    n_rest = len(labels) - len(keyed)
+    if n_rest:
+        cells, counts = np.append(cells, rest), np.append(counts, n_rest)
+    cell_bins = {}
+    code = cells.copy()
+    for run in reversed(list(scores_by_run)):  # decode the mixed-radix key, last run first
+        code, cell_bins[run] = np.divmod(code, bins_of[run] + 1)
+    genuine = code.astype(bool)
+    tars: dict[str, list[np.ndarray]] = {run: [] for run in scores_by_run}
+    onehot = {run: sp.csr_matrix((np.ones(len(cells)), (np.arange(len(cells)), cell_bins[run] + genuine * (k + 1))),
+                                 shape=(len(cells), 2 * (k + 1))) for run, k in bins_of.items()}
+    for start in range(0, n_boot, block):
+        draws = rng.poisson(counts, size=(min(block, n_boot - start), len(cells))).astype(np.float64)
+        for run, k in bins_of.items():
+            sums = np.asarray((onehot[run].T @ draws.T).T)  # [b, 2 (K + 1)]: impostor bins, then genuine bins
+            imp, gen = sums[:, :k + 1], sums[:, k + 1:]
+            with np.errstate(invalid="ignore", divide="ignore"):
+                fpr = np.cumsum(imp[:, :-1], axis=1) / imp.sum(axis=1, keepdims=True)
+                tpr = np.cumsum(gen[:, :-1], axis=1) / gen.sum(axis=1, keepdims=True)
+            tars[run].append(tar_on_rocs(fpr, tpr, fars))
+    return {run: np.concatenate(parts) for run, parts in tars.items()}
+
+
+def crossed_design_correction(template_reps: np.ndarray, pair_reps: np.ndarray) -> np.ndarray:
+    """Template-bootstrap replicates [B, ...] shrunk toward their median so that their variance (per column) is
+    max(V_template - 2 V_pair, V_pair), V_pair that of the pair bootstrap `pair_reps` (docs/architecture.md).
+
+    With a pair counted w(a) w(b) times, each pair's own noise enters the template bootstrap's variance three times
+    (once through each template, once through the product of the two draws), the true variance once; the shared-
+    template covariances once in both. Subtracting twice the pair-bootstrap variance leaves the dyadic-robust
+    variance (pairs sharing a template covary, others do not); it is never taken below the pair bootstrap's own.
+    """
+    reps = np.asarray(template_reps, dtype=np.float64)
+    v_template = np.nanvar(reps, axis=0)
+    v_pair = np.nanvar(np.asarray(pair_reps, dtype=np.float64), axis=0)
+    target = np.maximum(v_template - 2.0 * v_pair, v_pair)
+    scale = np.sqrt(np.divide(target, v_template, out=np.ones_like(v_template), where=v_template > 0))
+    center = np.nanmedian(reps, axis=0)
+    return center + scale * (reps - center)
+
+
+def ijb_replicates(scores_by_run: Mapping[str, np.ndarray], labels: np.ndarray, rows: np.ndarray, n_templates: int,
+                   fars: Sequence[float], n_boot: int, rng: np.random.Generator, pair_rng: np.random.Generator,
+                   comparisons: Sequence[tuple[str, str]] = ()
+                   ) -> tuple[dict[str, np.ndarray], dict[tuple[str, str], np.ndarray]]:
+    """Calibrated TAR@FAR replicates [B, F]: per run, and per compared pair of runs (a, b) of a - b.
+
+    One template resample (`template_weights` from `rng`) shared by every run, corrected for the crossed pair
+    design (`crossed_design_correction`) by the pair bootstrap of the same run or difference (from `pair_rng`).
+    """
+    weights = template_weights(n_templates, n_boot, rng)
+    raw = ijb_tar_boot(scores_by_run, labels, rows, n_templates, fars, weights)
+    impostors = ~np.asarray(labels).astype(bool)
+    grids = {run: far_grid(np.asarray(scores)[impostors], fars) for run, scores in scores_by_run.items()}
+    per_run = {run: crossed_design_correction(raw[run], ijb_tar_pair_boot({run: scores}, labels, fars, n_boot,
+                                                                          pair_rng, grids=grids)[run])
+               for run, scores in scores_by_run.items()}
+    diffs = {}
+    for a, b in comparisons:
+        pair = ijb_tar_pair_boot({"a": scores_by_run[a], "b": scores_by_run[b]}, labels, fars, n_boot, pair_rng,
+                                 grids={"a": grids[a], "b": grids[b]})
+        diffs[(a, b)] = crossed_design_correction(raw[a] - raw[b], pair["a"] - pair["b"])
+    return per_run, diffs
+
+
 def percentile_interval(replicates: np.ndarray, level: float = 0.95) -> tuple[np.ndarray, np.ndarray]:
     """(low, high) percentile bootstrap interval along axis 0 (NaN-aware)."""
     tail = 100.0 * (1.0 - level) / 2.0

@@ -5,13 +5,16 @@ runs' training summaries (loss, seed) and the IJB meta files (pairs → template
 
 - verification_intervals.csv: accuracy per run, set and protocol with its 95 % bootstrap interval (unit: pairs,
   resampled within each of the 10 folds; the whole protocol, threshold choice included, is re-run per replicate);
-- ijb_intervals.csv: TAR@FAR per run and suite with its 95 % interval (unit: templates, see
-  x2softmax.evaluate.bootstrap); unmeasurable FARs are missing with their reason;
+  The oracle protocols' intervals are noted as optimistic with their simulated coverage (`optimistic_note`);
+- ijb_intervals.csv: TAR@FAR per run and suite with its 95 % interval (unit: templates, calibrated for the crossed
+  pair design, see x2softmax.evaluate.bootstrap); unmeasurable FARs are missing with their reason;
 - seed_summary.csv: per loss/ablation (base run), mean and sample std over its seeds;
 - measurable_far.csv: per suite the impostor pairs and the lowest measurable FAR (1 / impostor pairs);
 - paired_comparisons.csv: X2 minus each baseline on the same pairs/templates and the same seeds, with a 95 %
   interval (one bootstrap: the shared resampling weights and a resample of the common seeds) and a verdict that
   holds for every seed (`seed_verdict`; else "unstable over seeds", with the spread of the per-seed differences).
+
+`power_table` turns the paired table into the half-width of each interval against POWER_TARGETS (the pages show it).
 """
 
 from __future__ import annotations
@@ -27,8 +30,9 @@ import pandas as pd
 
 from x2softmax.config import base_run
 from x2softmax.data.ijb import load_ijb_suite
-from x2softmax.evaluate.bootstrap import (fold_stratified_weights, ijb_tar_boot, percentile_interval,
-                                          template_weights, verification_boot)
+from x2softmax.evaluate.bootstrap import (fold_stratified_weights, ijb_replicates, percentile_interval,
+                                          verification_boot)
+from x2softmax.evaluate.coverage import STATED_COVERAGE
 from x2softmax.evaluate.ijb import FARS, lowest_measurable_far, template_rows
 from x2softmax.evaluate.summary import metric_at_far, read_metrics
 from x2softmax.io import atomic_path
@@ -38,6 +42,10 @@ VERDICTS = ("X2 better", "no detectable difference", "X2 worse")
 UNSTABLE = "unstable over seeds"  # the seeds' own verdicts disagree and their spread leaves the mean's interval
 ZERO_TOLERANCE = 1e-9  # percentage points: interval ends closer to 0 than this touch 0
 TABLES = ("verification_intervals", "ijb_intervals", "seed_summary", "measurable_far", "paired_comparisons")
+# Power targets: the largest half-width (percentage points) of a paired X2 - baseline 95 % interval that can tell
+# losses apart, per metric (LFW-style accuracy; IJB TAR@FAR=1e-3). Other metrics have no target.
+POWER_TARGETS = {"accuracy_pct": 1.0, "tar_at_far_1e-03_pct": 3.0}
+OPTIMISTIC_PROTOCOLS = ("oracle", "oracle_flip")  # point estimate chosen on the test pairs: intervals under-cover
 
 
 def verdict(low: float, high: float) -> str:
@@ -88,11 +96,19 @@ def _write(table: pd.DataFrame, path: Path) -> None:
         table.to_csv(tmp, index=False)
 
 
+Replicates = dict[tuple[str, str, str], dict[str, np.ndarray]]
+Differences = dict[tuple[str, str, str], dict[tuple[str, str], np.ndarray]]
+
+
 def _replicates(info: pd.DataFrame, eval_root: Path, data_root: Path, suites: Sequence[str], n_boot: int,
-                seed: int) -> tuple[dict[tuple[str, str, str], dict[str, np.ndarray]], list[dict[str, Any]]]:
-    """(dataset, protocol, metric) -> run -> [B] replicates, with shared weights per data set; measurable FARs."""
+                seed: int, comparisons: Sequence[tuple[str, str]]
+                ) -> tuple[Replicates, Differences, list[dict[str, Any]]]:
+    """(dataset, protocol, metric) -> run -> [B] replicates, with shared weights per data set; the same key ->
+    (run a, run b) -> [B] replicates of a - b for each compared pair; measurable FARs."""
     rng = np.random.default_rng(seed)
-    reps: dict[tuple[str, str, str], dict[str, np.ndarray]] = {}
+    pair_rng = np.random.default_rng([seed, 1])  # the IJB pair bootstrap: the template draws stay as they were
+    reps: Replicates = {}
+    diffs: Differences = {}
     runs = list(info["run"])
     scores = {run: dict(np.load(Path(eval_root) / run / "verification_scores.npz")) for run in runs}
     keys = sorted({k for run in runs for k in scores[run] if not k.endswith("/issame")})
@@ -100,9 +116,11 @@ def _replicates(info: pd.DataFrame, eval_root: Path, data_root: Path, suites: Se
         dataset, protocol = key.split("/")
         issame = scores[runs[0]][f"{dataset}/issame"].astype(bool)
         weights = fold_stratified_weights(len(issame), n_boot, rng)
-        reps[(dataset, protocol, "accuracy_pct")] = {
-            run: 100.0 * verification_boot(scores[run][key], issame, protocol, weights)
-            for run in runs if key in scores[run]}
+        by_run = {run: 100.0 * verification_boot(scores[run][key], issame, protocol, weights)
+                  for run in runs if key in scores[run]}
+        reps[(dataset, protocol, "accuracy_pct")] = by_run
+        diffs[(dataset, protocol, "accuracy_pct")] = {(a, b): by_run[a] - by_run[b] for a, b in comparisons
+                                                      if a in by_run and b in by_run}
     measurable = []
     for suite in suites:
         meta = load_ijb_suite(Path(data_root) / suite, suite)
@@ -114,17 +132,18 @@ def _replicates(info: pd.DataFrame, eval_root: Path, data_root: Path, suites: Se
         measurable.append({"dataset": suite, "pairs": len(labels), "impostor_pairs": n_impostors,
                            "templates": len(templates), "lowest_measurable_far": floor})
         fars = [far for far in FARS if far >= floor]
-        weights = template_weights(len(templates), n_boot, rng)
         by_run = {}
         for run in runs:
             data = np.load(Path(eval_root) / run / f"ijb_{suite}_scores.npz")
             if not np.array_equal(data["labels"].astype(bool), labels):
                 raise ValueError(f"{eval_root}/{run}/ijb_{suite}_scores.npz: labels differ from {data_root}/{suite}")
             by_run[run] = data["scores"]
-        tars = ijb_tar_boot(by_run, labels, rows, len(templates), fars, weights)
+        tars, tar_diffs = ijb_replicates(by_run, labels, rows, len(templates), fars, n_boot, rng, pair_rng,
+                                         comparisons)
         for j, far in enumerate(fars):
             reps[(suite, "ijb", metric_at_far("tar", far))] = {run: 100.0 * tars[run][:, j] for run in runs}
-    return reps, measurable
+            diffs[(suite, "ijb", metric_at_far("tar", far))] = {pair: 100.0 * d[:, j] for pair, d in tar_diffs.items()}
+    return reps, diffs, measurable
 
 
 def uncertainty_tables(runs: Sequence[str], eval_root: Path, train_root: Path, data_root: Path,
@@ -133,7 +152,8 @@ def uncertainty_tables(runs: Sequence[str], eval_root: Path, train_root: Path, d
     """Compute every uncertainty table (module docstring) for the given runs; returns name -> table."""
     info = pd.DataFrame([_run_info(train_root, run) for run in runs])
     metrics = pd.concat([read_metrics(Path(eval_root) / run / "metrics.csv") for run in runs], ignore_index=True)
-    reps, measurable = _replicates(info, eval_root, data_root, suites, n_boot, seed)
+    reps, diffs, measurable = _replicates(info, eval_root, data_root, suites, n_boot, seed,
+                                          _comparisons(info, x2_run))
     ijb_protocol = {s: metrics.loc[metrics["dataset"] == s, "protocol"].iloc[0] for s in suites}
 
     def protocol_of(dataset: str, protocol: str) -> str:
@@ -147,6 +167,7 @@ def uncertainty_tables(runs: Sequence[str], eval_root: Path, train_root: Path, d
             value, note = point.loc[(run, dataset, proto, metric)] if (run, dataset, proto, metric) in point.index \
                 else (math.nan, "not evaluated")
             low, high = percentile_interval(by_run[run]) if run in by_run else (math.nan, math.nan)
+            note = "; ".join(part for part in (note, optimistic_note(proto)) if part)
             rows.append({"run": run, "dataset": dataset, "protocol": proto, "metric": metric, "value": value,
                          "ci_low": float(low), "ci_high": float(high), "replicates": n_boot,
                          "unit": "templates" if protocol == "ijb" else "pairs within folds", "note": note})
@@ -163,7 +184,7 @@ def uncertainty_tables(runs: Sequence[str], eval_root: Path, train_root: Path, d
     is_ijb = intervals["dataset"].isin(list(suites))
     intervals["far"] = pd.to_numeric(intervals["metric"].str.extract(r"^tar_at_far_(.+)_pct$")[0], errors="coerce")
     seeds = _seed_summary(intervals)
-    paired = _paired(info, reps, intervals, x2_run, n_boot, seed, protocol_of)
+    paired = _paired(info, diffs, intervals, x2_run, n_boot, seed, protocol_of)
     return {"verification_intervals": intervals[~is_ijb].reset_index(drop=True),
             "ijb_intervals": intervals[is_ijb].reset_index(drop=True),
             "seed_summary": seeds, "measurable_far": pd.DataFrame(measurable), "paired_comparisons": paired}
@@ -184,7 +205,21 @@ def _seed_summary(intervals: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def _paired(info: pd.DataFrame, reps: dict[tuple[str, str, str], dict[str, np.ndarray]], intervals: pd.DataFrame,
+def _seed_runs(info: pd.DataFrame) -> dict[str, dict[int, str]]:
+    """Base run -> seed -> run name."""
+    return {base: dict(zip(group["seed"], group["run"])) for base, group in info.groupby("base_run")}
+
+
+def _comparisons(info: pd.DataFrame, x2_run: str | None) -> list[tuple[str, str]]:
+    """(X2 run, baseline run) of every paired comparison: each other base run at each seed it shares with X2."""
+    if x2_run is None or x2_run not in set(info["base_run"]):
+        return []
+    seed_runs = _seed_runs(info)
+    return [(seed_runs[x2_run][s], seed_runs[baseline][s]) for baseline in dict.fromkeys(info["base_run"])
+            if baseline != x2_run for s in sorted(set(seed_runs[x2_run]) & set(seed_runs[baseline]))]
+
+
+def _paired(info: pd.DataFrame, diffs: Differences, intervals: pd.DataFrame,
             x2_run: str | None, n_boot: int, seed: int, protocol_of: Any) -> pd.DataFrame:
     """X2 minus each other loss run on the same resamples and seeds: difference, 95 % interval, verdict."""
     columns = ["baseline", "dataset", "protocol", "metric", "seeds", "x2_mean", "baseline_mean", "difference",
@@ -192,7 +227,7 @@ def _paired(info: pd.DataFrame, reps: dict[tuple[str, str, str], dict[str, np.nd
     if x2_run is None or x2_run not in set(info["base_run"]):
         return pd.DataFrame(columns=columns)
     rng = np.random.default_rng(seed + 1)
-    seed_runs = {base: dict(zip(group["seed"], group["run"])) for base, group in info.groupby("base_run")}
+    seed_runs = _seed_runs(info)
     value = intervals.set_index(["run", "dataset", "protocol", "metric"])["value"]
     rows = []
     for baseline in dict.fromkeys(info["base_run"]):
@@ -202,15 +237,15 @@ def _paired(info: pd.DataFrame, reps: dict[tuple[str, str, str], dict[str, np.nd
         pick = rng.integers(0, len(common), size=(n_boot, len(common)))  # seeds resampled with replacement
         x2 = [seed_runs[x2_run][s] for s in common]
         base = [seed_runs[baseline][s] for s in common]
-        for (dataset, protocol, metric), by_run in reps.items():
+        for (dataset, protocol, metric), by_pair in diffs.items():
             proto = protocol_of(dataset, protocol)
-            diffs = np.stack([by_run[a] - by_run[b] for a, b in zip(x2, base)], axis=1)  # [B, seeds]
-            boot = np.take_along_axis(diffs, pick, axis=1).mean(axis=1)
+            seed_reps = np.stack([by_pair[(a, b)] for a, b in zip(x2, base)], axis=1)  # [B, seeds]
+            boot = np.take_along_axis(seed_reps, pick, axis=1).mean(axis=1)
             low, high = (float(v) for v in percentile_interval(boot))
             x2_values = [value[(r, dataset, proto, metric)] for r in x2]
             base_values = [value[(r, dataset, proto, metric)] for r in base]
             per_seed = np.subtract(x2_values, base_values).astype(float)
-            seed_intervals = [tuple(map(float, percentile_interval(diffs[:, j]))) for j in range(len(common))]
+            seed_intervals = [tuple(map(float, percentile_interval(seed_reps[:, j]))) for j in range(len(common))]
             call = seed_verdict(low, high, seed_intervals, list(per_seed))
             note = "" if len(common) > 1 else "one common seed: test-set noise only"
             if call == UNSTABLE:
@@ -223,6 +258,25 @@ def _paired(info: pd.DataFrame, reps: dict[tuple[str, str, str], dict[str, np.nd
                          "seed_low": float(np.min(per_seed)), "seed_high": float(np.max(per_seed)),
                          "interval_verdict": verdict(low, high)})
     return pd.DataFrame(rows, columns=columns)
+
+
+def optimistic_note(protocol: str) -> str:
+    """The note of an interval of an oracle protocol: optimistic, with the coverage measured by simulation."""
+    if protocol not in OPTIMISTIC_PROTOCOLS:
+        return ""
+    return (f"optimistic: threshold chosen on the test pairs; the 95 % interval covered "
+            f"{STATED_COVERAGE['verification']['oracle']:.0%} in simulation (bench/coverage.py)")
+
+
+def power_table(paired: pd.DataFrame) -> pd.DataFrame:
+    """Per paired comparison the half-width of its 95 % interval (points), the target of its metric
+    (POWER_TARGETS; missing where none) and whether the half-width meets it."""
+    half = (paired["ci_high"].astype(float) - paired["ci_low"].astype(float)) / 2.0
+    target = paired["metric"].map(POWER_TARGETS).astype(float)
+    meets = [("" if math.isnan(t) or math.isnan(h) else bool(h <= t)) for h, t in zip(half, target)]
+    return pd.DataFrame({"baseline": paired["baseline"], "dataset": paired["dataset"],
+                         "protocol": paired["protocol"], "metric": paired["metric"], "seeds": paired["seeds"],
+                         "half_width": half, "target": target, "meets_target": meets}).reset_index(drop=True)
 
 
 def write_uncertainty(tables: dict[str, pd.DataFrame], out_dir: Path) -> list[Path]:

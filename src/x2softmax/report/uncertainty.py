@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
+from x2softmax.evaluate.coverage import CALIBRATED, LABELS, STATED_COVERAGE
 from x2softmax.evaluate.uncertainty import TABLES, UNSTABLE, VERDICTS
 from x2softmax.report.palette import series_styles
 from x2softmax.report.plots import notice_figure, outside_legend, panel_grid
@@ -146,6 +147,35 @@ def paired_layout(paired: pd.DataFrame) -> pd.DataFrame:
     cells = [f"{text} {word}".strip() if text != MISSING else MISSING
              for text, word in zip(paired["X2 − baseline [95 %]"], words)]
     return _by_dataset(paired, ["baseline", "seeds"], cells)
+
+
+def power_sentence(power: pd.DataFrame) -> str:
+    """Per metric with a target, the widest paired interval and whether every interval meets the target, in words."""
+    lines = []
+    for metric, rows in power[power["target"].notna()].groupby("metric", sort=False):
+        rows = rows[rows["half_width"].notna()]
+        if not len(rows):
+            continue
+        widest = rows.loc[rows["half_width"].idxmax()]
+        target = float(widest["target"])
+        met = int((rows["half_width"] <= target).sum())
+        lines.append(f"{_metric_label(metric)}: the widest paired X2 − baseline interval is "
+                     f"±{widest['half_width']:.2f} points ({widest['baseline']}, {widest['dataset']}, "
+                     f"{widest['protocol']}); target ±{target:g}: {'met' if met == len(rows) else 'not met'} "
+                     f"({met} of {len(rows)} intervals within it).")
+    return "\n".join(lines) or "No paired X2 − baseline interval has a width target on these data sets."
+
+
+def coverage_statement(design: str) -> str:
+    """The simulated coverage of each interval method of a design (x2softmax.evaluate.coverage), in words, with the
+    label of a method outside the calibrated band."""
+    parts = []
+    for method, value in STATED_COVERAGE[design].items():
+        labels = LABELS.get(design, {})
+        label = f" ({labels[method]})" if not CALIBRATED[0] <= value <= CALIBRATED[1] and method in labels else ""
+        parts.append(f"{method} {value:.1%}{label}")
+    return (f"Coverage of the 95 % intervals in simulation ({design}, bench/coverage.py; calibrated: "
+            f"{CALIBRATED[0]:.0%}–{CALIBRATED[1]:.0%}): " + "; ".join(parts) + ".")
 
 
 def toy_comparison_layout(comparisons: pd.DataFrame) -> pd.DataFrame:

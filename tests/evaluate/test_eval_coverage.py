@@ -1,0 +1,113 @@
+"""Coverage of the bootstrap intervals on simulated sets with known truth, and planted too-narrow/too-wide intervals
+that the check must catch (bench/coverage.py runs the full-size simulation that the stated coverages come from)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from x2softmax.evaluate import bootstrap, coverage
+from x2softmax.evaluate.coverage import (CALIBRATED, STATED_COVERAGE, IjbDesign, VerificationDesign,
+                                         coverage_failures, ijb_replicates, verification_replicates)
+
+N_SETS, N_BOOT = 200, 150  # 150 replicates as the stated coverages' bench run; bands of 3 binomial SEs
+INNER = 0.80  # calibrated methods are also checked at the 80 % level, where a too-wide interval shows plainly
+DESIGNS = {"verification": None, "IJB weak templates": 0.05, "IJB strong templates": 0.5}
+
+
+def _simulate(name: str) -> coverage.Simulated:
+    if name == "verification":
+        return verification_replicates(VerificationDesign(), N_SETS, N_BOOT, seed=11)
+    return ijb_replicates(IjbDesign(template_share=DESIGNS[name]), N_SETS, N_BOOT, seed=11)
+
+
+@pytest.fixture(scope="module")
+def simulated() -> dict[str, coverage.Simulated]:
+    return {name: _simulate(name) for name in DESIGNS}
+
+
+def _stated(name: str) -> dict[str, float]:
+    return STATED_COVERAGE[name]
+
+
+def _failures(name: str, simulated: coverage.Simulated) -> set[str]:
+    """Methods failing at 95 % against their stated coverage, or (calibrated ones) at 80 % against 80 %."""
+    stated = _stated(name)
+    failed = {line.split(":")[0] for line in coverage_failures(coverage.coverage(simulated), stated,
+                                                               coverage.LABELS.get(name, {}))}
+    inner = coverage.coverage(simulated, INNER)
+    for method, value in stated.items():
+        if CALIBRATED[0] <= value <= CALIBRATED[1]:
+            half = max(0.03, 3.0 * np.sqrt(INNER * (1.0 - INNER) / N_SETS))
+            if abs(inner[method].covered - INNER) > half:
+                failed.add(method)
+    return failed
+
+
+def _scaled(factor: float):
+    honest = bootstrap.percentile_interval
+
+    def interval(replicates, level=0.95):
+        low, high = honest(replicates, level)
+        mid = (low + high) / 2.0
+        return mid - factor * (mid - low), mid + factor * (high - mid)
+    return interval
+
+
+@pytest.mark.parametrize("name", list(DESIGNS))
+def test_every_method_covers_as_stated(simulated, name):
+    assert set(simulated[name].replicates) == set(_stated(name))
+    assert _failures(name, simulated[name]) == set()
+
+
+def test_stated_coverages_are_calibrated_or_labelled():
+    for name, methods in STATED_COVERAGE.items():
+        for method, value in methods.items():
+            assert CALIBRATED[0] <= value <= CALIBRATED[1] or method in coverage.LABELS[name], (name, method)
+    assert coverage.LABELS["verification"]["oracle"].startswith("optimistic")
+
+
+@pytest.mark.parametrize("factor", [0.6, 1.7])
+@pytest.mark.parametrize("name", list(DESIGNS))
+def test_a_planted_narrow_or_wide_interval_fails(simulated, monkeypatch, name, factor):
+    monkeypatch.setattr(bootstrap, "percentile_interval", _scaled(factor))
+    failed = _failures(name, simulated[name])
+    calibrated = {m for m, v in _stated(name).items() if CALIBRATED[0] <= v <= CALIBRATED[1]}
+    assert calibrated <= failed if factor > 1 else set(_stated(name)) <= failed
+
+
+def test_the_uncorrected_template_bootstrap_fails(monkeypatch):
+    monkeypatch.setattr(bootstrap, "crossed_design_correction", lambda template_reps, pair_reps: template_reps)
+    uncorrected = _simulate("IJB weak templates")
+    assert _failures("IJB weak templates", uncorrected) == {"tar", "tar difference"}
+    assert min(m.covered for m in coverage.coverage(uncorrected).values()) > 0.97
+
+
+def test_correction_keeps_the_median_and_reaches_the_target_variance():
+    rng = np.random.default_rng(0)
+    template = rng.normal(3.0, 2.0, (4000, 2))
+    pair = rng.normal(0.0, [0.5, 1.5], (4000, 2))  # V_t - 2 V_p = 3.5 in column 0; the floor V_p = 2.25 in column 1
+    out = bootstrap.crossed_design_correction(template, pair)
+    np.testing.assert_allclose(np.median(out, axis=0), np.median(template, axis=0))
+    np.testing.assert_allclose(out.var(axis=0), [template[:, 0].var() - 2 * pair[:, 0].var(), pair[:, 1].var()])
+    assert (bootstrap.crossed_design_correction(np.zeros((5, 1)), np.zeros((5, 1))) == 0).all()
+
+
+class _UnitDraws:
+    """A generator whose Poisson draws equal their means: every pair drawn once."""
+
+    @staticmethod
+    def poisson(lam, size):
+        return np.broadcast_to(np.asarray(lam, dtype=float), size).copy()
+
+
+def test_pair_bootstrap_with_unit_draws_reads_the_point_estimate():
+    rng = np.random.default_rng(1)
+    labels = (rng.random(3000) < 0.3).astype(np.uint8)
+    scores = {"a": rng.normal(labels, 1.0), "b": rng.normal(labels, 0.7)}
+    fars = (1e-2, 1e-1)
+    got = bootstrap.ijb_tar_pair_boot(scores, labels, fars, 3, _UnitDraws())
+    rows = np.c_[np.arange(3000), np.arange(3000) + 3000]  # every pair its own two templates: all weights 1
+    want = bootstrap.ijb_tar_boot(scores, labels, rows, 6000, fars, np.ones((3, 6000), np.int32))
+    for run in scores:
+        np.testing.assert_array_equal(got[run], want[run])
