@@ -41,21 +41,27 @@ PKG = REPO / "src/x2softmax"
 # Kubernetes the Snakefile is parsed again inside each job, so PYTHON is the job's own interpreter.
 PYTHON = "python" if DeploymentMethod.CONDA in workflow.deployment_settings.deployment_method else sys.executable
 _PY = shlex.quote(PYTHON).replace("{", "{{").replace("}", "}}")  # shell.prefix formats its text like a shell command
-shell.prefix(
-    "set -euo pipefail; "  # Snakemake's own prefix for bash, which shell.prefix replaces
-    f'x2softmax() {{{{ {_PY} -m x2softmax "$@"; }}}}; papermill() {{{{ {_PY} -m papermill "$@"; }}}}; '
-)
-
 # One machine without a scheduler (a local run's main process): GPU jobs share this machine's GPUs. Snakemake
 # runs at most as many at once as there are GPUs (--resources gpu=N, else $X2S_GPUS, else the GPUs torch sees,
 # honouring CUDA_VISIBLE_DEVICES; none: no limit, jobs run on the CPU), and each job leases its device ids with a
-# per-host file lock (X2S_GPU_LEASE=1, inherited by the jobs). On Slurm / Kubernetes the scheduler does both.
+# per-host file lock: X2S_GPU_LEASE=1 in the shell commands this process runs, never in os.environ. While the
+# Snakefile is read on a Slurm login node no executor is chosen yet (local_exec is true there too), and sbatch
+# passes os.environ into every job; the jobs read this file again in their own process (not the main one) and
+# get no lease, and the devices module ignores an inherited X2S_GPU_LEASE in a scheduler's job anyway.
+LEASE_EXPORT = ""
 if workflow.local_exec and workflow.is_main_process:
-    from x2softmax.train.devices import LEASE_ENV, machine_gpus
+    from x2softmax.train.devices import LEASE_ENV, LEASE_JOB_ENV, machine_gpus, scheduler_job
 
-    os.environ.setdefault(LEASE_ENV, "1")
+    if LEASE_ENV not in os.environ:
+        LEASE_EXPORT = f"export {LEASE_ENV}=1 {LEASE_JOB_ENV}={shlex.quote(scheduler_job())}; "
     if "gpu" not in workflow.global_resources and (n_gpus := machine_gpus()) > 0:
         workflow.register_resource("gpu", n_gpus)
+
+shell.prefix(
+    "set -euo pipefail; "  # Snakemake's own prefix for bash, which shell.prefix replaces
+    + LEASE_EXPORT.replace("{", "{{").replace("}", "}}")
+    + f'x2softmax() {{{{ {_PY} -m x2softmax "$@"; }}}}; papermill() {{{{ {_PY} -m papermill "$@"; }}}}; '
+)
 
 
 def source(path):
