@@ -9,6 +9,7 @@ from pathlib import Path
 from snakemake.settings.types import DeploymentMethod
 
 from x2softmax import config as xcfg
+from x2softmax.cluster import SUBMIT_HOST_RULES
 from x2softmax.data.synthetic import VAL_SETS as SYNTHETIC_VAL_SETS
 from x2softmax.evaluate.uncertainty import TABLES as UNCERTAINTY_TABLES
 from x2softmax.losses import build_loss
@@ -62,6 +63,26 @@ shell.prefix(
     + LEASE_EXPORT.replace("{", "{{").replace("}", "}}")
     + f'x2softmax() {{{{ {_PY} -m x2softmax "$@"; }}}}; papermill() {{{{ {_PY} -m papermill "$@"; }}}}; '
 )
+
+
+# Under the Slurm executor, before anything is submitted: refuse a job kind that no node of its partition can run
+# (Slurm would keep it PENDING for ever and Snakemake would wait without a word), then watch squeue for jobs that
+# pend for a reason waiting will not clear. x2softmax.cluster; `make cluster-check` runs the same check by hand.
+onstart:
+    plugin = workflow.executor_plugin
+    if plugin is not None and plugin.name == "slurm":
+        from x2softmax import cluster
+
+        try:
+            problems = cluster.oversized(cluster.kind_requests(cluster.job_requests(workflow.dag.needrun_jobs())),
+                                         *cluster.read_partitions())
+        except cluster.ClusterError as err:
+            raise WorkflowError(str(err)) from None
+        if problems:
+            raise WorkflowError("cluster-check: " + "\ncluster-check: ".join(problems)
+                                + "\n(set cpus_per_task, mem_mb, runtime or slurm_partition in the settings block"
+                                " of the Slurm profile)")
+        cluster.watch_pending(logger.error, os.getcwd())
 
 
 def source(path):
