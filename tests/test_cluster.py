@@ -133,3 +133,27 @@ def test_sinfo_failure_is_one_line():
 
     with pytest.raises(cluster.ClusterError, match="sinfo failed: slurm_load_partitions"):
         cluster.read_partitions(run=failing)
+
+
+def test_cluster_check_command_refuses_a_node_too_small_and_passes_the_smoke_preset_on_two_cpus(tmp_path):
+    import os
+    import sys
+
+    def check(sinfo_lines: str) -> subprocess.CompletedProcess[str]:
+        fake = tmp_path / "bin"
+        fake.mkdir(exist_ok=True)
+        (fake / "sinfo").write_text(f"#!/bin/sh\nprintf '{sinfo_lines}'\n")
+        (fake / "sinfo").chmod(0o755)
+        env = {**os.environ, "PATH": f"{fake}{os.pathsep}{os.environ['PATH']}"}
+        return subprocess.run([sys.executable, "-m", "x2softmax", "cluster-check", "--preset", "smoke"],
+                              capture_output=True, text=True, env=env, timeout=300)
+
+    fits = check("main*|2|7900|(null)|infinite\\ngpu|2|7900|gpu:2|infinite\\n")
+    assert fits.returncode == 0, fits.stderr
+    assert "cluster-check: train: 1 CPUs, 4000 MB, 1 GPUs, 30 min in partition gpu: fits" in fits.stdout
+    small = check("main*|2|7900|(null)|infinite\\ngpu|2|3000|gpu:2|20:00\\n")
+    assert small.returncode == 1
+    lines = small.stderr.strip().splitlines()
+    assert any("job kind 'train'" in ln and "memory MB 4000 > 3000" in ln and "time min 30 > 20" in ln
+               for ln in lines), lines
+    assert not any("'synthesize'" in ln for ln in lines), lines
