@@ -116,7 +116,7 @@ def workflow_jobs(preset: str | None = None, profile: Path = SLURM_PROFILE) -> l
 
 
 def parse_dry_run(text: str) -> list[dict[str, Any]]:
-    """The job blocks of a Snakemake dry run (rule, wildcards, threads, resources), target rules without a job left out."""
+    """The job blocks of a Snakemake dry run (rule, wildcards, threads, resources); target rules (no job) left out."""
     jobs: list[dict[str, Any]] = []
     block: dict[str, Any] | None = None
     for line in text.splitlines():
