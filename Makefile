@@ -15,7 +15,7 @@ PRESET_ARGS := $(if $(PRESET),--configfile $(PRESET_FILE),)
 CONFIG_CHECK := $(if $(PRESET),$(BIN)/x2softmax config-check --preset $(PRESET_FILE) &&,)
 SNAKEMAKE := $(BIN)/snakemake --cores $(CORES) $(PRESET_ARGS)
 
-.PHONY: data replicate test review plan rehearse gpu-check dry-run lint browser slurm cluster clean
+.PHONY: data replicate test review plan cluster-check rehearse gpu-check dry-run lint browser slurm cluster clean
 
 $(STAMP): pyproject.toml requirements.lock
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python >= 3.11 is needed (set PYTHON=...)")'
@@ -59,6 +59,10 @@ review: $(STAMP)
 
 plan: $(STAMP)
 	$(BIN)/x2softmax plan $(if $(PRESET),--preset $(PRESET),) $(if $(MEASURED),--measured $(MEASURED),)
+
+# On a Slurm login node, before the first run: every job kind's request against the nodes of its partition (sinfo).
+cluster-check: $(STAMP)
+	$(BIN)/x2softmax cluster-check $(if $(PRESET),--preset $(PRESET),)
 
 # The paper preset's code at the paper's shapes on the CPU, few steps per run: the table in results/rehearsal/.
 rehearse: $(STAMP)

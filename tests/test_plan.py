@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from x2softmax import config as xcfg
-from x2softmax.plan import compute_plan, format_plan
+from x2softmax.plan import compute_plan, format_plan, parse_dry_run, workflow_jobs
 
 
 @pytest.fixture(scope="module")
@@ -36,11 +36,61 @@ def test_throughput_scales_the_estimate(paper: dict) -> None:
             assert row["gpu_hours"] == pytest.approx(2 * fast[row["job"]])
 
 
-def test_format_has_a_total(paper: dict) -> None:
-    text = format_plan(compute_plan(paper))
-    total = sum(r["gpu_hours"] for r in compute_plan(paper))
-    assert text.splitlines()[-1].startswith("total")
-    assert f"{total:.2f}" in text.splitlines()[-1]
+@pytest.fixture(scope="module")
+def paper_jobs() -> list[dict]:
+    return workflow_jobs("paper")  # Snakemake's dry run through profiles/slurm (a few seconds)
+
+
+def test_the_plan_lists_every_job_with_partition_cpus_memory_gpus_and_time(paper: dict, paper_jobs) -> None:
+    jobs = {j["job"]: j for j in paper_jobs}
+    train = jobs["train[x2softmax]"]
+    assert (train["partition"], train["cpus"], train["gpus"]) == ("gpu", paper["train"]["threads"], 1)
+    assert (train["mem_mb"], train["runtime_min"]) == (paper["resources"]["train"]["mem_mb"],
+                                                       paper["resources"]["train"]["runtime"])
+    assert jobs["evaluate[x2softmax]"]["partition"] == "gpu" and jobs["toy[x2softmax,2]"]["gpus"] == 1
+    cpu_jobs = [j for j in paper_jobs if j["gpus"] == 0]
+    assert {"index", "summary", "margins", "render_notebook", "align_ijb"} <= {j["rule"] for j in cpu_jobs}
+    assert all(j["partition"] == "main" and j["cpus"] >= 1 and j["mem_mb"] > 0 for j in cpu_jobs if not j["local"])
+    fetches = [j for j in paper_jobs if j["rule"] == "fetch_dataset"]
+    assert len(fetches) == len(paper["data"]["required"]) and all(j["local"] for j in fetches)  # on the login node
+    assert "all" not in {j["rule"] for j in paper_jobs}  # the target rule submits nothing
+
+
+def test_format_has_totals_per_partition_and_a_total(paper: dict, paper_jobs) -> None:
+    estimates = compute_plan(paper)
+    text = format_plan(paper_jobs, estimates)
+    lines = text.splitlines()
+    total = sum(r["gpu_hours"] for r in estimates)
+    assert lines[-1].startswith("total") and f"{total:.2f}" in lines[-1] and f"{len(paper_jobs)} jobs" in lines[-1]
+    gpu_jobs = [j for j in paper_jobs if j["partition"] == "gpu"]
+    gpu_line = next(line for line in lines if line.strip().startswith("gpu ") and "jobs" in line)
+    requested = sum(j["gpus"] * j["runtime_min"] for j in gpu_jobs) / 60
+    assert f"{len(gpu_jobs)} jobs" in gpu_line and f"{requested:,.1f} GPU-hours requested" in gpu_line, gpu_line
+    assert any(line.strip().startswith("main ") for line in lines)
+    assert len([line for line in lines if line.startswith(("train[", "render_notebook["))]) == \
+        len([j for j in paper_jobs if j["rule"] in ("train", "render_notebook")])
+
+
+def test_dry_run_blocks_are_parsed() -> None:
+    text = """\
+localrule fetch_dataset:
+    output: data/.checked/lfw.json
+    wildcards: dataset=lfw
+    resources: tmpdir=/tmp, mem_mb=8000, mem=8 GB, slurm_partition=main, runtime=120
+rule train:
+    output: results/train/a/backbone.pt
+    wildcards: run=a
+    threads: 8
+    resources: tmpdir=/tmp, mem_mb=64000, mem=64 GB, disk_mb=<TBD>, slurm_partition=gpu, gpu=1, runtime=4320
+rule all:
+    input: reports/index.html
+    resources: tmpdir=/tmp, mem_mb=<TBD>, slurm_partition=main, cpus_per_task=2
+"""
+    assert parse_dry_run(text) == [
+        {"job": "fetch_dataset[lfw]", "rule": "fetch_dataset", "local": True, "partition": "(submitting node)",
+         "cpus": 1, "mem_mb": 8000, "gpus": 0, "runtime_min": 120},
+        {"job": "train[a]", "rule": "train", "local": False, "partition": "gpu", "cpus": 8, "mem_mb": 64000,
+         "gpus": 1, "runtime_min": 4320}]
 
 
 def test_synthetic_plan_reads_the_manifest(tmp_path) -> None:

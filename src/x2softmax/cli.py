@@ -210,13 +210,33 @@ def cmd_config_check(args: argparse.Namespace) -> None:
 
 def cmd_plan(args: argparse.Namespace) -> None:
     from x2softmax import config as xcfg
-    from x2softmax.plan import compute_plan, format_plan, throughput_source
+    from x2softmax.plan import SLURM_PROFILE, compute_plan, format_plan, throughput_source, workflow_jobs
 
     config = xcfg.load_config(args.preset)
+    profile = Path(args.profile) if args.profile else SLURM_PROFILE
     source = throughput_source(config, measured=Path(args.measured) if args.measured else None,
                                throughput=args.throughput)
+    print(f"Requests through {profile} (its default-resources and set-resources, applied by Snakemake's dry run)")
     print(source)
-    print(format_plan(compute_plan(config)))
+    print(format_plan(workflow_jobs(args.preset, profile), compute_plan(config)))
+
+
+def cmd_cluster_check(args: argparse.Namespace) -> None:
+    from x2softmax import cluster
+    from x2softmax.plan import SLURM_PROFILE, workflow_jobs
+
+    profile = Path(args.profile) if args.profile else SLURM_PROFILE
+    jobs = [j for j in workflow_jobs(args.preset, profile) if not j["local"]]
+    requests = cluster.kind_requests(
+        cluster.Request(j["rule"], None if j["partition"] == "(default)" else j["partition"], j["cpus"], j["mem_mb"],
+                        j["gpus"], j["runtime_min"]) for j in jobs)
+    if problems := cluster.oversized(requests, *cluster.read_partitions()):
+        for line in problems:
+            print(f"cluster-check: {line}", file=sys.stderr)
+        sys.exit(1)
+    for req in requests:
+        print(f"cluster-check: {req.kind}: {req.cpus} CPUs, {req.mem_mb} MB, {req.gpus} GPUs, {req.runtime_min} min "
+              f"in partition {req.partition or '(default)'}: fits")
 
 
 def cmd_rehearse(args: argparse.Namespace) -> None:
@@ -388,7 +408,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--throughput", type=float, default=None, help="training images/s per GPU")
     p.add_argument("--measured", default=None,
                    help="gpu-check's JSON (results/gpu_check.json): its measured images/s per GPU replace the config's")
+    p.add_argument("--profile", default=None,
+                   help="workflow profile whose requests to list (default: profiles/slurm of this repository)")
     p.set_defaults(func=cmd_plan)
+
+    p = sub.add_parser("cluster-check", help="refuse job kinds no node of their Slurm partition can run (sinfo)")
+    p.add_argument("--preset", default=None, help="smoke, paper or a preset file (default: embedded default)")
+    p.add_argument("--profile", default=None, help="the Slurm workflow profile (default: profiles/slurm)")
+    p.set_defaults(func=cmd_cluster_check)
 
     p = sub.add_parser("rehearse", help="the preset's training, resume and evaluation at paper shapes on the CPU")
     p.add_argument("--preset", default="paper", help="a real-data preset (default: paper)")

@@ -1,13 +1,23 @@
-"""The compute plan: every job of a preset with its GPU, memory and runtime requests, and estimated GPU-hours."""
+"""The compute plan: every job of a preset with its Slurm requests (partition, CPUs, memory, GPUs, time), the
+estimated GPU-hours of the GPU jobs, and totals per partition."""
 
 from __future__ import annotations
 
 import json
+import re
+import subprocess
+import sys
+import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from x2softmax import config as xcfg
+from x2softmax.cluster import SUBMIT_HOST_RULES, cpus_of, number
+
+SLURM_PROFILE = xcfg.REPO_ROOT / "profiles" / "slurm"
+_JOB_HEADER = re.compile(r"^(local)?(?:rule|checkpoint) (\w+):$")
+_KEY_VALUE = re.compile(r"(\w+)=(.*?)(?=, \w+=|$)")
 
 FLIP = 2  # every evaluation image is embedded with its horizontal flip
 
@@ -82,22 +92,85 @@ def compute_plan(config: Mapping[str, Any]) -> list[dict[str, Any]]:
     toy_images = toy_training_images(config)
     for loss in config["toy"]["losses"]:
         for dim in config["toy"]["dims"]:
-            rows.append({"job": f"toy[{loss},{dim}d]", "gpus": 1, **res["toy"], "images": toy_images,
+            rows.append({"job": f"toy[{loss},{dim}]", "gpus": 1, **res["toy"], "images": toy_images,
                          "gpu_hours": toy_images / train_rate / 3600})
     for row in rows:
         row["runtime_min"] = row.pop("runtime")
     return rows
 
 
-def format_plan(rows: list[dict[str, Any]]) -> str:
-    """The plan as a text table with a total line."""
-    header = f"{'job':<34}{'gpus':>5}{'mem_mb':>9}{'runtime_min':>13}{'images':>14}{'gpu_hours':>11}"
+def workflow_jobs(preset: str | None = None, profile: Path = SLURM_PROFILE) -> list[dict[str, Any]]:
+    """Every job of the preset's DAG with the requests the profile gives it, read from Snakemake's dry run.
+
+    The dry run applies the profile's default-resources and set-resources exactly as a real run does; it runs in
+    an empty folder, so every job is listed. Keys: job, rule, local, partition, cpus, mem_mb, gpus, runtime_min.
+    """
+    cmd = [sys.executable, "-m", "snakemake", "-s", str(xcfg.REPO_ROOT / "Snakefile"), "--workflow-profile",
+           str(profile), "--dry-run", "--forceall", "--cores", str(2**20)]  # threads uncapped, as on a cluster
+    if preset:
+        cmd += ["--configfile", str(xcfg.preset_path(preset))]
+    with tempfile.TemporaryDirectory(prefix="x2s-plan-") as folder:
+        proc = subprocess.run([*cmd, "-d", folder], capture_output=True, text=True, timeout=600)
+    if proc.returncode != 0:
+        raise RuntimeError(f"plan: the Snakemake dry run failed: {(proc.stderr or proc.stdout).strip()[-1500:]}")
+    return sorted(parse_dry_run(proc.stdout + proc.stderr), key=lambda j: (j["rule"], j["job"]))
+
+
+def parse_dry_run(text: str) -> list[dict[str, Any]]:
+    """The job blocks of a Snakemake dry run (rule, wildcards, threads, resources); target rules (no job) left out."""
+    jobs: list[dict[str, Any]] = []
+    block: dict[str, Any] | None = None
+    for line in text.splitlines():
+        if header := _JOB_HEADER.match(line):
+            block = {"rule": header[2], "local": bool(header[1]), "wildcards": {}, "threads": 1, "resources": {},
+                     "output": False}
+            jobs.append(block)
+        elif block is not None and line.startswith("    ") and ": " in line:
+            key, value = line.strip().split(": ", 1)
+            if key in ("wildcards", "resources"):
+                block[key] = dict(_KEY_VALUE.findall(value))
+            elif key == "threads":
+                block["threads"] = int(value)
+            elif key == "output":
+                block["output"] = True
+    rows = []
+    for job in jobs:
+        res = job["resources"]
+        if not job["output"]:  # a target rule (all): nothing runs, nothing is submitted
+            continue
+        local = job["local"] or job["rule"] in SUBMIT_HOST_RULES  # a dry run prints no `localrule`
+        label = f"{job['rule']}[{','.join(job['wildcards'].values())}]" if job["wildcards"] else job["rule"]
+        rows.append({"job": label, "rule": job["rule"], "local": local,
+                     "partition": "(submitting node)" if local else res.get("slurm_partition", "(default)"),
+                     "cpus": cpus_of(res, job["threads"]), "mem_mb": number(res.get("mem_mb", 0)),
+                     "gpus": number(res.get("gpu", 0)), "runtime_min": number(res.get("runtime", 0))})
+    return rows
+
+
+def format_plan(jobs: list[dict[str, Any]], estimates: list[dict[str, Any]]) -> str:
+    """Every job with its requests and estimated GPU-hours, totals per partition, and the total estimate."""
+    by_job = {r["job"]: r for r in estimates}
+    header = (f"{'job':<40}{'partition':>18}{'cpus':>5}{'mem_mb':>8}{'gpus':>5}{'runtime_min':>12}{'images':>14}"
+              f"{'gpu_hours':>10}")
     lines = [header, "-" * len(header)]
-    for r in rows:
-        lines.append(f"{r['job']:<34}{r['gpus']:>5}{r['mem_mb']:>9}{r['runtime_min']:>13}{r['images']:>14,}"
-                     f"{r['gpu_hours']:>11.2f}")
-    total = sum(r["gpu_hours"] for r in rows)
-    lines += ["-" * len(header), f"{'total':<34}{'':>5}{'':>9}{'':>13}{'':>14}{total:>11.2f}"]
+    totals: dict[str, dict[str, float]] = {}
+    for job in jobs:
+        est = by_job.get(job["job"], {})
+        images = f"{est['images']:,}" if est else ""
+        hours = f"{est['gpu_hours']:.2f}" if est else ""
+        lines.append(f"{job['job']:<40}{job['partition']:>18}{job['cpus']:>5}{job['mem_mb']:>8}{job['gpus']:>5}"
+                     f"{job['runtime_min']:>12}{images:>14}{hours:>10}")
+        part = totals.setdefault(job["partition"], {"jobs": 0, "cpu_h": 0.0, "gpu_h": 0.0, "est": 0.0})
+        part["jobs"] += 1
+        part["cpu_h"] += job["cpus"] * job["runtime_min"] / 60
+        part["gpu_h"] += job["gpus"] * job["runtime_min"] / 60
+        part["est"] += est.get("gpu_hours", 0.0)
+    lines += ["-" * len(header), "Totals per partition (requested = CPUs or GPUs x time limit):"]
+    for name, part in totals.items():
+        lines.append(f"  {name:<18} {part['jobs']:>4} jobs  {part['cpu_h']:>10,.1f} CPU-hours requested  "
+                     f"{part['gpu_h']:>9,.1f} GPU-hours requested  {part['est']:>9,.2f} GPU-hours estimated")
+    total = sum(r["gpu_hours"] for r in estimates)
+    lines.append(f"{'total':<40}{len(jobs):>18} jobs{'':>34}{total:>10.2f}")
     return "\n".join(lines)
 
 

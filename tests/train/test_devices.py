@@ -68,9 +68,42 @@ def test_assigned_devices_are_used_as_given_without_a_lock(tmp_path, capsys, env
             pass
 
 
-@pytest.mark.parametrize("environ", [{}, LOCAL, {**LOCAL, "SLURM_JOB_ID": "17"}, {**LOCAL, "CUDA_VISIBLE_DEVICES": "1"}])
+IN_JOB = {"SLURM_JOB_ID": "17", "X2S_GPU_LEASE": "1", "X2S_GPU_LEASE_JOB": "Slurm 17"}  # a local run in salloc 17
+
+
+@pytest.mark.parametrize("environ", [{}, LOCAL, IN_JOB, {**LOCAL, "CUDA_VISIBLE_DEVICES": "1"}])
 def test_jobs_without_a_scheduler_lease(environ):
     assert assigned_by(environ) is None  # nobody gave devices, or a local run (also inside an allocation) shares them
+
+
+@pytest.mark.parametrize("environ", [
+    {**LOCAL, "SLURM_JOB_ID": "18"},  # sbatch --export=ALL from a shell where a local run had set it
+    {**IN_JOB, "SLURM_JOB_ID": "18"},  # set in allocation 17, inherited by job 18
+    {**LOCAL, "X2S_GPU_LEASE_JOB": "", "KUBERNETES_SERVICE_HOST": "10.0.0.1", "HOSTNAME": "pod-a"},
+])
+def test_a_lease_setting_inherited_into_a_scheduler_job_is_ignored_and_said(tmp_path, capsys, environ):
+    owner = "Slurm" if "SLURM_JOB_ID" in environ else "Kubernetes"
+    assert assigned_by(environ) == owner
+    with lease_gpus(1, lock_dir=tmp_path / "locks", visible=[0], environ=environ) as leased:
+        assert leased == [0]
+    assert not (tmp_path / "locks").exists()
+    line = next(l for l in capsys.readouterr().err.splitlines() if "GPU lease decision" in l)
+    assert f"as given by {owner}" in line and "X2S_GPU_LEASE=1 ignored" in line, line
+
+
+def test_the_decision_is_printed_also_without_a_gpu(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 0)
+    with lease_gpus(1, lock_dir=tmp_path, environ={"SLURM_JOB_ID": "5"}) as leased:
+        assert leased == []
+    err = capsys.readouterr().err
+    assert "GPU lease decision: GPUs as given by Slurm (Slurm 5), no lease" in err and "CPU" in err
+
+
+def test_a_local_run_inside_an_allocation_locks_per_job(tmp_path, monkeypatch):
+    monkeypatch.setenv("X2S_GPU_LOCK_DIR", str(tmp_path))
+    monkeypatch.setattr(socket, "gethostname", lambda: "node7")
+    monkeypatch.setenv("SLURM_JOB_ID", "17")
+    assert default_lock_dir() == tmp_path / "node7/Slurm-17"  # device ids are local to allocation 17
 
 
 def test_bad_lease_setting_is_one_clear_error():
@@ -79,6 +112,8 @@ def test_bad_lease_setting_is_one_clear_error():
 
 
 def test_locks_are_per_host(tmp_path, monkeypatch):
+    for var in ("SLURM_JOB_ID", "KUBERNETES_SERVICE_HOST"):
+        monkeypatch.delenv(var, raising=False)
     monkeypatch.setenv("X2S_GPU_LOCK_DIR", str(tmp_path))
     monkeypatch.setattr(socket, "gethostname", lambda: "node7")
     assert default_lock_dir() == tmp_path / "node7"

@@ -1,13 +1,16 @@
 """A one-node Slurm cluster for the integration test: munged, slurmctld and slurmd of this machine's Debian packages,
 started as root in a temporary folder with two fake GPUs, and stopped by process id.
 
-Slurm refuses plain files and count-only gres for GPUs, so each fake GPU is a character device made with mknod
-(the major/minor numbers of /dev/null: nothing reads it). Two partitions on the one node stand for a cluster's CPU
-and GPU partitions. Accounting is off (no slurmdbd), as on the clusters where sacct fails.
+The node is this machine as it is: its CPU count (os.cpu_count()) and its memory (slurmd -C), with Slurm's default
+timings (MinJobAge 300 s, the default scheduler interval), as the README's users have them. Slurm refuses plain
+files and count-only gres for GPUs, so each fake GPU is a character device made with mknod (the major/minor numbers
+of /dev/null: nothing reads it). Two partitions on the one node stand for a cluster's CPU and GPU partitions.
+Accounting is off (no slurmdbd), as on the clusters where sacct fails.
 
-Clients find the configuration where a cluster node has it, /etc/slurm/slurm.conf (the executor plugin's job
-step drops SLURM_CONF from the environment of the commands it runs): the cluster links it to its own file while it
-runs, and only on a machine that has no /etc/slurm/slurm.conf of its own.
+Clients find the cluster's private configuration through SLURM_CONF, set by wrapper scripts (`bin_dir`, put first
+on PATH) around each client: the executor plugin's job step drops every SLURM_* variable from the commands it runs
+(its srun included), and a wrapper on PATH survives that. Nothing under /etc is touched, so a machine with a Slurm
+of its own keeps it. `unavailable` says why the cluster cannot start; the test then fails with that reason.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import threading
 import time
 from pathlib import Path
 
@@ -26,21 +30,28 @@ CLIENTS = ("sbatch", "squeue", "scontrol", "sinfo", "srun", "scancel")
 CPU_PARTITION = "x2cpu"
 GPU_PARTITION = "x2gpu"
 NODE = "x2snode"
-NODE_CPUS = 16  # declared (SlurmdParameters=config_overrides): profile CPU requests fit, the machine has 2 cores
-NODE_MEMORY_MB = 32000
-SYSTEM_CONF = Path("/etc/slurm/slurm.conf")
+CLIENTS_WRAPPED = CLIENTS + ("sacct", "salloc", "sacctmgr")
+NODE_CPUS = os.cpu_count() or 1  # the machine's real CPU count
 
 
 def unavailable() -> str | None:
-    """Why this machine cannot run the cluster (a one-line skip reason), or None."""
+    """Why this machine cannot run the cluster (one line for the test's failure), or None."""
     missing = [tool for tool in DAEMONS + CLIENTS if shutil.which(tool) is None]
     if missing:
-        return f"Slurm/munge not installed ({', '.join(missing)} missing; `make test` installs them as root)"
+        return (f"Slurm/munge not installed ({', '.join(missing)} missing): `make test` installs them as root "
+                "(.ci/install-slurm); the Slurm test cannot run")
     if os.geteuid() != 0:
         return "the Slurm test starts munged/slurmd and makes device nodes: it needs root"
-    if SYSTEM_CONF.exists() or SYSTEM_CONF.is_symlink():
-        return f"{SYSTEM_CONF} exists: this machine has a Slurm of its own, the test cluster would replace it"
     return None
+
+
+def real_memory_mb() -> int:
+    """This machine's memory as slurmd measures it (slurmd -C: RealMemory)."""
+    out = subprocess.run(["slurmd", "-C"], capture_output=True, text=True, timeout=60).stdout
+    for field in out.split():
+        if field.startswith("RealMemory="):
+            return int(field.split("=", 1)[1])
+    raise RuntimeError(f"slurmd -C printed no RealMemory: {out!r}")
 
 
 def _free_port() -> int:
@@ -50,13 +61,33 @@ def _free_port() -> int:
 
 
 class SlurmCluster:
-    """munged + slurmctld + slurmd in `root`, the clients' configuration linked from /etc/slurm/slurm.conf."""
+    """munged + slurmctld + slurmd in `root`; clients reach it through the wrappers in `bin_dir` (SLURM_CONF)."""
 
     def __init__(self, root: Path) -> None:
         self.root = root
         self.procs: list[subprocess.Popen[bytes]] = []
         self.conf = root / "slurm.conf"
-        self.linked = False
+        self.bin_dir = root / "bin"
+        self.memory_mb = 0
+        self.records: dict[str, dict[str, str]] = {}  # every job seen by scontrol, by id (latest fields)
+        self._stop_recording = threading.Event()
+        self._recorder: threading.Thread | None = None
+
+    def env(self, base: dict[str, str] | None = None) -> dict[str, str]:
+        """`base` (default os.environ) with this cluster's clients first on PATH and SLURM_CONF set."""
+        environ = dict(os.environ if base is None else base)
+        environ["PATH"] = f"{self.bin_dir}{os.pathsep}{environ.get('PATH', '')}"
+        environ["SLURM_CONF"] = str(self.conf)
+        return environ
+
+    def _write_wrappers(self) -> None:
+        self.bin_dir.mkdir(parents=True, exist_ok=True)
+        for tool in CLIENTS_WRAPPED:
+            if (real := shutil.which(tool)) is None:
+                continue
+            wrapper = self.bin_dir / tool
+            wrapper.write_text(f'#!/bin/sh\nSLURM_CONF="{self.conf}" exec "{real}" "$@"\n')
+            wrapper.chmod(0o755)
 
     def _write_config(self) -> None:
         root = self.root
@@ -69,6 +100,7 @@ class SlurmCluster:
         for i in range(2):
             os.mknod(root / f"dev/gpu{i}", 0o666 | 0o020000, os.makedev(1, 3))  # S_IFCHR, like /dev/null
         (root / "gres.conf").write_text(f"NodeName={NODE} Name=gpu File={root}/dev/gpu[0-1]\n")
+        self.memory_mb = real_memory_mb()
         self.conf.write_text("\n".join([
             "ClusterName=x2stest",
             "SlurmctldHost=localhost(127.0.0.1)",
@@ -94,12 +126,11 @@ class SlurmCluster:
             "GresTypes=gpu",
             "MpiDefault=none",
             "MailProg=/bin/true",
-            "SlurmdParameters=config_overrides",
+            "SlurmdParameters=config_overrides",  # the declared values are the machine's; no socket layout needed
             "ReturnToService=2",
-            "MinJobAge=3600",  # finished jobs stay visible to squeue/scontrol for the test's checks
-            "SchedulerParameters=sched_interval=2",
+            # MinJobAge and the scheduler's timings: Slurm's defaults (300 s; sched_interval 60 s)
             f"NodeName={NODE} NodeAddr=127.0.0.1 NodeHostname={socket.gethostname()} CPUs={NODE_CPUS}"
-            f" RealMemory={NODE_MEMORY_MB} Gres=gpu:2 State=UNKNOWN",
+            f" RealMemory={self.memory_mb} Gres=gpu:2 State=UNKNOWN",
             f"PartitionName={CPU_PARTITION} Nodes={NODE} Default=YES MaxTime=INFINITE State=UP",
             f"PartitionName={GPU_PARTITION} Nodes={NODE} MaxTime=INFINITE State=UP",
         ]) + "\n")
@@ -112,9 +143,7 @@ class SlurmCluster:
     def start(self, timeout_s: float = 60.0) -> None:
         """Start the three daemons in the foreground of child processes and wait until the node is idle."""
         self._write_config()
-        SYSTEM_CONF.parent.mkdir(parents=True, exist_ok=True)
-        SYSTEM_CONF.symlink_to(self.conf)
-        self.linked = True
+        self._write_wrappers()
         root = self.root
         self._spawn("munged", "--foreground", "--force", f"--key-file={root}/munge/munge.key",
                     f"--socket={root}/munge/munge.sock", f"--pid-file={root}/munge/munged.pid",
@@ -123,6 +152,16 @@ class SlurmCluster:
         self._spawn("slurmctld", "-D", "-f", str(self.conf))
         self._spawn("slurmd", "-D", "-f", str(self.conf), "-N", NODE)
         self._wait(lambda: self.node_state() == "idle", timeout_s, "the node to be idle")
+        self._recorder = threading.Thread(target=self._record, name="slurm-job-recorder", daemon=True)
+        self._recorder.start()
+
+    def _record(self, interval_s: float = 3.0) -> None:
+        """Keep every job scontrol shows (finished ones vanish after MinJobAge): the test checks them all."""
+        while True:
+            for job in self.jobs():
+                self.records[job["JobId"]] = job
+            if self._stop_recording.wait(interval_s):
+                return
 
     def _wait(self, ready, timeout_s: float, what: str) -> None:
         deadline = time.monotonic() + timeout_s
@@ -138,9 +177,10 @@ class SlurmCluster:
         proc = self.run("sinfo", "-h", "-n", NODE, "-o", "%T", check=False)
         return proc.stdout.strip().rstrip("*") if proc.returncode == 0 else ""
 
-    def run(self, *cmd: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    def run(self, *cmd: str, check: bool = True, env: dict[str, str] | None = None,
+            ) -> subprocess.CompletedProcess[str]:
         """A Slurm client command against this cluster."""
-        return subprocess.run(cmd, capture_output=True, text=True, check=check, timeout=60)
+        return subprocess.run(cmd, capture_output=True, text=True, check=check, timeout=60, env=self.env(env))
 
     def jobs(self) -> list[dict[str, str]]:
         """Every job slurmctld knows (scontrol show job, one dict of fields per job)."""
@@ -159,6 +199,9 @@ class SlurmCluster:
 
     def stop(self) -> None:
         """Cancel every job, then stop the daemons this object started, by process id (SIGTERM, then SIGKILL)."""
+        self._stop_recording.set()
+        if self._recorder is not None:
+            self._recorder.join(timeout=30)
         if any(p.poll() is None for p in self.procs):
             self.run("scancel", "--user", getpass.getuser(), check=False)
             deadline = time.monotonic() + 15
@@ -175,6 +218,3 @@ class SlurmCluster:
                 proc.kill()
                 proc.wait()
         self.procs.clear()
-        if self.linked and SYSTEM_CONF.is_symlink() and SYSTEM_CONF.readlink() == self.conf:
-            SYSTEM_CONF.unlink()
-        self.linked = False

@@ -9,6 +9,7 @@ from pathlib import Path
 from snakemake.settings.types import DeploymentMethod
 
 from x2softmax import config as xcfg
+from x2softmax.cluster import SUBMIT_HOST_RULES
 from x2softmax.data.synthetic import VAL_SETS as SYNTHETIC_VAL_SETS
 from x2softmax.evaluate.uncertainty import TABLES as UNCERTAINTY_TABLES
 from x2softmax.losses import build_loss
@@ -41,21 +42,47 @@ PKG = REPO / "src/x2softmax"
 # Kubernetes the Snakefile is parsed again inside each job, so PYTHON is the job's own interpreter.
 PYTHON = "python" if DeploymentMethod.CONDA in workflow.deployment_settings.deployment_method else sys.executable
 _PY = shlex.quote(PYTHON).replace("{", "{{").replace("}", "}}")  # shell.prefix formats its text like a shell command
-shell.prefix(
-    "set -euo pipefail; "  # Snakemake's own prefix for bash, which shell.prefix replaces
-    f'x2softmax() {{{{ {_PY} -m x2softmax "$@"; }}}}; papermill() {{{{ {_PY} -m papermill "$@"; }}}}; '
-)
-
 # One machine without a scheduler (a local run's main process): GPU jobs share this machine's GPUs. Snakemake
 # runs at most as many at once as there are GPUs (--resources gpu=N, else $X2S_GPUS, else the GPUs torch sees,
 # honouring CUDA_VISIBLE_DEVICES; none: no limit, jobs run on the CPU), and each job leases its device ids with a
-# per-host file lock (X2S_GPU_LEASE=1, inherited by the jobs). On Slurm / Kubernetes the scheduler does both.
+# per-host file lock: X2S_GPU_LEASE=1 in the shell commands this process runs, never in os.environ. While the
+# Snakefile is read on a Slurm login node no executor is chosen yet (local_exec is true there too), and sbatch
+# passes os.environ into every job; the jobs read this file again in their own process (not the main one) and
+# get no lease, and the devices module ignores an inherited X2S_GPU_LEASE in a scheduler's job anyway.
+LEASE_EXPORT = ""
 if workflow.local_exec and workflow.is_main_process:
-    from x2softmax.train.devices import LEASE_ENV, machine_gpus
+    from x2softmax.train.devices import LEASE_ENV, LEASE_JOB_ENV, machine_gpus, scheduler_job
 
-    os.environ.setdefault(LEASE_ENV, "1")
+    if LEASE_ENV not in os.environ:
+        LEASE_EXPORT = f"export {LEASE_ENV}=1 {LEASE_JOB_ENV}={shlex.quote(scheduler_job())}; "
     if "gpu" not in workflow.global_resources and (n_gpus := machine_gpus()) > 0:
         workflow.register_resource("gpu", n_gpus)
+
+shell.prefix(
+    "set -euo pipefail; "  # Snakemake's own prefix for bash, which shell.prefix replaces
+    + LEASE_EXPORT.replace("{", "{{").replace("}", "}}")
+    + f'x2softmax() {{{{ {_PY} -m x2softmax "$@"; }}}}; papermill() {{{{ {_PY} -m papermill "$@"; }}}}; '
+)
+
+
+# Under the Slurm executor, before anything is submitted: refuse a job kind that no node of its partition can run
+# (Slurm would keep it PENDING for ever and Snakemake would wait without a word), then watch squeue for jobs that
+# pend for a reason waiting will not clear. x2softmax.cluster; `make cluster-check` runs the same check by hand.
+onstart:
+    plugin = workflow.executor_plugin
+    if plugin is not None and plugin.name == "slurm":
+        from x2softmax import cluster
+
+        try:
+            problems = cluster.oversized(cluster.kind_requests(cluster.job_requests(workflow.dag.needrun_jobs())),
+                                         *cluster.read_partitions())
+        except cluster.ClusterError as err:
+            raise WorkflowError(str(err)) from None
+        if problems:
+            raise WorkflowError("cluster-check: " + "\ncluster-check: ".join(problems)
+                                + "\n(set cpus_per_task, mem_mb, runtime or slurm_partition in the settings block"
+                                " of the Slurm profile)")
+        cluster.watch_pending(logger.error, os.getcwd())
 
 
 def source(path):

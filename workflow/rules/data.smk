@@ -48,6 +48,9 @@ else:
 
     rule fetch_dataset:
         """Download one real dataset of the registry (or say exactly how to obtain it), then check it."""
+        # Downloads run where Snakemake runs (under Slurm: the login node, which has the network and the shared data
+        # root), never as compute jobs that would need both (x2softmax.cluster.SUBMIT_HOST_RULES; `make plan`).
+        localrule: "fetch_dataset" in SUBMIT_HOST_RULES
         output:
             checked("{dataset}"),
         params:

@@ -1,10 +1,14 @@
 """GPUs of a job: leased with one file lock per device and host on one machine, or taken as a scheduler gave them.
 
 Leases (`lease_gpus`) exist for jobs that share one machine's GPUs without a scheduler: the jobs of a local
-Snakemake run (which sets X2S_GPU_LEASE=1 for them, workflow/rules/common.smk). A job whose devices were
-assigned from outside (a Slurm job, a Kubernetes pod, a CUDA_VISIBLE_DEVICES set by the user) uses the devices
-it was given and takes no lock: device ids there are job-local (every job may see its GPU as 0), so a lock keyed
-by them would make unrelated jobs wait for one another.
+Snakemake run (which sets X2S_GPU_LEASE=1 and X2S_GPU_LEASE_JOB for their shell commands, workflow/rules/common.smk).
+A job whose devices were assigned from outside (a Slurm job, a Kubernetes pod, a CUDA_VISIBLE_DEVICES set by the
+user) uses the devices it was given and takes no lock: device ids there are job-local (every job may see its GPU
+as 0), so a lock keyed by them would make unrelated jobs wait for one another.
+
+The decision rests on what the job itself sees. Inside a scheduler's job, X2S_GPU_LEASE=1 counts only when it was
+set in that same job (X2S_GPU_LEASE_JOB names it: a local Snakemake run inside one allocation); a value inherited
+from the submitting shell (sbatch --export=ALL) is ignored, and the decision line says so.
 """
 
 from __future__ import annotations
@@ -22,16 +26,23 @@ import torch
 
 LOCK_DIR_ENV = "X2S_GPU_LOCK_DIR"
 LEASE_ENV = "X2S_GPU_LEASE"
+LEASE_JOB_ENV = "X2S_GPU_LEASE_JOB"  # the scheduler job in which X2S_GPU_LEASE=1 was set ('' outside any)
 GPUS_ENV = "X2S_GPUS"
-# Environment variables that say a scheduler placed this process (and gave it its devices).
+# Environment variables that say a scheduler placed this process (and gave it its devices), and the variable naming
+# the job (a Kubernetes pod's HOSTNAME is its pod name).
 SCHEDULERS = {"SLURM_JOB_ID": "Slurm", "KUBERNETES_SERVICE_HOST": "Kubernetes"}
+SCHEDULER_JOB = {"SLURM_JOB_ID": "SLURM_JOB_ID", "KUBERNETES_SERVICE_HOST": "HOSTNAME"}
 
 
 def default_lock_dir() -> Path:
-    """Lock folder of this host: ($X2S_GPU_LOCK_DIR or ~/.cache/x2softmax/gpu-locks)/<hostname>."""
+    """Lock folder of this host: ($X2S_GPU_LOCK_DIR or ~/.cache/x2softmax/gpu-locks)/<hostname>[/<scheduler job>].
+
+    Inside a scheduler's job (a local run in one allocation) device ids are job-local: the job names the folder.
+    """
     env = os.environ.get(LOCK_DIR_ENV)
     base = Path(env) if env else Path.home() / ".cache" / "x2softmax" / "gpu-locks"
-    return base / socket.gethostname()
+    job = scheduler_job()
+    return base / socket.gethostname() / job.replace(" ", "-") if job else base / socket.gethostname()
 
 
 def visible_devices() -> list[int]:
@@ -62,21 +73,48 @@ def machine_gpus() -> int:
     return int(env)
 
 
-def assigned_by(environ: Mapping[str, str] | None = None) -> str | None:
-    """Who gave this process its GPUs (so it takes no lease): 'Slurm', 'Kubernetes', 'CUDA_VISIBLE_DEVICES', or None.
+def scheduler_job(environ: Mapping[str, str] | None = None) -> str:
+    """The scheduler job this process runs in ('Slurm 17', 'Kubernetes <pod>'), or '' outside any scheduler."""
+    env = os.environ if environ is None else environ
+    for var, name in SCHEDULERS.items():
+        if var in env:
+            return f"{name} {env.get(SCHEDULER_JOB[var], '')}".strip()
+    return ""
 
-    X2S_GPU_LEASE decides when set: '1' always leases (the jobs of a local Snakemake run), '0' never does.
+
+def lease_decision(environ: Mapping[str, str] | None = None) -> tuple[str | None, str]:
+    """Who gave this process its GPUs (None: lease them with file locks) and one line saying why.
+
+    X2S_GPU_LEASE=0 never leases. A scheduler's job (SLURM_JOB_ID, KUBERNETES_SERVICE_HOST) uses the devices it
+    was given unless X2S_GPU_LEASE=1 was set inside that same job (X2S_GPU_LEASE_JOB equal to this job). Outside
+    a scheduler, X2S_GPU_LEASE=1 leases and a CUDA_VISIBLE_DEVICES set by hand is used as given.
     """
     env = os.environ if environ is None else environ
     lease = env.get(LEASE_ENV)
     if lease not in (None, "0", "1"):
         raise ValueError(f"{LEASE_ENV}={lease!r}: expected 1 (lease GPUs with file locks) or 0 (use them as given)")
-    if lease is not None:
-        return None if lease == "1" else LEASE_ENV + "=0"
-    for var, name in SCHEDULERS.items():
-        if var in env:
-            return name
-    return "CUDA_VISIBLE_DEVICES" if "CUDA_VISIBLE_DEVICES" in env else None
+    if lease == "0":
+        return LEASE_ENV + "=0", f"GPUs used as given, no lease ({LEASE_ENV}=0)"
+    if job := scheduler_job(env):
+        owner = job.split()[0]
+        if lease == "1" and env.get(LEASE_JOB_ENV) == job:
+            return None, f"GPUs leased with file locks (a local Snakemake run inside {job})"
+        note = ""
+        if lease == "1":
+            note = (f"; {LEASE_ENV}=1 ignored: set outside this job ({LEASE_JOB_ENV}="
+                    f"{env.get(LEASE_JOB_ENV, '')!r}), inherited from the submitting shell")
+        return owner, f"GPUs as given by {owner} ({job}), no lease{note}"
+    if lease == "1":
+        return None, f"GPUs leased with file locks ({LEASE_ENV}=1)"
+    if "CUDA_VISIBLE_DEVICES" in env:
+        return "CUDA_VISIBLE_DEVICES", "GPUs as given by CUDA_VISIBLE_DEVICES, no lease"
+    return None, "GPUs leased with file locks (no scheduler, no CUDA_VISIBLE_DEVICES)"
+
+
+def assigned_by(environ: Mapping[str, str] | None = None) -> str | None:
+    """Who gave this process its GPUs (so it takes no lease): 'Slurm', 'Kubernetes', 'CUDA_VISIBLE_DEVICES',
+    'X2S_GPU_LEASE=0', or None (lease them)."""
+    return lease_decision(environ)[0]
 
 
 @contextlib.contextmanager
@@ -94,6 +132,8 @@ def lease_gpus(
     """
     if n < 0:
         raise ValueError(f"lease_gpus: n must be >= 0, got {n}")
+    owner, why = lease_decision(environ)
+    print(f"x2softmax: GPU lease decision: {why}", file=sys.stderr)  # before the device count: CPU jobs show it too
     devices = visible_devices() if visible is None else list(visible)
     if n == 0 or not devices:
         print("x2softmax: no GPU requested or available, running on the CPU", file=sys.stderr)
@@ -101,7 +141,7 @@ def lease_gpus(
         return
     if n > len(devices):
         raise ValueError(f"lease_gpus: {n} GPUs requested but only {len(devices)} visible: {devices}")
-    if (owner := assigned_by(environ)) is not None:
+    if owner is not None:
         print(f"x2softmax: GPUs {devices[:n]} as given by {owner} (no lease)", file=sys.stderr)
         yield devices[:n]
         return
