@@ -91,3 +91,86 @@ def test_dry_mode_runs_every_check_on_the_cpu(tmp_path, capsys):
     # a dry run's CPU numbers are not GPU throughput: the plan refuses them
     with pytest.raises(SystemExit, match="not a passed GPU run"):
         cli(["plan", "--preset", "paper", "--measured", str(out)])
+
+
+def _smoke_summary(tmp_path, accuracies, extra_rows=()):
+    """A smoke project's results: metrics.csv rows plus each run's verification_scores.npz (60 pairs per set)."""
+    import numpy as np
+    import pandas as pd
+
+    rows = []
+    for i, acc in enumerate(accuracies):
+        run, dataset = f"run{i // 3}", f"set{i % 3}"
+        rows.append({"run": run, "loss": "x", "dataset": dataset, "protocol": "10fold", "metric": "accuracy_pct",
+                     "value": acc, "checkpoint": "final", "note": ""})
+        eval_dir = tmp_path / "results/eval" / run
+        eval_dir.mkdir(parents=True, exist_ok=True)
+        npz = eval_dir / "verification_scores.npz"
+        arrays = dict(np.load(npz)) if npz.exists() else {}
+        arrays[f"{dataset}/issame"] = np.arange(60) % 2 == 0
+        np.savez(npz, **arrays)
+    rows += [dict(rows[0], metric=m, value=v, note=n) for m, v, n in extra_rows]
+    (tmp_path / "results/summary").mkdir(parents=True)
+    pd.DataFrame(rows).to_csv(tmp_path / "results/summary/metrics.csv", index=False)
+    return tmp_path
+
+
+CORRECT = [51.7, 58.3, 61.7, 55.0, 63.3, 56.7, 60.0, 53.3, 58.3, 65.0, 56.7, 55.0]  # one set near chance, pooled above
+
+
+def test_not_measurable_nan_cells_pass_and_a_real_nan_fails(tmp_path):
+    planted = [("tar_at_far_1e-04_pct", float("nan"), "not measurable: FAR 1e-04 < 1/600 impostor pairs"),
+               ("val_at_far_1e-03_pct", float("nan"), "not measurable: FAR 1e-03 < 1/(impostor pairs ...)")]
+    judged = smoke.judge(_smoke_summary(tmp_path / "a", CORRECT, planted))
+    assert judged["nan_free"] and judged["not_measurable_cells"] == 2 and judged["unexplained_nan_cells"] == 0
+    real = smoke.judge(_smoke_summary(tmp_path / "b", CORRECT, [*planted, ("accuracy_pct", float("nan"), "")]))
+    assert not real["nan_free"] and real["unexplained_nan_cells"] == 1
+
+
+def test_accuracy_is_a_pooled_test_a_correct_run_passes_and_chance_fails(tmp_path):
+    judged = smoke.judge(_smoke_summary(tmp_path / "a", CORRECT))
+    assert judged["above_chance"] and judged["pooled_pairs"] == 720 and judged["min_accuracy_pct"] == 51.7
+    assert judged["p_value_vs_chance"] < smoke.CHANCE_ALPHA
+    chance = smoke.judge(_smoke_summary(tmp_path / "b", [50.0, 53.3, 46.7, 51.7, 48.3, 50.0]))
+    assert not chance["above_chance"] and chance["p_value_vs_chance"] > 0.1
+
+
+def test_a_timed_out_call_kills_its_whole_process_group(tmp_path):
+    import os
+    import sys
+    import time
+
+    pid_file = tmp_path / "grandchild.pid"
+    script = (f"import subprocess, sys, time; p = subprocess.Popen([sys.executable, '-c', 'import time; "
+              f"time.sleep(60)']); open({str(pid_file)!r}, 'w').write(str(p.pid)); time.sleep(60)")
+    started = time.monotonic()
+    with pytest.raises(TimeoutError, match="killed with its jobs"):
+        smoke.run_killing_group([sys.executable, "-c", script], tmp_path, timeout=2.0)
+    assert time.monotonic() - started < 30
+    grandchild = int(pid_file.read_text())
+    for _ in range(50):  # reaped by init once killed
+        try:
+            os.kill(grandchild, 0)
+        except ProcessLookupError:
+            break
+        time.sleep(0.1)
+    else:
+        pytest.fail(f"grandchild {grandchild} survived the timeout")
+
+
+def test_the_summary_is_written_after_every_check(monkeypatch, tmp_path, capsys):
+    _quick(monkeypatch)
+    out = tmp_path / "progress.json"
+    seen = {}
+
+    def embedding_reads_the_file(*args, **kwargs):
+        seen.update(json.loads(out.read_text()))
+        return {"images_per_s": 20.0, "finite": True}
+
+    monkeypatch.setattr(evaluation, "embedding_rate", embedding_reads_the_file)
+    assert gpucheck.main(dry=True, out=out) == 0
+    assert seen["finished"] is False and not seen["ok"]
+    assert set(seen["checks"]) == {"smoke_workflow", "trainer_full_fc", "plain_loop", "trainer_partial_fc_0.1",
+                                   "loader"}
+    final = json.loads(out.read_text())
+    assert final["finished"] and final["ok"] and set(final["checks"]) == CHECKS

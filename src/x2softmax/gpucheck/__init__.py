@@ -4,7 +4,8 @@ On a GPU: the smoke preset through the gpu profile with fp16, the trainer's imag
 at iResNet-50 / 112x112 / batch 128 / 93,431 classes (full and partial FC 0.1) with peak GPU memory, the loader's
 decode rate against the step rate, the embedding rate at batch 256, IJB-C-size pair scoring, and kill-and-resume.
 `dry=True` runs the same code on the CPU at tiny shapes (the smoke workflow is planned, not run) and judges no
-throughput target. Without a GPU and without `dry` it says so in one line and returns 0.
+throughput target. Without a GPU and without `dry` it says so in one line and returns 0. With `out`, the summary
+is rewritten after every check (`"finished": false` until the last), so a run cut short still leaves its results.
 """
 
 from __future__ import annotations
@@ -22,7 +23,8 @@ from typing import Any
 TRAINER_RATIO_TARGET = 0.95
 
 
-def _run_checks(shapes: Any, work: Path, budget_s: float, dry: bool) -> dict[str, Any]:
+def _run_checks(shapes: Any, work: Path, budget_s: float, dry: bool,
+                progress: Callable[[dict[str, dict[str, Any]]], None]) -> dict[str, Any]:
     import torch
 
     from x2softmax.gpucheck import evaluation, smoke, training
@@ -43,6 +45,7 @@ def _run_checks(shapes: Any, work: Path, budget_s: float, dry: bool) -> dict[str
         result.setdefault("ok", True)
         result["seconds"] = round(time.perf_counter() - t0, 2)
         checks[name] = result
+        progress(checks)
         print(f"gpu-check: {name}: {'ok' if result['ok'] else 'FAILED'} ({result['seconds']} s)", file=sys.stderr,
               flush=True)
         return result
@@ -95,18 +98,24 @@ def main(dry: bool = False, out: Path | None = None, budget_s: float = 480.0) ->
         return 0
     shapes = DRY if dry else GPU
     device = "cpu (dry run)" if dry else torch.cuda.get_device_name(0)
+    head = {"mode": "dry" if dry else "gpu", "device": device, "torch": torch.__version__,
+            "shapes": {k: v for k, v in vars(shapes).items()}}
+
+    def write(summary: dict[str, Any]) -> None:
+        if out is not None:
+            from x2softmax.io import atomic_write_text
+
+            atomic_write_text(Path(out), json.dumps(summary, default=float) + "\n")
+
+    def progress(checks: dict[str, dict[str, Any]]) -> None:
+        write({**head, "checks": checks, "finished": False, "ok": False})
+
     work = Path(tempfile.mkdtemp(prefix="x2s-gpu-check-"))
     try:
-        result = _run_checks(shapes, work, budget_s, dry)
+        result = _run_checks(shapes, work, budget_s, dry, progress)
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    summary = {"mode": "dry" if dry else "gpu", "device": device, "torch": torch.__version__,
-               "shapes": {k: v for k, v in vars(shapes).items()}, **result,
-               "ok": all(c["ok"] for c in result["checks"].values())}
-    line = json.dumps(summary, default=float)
-    if out is not None:
-        from x2softmax.io import atomic_write_text
-
-        atomic_write_text(Path(out), line + "\n")
-    print(line)
+    summary = {**head, **result, "finished": True, "ok": all(c["ok"] for c in result["checks"].values())}
+    write(summary)
+    print(json.dumps(summary, default=float))
     return 0 if summary["ok"] else 1

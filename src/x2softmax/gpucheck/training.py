@@ -68,11 +68,15 @@ def trainer_rate(spec: dict[str, Any], shapes: Shapes, out: Path) -> dict[str, A
 
 
 def plain_rate(spec: dict[str, Any], shapes: Shapes) -> dict[str, Any]:
-    """Images/s of a plain PyTorch loop on the same backbone, loss, optimizer, autocast and grad scaler."""
+    """Images/s of a plain PyTorch loop on the same backbone, loss, optimizer, autocast, grad scaler and batches.
+
+    Its batches come from the trainer's own in-memory batch source (the same seeded gather and flips), so the two
+    loops do the same host-side batch work and differ only in what the trainer adds around each step.
+    """
     from x2softmax.data.recordio import load_face_arrays
     from x2softmax.losses import build_loss
     from x2softmax.models import build_backbone
-    from x2softmax.train.batches import normalise_images
+    from x2softmax.train.batches import EpochPlan, InMemoryBatches, normalise_images
 
     device = torch.device(shapes.device)
     torch.manual_seed(0)
@@ -85,13 +89,12 @@ def plain_rate(spec: dict[str, Any], shapes: Shapes) -> dict[str, Any]:
     steps = shapes.warmup_steps + shapes.timed_steps
     started = 0.0
     _reset_peak(device)
-    for step in range(steps):
+    batches = InMemoryBatches(images, labels, EpochPlan(len(labels), shapes.batch_size, int(spec["train"].get("seed", 0))))
+    for step, (x, y) in zip(range(steps), batches.iterate(0)):
         if step == shapes.warmup_steps:
             _sync(device)
             started = time.perf_counter()
-        first = step * shapes.batch_size
-        x = torch.from_numpy(images[first : first + shapes.batch_size]).to(device, non_blocking=True)
-        y = torch.from_numpy(labels[first : first + shapes.batch_size]).long().to(device, non_blocking=True)
+        x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
         with torch.autocast(device.type, dtype=torch.float16):
             embeddings = model(normalise_images(x))
         cosine = F.linear(F.normalize(embeddings.float()), F.normalize(weight)).clamp(-1, 1)
@@ -108,7 +111,11 @@ def plain_rate(spec: dict[str, Any], shapes: Shapes) -> dict[str, Any]:
 
 
 def loader_rate(train_dir: Path, shapes: Shapes) -> dict[str, Any]:
-    """Images/s the streamed RecordIO loader decodes (JPEG decode, flip, batching) with the preset's workers."""
+    """Steady-state images/s of the streamed RecordIO loader (JPEG decode, flip, batching) with the preset's workers.
+
+    The first two batches per worker are left out of the timing: they measure the workers' start, not whether a
+    running loader keeps up with training.
+    """
     from x2softmax.data.recordio import FaceRecordIO
     from x2softmax.train.batches import EpochPlan, StreamedBatches
 
@@ -116,10 +123,13 @@ def loader_rate(train_dir: Path, shapes: Shapes) -> dict[str, Any]:
     plan = EpochPlan(n, shapes.batch_size, 2048, 0, 1)
     batches = StreamedBatches(train_dir, shapes.input_size, plan, shapes.loader_workers,
                               pin_memory=shapes.device == "cuda")
+    warmup = max(0, min(2 * max(1, shapes.loader_workers), plan.steps_per_epoch - 2))
     seen, started = 0, time.perf_counter()
-    for images, _ in batches.iterate(0, 0):
+    for step, (images, _) in enumerate(batches.iterate(0, 0)):
+        if step == warmup:
+            seen, started = 0, time.perf_counter()
         seen += len(images)
-    return {"images_per_s": seen / (time.perf_counter() - started), "images": seen,
+    return {"images_per_s": seen / (time.perf_counter() - started), "images": seen, "warmup_batches": warmup,
             "workers": shapes.loader_workers}
 
 
