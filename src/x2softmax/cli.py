@@ -222,6 +222,12 @@ def cmd_gpu_check(args: argparse.Namespace) -> None:
     sys.exit(gpu_check_main(dry=args.dry, out=Path(args.out), budget_s=args.budget))
 
 
+def cmd_wheels(args: argparse.Namespace) -> None:
+    from x2softmax.gpucheck import bundle
+
+    print(bundle.main(Path(args.out), args.python_version))
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the `x2softmax` command."""
     parser = argparse.ArgumentParser(prog="x2softmax", description=__doc__)
@@ -377,6 +383,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default="results/gpu_check.json")
     p.add_argument("--budget", type=float, default=480.0, help="seconds the checks may take in all")
     p.set_defaults(func=cmd_gpu_check)
+
+    p = sub.add_parser("wheels", help="the wheels gpu-check needs beyond the lent GPU machine's packages (make wheels)")
+    p.add_argument("--out", default=".whl", help="the wheel folder (ignored by git; carried to the machine)")
+    p.add_argument("--python-version", default="3.12", help="the target's CPython (the lent machine's: 3.12)")
+    p.set_defaults(func=cmd_wheels)
     return parser
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import sys
 import tempfile
 import time
@@ -111,9 +112,12 @@ def main(dry: bool = False, out: Path | None = None, budget_s: float = 480.0) ->
         write({**head, "checks": checks, "finished": False, "ok": False})
 
     work = Path(tempfile.mkdtemp(prefix="x2s-gpu-check-"))
+    # A SIGTERM (the device script's hard limit) unwinds like an exit, so child process groups are killed first.
+    previous = signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
     try:
         result = _run_checks(shapes, work, budget_s, dry, progress)
     finally:
+        signal.signal(signal.SIGTERM, previous)
         shutil.rmtree(work, ignore_errors=True)
     summary = {**head, **result, "finished": True, "ok": all(c["ok"] for c in result["checks"].values())}
     write(summary)

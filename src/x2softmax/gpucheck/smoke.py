@@ -31,19 +31,26 @@ def run_killing_group(args: list[str], cwd: Path, timeout: float) -> subprocess.
     try:
         out, _ = proc.communicate(timeout=max(timeout, 0.0))
     except subprocess.TimeoutExpired:
-        for sig in (signal.SIGTERM, signal.SIGKILL):
-            try:
-                os.killpg(proc.pid, sig)
-            except ProcessLookupError:
-                break
-            try:
-                proc.wait(timeout=10)
-                break
-            except subprocess.TimeoutExpired:
-                continue
-        proc.communicate()
+        _kill_group(proc)
         raise TimeoutError(f"{' '.join(args[:2])} ... killed with its jobs after {timeout:.0f} s") from None
+    except BaseException:  # SIGTERM (see gpucheck.main), Ctrl-C: no job outlives the check
+        _kill_group(proc)
+        raise
     return subprocess.CompletedProcess(args, proc.returncode, out, "")
+
+
+def _kill_group(proc: subprocess.Popen[str]) -> None:
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        try:
+            os.killpg(proc.pid, sig)
+        except ProcessLookupError:
+            break
+        try:
+            proc.wait(timeout=10)
+            break
+        except subprocess.TimeoutExpired:
+            continue
+    proc.communicate()
 
 
 def _snakemake(project: Path, *args: str, timeout: float) -> subprocess.CompletedProcess[str]:
