@@ -20,18 +20,10 @@ PLATFORMS = ("manylinux_2_28_x86_64", "manylinux_2_27_x86_64", "manylinux_2_24_x
 NO_MATCH = re.compile(r"No matching distribution found for ([A-Za-z0-9_.\-]+)==")
 
 
-def wheel_name(path: Path) -> tuple[str, str]:
-    """(canonical distribution name, version) of a wheel file name."""
-    parts = path.name.split("-")
-    if not path.name.endswith(".whl") or len(parts) < 5:
-        raise ValueError(f"{path}: not a wheel file name")
-    return N.canonical(parts[0]), parts[1]
-
-
 def bundle_pins(pyproject: Path, python_version: str) -> dict[str, str]:
     """Canonical name -> version installed here, for every distribution the check needs that the machine lacks."""
     machine = N.device_packages()
-    walked = N.walk(N.check_requirements(pyproject), python_version, machine, N.installed)
+    walked = N.walk(N.check_requirements(pyproject), python_version, machine, N.installed_requires)
     pins, absent = {}, []
     for name in sorted(walked):
         if name in machine or name in N.LEFT_OUT:
@@ -74,12 +66,12 @@ def download(pins: dict[str, str], out: Path, python_version: str) -> list[str]:
                                f"{made.stderr.strip().splitlines()[-1:]}")
         built.append(name)
     for wheel in out.glob("*.whl"):  # one version of each, nothing else
-        name, version = wheel_name(wheel)
+        name, version = N.wheel_name(wheel)
         if pins.get(name) != version:
             wheel.unlink()
         elif name in built and not wheel.name.endswith("-none-any.whl"):
             raise RuntimeError(f"{wheel}: built here but not pure Python: it would not run on the lent machine")
-    missing = sorted(set(pins) - {wheel_name(w)[0] for w in out.glob("*.whl")})
+    missing = sorted(set(pins) - {N.wheel_name(w)[0] for w in out.glob("*.whl")})
     if missing:
         raise RuntimeError(f"{out}: no wheel for {', '.join(missing)}")
     return built

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import dataclasses
 import importlib.metadata as md
+import email.parser
 import re
 import tomllib
+import zipfile
 from collections.abc import Callable
 from pathlib import Path
 
@@ -72,10 +74,10 @@ class Need:
 
 
 def walk(roots: list[Requirement], python_version: str, machine: frozenset[str],
-         metadata: Callable[[str], md.Distribution | None]) -> dict[str, Need]:
+         requires: Callable[[str], list[str] | None]) -> dict[str, Need]:
     """Every distribution reachable from `roots` (markers evaluated for `python_version`), keyed by canonical name.
 
-    The walk descends through `metadata(name)` (None: not installed, so not descended) and stops at the machine's
+    The walk descends through `requires(name)` (None: unknown, so not descended) and stops at the machine's
     own distributions and at LEFT_OUT ones, which appear in the result but are not expanded.
     """
     env = marker_environment(python_version)
@@ -93,10 +95,32 @@ def walk(roots: list[Requirement], python_version: str, machine: frozenset[str],
         needs[name] = Need(name, SpecifierSet(str(req.specifier)), [parent])
         if name in machine or name in LEFT_OUT:
             continue
-        dist = metadata(name)
-        if dist is not None:
-            queue.extend((Requirement(text), name) for text in dist.requires or [])
+        queue.extend((Requirement(text), name) for text in requires(name) or [])
     return needs
+
+
+def installed_requires(name: str) -> list[str] | None:
+    """Requires-Dist of the installed distribution `name`, or None when it is not installed."""
+    dist = installed(name)
+    return None if dist is None else list(dist.requires or [])
+
+
+def wheel_name(path: Path) -> tuple[str, str]:
+    """(canonical distribution name, version) of a wheel file name."""
+    parts = path.name.split("-")
+    if not path.name.endswith(".whl") or len(parts) < 5:
+        raise ValueError(f"{path}: not a wheel file name")
+    return canonical(parts[0]), parts[1]
+
+
+def wheel_requires(path: Path) -> list[str]:
+    """Requires-Dist of a wheel file, read from its METADATA."""
+    with zipfile.ZipFile(path) as whl:
+        names = [n for n in whl.namelist() if n.count("/") == 1 and n.endswith(".dist-info/METADATA")]
+        if len(names) != 1:
+            raise ValueError(f"{path}: no single .dist-info/METADATA in the wheel")
+        message = email.parser.BytesParser().parsebytes(whl.read(names[0]), headersonly=True)
+    return message.get_all("Requires-Dist") or []
 
 
 def installed(name: str) -> md.Distribution | None:

@@ -33,11 +33,21 @@ def _torch_line(dry: bool) -> tuple[str, str | None]:
     return f"torch {torch.__version__} with CUDA ({torch.cuda.get_device_name(0)})", None
 
 
-def problems(pyproject: Path) -> tuple[list[str], list[str]]:
-    """(missing distributions, 'name version (needs spec, for parents)' entries) of the check on this sys.path."""
+def problems(pyproject: Path, wheels: dict[str, Path] | None = None) -> tuple[list[str], list[str]]:
+    """(missing distributions, 'name version (needs spec, for parents)' entries) of the check on this sys.path.
+
+    What is not installed is walked through its wheel's metadata when `wheels` has one (so the first line names
+    everything the bundle must add, not only the top-level requirements).
+    """
     importlib.invalidate_caches()
     version = ".".join(map(str, sys.version_info[:3]))
-    walked = N.walk(N.check_requirements(pyproject), version, N.device_packages(), N.installed)
+    found = wheels or {}
+
+    def requires(name: str) -> list[str] | None:
+        here = N.installed_requires(name)
+        return here if here is not None or name not in found else N.wheel_requires(found[name])
+
+    walked = N.walk(N.check_requirements(pyproject), version, N.device_packages(), requires)
     missing, incompatible = [], []
     for name, need in sorted(walked.items()):
         if name in N.LEFT_OUT:
@@ -50,12 +60,9 @@ def problems(pyproject: Path) -> tuple[list[str], list[str]]:
     return missing, incompatible
 
 
-def wheels_for(names: list[str], folder: Path) -> tuple[list[Path], list[str]]:
-    """(wheel files in `folder` for `names`, names with no wheel there)."""
-    from x2softmax.gpucheck.bundle import wheel_name
-
-    found = {wheel_name(w)[0]: w for w in sorted(folder.glob("*.whl"))} if folder.is_dir() else {}
-    return [found[n] for n in names if n in found], [n for n in names if n not in found]
+def wheel_files(folder: Path) -> dict[str, Path]:
+    """Canonical name -> wheel file of a wheel folder (empty when there is none)."""
+    return {N.wheel_name(w)[0]: w for w in sorted(folder.glob("*.whl"))} if folder.is_dir() else {}
 
 
 def _names(entries: list[str]) -> list[str]:
@@ -65,7 +72,8 @@ def _names(entries: list[str]) -> list[str]:
 def run(pyproject: Path, wheels: Path, site: Path, dry: bool) -> int:
     """Preflight line, install of what is missing, check again; the exit status."""
     described, torch_problem = _torch_line(dry)
-    missing, incompatible = problems(pyproject)
+    found = wheel_files(wheels)
+    missing, incompatible = problems(pyproject, found)
     head = f"preflight: Python {platform.python_version()}, {described}"
     print(f"{head}; missing {len(missing)}: {', '.join(missing) or 'none'}; incompatible: "
           f"{'; '.join(incompatible) or 'none'}", flush=True)
@@ -75,7 +83,7 @@ def run(pyproject: Path, wheels: Path, site: Path, dry: bool) -> int:
     todo = missing + _names(incompatible)
     if not todo:
         return 0
-    files, absent = wheels_for(todo, wheels)
+    files, absent = [found[n] for n in todo if n in found], [n for n in todo if n not in found]
     if absent:
         print(f"preflight: FAILED: no wheel in {wheels} for: {', '.join(absent)} (make wheels, here, makes them)",
               flush=True)
