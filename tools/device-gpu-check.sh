@@ -2,7 +2,8 @@
 # The GPU check on a lent machine as it is: its own python3 (torch with CUDA), no network, nothing installed but
 # the missing wheels from the carried bundle (make wheels, here). One 10-minute command; README "GPU machine".
 #
-#   tools/device-gpu-check.sh [--dry] [OUT_DIR]      (OUT_DIR: $OUT if set, else results/device)
+#   tools/device-gpu-check.sh [--dry] [OUT_DIR] [gpu-check options]   (OUT_DIR: $OUT if set, else results/device)
+#   e.g. --checks smoke_workflow --run-smoke (with --dry: the real smoke workflow on the CPU; the tests use it)
 #
 # stdout: one JSON line (the summary). stderr: the preflight line, then one line per check. Files in OUT_DIR (3):
 # gpu_check.json (rewritten after every check), gpu_check.log (everything printed), preflight.txt.
@@ -12,7 +13,8 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 DRY=()
 if [ "${1:-}" = "--dry" ]; then DRY=(--dry); shift; fi
-OUT_DIR=${1:-${OUT:-results/device}}
+OUT_DIR=${OUT:-results/device}
+if [ $# -gt 0 ] && [[ $1 != --* ]]; then OUT_DIR=$1; shift; fi
 PY=${PYTHON:-python3}
 WHEELS=${WHEELS:-.whl}
 SITE=${SITE:-/tmp/x2s-site}
@@ -30,7 +32,7 @@ if [ "$status" -ne 0 ]; then
   exit "$status"
 fi
 # At the hard limit timeout sends SIGTERM: the check stops its Snakemake process group and exits (SIGKILL 10 s on).
-timeout -k 10 "$HARD_LIMIT_S" "$PY" -m x2softmax gpu-check "${DRY[@]}" --budget "$BUDGET_S" \
+timeout -k 10 "$HARD_LIMIT_S" "$PY" -m x2softmax gpu-check "${DRY[@]}" --budget "$BUDGET_S" "$@" \
   --out "$OUT_DIR/gpu_check.json" >"$OUT_DIR/gpu_check.stdout" 2> >(tee "$OUT_DIR/gpu_check.log" >&2)
 status=$?
 cat "$OUT_DIR/gpu_check.stdout" >>"$OUT_DIR/gpu_check.log"

@@ -217,9 +217,12 @@ def cmd_rehearse(args: argparse.Namespace) -> None:
 
 
 def cmd_gpu_check(args: argparse.Namespace) -> None:
+    from x2softmax.gpucheck import CHECKS
     from x2softmax.gpucheck import main as gpu_check_main
 
-    sys.exit(gpu_check_main(dry=args.dry, out=Path(args.out), budget_s=args.budget))
+    only = args.checks.split(",") if args.checks else CHECKS
+    sys.exit(gpu_check_main(dry=args.dry, out=Path(args.out), budget_s=args.budget, only=only,
+                            run_smoke=args.run_smoke))
 
 
 def cmd_wheels(args: argparse.Namespace) -> None:
@@ -382,6 +385,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dry", action="store_true", help="run every check on the CPU at tiny shapes (no GPU needed)")
     p.add_argument("--out", default="results/gpu_check.json")
     p.add_argument("--budget", type=float, default=480.0, help="seconds the checks may take in all")
+    p.add_argument("--checks", default="", help="comma-separated subset of the checks (default: all)")
+    p.add_argument("--run-smoke", action="store_true", help="with --dry: run the smoke workflow on the CPU, not only plan it")
     p.set_defaults(func=cmd_gpu_check)
 
     p = sub.add_parser("wheels", help="the wheels gpu-check needs beyond the lent GPU machine's packages (make wheels)")

@@ -82,20 +82,26 @@ def walk(roots: list[Requirement], python_version: str, machine: frozenset[str],
     """
     env = marker_environment(python_version)
     needs: dict[str, Need] = {}
-    queue = [(req, "pyproject.toml") for req in roots]
+    walked_extras: dict[str, set[str]] = {}
+    queue: list[tuple[Requirement, str, str]] = [(req, "pyproject.toml", "") for req in roots]
     while queue:
-        req, parent = queue.pop()
-        if req.marker is not None and not req.marker.evaluate(env):
+        req, parent, parent_extra = queue.pop()
+        if req.marker is not None and not req.marker.evaluate({**env, "extra": parent_extra}):
             continue
         name = canonical(req.name)
         if name in needs:
             needs[name].specifier &= req.specifier
             needs[name].required_by.append(parent)
-            continue
-        needs[name] = Need(name, SpecifierSet(str(req.specifier)), [parent])
+        else:
+            needs[name] = Need(name, SpecifierSet(str(req.specifier)), [parent])
         if name in machine or name in LEFT_OUT:
             continue
-        queue.extend((Requirement(text), name) for text in requires(name) or [])
+        extras = {""} | {canonical(extra) for extra in req.extras}  # bleach[css] also needs what "css" adds
+        new = extras - walked_extras.setdefault(name, set())
+        walked_extras[name] |= new
+        for extra in sorted(new):
+            queue.extend((Requirement(text), name, extra) for text in requires(name) or []
+                         if extra == "" or Requirement(text).marker is not None)
     return needs
 
 
