@@ -7,8 +7,8 @@
 #
 # stdout: one JSON line (the summary). stderr: the preflight line, then one line per check. Files in OUT_DIR (3):
 # gpu_check.json (rewritten after every check), gpu_check.log (everything printed), preflight.txt.
-# Environment: PYTHON (python3), WHEELS (.whl), SITE (/tmp/x2s-site), BUDGET_S (420: seconds of checks),
-# HARD_LIMIT_S (540: the whole check is killed, with its children, after this).
+# Environment: PYTHON (python3), WHEELS (.whl), SITE (/tmp/x2s-site), BUDGET_S (400: seconds of checks),
+# HARD_LIMIT_S (480: the whole check is killed, with its children, after this).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 DRY=()
@@ -18,8 +18,8 @@ if [ $# -gt 0 ] && [[ $1 != --* ]]; then OUT_DIR=$1; shift; fi
 PY=${PYTHON:-python3}
 WHEELS=${WHEELS:-.whl}
 SITE=${SITE:-/tmp/x2s-site}
-BUDGET_S=${BUDGET_S:-420}
-HARD_LIMIT_S=${HARD_LIMIT_S:-540}
+BUDGET_S=${BUDGET_S:-400}
+HARD_LIMIT_S=${HARD_LIMIT_S:-480}
 mkdir -p "$OUT_DIR"
 export PYTHONPATH="$PWD/src:$SITE${PYTHONPATH:+:$PYTHONPATH}" PATH="$SITE/bin:$PATH" PYTHONUNBUFFERED=1
 export MPLBACKEND=Agg PIP_NO_INDEX=1 PIP_DISABLE_PIP_VERSION_CHECK=1

@@ -13,6 +13,7 @@ import importlib.metadata as md
 import os
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -58,6 +59,12 @@ def device_bundle(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("bundle") / "whl"
     bundle.download(bundle.bundle_pins(REPO / "pyproject.toml", version), out, version)
     return out
+
+
+@pytest.fixture(scope="session")
+def device_environment() -> Callable[[Path, Path, Path], dict[str, str]]:
+    """device_env, for tests (helpers here are reached through fixtures)."""
+    return device_env
 
 
 def device_env(python: Path, wheels: Path, site: Path) -> dict[str, str]:

@@ -60,7 +60,10 @@ def download(pins: dict[str, str], out: Path, python_version: str) -> list[str]:
             raise RuntimeError(f"pip download failed: {done.stderr.strip().splitlines()[-1:]}")
         name = N.canonical(match.group(1))
         version = wanted.pop(name)
-        made = _pip("wheel", "-q", "--no-deps", "--no-binary", ":all:", "-w", str(out), f"{name}=={version}")
+        source = ("wheel", "-q", "--no-deps", "--no-binary", ":all:", "-w", str(out), f"{name}=={version}")
+        made = _pip(*source, "--no-build-isolation")  # seconds with this environment's setuptools
+        if made.returncode != 0:
+            made = _pip(*source)  # an isolated build environment fetches the build backend it names
         if made.returncode != 0:
             raise RuntimeError(f"{name}=={version}: no wheel on the registry and building one failed: "
                                f"{made.stderr.strip().splitlines()[-1:]}")
