@@ -386,7 +386,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default="results/gpu_check.json")
     p.add_argument("--budget", type=float, default=480.0, help="seconds the checks may take in all")
     p.add_argument("--checks", default="", help="comma-separated subset of the checks (default: all)")
-    p.add_argument("--run-smoke", action="store_true", help="with --dry: run the smoke workflow on the CPU, not only plan it")
+    p.add_argument("--run-smoke", action="store_true",
+                   help="with --dry: run the smoke workflow on the CPU, not only plan it")
     p.set_defaults(func=cmd_gpu_check)
 
     p = sub.add_parser("wheels", help="the wheels gpu-check needs beyond the lent GPU machine's packages (make wheels)")

@@ -23,9 +23,11 @@ SCRIPT = REPO / "tools" / "device-gpu-check.sh"
 @pytest.fixture
 def device_call(device_environment):
     """Run the device script (first arg --dry, then OUT, then gpu-check options); (process, its one JSON line)."""
-    def call(python: Path, wheels: Path, site: Path, out: Path, *args: str, timeout: float = 900):
+    def call(python: Path, wheels: Path, site: Path, out: Path, *args: str, timeout: float = 1500):
+        # CPU budgets: the smoke workflow gets 0.6 x 1200 s for its two calls (its GPU cap is 240 s)
+        env = {**device_environment(python, wheels, site), "BUDGET_S": "1200", "HARD_LIMIT_S": "1400"}
         done = subprocess.run([str(SCRIPT), *args[:1], str(out), *args[1:]], cwd=REPO, capture_output=True,
-                              text=True, env=device_environment(python, wheels, site), timeout=timeout)
+                              text=True, env=env, timeout=timeout)
         lines = done.stdout.strip().splitlines()
         assert len(lines) == 1, done.stdout[-2000:] + done.stderr[-2000:]  # one JSON line on stdout
         return done, json.loads(lines[0])

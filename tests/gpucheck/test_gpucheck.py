@@ -152,3 +152,14 @@ def test_the_summary_is_written_after_every_check(monkeypatch, tmp_path, capsys)
                                    "loader"}
     final = json.loads(out.read_text())
     assert final["finished"] and final["ok"] and set(final["checks"]) == CHECKS
+
+
+def test_the_plan_refuses_a_gpu_summary_without_training_and_embedding_rates(tmp_path):
+    from x2softmax import config as xcfg
+    from x2softmax.plan import throughput_source
+
+    partial = tmp_path / "gpu_check.json"  # e.g. `--checks smoke_workflow` on a GPU: passed, but no rates
+    partial.write_text(json.dumps({"mode": "gpu", "ok": True, "finished": True, "device": "NVIDIA H200",
+                                   "throughput": {"train_images_per_s": None, "eval_images_per_s": None}}))
+    with pytest.raises(ValueError, match="did not finish its training and embedding checks"):
+        throughput_source(xcfg.load_config("paper"), measured=partial)

@@ -45,23 +45,25 @@ def train_spec(shapes: Shapes, train_dir: Path, **train: Any) -> dict[str, Any]:
 
 
 def trainer_rate(spec: dict[str, Any], shapes: Shapes, out: Path) -> dict[str, Any]:
-    """Images/s of the trainer's own loop (timestamps from its per-step hook, warm-up and last step left out)."""
+    """Images/s of the trainer's own loop between the end of warm-up and the step before the last (which also writes
+    the checkpoint); the hook synchronises the device at those two steps only, never in between."""
     from x2softmax.train.trainer import train
 
     device = torch.device(shapes.device)
+    marks = (shapes.warmup_steps, shapes.warmup_steps + shapes.timed_steps)
     stamps: list[float] = []
 
     def on_step(step: int) -> None:
-        _sync(device)
-        stamps.append(time.perf_counter())
+        if step in marks:
+            _sync(device)
+            stamps.append(time.perf_counter())
 
     _reset_peak(device)
     with PeakRSS() as host:
         summary = train(spec, out / "run", out / "ckpt", on_step=on_step)
-    timed = stamps[shapes.warmup_steps - 1 : -1]  # the last step also writes its checkpoint
-    seconds = timed[-1] - timed[0]
+    seconds = stamps[-1] - stamps[0]
     finite = summary["final_loss"] is not None and math.isfinite(summary["final_loss"])
-    return {"ok": finite, "images_per_s": shapes.batch_size * (len(timed) - 1) / seconds, "steps": len(timed) - 1,
+    return {"ok": finite, "images_per_s": shapes.batch_size * shapes.timed_steps / seconds, "steps": shapes.timed_steps,
             "peak_memory_mb": _peak_mb(device, host), "final_loss": summary["final_loss"], "finite_loss": finite,
             "skipped_steps": summary["skipped_steps"],  # fp16 overflow steps while the scale settles (not failures)
             "partial_fc": spec["train"]["partial_fc"]}
@@ -89,7 +91,8 @@ def plain_rate(spec: dict[str, Any], shapes: Shapes) -> dict[str, Any]:
     steps = shapes.warmup_steps + shapes.timed_steps
     started = 0.0
     _reset_peak(device)
-    batches = InMemoryBatches(images, labels, EpochPlan(len(labels), shapes.batch_size, int(spec["train"].get("seed", 0))))
+    plan = EpochPlan(len(labels), shapes.batch_size, int(spec["train"].get("seed", 0)))
+    batches = InMemoryBatches(images, labels, plan)
     for step, (x, y) in zip(range(steps), batches.iterate(0)):
         if step == shapes.warmup_steps:
             _sync(device)
