@@ -88,3 +88,20 @@ def test_the_device_command_runs_the_real_smoke_workflow(device_python, device_b
     assert done.returncode == 0 and summary["ok"], json.dumps(smoke)[-3000:]
     assert smoke["ran"] and smoke["nan_free"] and smoke["not_measurable_cells"] > 0  # NaN by design, noted
     assert smoke["above_chance"] and smoke["second_run_does_nothing"]
+
+
+def test_the_bundle_command_prints_its_size_and_fits_the_carry_limit(device_bundle, tmp_path):
+    import re
+    import sys
+
+    from x2softmax.gpucheck import bundle
+
+    wheels = tmp_path / "whl"
+    shutil.copytree(device_bundle, wheels)  # already downloaded: pip finds every file in place
+    (wheels / "stale-0.1-py3-none-any.whl").write_bytes(b"")  # not pinned: removed (one version of each)
+    line = bundle.main(wheels, f"{sys.version_info.major}.{sys.version_info.minor}", REPO)
+    count, mib, tree, total = re.search(r"wheels: (\d+) wheels .*?, ([\d.]+) MiB in .*? tree ([\d.]+) MiB \+ bundle "
+                                        r"= ([\d.]+) MiB", line).groups()
+    assert int(count) == len(list(wheels.glob("*.whl"))) == len(list(device_bundle.glob("*.whl")))
+    assert float(mib) <= 20 and float(total) <= 30 and float(tree) > 0, line
+    assert "connection-pool" in line.split("built here:")[1] and "pulp" in line.split("left out:")[1]
