@@ -163,3 +163,19 @@ def test_the_plan_refuses_a_gpu_summary_without_training_and_embedding_rates(tmp
                                    "throughput": {"train_images_per_s": None, "eval_images_per_s": None}}))
     with pytest.raises(ValueError, match="did not finish its training and embedding checks"):
         throughput_source(xcfg.load_config("paper"), measured=partial)
+
+
+def test_the_requirement_walk_follows_extras_stops_at_the_machine_and_judges_torch_builds():
+    from packaging.requirements import Requirement
+
+    from x2softmax.gpucheck import needs
+
+    metadata = {"nbconvert": ["bleach[css]!=5.0.0", "jinja2>=3.0", 'pywin32; sys_platform == "win32"'],
+                "bleach": ["webencodings", 'tinycss2<1.5,>=1.1.0; extra == "css"'], "webencodings": [],
+                "tinycss2": ["webencodings>=0.4"], "jinja2": ["never-walked"]}
+    walked = needs.walk([Requirement("torch>=2.11,<2.14"), Requirement("nbconvert>=7.16")], "3.12",
+                        frozenset({"torch", "jinja2"}), metadata.get)
+    assert set(walked) == {"torch", "nbconvert", "bleach", "webencodings", "tinycss2", "jinja2"}
+    assert set(walked["webencodings"].required_by) == {"tinycss2", "bleach"}
+    assert walked["torch"].admits("2.11.0+cu130") and walked["torch"].admits("2.13.0+cpu")
+    assert not walked["torch"].admits("2.10.0+cu128") and not walked["torch"].admits("2.14.0")
