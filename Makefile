@@ -15,7 +15,7 @@ PRESET_ARGS := $(if $(PRESET),--configfile $(PRESET_FILE),)
 CONFIG_CHECK := $(if $(PRESET),$(BIN)/x2softmax config-check --preset $(PRESET_FILE) &&,)
 SNAKEMAKE := $(BIN)/snakemake --cores $(CORES) $(PRESET_ARGS)
 
-.PHONY: data replicate test review plan cluster-check rehearse gpu-check dry-run lint browser slurm cluster clean
+.PHONY: data replicate test review plan cluster-check rehearse gpu-check wheels dry-run lint browser slurm cluster clean
 
 $(STAMP): pyproject.toml requirements.lock
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python >= 3.11 is needed (set PYTHON=...)")'
@@ -70,8 +70,19 @@ rehearse: $(STAMP)
 
 # One command for a machine with a GPU (<= 8 min, one JSON summary, non-zero exit on failure); DRY=1 runs every
 # check on the CPU at tiny shapes. Without a GPU (and without DRY=1) it says so and exits 0.
+# DEVICE=1: the lent GPU machine as it is (its own python3 and torch, no network): tools/device-gpu-check.sh, which
+# adds only the missing wheels from .whl (make wheels, here) and writes its results to $(OUT) (results/device).
+ifdef DEVICE
+gpu-check:
+	tools/device-gpu-check.sh $(if $(DRY),--dry,) $(or $(OUT),results/device)
+else
 gpu-check: $(STAMP)
 	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/x2softmax gpu-check $(if $(DRY),--dry,)
+endif
+
+# The wheels gpu-check needs beyond the lent GPU machine's packages (CPython 3.12), in .whl; prints the total.
+wheels: $(STAMP)
+	$(BIN)/x2softmax wheels --out .whl
 
 dry-run: $(STAMP)
 	$(CONFIG_CHECK) $(SNAKEMAKE) -n

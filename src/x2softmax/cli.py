@@ -255,9 +255,18 @@ def cmd_rehearse(args: argparse.Namespace) -> None:
 
 
 def cmd_gpu_check(args: argparse.Namespace) -> None:
+    from x2softmax.gpucheck import CHECKS
     from x2softmax.gpucheck import main as gpu_check_main
 
-    sys.exit(gpu_check_main(dry=args.dry, out=Path(args.out), budget_s=args.budget))
+    only = args.checks.split(",") if args.checks else CHECKS
+    sys.exit(gpu_check_main(dry=args.dry, out=Path(args.out), budget_s=args.budget, only=only,
+                            run_smoke=args.run_smoke))
+
+
+def cmd_wheels(args: argparse.Namespace) -> None:
+    from x2softmax.gpucheck import bundle
+
+    print(bundle.main(Path(args.out), args.python_version))
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -431,7 +440,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dry", action="store_true", help="run every check on the CPU at tiny shapes (no GPU needed)")
     p.add_argument("--out", default="results/gpu_check.json")
     p.add_argument("--budget", type=float, default=480.0, help="seconds the checks may take in all")
+    p.add_argument("--checks", default="", help="comma-separated subset of the checks (default: all)")
+    p.add_argument("--run-smoke", action="store_true",
+                   help="with --dry: run the smoke workflow on the CPU, not only plan it")
     p.set_defaults(func=cmd_gpu_check)
+
+    p = sub.add_parser("wheels", help="the wheels gpu-check needs beyond the lent GPU machine's packages (make wheels)")
+    p.add_argument("--out", default=".whl", help="the wheel folder (ignored by git; carried to the machine)")
+    p.add_argument("--python-version", default="3.12", help="the target's CPython (the lent machine's: 3.12)")
+    p.set_defaults(func=cmd_wheels)
     return parser
 
 

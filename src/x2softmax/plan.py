@@ -60,7 +60,9 @@ def throughput_source(config: dict[str, Any], measured: Path | None = None, thro
         if result.get("mode") != "gpu" or not result.get("ok"):
             raise ValueError(f"{measured}: not a passed GPU run of gpu-check (mode {result.get('mode')!r}, "
                              f"ok {result.get('ok')!r}); its numbers are no GPU throughput")
-        rates = result["throughput"]
+        rates = result.get("throughput") or {}
+        if result.get("finished") is False or not rates.get("train_images_per_s") or not rates.get("eval_images_per_s"):
+            raise ValueError(f"{measured}: gpu-check did not finish its training and embedding checks; no rates to use")
         plan["train_images_per_s_per_gpu"] = float(rates["train_images_per_s"])
         plan["eval_images_per_s_per_gpu"] = float(rates["eval_images_per_s"])
         origin = f"measured by gpu-check on {result['device']} ({measured})"

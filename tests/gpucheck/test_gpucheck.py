@@ -12,8 +12,7 @@ from x2softmax.cli import main as cli
 from x2softmax.gpucheck import evaluation, smoke, training
 from x2softmax.gpucheck.shapes import DRY, GPU
 
-CHECKS = {"smoke_workflow", "trainer_full_fc", "plain_loop", "trainer_partial_fc_0.1", "loader", "embedding",
-          "ijb_scoring", "kill_and_resume"}
+CHECKS = set(gpucheck.CHECKS)  # the dry mode end to end: test_device_simulation.py
 
 
 def test_without_a_gpu_it_says_so_in_one_line_and_exits_zero(monkeypatch, capsys, tmp_path):
@@ -72,22 +71,111 @@ def test_a_spent_budget_fails_the_checks_it_did_not_run(monkeypatch, tmp_path, c
     assert all("budget" in check["error"] for check in late["checks"].values())
 
 
-@pytest.mark.e2e
-def test_dry_mode_runs_every_check_on_the_cpu(tmp_path, capsys):
-    out = tmp_path / "gpu_check.json"
-    with pytest.raises(SystemExit) as exit_info:
-        cli(["gpu-check", "--dry", "--out", str(out)])
-    assert exit_info.value.code == 0
-    printed = capsys.readouterr().out.strip().splitlines()
-    summary = json.loads(printed[-1])
-    assert summary == json.loads(out.read_text())
-    assert summary["ok"] and summary["mode"] == "dry" and set(summary["checks"]) == CHECKS
-    assert summary["checks"]["smoke_workflow"]["planned"]  # the dry mode plans the smoke workflow
-    assert summary["checks"]["kill_and_resume"]["bit_exact"]  # deterministic on the CPU
-    assert summary["checks"]["trainer_full_fc"]["finite_loss"]
-    for key in ("train_images_per_s", "plain_loop_images_per_s", "train_pfc_images_per_s", "loader_images_per_s",
-                "eval_images_per_s"):
-        assert summary["throughput"][key] > 0, key
-    # a dry run's CPU numbers are not GPU throughput: the plan refuses them
-    with pytest.raises(SystemExit, match="not a passed GPU run"):
-        cli(["plan", "--preset", "paper", "--measured", str(out)])
+def _smoke_summary(tmp_path, accuracies, extra_rows=()):
+    """A smoke project's results: metrics.csv rows plus each run's verification_scores.npz (60 pairs per set)."""
+    import numpy as np
+    import pandas as pd
+
+    rows = []
+    for i, acc in enumerate(accuracies):
+        run, dataset = f"run{i // 3}", f"set{i % 3}"
+        rows.append({"run": run, "loss": "x", "dataset": dataset, "protocol": "10fold", "metric": "accuracy_pct",
+                     "value": acc, "checkpoint": "final", "note": ""})
+        eval_dir = tmp_path / "results/eval" / run
+        eval_dir.mkdir(parents=True, exist_ok=True)
+        npz = eval_dir / "verification_scores.npz"
+        arrays = dict(np.load(npz)) if npz.exists() else {}
+        arrays[f"{dataset}/issame"] = np.arange(60) % 2 == 0
+        np.savez(npz, **arrays)
+    rows += [dict(rows[0], metric=m, value=v, note=n) for m, v, n in extra_rows]
+    (tmp_path / "results/summary").mkdir(parents=True)
+    pd.DataFrame(rows).to_csv(tmp_path / "results/summary/metrics.csv", index=False)
+    return tmp_path
+
+
+CORRECT = [51.7, 58.3, 61.7, 55.0, 63.3, 56.7, 60.0, 53.3, 58.3, 65.0, 56.7, 55.0]  # one set near chance, pooled above
+
+
+def test_not_measurable_nan_cells_pass_and_a_real_nan_fails(tmp_path):
+    planted = [("tar_at_far_1e-04_pct", float("nan"), "not measurable: FAR 1e-04 < 1/600 impostor pairs"),
+               ("val_at_far_1e-03_pct", float("nan"), "not measurable: FAR 1e-03 < 1/(impostor pairs ...)")]
+    judged = smoke.judge(_smoke_summary(tmp_path / "a", CORRECT, planted))
+    assert judged["nan_free"] and judged["not_measurable_cells"] == 2 and judged["unexplained_nan_cells"] == 0
+    real = smoke.judge(_smoke_summary(tmp_path / "b", CORRECT, [*planted, ("accuracy_pct", float("nan"), "")]))
+    assert not real["nan_free"] and real["unexplained_nan_cells"] == 1
+
+
+def test_accuracy_is_a_pooled_test_a_correct_run_passes_and_chance_fails(tmp_path):
+    judged = smoke.judge(_smoke_summary(tmp_path / "a", CORRECT))
+    assert judged["above_chance"] and judged["pooled_pairs"] == 720 and judged["min_accuracy_pct"] == 51.7
+    assert judged["p_value_vs_chance"] < smoke.CHANCE_ALPHA
+    chance = smoke.judge(_smoke_summary(tmp_path / "b", [50.0, 53.3, 46.7, 51.7, 48.3, 50.0]))
+    assert not chance["above_chance"] and chance["p_value_vs_chance"] > 0.1
+
+
+def test_a_timed_out_call_kills_its_whole_process_group(tmp_path):
+    import os
+    import sys
+    import time
+
+    pid_file = tmp_path / "grandchild.pid"
+    script = (f"import subprocess, sys, time; p = subprocess.Popen([sys.executable, '-c', 'import time; "
+              f"time.sleep(60)']); open({str(pid_file)!r}, 'w').write(str(p.pid)); time.sleep(60)")
+    started = time.monotonic()
+    with pytest.raises(TimeoutError, match="killed with its jobs"):
+        smoke.run_killing_group([sys.executable, "-c", script], tmp_path, timeout=2.0)
+    assert time.monotonic() - started < 30
+    grandchild = int(pid_file.read_text())
+    for _ in range(50):  # reaped by init once killed
+        try:
+            os.kill(grandchild, 0)
+        except ProcessLookupError:
+            break
+        time.sleep(0.1)
+    else:
+        pytest.fail(f"grandchild {grandchild} survived the timeout")
+
+
+def test_the_summary_is_written_after_every_check(monkeypatch, tmp_path, capsys):
+    _quick(monkeypatch)
+    out = tmp_path / "progress.json"
+    seen = {}
+
+    def embedding_reads_the_file(*args, **kwargs):
+        seen.update(json.loads(out.read_text()))
+        return {"images_per_s": 20.0, "finite": True}
+
+    monkeypatch.setattr(evaluation, "embedding_rate", embedding_reads_the_file)
+    assert gpucheck.main(dry=True, out=out) == 0
+    assert seen["finished"] is False and not seen["ok"]
+    assert set(seen["checks"]) == {"smoke_workflow", "trainer_full_fc", "plain_loop", "trainer_partial_fc_0.1",
+                                   "loader"}
+    final = json.loads(out.read_text())
+    assert final["finished"] and final["ok"] and set(final["checks"]) == CHECKS
+
+
+def test_the_plan_refuses_a_gpu_summary_without_training_and_embedding_rates(tmp_path):
+    from x2softmax import config as xcfg
+    from x2softmax.plan import throughput_source
+
+    partial = tmp_path / "gpu_check.json"  # e.g. `--checks smoke_workflow` on a GPU: passed, but no rates
+    partial.write_text(json.dumps({"mode": "gpu", "ok": True, "finished": True, "device": "NVIDIA H200",
+                                   "throughput": {"train_images_per_s": None, "eval_images_per_s": None}}))
+    with pytest.raises(ValueError, match="did not finish its training and embedding checks"):
+        throughput_source(xcfg.load_config("paper"), measured=partial)
+
+
+def test_the_requirement_walk_follows_extras_stops_at_the_machine_and_judges_torch_builds():
+    from packaging.requirements import Requirement
+
+    from x2softmax.gpucheck import needs
+
+    metadata = {"nbconvert": ["bleach[css]!=5.0.0", "jinja2>=3.0", 'pywin32; sys_platform == "win32"'],
+                "bleach": ["webencodings", 'tinycss2<1.5,>=1.1.0; extra == "css"'], "webencodings": [],
+                "tinycss2": ["webencodings>=0.4"], "jinja2": ["never-walked"]}
+    walked = needs.walk([Requirement("torch>=2.11,<2.14"), Requirement("nbconvert>=7.16")], "3.12",
+                        frozenset({"torch", "jinja2"}), metadata.get)
+    assert set(walked) == {"torch", "nbconvert", "bleach", "webencodings", "tinycss2", "jinja2"}
+    assert set(walked["webencodings"].required_by) == {"tinycss2", "bleach"}
+    assert walked["torch"].admits("2.11.0+cu130") and walked["torch"].admits("2.13.0+cpu")
+    assert not walked["torch"].admits("2.10.0+cu128") and not walked["torch"].admits("2.14.0")

@@ -12,6 +12,7 @@ import torch.multiprocessing as mp
 
 from x2softmax.losses import build_loss
 from x2softmax.models import build_backbone
+from x2softmax.torchcompat import no_forward_buffer_sync_ddp
 from x2softmax.train.head import ShardedHead
 
 CLASSES, DIM, GLOBAL_BATCH, WORLD = 5, 6, 8, 2
@@ -49,7 +50,7 @@ def _worker(rank: int, port: int, out: str, spec: dict) -> None:
                   gathered=head.gathered_weight(), start=head.class_start)
 
     backbone = _backbone()
-    model = torch.nn.parallel.DistributedDataParallel(backbone, forward_sync_buffers=False)
+    model = no_forward_buffer_sync_ddp(backbone, None)
     head = _head("magface")
     loss, _ = head(model(images[mine]), labels[mine])
     loss.backward()

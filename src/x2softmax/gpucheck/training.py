@@ -45,34 +45,40 @@ def train_spec(shapes: Shapes, train_dir: Path, **train: Any) -> dict[str, Any]:
 
 
 def trainer_rate(spec: dict[str, Any], shapes: Shapes, out: Path) -> dict[str, Any]:
-    """Images/s of the trainer's own loop (timestamps from its per-step hook, warm-up and last step left out)."""
+    """Images/s of the trainer's own loop between the end of warm-up and the step before the last (which also writes
+    the checkpoint); the hook synchronises the device at those two steps only, never in between."""
     from x2softmax.train.trainer import train
 
     device = torch.device(shapes.device)
+    marks = (shapes.warmup_steps, shapes.warmup_steps + shapes.timed_steps)
     stamps: list[float] = []
 
     def on_step(step: int) -> None:
-        _sync(device)
-        stamps.append(time.perf_counter())
+        if step in marks:
+            _sync(device)
+            stamps.append(time.perf_counter())
 
     _reset_peak(device)
     with PeakRSS() as host:
         summary = train(spec, out / "run", out / "ckpt", on_step=on_step)
-    timed = stamps[shapes.warmup_steps - 1 : -1]  # the last step also writes its checkpoint
-    seconds = timed[-1] - timed[0]
+    seconds = stamps[-1] - stamps[0]
     finite = summary["final_loss"] is not None and math.isfinite(summary["final_loss"])
-    return {"ok": finite, "images_per_s": shapes.batch_size * (len(timed) - 1) / seconds, "steps": len(timed) - 1,
+    return {"ok": finite, "images_per_s": shapes.batch_size * shapes.timed_steps / seconds, "steps": shapes.timed_steps,
             "peak_memory_mb": _peak_mb(device, host), "final_loss": summary["final_loss"], "finite_loss": finite,
             "skipped_steps": summary["skipped_steps"],  # fp16 overflow steps while the scale settles (not failures)
             "partial_fc": spec["train"]["partial_fc"]}
 
 
 def plain_rate(spec: dict[str, Any], shapes: Shapes) -> dict[str, Any]:
-    """Images/s of a plain PyTorch loop on the same backbone, loss, optimizer, autocast and grad scaler."""
+    """Images/s of a plain PyTorch loop on the same backbone, loss, optimizer, autocast, grad scaler and batches.
+
+    Its batches come from the trainer's own in-memory batch source (the same seeded gather and flips), so the two
+    loops do the same host-side batch work and differ only in what the trainer adds around each step.
+    """
     from x2softmax.data.recordio import load_face_arrays
     from x2softmax.losses import build_loss
     from x2softmax.models import build_backbone
-    from x2softmax.train.batches import normalise_images
+    from x2softmax.train.batches import EpochPlan, InMemoryBatches, normalise_images
 
     device = torch.device(shapes.device)
     torch.manual_seed(0)
@@ -85,13 +91,13 @@ def plain_rate(spec: dict[str, Any], shapes: Shapes) -> dict[str, Any]:
     steps = shapes.warmup_steps + shapes.timed_steps
     started = 0.0
     _reset_peak(device)
-    for step in range(steps):
+    plan = EpochPlan(len(labels), shapes.batch_size, int(spec["train"].get("seed", 0)))
+    batches = InMemoryBatches(images, labels, plan)
+    for step, (x, y) in zip(range(steps), batches.iterate(0)):
         if step == shapes.warmup_steps:
             _sync(device)
             started = time.perf_counter()
-        first = step * shapes.batch_size
-        x = torch.from_numpy(images[first : first + shapes.batch_size]).to(device, non_blocking=True)
-        y = torch.from_numpy(labels[first : first + shapes.batch_size]).long().to(device, non_blocking=True)
+        x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
         with torch.autocast(device.type, dtype=torch.float16):
             embeddings = model(normalise_images(x))
         cosine = F.linear(F.normalize(embeddings.float()), F.normalize(weight)).clamp(-1, 1)
@@ -108,7 +114,11 @@ def plain_rate(spec: dict[str, Any], shapes: Shapes) -> dict[str, Any]:
 
 
 def loader_rate(train_dir: Path, shapes: Shapes) -> dict[str, Any]:
-    """Images/s the streamed RecordIO loader decodes (JPEG decode, flip, batching) with the preset's workers."""
+    """Steady-state images/s of the streamed RecordIO loader (JPEG decode, flip, batching) with the preset's workers.
+
+    The first two batches per worker are left out of the timing: they measure the workers' start, not whether a
+    running loader keeps up with training.
+    """
     from x2softmax.data.recordio import FaceRecordIO
     from x2softmax.train.batches import EpochPlan, StreamedBatches
 
@@ -116,10 +126,13 @@ def loader_rate(train_dir: Path, shapes: Shapes) -> dict[str, Any]:
     plan = EpochPlan(n, shapes.batch_size, 2048, 0, 1)
     batches = StreamedBatches(train_dir, shapes.input_size, plan, shapes.loader_workers,
                               pin_memory=shapes.device == "cuda")
+    warmup = max(0, min(2 * max(1, shapes.loader_workers), plan.steps_per_epoch - 2))
     seen, started = 0, time.perf_counter()
-    for images, _ in batches.iterate(0, 0):
+    for step, (images, _) in enumerate(batches.iterate(0, 0)):
+        if step == warmup:
+            seen, started = 0, time.perf_counter()
         seen += len(images)
-    return {"images_per_s": seen / (time.perf_counter() - started), "images": seen,
+    return {"images_per_s": seen / (time.perf_counter() - started), "images": seen, "warmup_batches": warmup,
             "workers": shapes.loader_workers}
 
 

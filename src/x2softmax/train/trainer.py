@@ -36,6 +36,7 @@ from x2softmax.train.checkpoint import (
     rng_state,
     set_rng_state,
 )
+from x2softmax.torchcompat import no_forward_buffer_sync_ddp
 from x2softmax.torchfile import non_finite, save_plain
 from x2softmax.train.head import ShardedHead
 from x2softmax.train.schedule import build_scheduler
@@ -263,9 +264,8 @@ class _Trainer:
         if self.world_size > 1:
             # 1x1 convolution grads have equivalent but differently written strides; DDP's copy is harmless.
             warnings.filterwarnings("ignore", message="Grad strides do not match bucket view strides")
-            self.model = nn.parallel.DistributedDataParallel(
-                backbone, device_ids=[self.device.index] if self.device.type == "cuda" else None,
-                forward_sync_buffers=False,
+            self.model = no_forward_buffer_sync_ddp(
+                backbone, [self.device.index] if self.device.type == "cuda" else None
             )
         _seed_everything(self.seed + self.rank)
         self.optimizer = torch.optim.SGD(

@@ -1,0 +1,75 @@
+"""The lent GPU machine simulated here: a Python that has only the machine's packages, and the wheel bundle.
+
+`device_python`: a venv (this interpreter, no system site-packages) whose site-packages links exactly the
+distributions of device_packages.txt that are installed here (torch 2.13.0 CPU standing in for 2.11.0+cu130), built
+once per session in about a second (links, no copies, no network). `device_bundle`: the wheel bundle for this
+interpreter's CPython version (`x2softmax.gpucheck.bundle`, as `make wheels` builds it for 3.12), downloaded once per
+session.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata as md
+import os
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from x2softmax.gpucheck import bundle, needs
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _top_level(dist: md.Distribution) -> set[str]:
+    """The entries a distribution puts directly in site-packages (packages, modules, .pth files, dist-info)."""
+    return {Path(str(f)).parts[0] for f in dist.files or [] if not str(f).startswith("..")} - {"__pycache__"}
+
+
+def seed_device_venv(root: Path) -> Path:
+    """A venv at `root` seeded with links to this environment's copies of the machine's distributions; its python."""
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(root)], check=True)
+    python = root / "bin" / "python"
+    site = Path(subprocess.run([str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+                               capture_output=True, text=True, check=True).stdout.strip())
+    machine = needs.device_packages()
+    for dist in md.distributions():
+        if needs.canonical(dist.metadata["Name"]) not in machine:
+            continue
+        here = Path(str(dist.locate_file("")))
+        for entry in _top_level(dist):
+            link = site / entry
+            if not link.exists() and (here / entry).exists():
+                link.symlink_to(here / entry)
+    return python
+
+
+@pytest.fixture(scope="session")
+def device_python(tmp_path_factory) -> Path:
+    """The simulated machine's python3 (see the module docstring)."""
+    return seed_device_venv(tmp_path_factory.mktemp("device") / "venv")
+
+
+@pytest.fixture(scope="session")
+def device_bundle(tmp_path_factory) -> Path:
+    """The wheel bundle for this interpreter (read-only for tests: copy it to change it)."""
+    version = f"{sys.version_info.major}.{sys.version_info.minor}"
+    out = tmp_path_factory.mktemp("bundle") / "whl"
+    bundle.download(bundle.bundle_pins(REPO / "pyproject.toml", version), out, version)
+    return out
+
+
+@pytest.fixture(scope="session")
+def device_environment() -> Callable[[Path, Path, Path], dict[str, str]]:
+    """device_env, for tests (helpers here are reached through fixtures)."""
+    return device_env
+
+
+def device_env(python: Path, wheels: Path, site: Path) -> dict[str, str]:
+    """The environment of a device call: the simulated python first on PATH, nothing of this venv, no index."""
+    keep = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "VIRTUAL_ENV", "PIP_"))}
+    return {**keep, "PYTHON": str(python), "WHEELS": str(wheels), "SITE": str(site),
+            "PATH": f"{python.parent}:/usr/local/bin:/usr/bin:/bin", "PIP_NO_INDEX": "1",
+            "PIP_FIND_LINKS": "", "PIP_CONFIG_FILE": os.devnull, "HOME": str(site.parent)}
