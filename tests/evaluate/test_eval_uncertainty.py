@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import math
 from pathlib import Path
 
@@ -53,6 +54,7 @@ def project(tmp_path_factory) -> Path:
         (root / "train" / run).mkdir(parents=True)
         spec = {"loss": {"name": loss}, "train": {"seed": seed}}
         (root / "train" / run / "summary.json").write_text(json.dumps({"spec": spec}))
+        (root / "train" / run / "backbone.pt").write_bytes(f"weights of {run}".encode())
     return root
 
 
@@ -105,6 +107,24 @@ def test_paired_comparisons_have_verdicts(tables):
     assert set(soft["seeds"]) == {"2048"} and soft["note"].str.contains("one common seed").all()
     for row in paired.itertuples():
         assert row.verdict == verdict(row.ci_low, row.ci_high)
+
+
+def test_identical_backbones_get_the_identical_networks_verdict(project, tmp_path):
+    # an ablation that trained the very same network as X2: same scores, same backbone bytes, another config
+    root = tmp_path / "copy"
+    shutil.copytree(project, root)
+    for sub in ("eval", "train"):
+        shutil.copytree(root / sub / "x2softmax", root / sub / "x2_h-0.2")
+    metrics = root / "eval" / "x2_h-0.2" / "metrics.csv"
+    pd.read_csv(metrics, keep_default_na=False).assign(run="x2_h-0.2").to_csv(metrics, index=False)
+    spec = {"loss": {"name": "x2softmax", "hparams": {"h": -0.2}}, "train": {"seed": 2048}}
+    (root / "train" / "x2_h-0.2" / "summary.json").write_text(json.dumps({"spec": spec}))
+    paired = uncertainty_tables([*RUNS, "x2_h-0.2"], root / "eval", root / "train", root / "data", ["IJBC"],
+                                "x2softmax", n_boot=50, seed=0)["paired_comparisons"]
+    twin = paired[paired["baseline"] == "x2_h-0.2"]
+    assert len(twin) and (twin["verdict"] == "identical networks").all()
+    assert (twin["ci_low"] == 0).all() and twin["note"].str.contains("byte-identical").all()
+    assert not (paired[paired["baseline"] != "x2_h-0.2"]["verdict"] == "identical networks").any()
 
 
 def test_verdict_reads_the_interval():

@@ -30,10 +30,11 @@ from x2softmax.evaluate.bootstrap import (fold_stratified_weights, ijb_tar_boot,
                                           template_weights, verification_boot)
 from x2softmax.evaluate.ijb import FARS, lowest_measurable_far, template_rows
 from x2softmax.evaluate.summary import metric_at_far, read_metrics
-from x2softmax.io import atomic_path
+from x2softmax.io import atomic_path, file_sha256
 
 LEVEL = 0.95
 VERDICTS = ("X2 better", "no detectable difference", "X2 worse")
+IDENTICAL = "identical networks"  # the verdict when X2's and the baseline's backbones are byte-identical
 ZERO_TOLERANCE = 1e-9  # percentage points: interval ends closer to 0 than this touch 0
 TABLES = ("verification_intervals", "ijb_intervals", "seed_summary", "measurable_far", "paired_comparisons")
 
@@ -54,12 +55,16 @@ def verdict(low: float, high: float) -> str:
 
 
 def _run_info(train_root: Path, run: str) -> dict[str, Any]:
-    """Loss and seed of a trained run, from its summary.json."""
+    """Loss and seed of a trained run, from its summary.json, and the sha256 of its backbone.pt."""
     path = Path(train_root) / run / "summary.json"
     if not path.is_file():
         raise FileNotFoundError(f"{path}: training summary not found")
+    backbone = Path(train_root) / run / "backbone.pt"
+    if not backbone.is_file():
+        raise FileNotFoundError(f"{backbone}: trained backbone not found")
     spec = json.loads(path.read_text())["spec"]
-    return {"run": run, "base_run": base_run(run), "loss": spec["loss"]["name"], "seed": int(spec["train"]["seed"])}
+    return {"run": run, "base_run": base_run(run), "loss": spec["loss"]["name"], "seed": int(spec["train"]["seed"]),
+            "backbone_sha256": file_sha256(backbone)}
 
 
 def _write(table: pd.DataFrame, path: Path) -> None:
@@ -165,13 +170,18 @@ def _seed_summary(intervals: pd.DataFrame) -> pd.DataFrame:
 
 def _paired(info: pd.DataFrame, reps: dict[tuple[str, str, str], dict[str, np.ndarray]], intervals: pd.DataFrame,
             x2_run: str | None, n_boot: int, seed: int, protocol_of: Any) -> pd.DataFrame:
-    """X2 minus each other loss run on the same resamples and seeds: difference, 95 % interval, verdict."""
+    """X2 minus each other loss run on the same resamples and seeds: difference, 95 % interval, verdict.
+
+    A baseline whose backbones are byte-identical to X2's at every common seed gets the verdict IDENTICAL (the
+    interval is [0, 0] because the same network was evaluated twice, not because the losses were compared).
+    """
     columns = ["baseline", "dataset", "protocol", "metric", "seeds", "x2_mean", "baseline_mean", "difference",
                "ci_low", "ci_high", "verdict", "note"]
     if x2_run is None or x2_run not in set(info["base_run"]):
         return pd.DataFrame(columns=columns)
     rng = np.random.default_rng(seed + 1)
     seed_runs = {base: dict(zip(group["seed"], group["run"])) for base, group in info.groupby("base_run")}
+    sha = dict(zip(info["run"], info["backbone_sha256"]))
     value = intervals.set_index(["run", "dataset", "protocol", "metric"])["value"]
     rows = []
     for baseline in dict.fromkeys(info["base_run"]):
@@ -181,6 +191,7 @@ def _paired(info: pd.DataFrame, reps: dict[tuple[str, str, str], dict[str, np.nd
         pick = rng.integers(0, len(common), size=(n_boot, len(common)))  # seeds resampled with replacement
         x2 = [seed_runs[x2_run][s] for s in common]
         base = [seed_runs[baseline][s] for s in common]
+        identical = all(sha[a] == sha[b] for a, b in zip(x2, base))
         for (dataset, protocol, metric), by_run in reps.items():
             proto = protocol_of(dataset, protocol)
             diffs = np.stack([by_run[a] - by_run[b] for a, b in zip(x2, base)], axis=1)  # [B, seeds]
@@ -192,8 +203,10 @@ def _paired(info: pd.DataFrame, reps: dict[tuple[str, str, str], dict[str, np.nd
                          "seeds": " ".join(map(str, common)), "x2_mean": float(np.mean(x2_values)),
                          "baseline_mean": float(np.mean(base_values)),
                          "difference": float(np.mean(np.subtract(x2_values, base_values))),
-                         "ci_low": float(low), "ci_high": float(high), "verdict": verdict(float(low), float(high)),
-                         "note": "" if len(common) > 1 else "one common seed: test-set noise only"})
+                         "ci_low": float(low), "ci_high": float(high),
+                         "verdict": IDENTICAL if identical else verdict(float(low), float(high)),
+                         "note": "byte-identical trained backbones: the same network evaluated twice" if identical
+                         else "" if len(common) > 1 else "one common seed: test-set noise only"})
     return pd.DataFrame(rows, columns=columns)
 
 
