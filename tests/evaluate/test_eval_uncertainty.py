@@ -92,8 +92,16 @@ def test_seed_summary(tables):
     values = [ver[("x2softmax", "10fold")], ver[("x2softmax.seed2049", "10fold")]]
     assert row["seeds"] == "2048 2049" and row["n_seeds"] == 2
     assert row["mean"] == pytest.approx(np.mean(values)) and row["std"] == pytest.approx(np.std(values, ddof=1))
+    assert row["spread"] == pytest.approx(max(values) - min(values))
     single = seeds.loc[("softmax", "lfw", "10fold", "accuracy_pct")]
     assert single["n_seeds"] == 1 and math.isnan(single["std"]) and single["note"] == "one seed: no spread"
+    assert math.isnan(single["spread"])
+    # ranks by mean over seeds within each cell: 1 for the highest mean, a permutation of 1..runs
+    for _, cell in tables["seed_summary"].groupby(["dataset", "protocol", "metric"]):
+        measured = cell.dropna(subset=["mean"]).sort_values("mean", ascending=False)
+        assert measured["rank"].tolist() == list(range(1, len(measured) + 1))
+    lfw = seeds.xs(("lfw", "10fold", "accuracy_pct"), level=(1, 2, 3))
+    assert lfw.loc["x2softmax", "rank"] == 1 and lfw.loc["arcface", "rank"] == 3  # separations 1.6-1.7 > 1.0 > 0.3
 
 
 def test_paired_comparisons_have_verdicts(tables):

@@ -7,7 +7,8 @@ runs' training summaries (loss, seed) and the IJB meta files (pairs → template
   resampled within each of the 10 folds; the whole protocol, threshold choice included, is re-run per replicate);
 - ijb_intervals.csv: TAR@FAR per run and suite with its 95 % interval (unit: templates, see
   x2softmax.evaluate.bootstrap); unmeasurable FARs are missing with their reason;
-- seed_summary.csv: per loss/ablation (base run), mean and sample std over its seeds;
+- seed_summary.csv: per loss/ablation (base run), mean, sample std and spread (max − min) over its seeds, and its
+  rank by mean among the base runs (1 = best);
 - measurable_far.csv: per suite the impostor pairs and the lowest measurable FAR (1 / impostor pairs);
 - paired_comparisons.csv: X2 minus each baseline on the same pairs/templates and the same seeds, with a 95 %
   interval (one bootstrap: the shared resampling weights and a resample of the common seeds) and a verdict.
@@ -154,7 +155,9 @@ def uncertainty_tables(runs: Sequence[str], eval_root: Path, train_root: Path, d
 
 
 def _seed_summary(intervals: pd.DataFrame) -> pd.DataFrame:
-    """Mean and sample std over the seeds of each base run, per data set, protocol and metric."""
+    """Mean and sample std over the seeds of each base run, per data set, protocol and metric; the spread (max − min
+    over the seeds) and the run's rank by mean among the base runs of the same cell (1 = highest; ties share the
+    lower rank; every metric here is higher-is-better)."""
     rows = []
     for (base, loss, dataset, protocol, metric), group in intervals.groupby(
             ["base_run", "loss", "dataset", "protocol", "metric"], sort=False):
@@ -164,8 +167,13 @@ def _seed_summary(intervals: pd.DataFrame) -> pd.DataFrame:
         rows.append({"base_run": base, "loss": loss, "dataset": dataset, "protocol": protocol, "metric": metric,
                      "seeds": " ".join(str(s) for s in sorted(group["seed"])), "n_seeds": n,
                      "mean": float(np.nanmean(values)) if n else math.nan,
-                     "std": float(np.nanstd(values, ddof=1)) if n > 1 else math.nan, "note": note})
-    return pd.DataFrame(rows)
+                     "std": float(np.nanstd(values, ddof=1)) if n > 1 else math.nan,
+                     "spread": float(np.nanmax(values) - np.nanmin(values)) if n > 1 else math.nan, "note": note})
+    table = pd.DataFrame(rows)
+    if not len(table):
+        return table.assign(rank=pd.Series(dtype=float))
+    ranks = table.groupby(["dataset", "protocol", "metric"], sort=False)["mean"].rank(ascending=False, method="min")
+    return table.assign(rank=ranks.astype("Int64"))
 
 
 def _paired(info: pd.DataFrame, reps: dict[tuple[str, str, str], dict[str, np.ndarray]], intervals: pd.DataFrame,
