@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from x2softmax.evaluate.uncertainty import TABLES, VERDICTS
+from x2softmax.evaluate.uncertainty import IDENTICAL, TABLES, VERDICTS
 from x2softmax.report.plots import notice_figure, outside_legend, panel_grid, series_styles
 from x2softmax.report.tables import MISSING, format_number
 
@@ -60,13 +60,17 @@ def interval_table(intervals: pd.DataFrame, runs: Sequence[str], column: Sequenc
 
 
 def seed_table(seeds: pd.DataFrame, datasets: Sequence[str]) -> pd.DataFrame:
-    """Per base run, data set, protocol and metric: "mean ± std" over its seeds, the seeds and their number
-    (cells missing for every seed, i.e. not measurable, are left to the footnote)."""
+    """Per base run, data set, protocol and metric: "mean ± std (range r, #rank)" over its seeds (range: max − min;
+    rank by mean among the base runs, 1 = best), the seeds and their number (cells missing for every seed, i.e. not
+    measurable, are left to the footnote)."""
     rows = seeds[seeds["dataset"].isin(datasets) & (seeds["n_seeds"] > 0)]
-    cell = [MISSING if n == 0 else (f"{m:.2f}" if n == 1 else f"{m:.2f} ± {s:.2f}")
-            for m, s, n in zip(rows["mean"], rows["std"], rows["n_seeds"])]
+    cell = [MISSING if n == 0 else (f"{m:.2f} (#{rank:.0f})" if n == 1 else
+                                    f"{m:.2f} ± {s:.2f} (range {r:.2f}, #{rank:.0f})")
+            for m, s, r, n, rank in zip(rows["mean"], rows["std"], rows["spread"], rows["n_seeds"],
+                                        rows["rank"].astype(float))]
     return rows.assign(**{"mean ± std": cell})[
-        ["base_run", "loss", "dataset", "protocol", "metric", "seeds", "n_seeds", "mean ± std", "note"]
+        ["base_run", "loss", "dataset", "protocol", "metric", "seeds", "n_seeds", "rank", "spread", "mean ± std",
+         "note"]
     ].reset_index(drop=True)
 
 
@@ -80,7 +84,7 @@ def paired_table(paired: pd.DataFrame, datasets: Sequence[str]) -> pd.DataFrame:
     ].reset_index(drop=True)
 
 
-VERDICT_WORDS = dict(zip(VERDICTS, ("better", "n.d.", "worse")))
+VERDICT_WORDS = {**dict(zip(VERDICTS, ("better", "n.d.", "worse"))), IDENTICAL: "identical networks"}
 
 
 def _row_key(rows: pd.DataFrame) -> str:

@@ -108,12 +108,13 @@ def compactness_verdict(compactness: pd.DataFrame, loss: str = "x2softmax",
             + "\n".join(out))
 
 
-def ablation_verdict(table: pd.DataFrame, baseline: str, intervals: pd.DataFrame | None = None) -> str:
+def ablation_verdict(table: pd.DataFrame, baseline: str, intervals: pd.DataFrame | None = None,
+                     identical: Sequence[str] = ()) -> str:
     """Per ablation: mean 10-fold accuracy change over the benchmarks, and on how many it exceeds the noise.
 
     Noise: twice the standard error of the difference of two 10-fold means, 2·√(sd₁² + sd₂²)/√10, from the fold
     standard deviations; `intervals` (run, dataset, low, high of the difference to the baseline, in points) replaces
-    it where given.
+    it where given. An ablation in `identical` trained a byte-identical network to the baseline: it gets no verdict.
     """
     frame = table.set_index("run")
     datasets = [c.removesuffix(" 10fold") for c in frame.columns if c.endswith(" 10fold") and not c.startswith("Δ")]
@@ -122,6 +123,11 @@ def ablation_verdict(table: pd.DataFrame, baseline: str, intervals: pd.DataFrame
     lines = []
     for run in frame.index:
         if run == baseline:
+            continue
+        overrides = frame.loc[run, "overrides"] if "overrides" in frame.columns else ""
+        if run in identical:
+            lines.append(f"- **{run}** ({overrides}): identical networks: its trained backbone is byte-identical to "
+                         f"{baseline}'s, so the ablation changed nothing in training and was not tested.")
             continue
         deltas, better, worse = [], [], []
         for ds in datasets:
@@ -151,7 +157,6 @@ def ablation_verdict(table: pd.DataFrame, baseline: str, intervals: pd.DataFrame
             call = f"better on {', '.join(better)}, worse on {', '.join(worse)}"
         else:
             call = "no benchmark differs beyond the noise"
-        overrides = frame.loc[run, "overrides"] if "overrides" in frame.columns else ""
         lines.append(f"- **{run}** ({overrides}): mean Δ {mean:+.2f} points over {len(deltas)} benchmarks; {call}.")
     fold_noise = "± 2·√(sd₁² + sd₂²)/√10 from the fold standard deviations"
     noise = (f"the paired 95 % bootstrap interval of results/uncertainty where given, else {fold_noise}"
