@@ -48,6 +48,7 @@ SETTINGS: dict[str, tuple[float | None, int, tuple[float, ...], int]] = {
     "s8_e4": (8.0, 4, (2 / 3, 5 / 6), 24),
     "s6_e3": (6.0, 3, (2 / 3, 5 / 6), 24),
     "s8_e3_late": (8.0, 3, (5 / 6, 11 / 12), 24),
+    "s6_e2": (6.0, 2, (2 / 3, 5 / 6), 24),
 }
 HARD_RUNS = ["x2softmax", "x2_h-0.2", "arcface", "cosface", "elasticface_arc", "magface", "curricularface", "adaface"]
 

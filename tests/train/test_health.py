@@ -85,3 +85,15 @@ def test_missing_files_name_the_path(tmp_path):
         run_health(tmp_path, ["r"])
     with pytest.raises(FileNotFoundError, match="summary.json"):
         run_health(tmp_path, ["absent"])
+
+
+def test_command_writes_the_table_and_warns_on_stderr(tmp_path, capsys):
+    from x2softmax.cli import main
+
+    _plant(tmp_path, "x2softmax", "x2softmax", {"h": 0.0})
+    _plant(tmp_path, "x2_h-0.2", "x2softmax", {"h": -0.2})
+    out = tmp_path / "summary" / "run_health.csv"
+    main(["run-health", "--runs", "x2softmax,x2_h-0.2", "--train-root", str(tmp_path), "--out", str(out)])
+    captured = capsys.readouterr()
+    assert str(out) in captured.out and len(pd.read_csv(out)) == 2
+    assert captured.err.count("x2softmax: warning:") == 1 and "x2softmax and x2_h-0.2" in captured.err
