@@ -96,8 +96,8 @@ def test_paper_preset_keeps_the_authors_scale_and_the_default_names_its_deviatio
     assert xcfg.loss_hparams(paper, "x2softmax") == {**default_hparams("x2softmax"), "s": 64.0}
     specs = {run: xcfg.loss_spec(default, run) for run in default["run_losses"] + default["run_ablations"]}
     deviations = paper_deviations(specs)
-    # the embedded default changes s (AdaCos' scale for its 300 classes) and nothing else
-    assert set(deviations["hyperparameter"]) == {"s"} and set(deviations["value"]) == {8.0}
+    # the embedded default changes s (to the scale its 300 classes need) and nothing else
+    assert set(deviations["hyperparameter"]) == {"s"} and set(deviations["value"]) == {6.0}
     assert set(deviations["run"]) == {run for run, spec in specs.items() if "s" in default_hparams(spec["name"])}
     assert paper_deviations({run: xcfg.loss_spec(paper, run) for run in specs}).empty
 
