@@ -75,3 +75,11 @@ def test_ablation_verdict_gives_identical_networks_no_verdict():
     text = ablation_verdict(table, "x2", identical=["abl"])
     assert "identical networks" in text and "not tested" in text and "no benchmark differs" not in text
     assert "no benchmark differs" in ablation_verdict(table, "x2")
+
+
+def test_health_layout_shortens_the_hash_and_formats_the_diagnostic():
+    table = _health([{"run": "a", "final_loss": 4.0, "target_prob_median": 5e-37, "target_prob_below_1e-6": 0.031,
+                      "saturated": True}])
+    row = health.health_layout(table).iloc[0]
+    assert row["backbone_sha256"] == "a" * 12 and row["target_prob_median"] == "5.00e-37"
+    assert row["target_prob_below_1e-6"] == "3.1%" and row["saturated"] == "yes" and "base_run" not in row

@@ -32,6 +32,17 @@ def read_run_health(path: Path) -> pd.DataFrame:
     return table
 
 
+def health_layout(health: pd.DataFrame) -> pd.DataFrame:
+    """The reader's layout of the run health table: probabilities in scientific notation, the sha256 cut to 12
+    characters (the CSV keeps all 64)."""
+    return health.assign(**{
+        MEDIAN_KEY: [f"{v:.2e}" for v in health[MEDIAN_KEY]],
+        BELOW_KEY: [f"{v:.1%}" for v in health[BELOW_KEY]],
+        "saturated": ["yes" if v else "no" for v in health["saturated"]],
+        "backbone_sha256": [str(v)[:12] for v in health["backbone_sha256"]],
+    }).drop(columns=["base_run"])
+
+
 def identical_notice(health: pd.DataFrame, runs: Sequence[str]) -> str:
     """One Markdown line per pair of the given runs that trained byte-identical networks ("" when none)."""
     shown = set(runs)
