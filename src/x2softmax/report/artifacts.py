@@ -89,7 +89,7 @@ NOTEBOOKS: dict[str, dict] = {
     "05_training": {
         "title": "Training curves and cost",
         "figures": ["05_training_curves", "05_saturation"],
-        "tables": ["05_training_cost", "05_run_health"],
+        "tables": ["05_run_health", "05_training_cost"],
         "functions": ["x2softmax.train.trainer.train", "x2softmax.report.summaries.training_curves",
                       "x2softmax.report.summaries.training_cost_table", "x2softmax.train.health.run_health",
                       "x2softmax.report.health.saturation_words"],
