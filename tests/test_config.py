@@ -81,7 +81,25 @@ def test_runs_lists_losses_then_ablations_then_extra_seeds(default: dict) -> Non
     base = default["run_losses"] + default["run_ablations"]
     extra = [f"{run}.seed{seed}" for run in base if run in default["seeds"]["runs"] for seed in default["seeds"]["extra"]]
     assert xcfg.runs(default) == base + extra
-    assert len(default["seeds"]["extra"]) >= 2 and {"x2softmax", "arcface", "cosface"} <= set(default["seeds"]["runs"])
+    # issue 19, point 6: three seeds for X2 and the four baselines whose ranking the pages compare
+    assert len(default["seeds"]["extra"]) >= 2
+    assert {"x2softmax", "arcface", "cosface", "softmax", "normface"} <= set(default["seeds"]["runs"])
+
+
+def test_paper_preset_keeps_the_authors_scale_and_the_default_names_its_deviation(default: dict) -> None:
+    from x2softmax.losses import default_hparams
+    from x2softmax.report.health import paper_deviations
+
+    paper = xcfg.load_config("paper")
+    scaled = [name for name in paper["run_losses"] if "s" in default_hparams(name)]
+    assert scaled and all(xcfg.loss_hparams(paper, name)["s"] == 64.0 for name in scaled)
+    assert xcfg.loss_hparams(paper, "x2softmax") == {**default_hparams("x2softmax"), "s": 64.0}
+    specs = {run: xcfg.loss_spec(default, run) for run in default["run_losses"] + default["run_ablations"]}
+    deviations = paper_deviations(specs)
+    # the embedded default changes s (to the scale its 300 classes need) and nothing else
+    assert set(deviations["hyperparameter"]) == {"s"} and set(deviations["value"]) == {6.0}
+    assert set(deviations["run"]) == {run for run, spec in specs.items() if "s" in default_hparams(spec["name"])}
+    assert paper_deviations({run: xcfg.loss_spec(paper, run) for run in specs}).empty
 
 
 def test_seeded_runs_share_the_base_spec_but_their_seed(default: dict) -> None:
@@ -92,7 +110,7 @@ def test_seeded_runs_share_the_base_spec_but_their_seed(default: dict) -> None:
     assert xcfg.base_run("x2softmax.seed2049") == "x2softmax" and xcfg.base_run("x2_a-0.5") == "x2_a-0.5"
     assert xcfg.seed_of(default, "x2softmax") == 2048 and xcfg.seed_of(default, "cosface.seed2050") == 2050
     assert xcfg.seed_group(default, "arcface.seed2050") == ["arcface", "arcface.seed2049", "arcface.seed2050"]
-    assert xcfg.seed_group(default, "softmax") == ["softmax"]
+    assert xcfg.seed_group(default, "sphereface") == ["sphereface"]
 
 
 def test_seeds_of_runs_not_trained_are_ignored(default: dict) -> None:

@@ -143,6 +143,16 @@ def cmd_uncertainty(args: argparse.Namespace) -> None:
         print(path)
 
 
+def cmd_run_health(args: argparse.Namespace) -> None:
+    from x2softmax.notices import warn
+    from x2softmax.train.health import health_warnings, run_health, write_run_health
+
+    health = run_health(Path(args.train_root), args.runs)
+    for line in health_warnings(health):
+        warn(line)
+    print(write_run_health(health, Path(args.out)))
+
+
 # --- analysis, toy, reports, plan ------------------------------------------------------------------------------
 
 def cmd_analyze_margins(args: argparse.Namespace) -> None:
@@ -362,6 +372,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0, help="seed of the resampling")
     p.add_argument("--out", required=True)
     p.set_defaults(func=cmd_uncertainty)
+
+    p = sub.add_parser("run-health", help="per run: saturation at the end, and runs with byte-identical backbones")
+    p.add_argument("--runs", type=_csv_arg, required=True, help="every trained run (comma-separated)")
+    p.add_argument("--train-root", default="results/train")
+    p.add_argument("--out", required=True, help="the CSV to write (results/summary/run_health.csv)")
+    p.set_defaults(func=cmd_run_health)
 
     analyze = sub.add_parser("analyze", help="analysis tables").add_subparsers(dest="analyze_command", required=True)
     p = analyze.add_parser("margins", help="target logits and margins of every loss")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import math
 from pathlib import Path
 
@@ -53,6 +54,7 @@ def _project(root: Path, runs: dict[str, tuple[str, int, float]]) -> Path:
         (root / "train" / run).mkdir(parents=True)
         spec = {"loss": {"name": loss}, "train": {"seed": seed}}
         (root / "train" / run / "summary.json").write_text(json.dumps({"spec": spec}))
+        (root / "train" / run / "backbone.pt").write_bytes(f"weights of {run}".encode())
     return root
 
 
@@ -95,8 +97,16 @@ def test_seed_summary(tables):
     values = [ver[("x2softmax", "10fold")], ver[("x2softmax.seed2049", "10fold")]]
     assert row["seeds"] == "2048 2049" and row["n_seeds"] == 2
     assert row["mean"] == pytest.approx(np.mean(values)) and row["std"] == pytest.approx(np.std(values, ddof=1))
+    assert row["spread"] == pytest.approx(max(values) - min(values))
     single = seeds.loc[("softmax", "lfw", "10fold", "accuracy_pct")]
     assert single["n_seeds"] == 1 and math.isnan(single["std"]) and single["note"] == "one seed: no spread"
+    assert math.isnan(single["spread"])
+    # ranks by mean over seeds within each cell: 1 for the highest mean, a permutation of 1..runs
+    for _, cell in tables["seed_summary"].groupby(["dataset", "protocol", "metric"]):
+        measured = cell.dropna(subset=["mean"]).sort_values("mean", ascending=False)
+        assert measured["rank"].tolist() == list(range(1, len(measured) + 1))
+    lfw = seeds.xs(("lfw", "10fold", "accuracy_pct"), level=(1, 2, 3))
+    assert lfw.loc["x2softmax", "rank"] == 1 and lfw.loc["arcface", "rank"] == 3  # separations 1.6-1.7 > 1.0 > 0.3
 
 
 def test_paired_comparisons_have_verdicts(tables):
@@ -134,6 +144,24 @@ def test_seed_verdict_rule():
     assert seed_verdict(-2.0, 2.0, [(0.1, 1.0), (-0.5, 0.4)], [0.6, 0.0]) == UNSTABLE  # one seed sees a difference
     assert seed_verdict(-2.0, 2.0, [(-0.1, 1.0), (-0.5, 0.4)], [0.6, 0.0]) == "no detectable difference"
     assert seed_verdict(0.5, 2.0, [(-1.0, 3.0)], [0.6]) == "X2 better"  # one seed: nothing to compare
+
+
+def test_identical_backbones_get_the_identical_networks_verdict(project, tmp_path):
+    # an ablation that trained the very same network as X2: same scores, same backbone bytes, another config
+    root = tmp_path / "copy"
+    shutil.copytree(project, root)
+    for sub in ("eval", "train"):
+        shutil.copytree(root / sub / "x2softmax", root / sub / "x2_h-0.2")
+    metrics = root / "eval" / "x2_h-0.2" / "metrics.csv"
+    pd.read_csv(metrics, keep_default_na=False).assign(run="x2_h-0.2").to_csv(metrics, index=False)
+    spec = {"loss": {"name": "x2softmax", "hparams": {"h": -0.2}}, "train": {"seed": 2048}}
+    (root / "train" / "x2_h-0.2" / "summary.json").write_text(json.dumps({"spec": spec}))
+    paired = uncertainty_tables([*RUNS, "x2_h-0.2"], root / "eval", root / "train", root / "data", ["IJBC"],
+                                "x2softmax", n_boot=50, seed=0)["paired_comparisons"]
+    twin = paired[paired["baseline"] == "x2_h-0.2"]
+    assert len(twin) and (twin["verdict"] == "identical networks").all()
+    assert (twin["ci_low"] == 0).all() and twin["note"].str.contains("byte-identical").all()
+    assert not (paired[paired["baseline"] != "x2_h-0.2"]["verdict"] == "identical networks").any()
 
 
 def test_verdict_reads_the_interval():

@@ -11,7 +11,9 @@ import pandas as pd
 import pytest
 import torch
 
+from x2softmax.losses import default_hparams
 from x2softmax.report.artifacts import NOTEBOOKS, figure_paths, table_paths
+from x2softmax.train.health import run_health, write_run_health
 
 REFERENCE_CSV = Path(__file__).resolve().parents[2] / "config" / "reference_numbers.csv"
 RUNS = ["softmax", "arcface", "x2softmax"]
@@ -95,9 +97,12 @@ def _write_uncertainty(out: Path, summary: pd.DataFrame) -> None:
     is_ijb = rows["dataset"].isin(SUITES)
     rows[~is_ijb].assign(unit="pairs within folds")[columns].to_csv(out / "verification_intervals.csv", index=False)
     rows[is_ijb].assign(unit="templates")[columns].to_csv(out / "ijb_intervals.csv", index=False)
-    seeds = rows.assign(seeds="2048", n_seeds=rows["value"].notna().astype(int), mean=rows["value"], std=np.nan)
-    seeds[["base_run", "loss", "dataset", "protocol", "metric", "seeds", "n_seeds", "mean", "std", "note"]].to_csv(
-        out / "seed_summary.csv", index=False)
+    seeds = rows.assign(seeds="2048", n_seeds=rows["value"].notna().astype(int), mean=rows["value"], std=np.nan,
+                        spread=np.nan)
+    seeds = seeds.assign(rank=seeds.groupby(["dataset", "protocol", "metric"])["mean"].rank(ascending=False,
+                                                                                            method="min"))
+    seeds[["base_run", "loss", "dataset", "protocol", "metric", "seeds", "n_seeds", "mean", "std", "spread", "note",
+           "rank"]].to_csv(out / "seed_summary.csv", index=False)
     pd.DataFrame({"dataset": SUITES, "pairs": 3000, "impostor_pairs": 2700, "templates": 300,
                   "lowest_measurable_far": 1 / 2700}).to_csv(out / "measurable_far.csv", index=False)
     x2 = rows[rows["run"] == "x2softmax"].set_index(["dataset", "protocol", "metric"])["value"]
@@ -157,14 +162,23 @@ def build_fake_results(root: Path, seed: int = 0) -> dict[str, dict]:
         train = results / "train" / run
         train.mkdir(parents=True, exist_ok=True)
         lines = [{"step": s, "epoch": s // 20, "loss": 10 * np.exp(-s / 30) + rng.random(), "acc": 1 - np.exp(-s / 30),
-                  "lr": 0.1 if s < 40 else 0.01, "grad_norm": 1.0, "images_per_s": 500.0} for s in range(0, 60, 5)]
+                  "lr": 0.1 if s < 40 else 0.01, "grad_norm": 1.0, "images_per_s": 500.0,
+                  "target_prob_median": float(np.exp(-40 * np.exp(-s / 15))), "target_prob_below_1e-6": np.exp(-s / 10)}
+                 for s in range(0, 60, 5)]
+        if run == "x2_exact_grad":  # planted: a run that ends saturated (loss above 10 nats)
+            lines = [{**line, "loss": line["loss"] + 20.0} for line in lines]
         lines.append({"step": 60, "epoch": 3, "set": "lfw", "accuracy": 0.9})
         (train / "metrics.jsonl").write_text("".join(json.dumps(line) + "\n" for line in lines))
+        hparams = {**default_hparams(loss), **({"s": 8.0} if "s" in default_hparams(loss) else {}),
+                   **(ABLATIONS[run]["hparams"] if run in ABLATIONS else {})}
         (train / "summary.json").write_text(json.dumps({
             "run": run, "loss": loss, "steps": 60, "wall_time_s": 12.5, "images_per_s": 510.0, "peak_memory_mb": 900.0,
-            "data_hash": "ab" * 32, "device": "cpu"}))
+            "data_hash": "ab" * 32, "device": "cpu",
+            "spec": {"run": run, "loss": {"name": loss, "hparams": hparams}, "train": {"seed": 2048}}}))
         torch.save({"weight": torch.randn(CLASSES, EMBEDDING)}, train / "head.pt")
-        torch.save({"w": torch.zeros(3)}, train / "backbone.pt")
+        # every run's backbone differs, but x2_a-0.5's is planted byte-identical to x2softmax's (a no-op ablation)
+        torch.save({"w": torch.full((3,), float(all_runs.index(run if run != "x2_a-0.5" else "x2softmax")))},
+                   train / "backbone.pt")
         bench = results / "benchmarks" / f"train_{run}.tsv"
         bench.parent.mkdir(parents=True, exist_ok=True)
         bench.write_text("s\th:m:s\tmax_rss\tmax_vms\tmax_uss\tmax_pss\tio_in\tio_out\tmean_load\tcpu_time\n"
@@ -177,6 +191,7 @@ def build_fake_results(root: Path, seed: int = 0) -> dict[str, dict]:
     (results / "summary").mkdir(parents=True, exist_ok=True)
     summary.to_csv(results / "summary" / "metrics.csv", index=False)
     _write_uncertainty(results / "uncertainty", summary)
+    health_csv = write_run_health(run_health(results / "train", all_runs), results / "summary" / "run_health.csv")
     data = results / "data"
     data.mkdir(parents=True, exist_ok=True)
     pd.DataFrame({"class_id": np.arange(CLASSES), "count": rng.integers(4, 60, CLASSES)}).to_csv(
@@ -194,15 +209,18 @@ def build_fake_results(root: Path, seed: int = 0) -> dict[str, dict]:
         "02_toy": common | {"toy_dir": str(results / "toy"), "toy_losses": TOY_LOSSES, "dims": DIMS},
         "03_verification": common | {"summary_csv": str(results / "summary" / "metrics.csv"),
                                      "reference_csv": str(reference), "runs": RUNS,
-                                     "uncertainty_dir": str(results / "uncertainty")},
+                                     "uncertainty_dir": str(results / "uncertainty"),
+                                     "train_dir": str(results / "train"), "run_health_csv": str(health_csv)},
         "04_ijb": common | {"summary_csv": str(results / "summary" / "metrics.csv"),
                             "reference_csv": str(reference), "eval_dir": str(results / "eval"), "runs": RUNS,
-                            "suites": SUITES, "uncertainty_dir": str(results / "uncertainty")},
+                            "suites": SUITES, "uncertainty_dir": str(results / "uncertainty"),
+                            "train_dir": str(results / "train"), "run_health_csv": str(health_csv)},
         "05_training": common | {"train_dir": str(results / "train"), "benchmarks_dir": str(results / "benchmarks"),
-                                 "runs": all_runs},
+                                 "runs": all_runs, "run_health_csv": str(health_csv)},
         "06_ablations": common | {"summary_csv": str(results / "summary" / "metrics.csv"),
                                   "train_dir": str(results / "train"), "ablations": ABLATIONS,
-                                  "baseline": "x2softmax", "uncertainty_dir": str(results / "uncertainty")},
+                                  "baseline": "x2softmax", "uncertainty_dir": str(results / "uncertainty"),
+                                  "run_health_csv": str(health_csv)},
         "07_geometry": common | {"train_dir": str(results / "train"),
                                  "class_counts_csv": str(data / "class_counts.csv"),
                                  "runs": RUNS, "loss_specs": LOSS_SPECS},

@@ -68,7 +68,11 @@ def test_save_and_check_outputs(tmp_path):
     assert png.read_bytes()[:4] == b"\x89PNG"
     assert (tmp_path / "05_training_curves.pdf").read_bytes()[:4] == b"%PDF"
     save_table(pd.DataFrame({"run": ["a"]}), "05_training", "05_training_cost", tmp_path)
-    assert len(check_outputs("05_training", tmp_path, tmp_path)) == 3
+    with pytest.raises(FileNotFoundError, match="05_saturation.png"):
+        check_outputs("05_training", tmp_path, tmp_path)
+    save_figure(fig, "05_training", "05_saturation", tmp_path)
+    save_table(pd.DataFrame({"run": ["a"]}), "05_training", "05_run_health", tmp_path)
+    assert len(check_outputs("05_training", tmp_path, tmp_path)) == 6
     with pytest.raises(KeyError, match="not a declared figure"):
         save_figure(plt.figure(), "05_training", "01_target_logits", tmp_path)
     assert not list(tmp_path.glob("*.tmp"))

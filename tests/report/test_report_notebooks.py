@@ -14,7 +14,7 @@ from x2softmax.report.artifacts import NOTEBOOKS, check_outputs, figure_paths, t
 from x2softmax.report.page import data_kind
 from x2softmax.report.render import remote_references, render_html, stray_outputs
 
-VERDICT_PAGES = ("01_margins", "02_toy", "06_ablations", "07_geometry")
+VERDICT_PAGES = ("01_margins", "02_toy", "05_training", "06_ablations", "07_geometry")
 NOTICE = {"analysis": "Analysis only", "digits": "Real handwritten digits", "synthetic": "Synthetic data",
           "real": "Real data"}
 
@@ -38,6 +38,14 @@ def test_notebook_runs_and_writes_its_outputs(fake_tree, run_notebook, nb):
     for number, stem in enumerate(NOTEBOOKS[nb]["tables"], start=1):
         assert f"Table {int(nb[:2])}.{number}. " in page and f'href="tables/{stem}.csv"' in page
     assert ('<section class="verdict">' in page) is (nb in VERDICT_PAGES)
+    # pages comparing losses name the deviations from the paper's hyperparameters (the fake runs use s = 8) and the
+    # byte-identical networks planted in the fake tree (x2_a-0.5 = x2softmax); page 05 says which runs end saturated
+    if nb in ("03_verification", "04_ijb", "06_ablations"):
+        assert "Deviation from the paper" in page and "s = 8 (paper: 64)" in page
+    if nb in ("05_training", "06_ablations"):
+        assert "Identical networks: x2softmax and x2_a-0.5" in page
+    if nb == "05_training":
+        assert "1 of 5 runs end saturated" in page and "x2_exact_grad</strong>: final loss 2" in page
     footer = page.split('<footer class="provenance">')[1]
     for needed in (f"notebooks/{nb}.ipynb", f"notebook_{nb}", "render_notebook", "Numbers produced at commit",
                    "Page rendered at commit", "Config hash", 'href="index.html"', *NOTEBOOKS[nb]["functions"]):

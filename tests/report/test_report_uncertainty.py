@@ -43,14 +43,17 @@ def test_interval_table_and_footnote():
 def test_seed_and_paired_tables():
     seeds = pd.DataFrame([
         {"base_run": "x2softmax", "loss": "x2softmax", "dataset": "lfw", "protocol": "10fold", "metric": "accuracy_pct",
-         "seeds": "2048 2049", "n_seeds": 2, "mean": 91.0, "std": 0.5, "note": ""},
+         "seeds": "2048 2049", "n_seeds": 2, "mean": 91.0, "std": 0.5, "spread": 0.7, "rank": 1, "note": ""},
         {"base_run": "softmax", "loss": "softmax", "dataset": "lfw", "protocol": "10fold", "metric": "accuracy_pct",
-         "seeds": "2048", "n_seeds": 1, "mean": 80.0, "std": math.nan, "note": "one seed: no spread"},
+         "seeds": "2048", "n_seeds": 1, "mean": 80.0, "std": math.nan, "spread": math.nan, "rank": 2,
+         "note": "one seed: no spread"},
         {"base_run": "softmax", "loss": "softmax", "dataset": "IJBC", "protocol": "N1D1F2", "metric": "x",
-         "seeds": "2048", "n_seeds": 0, "mean": math.nan, "std": math.nan, "note": "not measurable"},
+         "seeds": "2048", "n_seeds": 0, "mean": math.nan, "std": math.nan, "spread": math.nan, "rank": math.nan,
+         "note": "not measurable"},
     ])
     table = unc.seed_table(seeds, ["lfw", "IJBC"])
-    assert table["mean ± std"].tolist() == ["91.00 ± 0.50", "80.00"]  # unmeasurable rows go to the footnote
+    # unmeasurable rows go to the footnote; range = max − min over the seeds, # = rank by mean over seeds
+    assert table["mean ± std"].tolist() == ["91.00 ± 0.50 (range 0.70, #1)", "80.00 (#2)"]
     paired = pd.DataFrame([{"baseline": "arcface", "dataset": "lfw", "protocol": "10fold", "metric": "accuracy_pct",
                             "seeds": "2048 2049", "x2_mean": 91.0, "baseline_mean": 90.0, "difference": 1.0,
                             "ci_low": 0.2, "ci_high": 1.9, "verdict": "X2 better", "note": ""}])
@@ -76,15 +79,16 @@ def test_errorbar_figure_draws_one_series_per_run():
 def test_reader_layouts_pivot_seeds_and_comparisons_by_data_set():
     seeds = unc.seed_table(pd.DataFrame([
         {"base_run": "x2softmax", "loss": "x2softmax", "dataset": d, "protocol": p, "metric": "accuracy_pct",
-         "seeds": "2048 2049", "n_seeds": 2, "mean": 91.0, "std": 0.5, "note": ""}
+         "seeds": "2048 2049", "n_seeds": 2, "mean": 91.0, "std": 0.5, "spread": 0.7, "rank": 1, "note": ""}
         for d in ("lfw", "cfp_fp") for p in ("10fold", "oracle")] + [
         {"base_run": "softmax", "loss": "softmax", "dataset": "lfw", "protocol": "10fold", "metric": "accuracy_pct",
-         "seeds": "2048", "n_seeds": 1, "mean": 80.0, "std": math.nan, "note": "one seed: no spread"}]),
+         "seeds": "2048", "n_seeds": 1, "mean": 80.0, "std": math.nan, "spread": math.nan, "rank": 2,
+         "note": "one seed: no spread"}]),
         ["lfw", "cfp_fp"])
     layout = unc.seed_layout(seeds)
     assert list(layout.columns) == ["base_run", "seeds", "protocol", "lfw", "cfp_fp"]
     assert layout["base_run"].tolist() == ["x2softmax", "x2softmax"]  # single-seed runs are in the interval table
-    assert layout.loc[0, "lfw"] == "91.00 ± 0.50"
+    assert layout.loc[0, "lfw"] == "91.00 ± 0.50 (range 0.70, #1)"
     raw = pd.DataFrame([
         {"baseline": "arcface", "dataset": "IJBC", "protocol": "N1D1F2", "metric": f"tar_at_far_{far}_pct",
          "seeds": "2048", "x2_mean": 50.0, "baseline_mean": 49.0, "difference": diff, "ci_low": low,

@@ -51,7 +51,10 @@ def test_run_writes_the_documented_outputs(tmp_path, make_spec):
         assert key in on_disk, key
     lines = [json.loads(x) for x in (out / "metrics.jsonl").read_text().splitlines()]
     assert [x["step"] for x in lines] == [3, 6, 9, 12]
-    assert set(lines[0]) == {"step", "epoch", "loss", "acc", "lr", "grad_norm", "images_per_s"}
+    assert set(lines[0]) == {"step", "epoch", "loss", "acc", "lr", "grad_norm", "images_per_s",
+                             "target_prob_median", "target_prob_below_1e-6"}
+    assert all(0.0 < x["target_prob_median"] < 1.0 and 0.0 <= x["target_prob_below_1e-6"] <= 1.0 for x in lines)
+    assert on_disk["final_target_prob_median"] == lines[-1]["target_prob_median"]
     assert lines[-1]["lr"] == pytest.approx(0.01)  # milestone at epoch 1 of 2
     model, model_spec = load_backbone(out / "backbone.pt")
     assert model_spec["backbone"] == "iresnet_tiny"

@@ -70,6 +70,7 @@ rule uncertainty:
         scores=expand("results/eval/{run}/verification_scores.npz", run=RUNS),
         ijb=expand("results/eval/{run}/ijb_{suite}_scores.npz", run=RUNS, suite=SUITES),
         summaries=expand("results/train/{run}/summary.json", run=RUNS),
+        backbones=expand("results/train/{run}/backbone.pt", run=RUNS),  # byte-identical ones: "identical networks"
         meta=[data_inputs("ijb", s) for s in SUITES],
         code=code("evaluate/uncertainty.py", "evaluate/bootstrap.py", "evaluate/coverage.py"),
     output:

@@ -9,6 +9,7 @@ LISTS = notebook_lists(config)  # the run lists every notebook takes (x2softmax.
 BASELINE = LISTS["baseline"]
 BASE_RUNS = LISTS["base_runs"]  # one per loss / ablation (first seed) for the plots
 UNCERTAINTY = expand("results/uncertainty/{table}.csv", table=UNCERTAINTY_TABLES)
+HEALTH = "results/summary/run_health.csv"
 
 
 # Per notebook: the DAG files it reads, and its papermill parameters beyond the common ones.
@@ -23,25 +24,29 @@ NOTEBOOK_INPUTS = {
          "toy_data": LISTS["toy_data"]},
     ),
     "03_verification": (
-        [SUMMARY, REFERENCE] + UNCERTAINTY,
-        {"summary_csv": SUMMARY, "reference_csv": REFERENCE, "runs": LOSS_RUNS, "uncertainty_dir": "results/uncertainty"},
+        [SUMMARY, REFERENCE, HEALTH] + UNCERTAINTY + expand("results/train/{run}/summary.json", run=LOSS_RUNS),
+        {"summary_csv": SUMMARY, "reference_csv": REFERENCE, "runs": LOSS_RUNS, "uncertainty_dir": "results/uncertainty",
+         "train_dir": "results/train", "run_health_csv": HEALTH},
     ),
     "04_ijb": (
-        [SUMMARY, REFERENCE] + UNCERTAINTY
-        + expand("results/eval/{run}/ijb_{suite}_scores.npz", run=LOSS_RUNS, suite=SUITES),
+        [SUMMARY, REFERENCE, HEALTH] + UNCERTAINTY
+        + expand("results/eval/{run}/ijb_{suite}_scores.npz", run=LOSS_RUNS, suite=SUITES)
+        + expand("results/train/{run}/summary.json", run=LOSS_RUNS),
         {"summary_csv": SUMMARY, "reference_csv": REFERENCE, "eval_dir": "results/eval", "runs": LOSS_RUNS,
-         "suites": SUITES, "uncertainty_dir": "results/uncertainty"},
+         "suites": SUITES, "uncertainty_dir": "results/uncertainty", "train_dir": "results/train",
+         "run_health_csv": HEALTH},
     ),
     "05_training": (
         expand("results/train/{run}/{f}", run=RUNS, f=("metrics.jsonl", "summary.json"))
-        + expand("results/benchmarks/train_{run}.tsv", run=RUNS),
-        {"train_dir": "results/train", "benchmarks_dir": "results/benchmarks", "runs": RUNS},
+        + expand("results/benchmarks/train_{run}.tsv", run=RUNS) + [HEALTH],
+        {"train_dir": "results/train", "benchmarks_dir": "results/benchmarks", "runs": RUNS, "run_health_csv": HEALTH},
     ),
     "06_ablations": (
-        [SUMMARY] + UNCERTAINTY
-        + expand("results/train/{run}/metrics.jsonl", run=ABLATION_RUNS + ([BASELINE] if BASELINE else [])),
+        [SUMMARY, HEALTH] + UNCERTAINTY
+        + expand("results/train/{run}/{f}", run=ABLATION_RUNS + ([BASELINE] if BASELINE else []),
+                 f=("metrics.jsonl", "summary.json")),
         {"summary_csv": SUMMARY, "train_dir": "results/train", "baseline": BASELINE,
-         "ablations": LISTS["ablations"], "uncertainty_dir": "results/uncertainty"},
+         "ablations": LISTS["ablations"], "uncertainty_dir": "results/uncertainty", "run_health_csv": HEALTH},
     ),
     "07_geometry": (
         expand("results/train/{run}/head.pt", run=BASE_RUNS) + [f"{DATA}/class_counts.csv"],

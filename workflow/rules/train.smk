@@ -27,3 +27,24 @@ rule train:
     shell:
         "x2softmax train --spec {params.spec:q} --out results/train/{wildcards.run:q}"
         " --ckpt results/checkpoints/{wildcards.run:q} --gpus {resources.gpu:q} > {log:q} 2>&1"
+
+
+rule run_health:
+    """Per run: saturation at the end of training, and runs whose configurations differ but whose trained backbones
+    are byte-identical (each such pair, and each saturated run, is also a warning line in the workflow's output)."""
+    input:
+        expand("results/train/{run}/{f}", run=RUNS, f=("summary.json", "metrics.jsonl", "backbone.pt")),
+        code("train/health.py", "train/saturation.py"),
+    output:
+        "results/summary/run_health.csv",
+    params:
+        runs=",".join(RUNS),
+    log:
+        "logs/summary/run_health.log",
+    resources:
+        **resources_for("default"),
+    conda:
+        ENV
+    shell:
+        "x2softmax run-health --runs {params.runs:q} --out {output:q} > {log:q} 2>&1 || {{ cat {log:q} >&2; exit 1; }};"
+        " grep 'warning:' {log:q} >&2 || true"

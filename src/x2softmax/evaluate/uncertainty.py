@@ -8,7 +8,8 @@ runs' training summaries (loss, seed) and the IJB meta files (pairs → template
   The oracle protocols' intervals are noted as optimistic with their simulated coverage (`optimistic_note`);
 - ijb_intervals.csv: TAR@FAR per run and suite with its 95 % interval (unit: templates, calibrated for the crossed
   pair design, see x2softmax.evaluate.bootstrap); unmeasurable FARs are missing with their reason;
-- seed_summary.csv: per loss/ablation (base run), mean and sample std over its seeds;
+- seed_summary.csv: per loss/ablation (base run), mean, sample std and spread (max − min) over its seeds, and its
+  rank by mean among the base runs (1 = best);
 - measurable_far.csv: per suite the impostor pairs and the lowest measurable FAR (1 / impostor pairs);
 - paired_comparisons.csv: X2 minus each baseline on the same pairs/templates and the same seeds, with a 95 %
   interval (one bootstrap: the shared resampling weights and a resample of the common seeds) and a verdict that
@@ -35,11 +36,12 @@ from x2softmax.evaluate.bootstrap import (fold_stratified_weights, ijb_replicate
 from x2softmax.evaluate.coverage import STATED_COVERAGE
 from x2softmax.evaluate.ijb import FARS, lowest_measurable_far, template_rows
 from x2softmax.evaluate.summary import metric_at_far, read_metrics
-from x2softmax.io import atomic_path
+from x2softmax.io import atomic_path, file_sha256
 
 LEVEL = 0.95
 VERDICTS = ("X2 better", "no detectable difference", "X2 worse")
 UNSTABLE = "unstable over seeds"  # the seeds' own verdicts disagree and their spread leaves the mean's interval
+IDENTICAL = "identical networks"  # the verdict when X2's and the baseline's backbones are byte-identical
 ZERO_TOLERANCE = 1e-9  # percentage points: interval ends closer to 0 than this touch 0
 TABLES = ("verification_intervals", "ijb_intervals", "seed_summary", "measurable_far", "paired_comparisons")
 # Power targets: the largest half-width (percentage points) of a paired X2 - baseline 95 % interval that can tell
@@ -83,12 +85,16 @@ def seed_verdict(low: float, high: float, seed_intervals: Sequence[tuple[float, 
 
 
 def _run_info(train_root: Path, run: str) -> dict[str, Any]:
-    """Loss and seed of a trained run, from its summary.json."""
+    """Loss and seed of a trained run, from its summary.json, and the sha256 of its backbone.pt."""
     path = Path(train_root) / run / "summary.json"
     if not path.is_file():
         raise FileNotFoundError(f"{path}: training summary not found")
+    backbone = Path(train_root) / run / "backbone.pt"
+    if not backbone.is_file():
+        raise FileNotFoundError(f"{backbone}: trained backbone not found")
     spec = json.loads(path.read_text())["spec"]
-    return {"run": run, "base_run": base_run(run), "loss": spec["loss"]["name"], "seed": int(spec["train"]["seed"])}
+    return {"run": run, "base_run": base_run(run), "loss": spec["loss"]["name"], "seed": int(spec["train"]["seed"]),
+            "backbone_sha256": file_sha256(backbone)}
 
 
 def _write(table: pd.DataFrame, path: Path) -> None:
@@ -191,7 +197,9 @@ def uncertainty_tables(runs: Sequence[str], eval_root: Path, train_root: Path, d
 
 
 def _seed_summary(intervals: pd.DataFrame) -> pd.DataFrame:
-    """Mean and sample std over the seeds of each base run, per data set, protocol and metric."""
+    """Mean and sample std over the seeds of each base run, per data set, protocol and metric; the spread (max − min
+    over the seeds) and the run's rank by mean among the base runs of the same cell (1 = highest; ties share the
+    lower rank; every metric here is higher-is-better)."""
     rows = []
     for (base, loss, dataset, protocol, metric), group in intervals.groupby(
             ["base_run", "loss", "dataset", "protocol", "metric"], sort=False):
@@ -201,8 +209,13 @@ def _seed_summary(intervals: pd.DataFrame) -> pd.DataFrame:
         rows.append({"base_run": base, "loss": loss, "dataset": dataset, "protocol": protocol, "metric": metric,
                      "seeds": " ".join(str(s) for s in sorted(group["seed"])), "n_seeds": n,
                      "mean": float(np.nanmean(values)) if n else math.nan,
-                     "std": float(np.nanstd(values, ddof=1)) if n > 1 else math.nan, "note": note})
-    return pd.DataFrame(rows)
+                     "std": float(np.nanstd(values, ddof=1)) if n > 1 else math.nan,
+                     "spread": float(np.nanmax(values) - np.nanmin(values)) if n > 1 else math.nan, "note": note})
+    table = pd.DataFrame(rows)
+    if not len(table):
+        return table.assign(rank=pd.Series(dtype=float))
+    ranks = table.groupby(["dataset", "protocol", "metric"], sort=False)["mean"].rank(ascending=False, method="min")
+    return table.assign(rank=ranks.astype("Int64"))
 
 
 def _seed_runs(info: pd.DataFrame) -> dict[str, dict[int, str]]:
@@ -221,13 +234,18 @@ def _comparisons(info: pd.DataFrame, x2_run: str | None) -> list[tuple[str, str]
 
 def _paired(info: pd.DataFrame, diffs: Differences, intervals: pd.DataFrame,
             x2_run: str | None, n_boot: int, seed: int, protocol_of: Any) -> pd.DataFrame:
-    """X2 minus each other loss run on the same resamples and seeds: difference, 95 % interval, verdict."""
+    """X2 minus each other loss run on the same resamples and seeds: difference, 95 % interval, verdict.
+
+    A baseline whose backbones are byte-identical to X2's at every common seed gets the verdict IDENTICAL (the
+    interval is [0, 0] because the same network was evaluated twice, not because the losses were compared).
+    """
     columns = ["baseline", "dataset", "protocol", "metric", "seeds", "x2_mean", "baseline_mean", "difference",
                "ci_low", "ci_high", "verdict", "note", "seed_differences", "seed_low", "seed_high", "interval_verdict"]
     if x2_run is None or x2_run not in set(info["base_run"]):
         return pd.DataFrame(columns=columns)
     rng = np.random.default_rng(seed + 1)
     seed_runs = _seed_runs(info)
+    sha = dict(zip(info["run"], info["backbone_sha256"]))
     value = intervals.set_index(["run", "dataset", "protocol", "metric"])["value"]
     rows = []
     for baseline in dict.fromkeys(info["base_run"]):
@@ -237,6 +255,7 @@ def _paired(info: pd.DataFrame, diffs: Differences, intervals: pd.DataFrame,
         pick = rng.integers(0, len(common), size=(n_boot, len(common)))  # seeds resampled with replacement
         x2 = [seed_runs[x2_run][s] for s in common]
         base = [seed_runs[baseline][s] for s in common]
+        identical = all(sha[a] == sha[b] for a, b in zip(x2, base))
         for (dataset, protocol, metric), by_pair in diffs.items():
             proto = protocol_of(dataset, protocol)
             seed_reps = np.stack([by_pair[(a, b)] for a, b in zip(x2, base)], axis=1)  # [B, seeds]
@@ -253,7 +272,9 @@ def _paired(info: pd.DataFrame, diffs: Differences, intervals: pd.DataFrame,
             rows.append({"baseline": baseline, "dataset": dataset, "protocol": proto, "metric": metric,
                          "seeds": " ".join(map(str, common)), "x2_mean": float(np.mean(x2_values)),
                          "baseline_mean": float(np.mean(base_values)), "difference": float(np.mean(per_seed)),
-                         "ci_low": low, "ci_high": high, "verdict": call, "note": note,
+                         "ci_low": low, "ci_high": high, "verdict": IDENTICAL if identical else call,
+                         "note": "byte-identical trained backbones: the same network evaluated twice" if identical
+                         else note,
                          "seed_differences": " ".join(f"{d:.6g}" for d in per_seed),
                          "seed_low": float(np.min(per_seed)), "seed_high": float(np.max(per_seed)),
                          "interval_verdict": verdict(low, high)})

@@ -93,12 +93,15 @@ NOTEBOOKS: dict[str, dict] = {
     },
     "05_training": {
         "title": "Training curves and cost",
-        "figures": ["05_training_curves"],
-        "tables": ["05_training_cost"],
+        "figures": ["05_training_curves", "05_saturation"],
+        "tables": ["05_run_health", "05_training_cost"],
         "functions": ["x2softmax.train.trainer.train", "x2softmax.report.summaries.training_curves",
-                      "x2softmax.report.summaries.training_cost_table"],
+                      "x2softmax.report.summaries.training_cost_table", "x2softmax.train.health.run_health",
+                      "x2softmax.report.health.saturation_words"],
         "captions": {
             "05_training_curves": "Training loss, accuracy and learning rate per loss and ablation (first seed)",
+            "05_saturation": "Median target probability (after scale and margin) and share of samples under 1e-6",
+            "05_run_health": "Per run: final loss, saturation diagnostic, backbone sha256 and byte-identical runs",
             "05_training_cost": "Wall time, throughput and peak memory per training job",
         },
     },

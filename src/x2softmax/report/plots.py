@@ -378,7 +378,7 @@ def training_curves_figure(curves: pd.DataFrame, columns: Sequence[str] = ("loss
             st = styles[run]
             ax.plot(part["step"], part[column], label=run, color=st["color"], ls=st["ls"], lw=st["lw"],
                     zorder=st["zorder"])
-        if column in ("loss", "lr") and (curves[column] > 0).all():
+        if column in ("loss", "lr", "target_prob_median") and (curves[column] > 0).all():
             ax.set_yscale("log")
         ax.set(title=column + (" (log scale)" if ax.get_yscale() == "log" else ""), xlabel="step", ylabel=column)
     fig.tight_layout()

@@ -15,7 +15,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from x2softmax.evaluate.coverage import CALIBRATED, LABELS, STATED_COVERAGE
-from x2softmax.evaluate.uncertainty import TABLES, UNSTABLE, VERDICTS
+from x2softmax.evaluate.uncertainty import IDENTICAL, TABLES, UNSTABLE, VERDICTS
 from x2softmax.report.palette import series_styles
 from x2softmax.report.plots import notice_figure, outside_legend, panel_grid
 from x2softmax.report.summaries import benchmark_order
@@ -65,13 +65,17 @@ def interval_table(intervals: pd.DataFrame, runs: Sequence[str], column: Sequenc
 
 
 def seed_table(seeds: pd.DataFrame, datasets: Sequence[str]) -> pd.DataFrame:
-    """Per base run, data set, protocol and metric: "mean ± std" over its seeds, the seeds and their number
-    (cells missing for every seed, i.e. not measurable, are left to the footnote)."""
+    """Per base run, data set, protocol and metric: "mean ± std (range r, #rank)" over its seeds (range: max − min;
+    rank by mean among the base runs, 1 = best), the seeds and their number (cells missing for every seed, i.e. not
+    measurable, are left to the footnote)."""
     rows = seeds[seeds["dataset"].isin(datasets) & (seeds["n_seeds"] > 0)]
-    cell = [MISSING if n == 0 else (f"{m:.2f}" if n == 1 else f"{m:.2f} ± {s:.2f}")
-            for m, s, n in zip(rows["mean"], rows["std"], rows["n_seeds"])]
+    cell = [MISSING if n == 0 else (f"{m:.2f} (#{rank:.0f})" if n == 1 else
+                                    f"{m:.2f} ± {s:.2f} (range {r:.2f}, #{rank:.0f})")
+            for m, s, r, n, rank in zip(rows["mean"], rows["std"], rows["spread"], rows["n_seeds"],
+                                        rows["rank"].astype(float))]
     return rows.assign(**{"mean ± std": cell})[
-        ["base_run", "loss", "dataset", "protocol", "metric", "seeds", "n_seeds", "mean ± std", "note"]
+        ["base_run", "loss", "dataset", "protocol", "metric", "seeds", "n_seeds", "rank", "spread", "mean ± std",
+         "note"]
     ].reset_index(drop=True)
 
 
@@ -94,7 +98,8 @@ def seed_spread_text(low: float, high: float) -> str:
     return f"{format_number(float(low), 2)} … {format_number(float(high), 2)}"
 
 
-VERDICT_WORDS = {**dict(zip(VERDICTS, ("better", "n.d.", "worse"))), UNSTABLE: "unstable over seeds"}
+VERDICT_WORDS = {**dict(zip(VERDICTS, ("better", "n.d.", "worse"))), UNSTABLE: "unstable over seeds",
+                 IDENTICAL: "identical networks"}
 
 
 def _row_key(rows: pd.DataFrame) -> str:

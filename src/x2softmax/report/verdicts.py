@@ -193,14 +193,16 @@ def _ablation_call(frame: pd.DataFrame, run: str, baseline: str, protocol: str, 
     return call, deltas
 
 
-def ablation_verdict(table: pd.DataFrame, baseline: str, intervals: pd.DataFrame | None = None) -> str:
+def ablation_verdict(table: pd.DataFrame, baseline: str, intervals: pd.DataFrame | None = None,
+                     identical: Sequence[str] = ()) -> str:
     """Per ablation and per protocol shown (10-fold and oracle): mean accuracy change over the benchmarks, and on
     which it exceeds the noise; protocols that disagree are said to.
 
     Noise: `intervals` (run, dataset, protocol, low, high of the difference to the baseline, in points, optionally
     `unstable`: the seeds disagree, counted on neither side) where given,
     else twice the standard error of the difference of two 10-fold means, 2·√(sd₁² + sd₂²)/√10, from the fold
-    standard deviations; a protocol without either has no interval and no call.
+    standard deviations; a protocol without either has no interval and no call. An ablation in `identical` trained a
+    byte-identical network to the baseline: it gets no verdict.
     """
     frame = table.set_index("run")
     if intervals is not None and "protocol" not in intervals.columns:
@@ -215,6 +217,11 @@ def ablation_verdict(table: pd.DataFrame, baseline: str, intervals: pd.DataFrame
     for run in frame.index:
         if run == baseline:
             continue
+        overrides = frame.loc[run, "overrides"] if "overrides" in frame.columns else ""
+        if run in identical:
+            lines.append(f"- **{run}** ({overrides}): identical networks: its trained backbone is byte-identical to "
+                         f"{baseline}'s, so the ablation changed nothing in training and was not tested.")
+            continue
         readings = {p: r for p in protocols if (r := _ablation_call(frame, run, baseline, p, datasets, intervals))}
         if not readings:
             continue
@@ -222,7 +229,6 @@ def ablation_verdict(table: pd.DataFrame, baseline: str, intervals: pd.DataFrame
                  for p, (call, deltas) in readings.items()]
         calls = {call.split(" (no interval")[0] for call, _ in readings.values()}
         agree = "" if len(calls) == 1 else " The protocols disagree: read the difference as protocol-dependent."
-        overrides = frame.loc[run, "overrides"] if "overrides" in frame.columns else ""
         lines.append(f"- **{run}** ({overrides}): " + "; ".join(parts) + "." + agree)
     fold_noise = "± 2·√(sd₁² + sd₂²)/√10 from the fold standard deviations"
     noise = (f"the paired 95 % bootstrap interval of results/uncertainty where given, else {fold_noise}"

@@ -7,6 +7,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from x2softmax.train import distributed as D
+from x2softmax.train.saturation import target_log_probs
 
 
 def shard_range(num_classes: int, rank: int, world_size: int) -> tuple[int, int]:
@@ -48,6 +49,7 @@ class ShardedHead(nn.Module):
         # The full matrix is drawn once from the (rank-independent) generator, so any world size starts alike.
         full = torch.normal(0.0, 0.01, (num_classes, embedding_size), generator=generator)
         self.weight = nn.Parameter(full[self.class_start : self.class_start + self.num_local].clone())
+        self.target_log_prob = torch.empty(0, dtype=torch.float64)  # of the last forward pass (see `forward`)
 
     def _localise(self, labels: torch.Tensor) -> torch.Tensor:
         """Global class ids -> this shard's ids, -1 where the class is held by another rank."""
@@ -73,6 +75,8 @@ class ShardedHead(nn.Module):
 
         Both are computed over the global batch; with a margin loss needing norms, its extra term is taken over
         this rank's own samples (DDP averages it over ranks), so the loss may differ slightly between ranks.
+        `self.target_log_prob` is left holding log p_y (float64 [B_global], no gradient) under the loss's final
+        logits, for the trainer's saturation diagnostic (x2softmax.train.saturation).
         """
         embeddings = embeddings.float()
         all_embeddings = D.all_gather_with_grad(embeddings)
@@ -87,6 +91,7 @@ class ShardedHead(nn.Module):
         norms = all_embeddings.norm(dim=1, keepdim=True) if self.loss.needs_norms else None
         logits = self.loss.margin_logits(cosine, local_labels, norms=norms)
         loss = D.sharded_cross_entropy(logits, local_labels)
+        self.target_log_prob = target_log_probs(logits, local_labels)
         if self.loss.needs_norms:
             loss = loss + self.loss.extra_loss(embeddings.norm(dim=1, keepdim=True))
         return loss, self._accuracy(cosine.detach(), local_labels)

@@ -39,6 +39,7 @@ from x2softmax.train.checkpoint import (
 from x2softmax.torchcompat import no_forward_buffer_sync_ddp
 from x2softmax.torchfile import non_finite, save_plain
 from x2softmax.train.head import ShardedHead
+from x2softmax.train.saturation import BELOW_KEY, MEDIAN_KEY, saturation_stats
 from x2softmax.train.schedule import build_scheduler
 
 AMP_MODES = ("auto", "fp16", "bf16", "none")
@@ -420,6 +421,7 @@ class _Trainer:
     def _loop(self, progress: tqdm, on_step: Callable[[int], None] | None) -> None:
         """Steps from the current global step to the end, logging, validating and checkpointing as configured."""
         window_loss, window_acc, window_steps = 0.0, 0.0, 0
+        window_log_probs: list[torch.Tensor] = []  # log p_y of every sample of the window (saturation diagnostic)
         window_train_time = self.train_time_s
         tick = time.perf_counter()
         images_per_step = self.batch_size * self.world_size
@@ -428,6 +430,7 @@ class _Trainer:
             epoch, start = divmod(self.global_step, steps_per_epoch)
             for images, labels in self.batches.iterate(epoch, start):
                 loss, acc, grad_norm = self._step(images, labels)
+                window_log_probs.append(self.head.target_log_prob)
                 loss_value, acc_value = torch.stack([loss, acc]).tolist()
                 self.global_step += 1
                 self.train_time_s += time.perf_counter() - tick
@@ -443,6 +446,7 @@ class _Trainer:
                         "lr": self.optimizer.param_groups[0]["lr"],
                         "grad_norm": float(grad_norm),
                         "images_per_s": images_per_step * window_steps / max(elapsed, 1e-9),
+                        **saturation_stats(torch.cat(window_log_probs)),
                     }
                     if self.scaler.is_enabled():
                         line.update(amp_scale=self.scaler.get_scale(), skipped_steps=self.skipped_steps)
@@ -450,6 +454,7 @@ class _Trainer:
                     progress.set_postfix(loss=f"{line['loss']:.3f}", acc=f"{line['acc']:.3f}",
                                          img_s=f"{line['images_per_s']:.0f}")
                     window_loss, window_acc, window_steps = 0.0, 0.0, 0
+                    window_log_probs = []
                     window_train_time = self.train_time_s
                 if self.validation.due(self.global_step, last):
                     started = time.perf_counter()
@@ -490,6 +495,7 @@ class _Trainer:
             "images_per_s": self.global_step * self.batch_size * self.world_size / max(self.train_time_s, 1e-9),
             "final_loss": logged[-1]["loss"] if logged else None,
             "final_acc": logged[-1]["acc"] if logged else None,
+            **{f"final_{key}": logged[-1].get(key) if logged else None for key in (MEDIAN_KEY, BELOW_KEY)},
             "device": torch.cuda.get_device_name(self.device) if self.device.type == "cuda" else "cpu",
             "world_size": self.world_size,
             "peak_memory_mb": _peak_memory_mb(self.device),
