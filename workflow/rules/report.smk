@@ -207,8 +207,8 @@ rule index:
         uncertainty=UNCERTAINTY,
         environment="results/environment.json",
         reproduction="reports/tables/reproduction.csv",
-        # the trainer's health check (saturated runs, identical networks), where a rule writes it
-        health=["results/summary/run_health.csv"] if "run_health" in dir(rules) else [],
+        # the trainer's health check (saturated runs, identical networks)
+        health=HEALTH,
     output:
         index="reports/index.html",
         claims="reports/tables/claims.csv",
