@@ -29,7 +29,12 @@ $(TEST_STAMP): $(STAMP)
 
 # The preset's data only: generated (synthetic) or fetched and checked (real), up to the preflight (DVC stage `data`).
 data: $(STAMP)
-	PATH=$(CURDIR)/$(BIN):$$PATH $(SNAKEMAKE) --rerun-incomplete results/preflight.json
+	$(CONFIG_CHECK) PATH=$(CURDIR)/$(BIN):$$PATH $(SNAKEMAKE) --rerun-incomplete results/preflight.json
+
+# DVC's stages (dvc.yaml): params.yaml's values are checked by the package, never put into a shell command.
+.PHONY: dvc-data dvc-replicate
+dvc-data dvc-replicate: $(STAMP)
+	$(BIN)/python -m x2softmax.dvc_stage $(@:dvc-%=%)
 
 replicate: $(STAMP)
 	$(CONFIG_CHECK) $(SNAKEMAKE) --rerun-incomplete
