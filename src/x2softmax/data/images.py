@@ -10,6 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 import cv2
 import numpy as np
 
+from x2softmax.limits import limit
 from x2softmax.notices import warn
 
 _ENCODE_FORMATS = {".jpg", ".jpeg", ".png"}
@@ -17,19 +18,7 @@ _ENCODE_FORMATS = {".jpg", ".jpeg", ".png"}
 _IMREAD_RGB = getattr(cv2, "IMREAD_COLOR_RGB", None)
 
 
-MAX_IMAGE_PIXELS = 1 << 26  # 67 M pixels (8192 x 8192); X2S_MAX_IMAGE_PIXELS raises it
-MAX_DECODED_BYTES = 32 << 30  # one decoded array of many images (LFW at 112 px: 0.45 GB); X2S_MAX_DECODED_BYTES
 _JPEG_SOF = {0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF}
-
-
-def limit(name: str, default: int) -> int:
-    """A size limit: the environment variable `name` (a positive integer) or `default`."""
-    text = os.environ.get(name)
-    if text is None:
-        return default
-    if not text.isdigit() or int(text) <= 0:
-        raise ValueError(f"environment variable {name}={text!r} must be a positive integer")
-    return int(text)
 
 
 def _jpeg_size(data: bytes | memoryview) -> tuple[int, int] | None:
@@ -75,7 +64,7 @@ def check_image_size(data: bytes | memoryview, source: str) -> tuple[int, int]:
         raise ValueError(f"{source}: cannot decode image ({len(data)} bytes, starts with {bytes(data[:8])!r}; "
                          "not a JPEG, PNG or BMP with a readable header)")
     width, height = size
-    most = limit("X2S_MAX_IMAGE_PIXELS", MAX_IMAGE_PIXELS)
+    most = limit("X2S_MAX_IMAGE_PIXELS")
     if width * height > most:
         raise ValueError(f"{source}: image declares {width}x{height} pixels, more than {most} "
                          f"(a decompression bomb?); X2S_MAX_IMAGE_PIXELS raises the limit")
@@ -150,7 +139,7 @@ def decode_images(
 
     first = decode_image(payloads[0], source=label(0))
     height, width = (size, size) if size else first.shape[:2]
-    need, most = n * height * width * 3, limit("X2S_MAX_DECODED_BYTES", MAX_DECODED_BYTES)
+    need, most = n * height * width * 3, limit("X2S_MAX_DECODED_BYTES")
     if need > most:
         raise ValueError(f"{source}: {n} images of {width}x{height} need {need} bytes decoded, more than {most}; "
                          "X2S_MAX_DECODED_BYTES raises the limit")

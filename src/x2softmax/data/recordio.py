@@ -13,8 +13,9 @@ from typing import Any, NamedTuple
 import numpy as np
 import torch.utils.data
 
-from x2softmax.data.images import MAX_IMAGE_PIXELS, decode_image, decode_images, limit
+from x2softmax.data.images import decode_image, decode_images
 from x2softmax.io import atomic_write_text, give_default_mode, naming, temp_beside
+from x2softmax.limits import limit
 
 MAGIC = 0xCED7230A
 _MAGIC_BYTES = struct.pack("<I", MAGIC)
@@ -390,7 +391,7 @@ class FaceRecordIO:
             if self.num_classes > len(self):  # every class has an image: a bound from the file's own size
                 raise ValueError(f"{prop}: declares {self.num_classes} classes but {self.rec.rec_path} holds "
                                  f"{len(self)} images")
-            if height * width > limit("X2S_MAX_IMAGE_PIXELS", MAX_IMAGE_PIXELS):
+            if height * width > limit("X2S_MAX_IMAGE_PIXELS"):
                 raise ValueError(f"{prop}: declares {height}x{width} images, more than X2S_MAX_IMAGE_PIXELS allows")
             self.image_size = height
         else:
