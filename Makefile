@@ -36,8 +36,10 @@ data: $(STAMP)
 dvc-data dvc-replicate: $(STAMP)
 	$(BIN)/python -m x2softmax.dvc_stage $(@:dvc-%=%)
 
+# x2softmax.snakerun turns Snakemake's known tracebacks (corrupt .snakemake/metadata, read-only outputs, a stale
+# lock) into one line saying what to do.
 replicate: $(STAMP)
-	$(CONFIG_CHECK) $(SNAKEMAKE) --rerun-incomplete
+	$(CONFIG_CHECK) $(BIN)/python -m x2softmax.snakerun $(SNAKEMAKE) --rerun-incomplete
 	@if [ ! -f reports/report.html ] || [ reports/index.html -nt reports/report.html ]; then \
 		$(SNAKEMAKE) --report reports/report.html >/dev/null 2>&1 \
 		  || echo "note: snakemake --report failed (see: $(SNAKEMAKE) --report reports/report.html)"; fi
