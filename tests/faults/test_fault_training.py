@@ -245,6 +245,31 @@ def test_a_checkpoint_with_the_right_keys_but_bad_contents_is_not_resumed(
     _same_outputs(tmp_path / "out", reference)
 
 
+SUMMARY_MODELS: dict[str, tuple[Any, str]] = {
+    "embedding_size a string": ({"embedding_size": "128"}, "summary.json: spec.model.embedding_size"),
+    "embedding_size of 10^9": ({"embedding_size": 10**9}, "summary.json: spec.model.embedding_size"),
+    "embedding_size unlike the weights": ({"embedding_size": 64}, "backbone.pt: fc.weight has"),
+    "input_size of 10^6": ({"input_size": 10**6}, "summary.json: spec.model.input_size"),
+    "dropout NaN": ({"dropout": float("nan")}, "summary.json: spec.model.dropout"),
+    "unknown backbone": ({"backbone": "r9999"}, "summary.json: spec.model.backbone"),
+    "model block a list": ([1, 2], "summary.json: spec.model is a list"),
+}
+
+
+@pytest.mark.parametrize("case", list(SUMMARY_MODELS))
+def test_a_model_record_with_bad_contents_is_refused_naming_the_file(reference: Path, tmp_path: Path,
+                                                                     case: str) -> None:
+    change, expected = SUMMARY_MODELS[case]
+    summary = json.loads((reference / "summary.json").read_text())
+    model = summary["spec"]["model"]
+    summary["spec"]["model"] = {**model, **change} if isinstance(change, dict) else change
+    (tmp_path / "summary.json").write_text(json.dumps(summary))
+    (tmp_path / "backbone.pt").write_bytes(backbone_file(reference).read_bytes())
+    with pytest.raises(ValueError, match=re.escape(str(tmp_path / expected.split(":")[0])) + ":" +
+                       re.escape(expected.split(":", 1)[1])):
+        load_backbone(tmp_path / "backbone.pt")
+
+
 def test_traceback_is_kept_on_request(spec: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(_PoisonedHead, "poison_step", 2)
     monkeypatch.setattr(trainer_module, "ShardedHead", _PoisonedHead)
