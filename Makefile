@@ -29,10 +29,17 @@ $(TEST_STAMP): $(STAMP)
 
 # The preset's data only: generated (synthetic) or fetched and checked (real), up to the preflight (DVC stage `data`).
 data: $(STAMP)
-	PATH=$(CURDIR)/$(BIN):$$PATH $(SNAKEMAKE) --rerun-incomplete results/preflight.json
+	$(CONFIG_CHECK) PATH=$(CURDIR)/$(BIN):$$PATH $(SNAKEMAKE) --rerun-incomplete results/preflight.json
 
+# DVC's stages (dvc.yaml): params.yaml's values are checked by the package, never put into a shell command.
+.PHONY: dvc-data dvc-replicate
+dvc-data dvc-replicate: $(STAMP)
+	$(BIN)/python -m x2softmax.dvc_stage $(@:dvc-%=%)
+
+# x2softmax.snakerun turns Snakemake's known tracebacks (corrupt .snakemake/metadata, read-only outputs, a stale
+# lock) into one line saying what to do.
 replicate: $(STAMP)
-	$(CONFIG_CHECK) $(SNAKEMAKE) --rerun-incomplete
+	$(CONFIG_CHECK) $(BIN)/python -m x2softmax.snakerun $(SNAKEMAKE) --rerun-incomplete
 	@if [ ! -f reports/report.html ] || [ reports/index.html -nt reports/report.html ]; then \
 		$(SNAKEMAKE) --report reports/report.html >/dev/null 2>&1 \
 		  || echo "note: snakemake --report failed (see: $(SNAKEMAKE) --report reports/report.html)"; fi

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import sys
 from collections.abc import Callable, Sequence
@@ -16,6 +17,19 @@ def _json_arg(text: str) -> Any:
         return json.loads(text)
     except json.JSONDecodeError as err:
         raise argparse.ArgumentTypeError(f"not valid JSON ({err}): {text[:80]}") from None
+
+
+def _bounded(kind: type, low: float, high: float) -> Callable[[str], Any]:
+    """An argparse type: a finite `kind` (int or float) in [low, high]."""
+    def parse(text: str) -> Any:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a{'n integer' if kind is int else ' number'}") from None
+        if not (math.isfinite(value) and low <= value <= high):
+            raise argparse.ArgumentTypeError(f"{text} is outside [{low:g}, {high:g}]")
+        return value
+    return parse
 
 
 def _csv_arg(text: str) -> list[str]:
@@ -368,8 +382,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--train-root", default="results/train")
     p.add_argument("--data-root", required=True, help="the data root holding the IJB meta files")
     p.add_argument("--ijb", type=_csv_arg, default=[])
-    p.add_argument("--replicates", type=int, default=1000)
-    p.add_argument("--seed", type=int, default=0, help="seed of the resampling")
+    p.add_argument("--replicates", type=_bounded(int, 10, 10**6), default=1000)
+    p.add_argument("--seed", type=_bounded(int, 0, 2**32 - 1), default=0, help="seed of the resampling")
     p.add_argument("--out", required=True)
     p.set_defaults(func=cmd_uncertainty)
 
@@ -430,7 +444,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("plan", help="every job of a preset with its requests and estimated GPU-hours")
     p.add_argument("--preset", default=None, help="smoke, paper or a preset file (default: embedded default)")
-    p.add_argument("--throughput", type=float, default=None, help="training images/s per GPU")
+    p.add_argument("--throughput", type=_bounded(float, 1e-3, 1e9), default=None, help="training images/s per GPU")
     p.add_argument("--measured", default=None,
                    help="gpu-check's JSON (results/gpu_check.json): its measured images/s per GPU replace the config's")
     p.add_argument("--profile", default=None,

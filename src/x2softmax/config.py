@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import copy
+import math
+import os
 import re
+import stat
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -33,15 +36,72 @@ def deep_merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str
     return merged
 
 
-def read_yaml(path: str | Path) -> dict[str, Any]:
-    """Read a YAML mapping, with a clear error naming the file when it is not one."""
-    path = Path(path)
+MAX_YAML_BYTES = 1 << 20  # a configuration file is a few KB; X2S_MAX_YAML_BYTES raises it
+MAX_YAML_ALIASES = 100  # YAML aliases (*name) one file may use: an alias bomb expands exponentially
+MAX_YAML_NODES = 100_000  # values of one file with every alias expanded (the embedded default has ~1,000)
+
+
+class _BoundedLoader(yaml.SafeLoader):
+    """safe_load that counts aliases and refuses more than MAX_YAML_ALIASES (an alias bomb)."""
+
+    aliases = 0
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        if self.check_event(yaml.AliasEvent):
+            self.aliases += 1
+            if self.aliases > MAX_YAML_ALIASES:
+                raise yaml.YAMLError(f"more than {MAX_YAML_ALIASES} aliases (an alias bomb?)")
+        return super().compose_node(parent, index)
+
+
+def _yaml_text(path: Path) -> str:
+    """The text of a regular, bounded, UTF-8 file (a FIFO or device would block or never end)."""
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        info = path.stat()
     except FileNotFoundError:
         raise ConfigError(f"config file {path} does not exist") from None
+    if not stat.S_ISREG(info.st_mode):
+        raise ConfigError(f"config file {path} is not a regular file (a FIFO, device or folder)")
+    limit = int(os.environ.get("X2S_MAX_YAML_BYTES", MAX_YAML_BYTES))
+    if info.st_size > limit:
+        raise ConfigError(f"config file {path} has {info.st_size} bytes, more than {limit} "
+                          "(X2S_MAX_YAML_BYTES raises the limit)")
+    with open(path, "rb") as fh:
+        raw = fh.read(limit + 1)
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as err:
+        raise ConfigError(f"config file {path} is not UTF-8 text (byte {err.start}: {raw[err.start]:#04x}); "
+                          "save it as UTF-8") from None
+
+
+def _expanded_size(data: Any, limit: int) -> int:
+    """How many values `data` holds with shared (aliased) parts counted each time; stops once past `limit`."""
+    count, stack = 0, [data]
+    while stack and count <= limit:
+        item = stack.pop()
+        count += 1
+        if isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return count
+
+
+def read_yaml(path: str | Path) -> dict[str, Any]:
+    """Read a YAML mapping, with a clear error naming the file when it is not one (bounded size and aliases)."""
+    path = Path(path)
+    text = _yaml_text(path)
+    try:
+        data = yaml.load(text, Loader=_BoundedLoader)  # noqa: S506 - a SafeLoader subclass
     except yaml.YAMLError as err:
         raise ConfigError(f"config file {path} is not valid YAML: {err}") from None
+    except RecursionError:
+        raise ConfigError(f"config file {path} nests too deeply") from None
+    if _expanded_size(data, MAX_YAML_NODES) > MAX_YAML_NODES:
+        raise ConfigError(f"config file {path} expands to more than {MAX_YAML_NODES} values through its aliases "
+                          "(an alias bomb?)")
     if data is None:
         return {}
     if not isinstance(data, dict):
@@ -72,6 +132,7 @@ def _key_path(error: jsonschema.ValidationError) -> str:
 
 def validate_config(config: dict[str, Any], schema_path: str | Path = SCHEMA) -> dict[str, Any]:
     """Validate `config` against the JSON Schema (filling defaults) and check cross-references; raise ConfigError."""
+    _check_finite(config)
     schema = read_yaml(schema_path)
     validator_cls = jsonschema.validators.validator_for(schema)
     errors = sorted(validator_cls(schema).iter_errors(config), key=lambda e: list(e.absolute_path))
@@ -80,6 +141,18 @@ def validate_config(config: dict[str, Any], schema_path: str | Path = SCHEMA) ->
         raise ConfigError("invalid configuration:\n  " + "\n  ".join(lines))
     _check_references(config)
     return config
+
+
+def _check_finite(value: Any, key: str = "") -> None:
+    """No number anywhere in the config may be NaN or infinite (JSON Schema's bounds let NaN through)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ConfigError(f"config key '{key or '<top level>'}': {value} is not a finite number")
+    if isinstance(value, Mapping):
+        for name, item in value.items():
+            _check_finite(item, f"{key}.{name}" if key else str(name))
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            _check_finite(item, f"{key}.{index}")
 
 
 def _check_references(config: dict[str, Any]) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import resource
 import subprocess
 import sys
 from pathlib import Path
@@ -23,6 +25,30 @@ def run_cli(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, s
         if isinstance(stop.code, str):
             print(stop.code, file=sys.stderr)
     return code, capsys.readouterr().err
+
+
+MEMORY_CAP = 2 << 30  # address space of one hostile-input case (importing torch needs ~1.2 GiB of it)
+SRC = Path(__file__).resolve().parents[2] / "src"
+
+
+def _cap_memory() -> None:
+    resource.setrlimit(resource.RLIMIT_AS, (MEMORY_CAP, MEMORY_CAP))
+
+
+def run_capped(argv: list[str], cwd: Path | None = None, timeout: float = 120,
+               env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """Run a command under a 2 GiB address-space cap and a time limit (a hang or a huge allocation fails the case
+    instead of stalling CI); this checkout's package first on PYTHONPATH."""
+    environ = {**os.environ, **(env or {}), "PYTHONPATH": os.pathsep.join(filter(None, [str(SRC), os.environ.get(
+        "PYTHONPATH")]))}
+    return subprocess.run(argv, cwd=cwd, env=environ, capture_output=True, text=True, timeout=timeout,
+                          preexec_fn=_cap_memory)
+
+
+def cli_capped(argv: list[str], cwd: Path | None = None, timeout: float = 120) -> tuple[int, str]:
+    """`x2softmax ARGV` in a capped subprocess: (exit code, stderr)."""
+    done = run_capped([sys.executable, "-m", "x2softmax", *argv], cwd=cwd, timeout=timeout)
+    return done.returncode, done.stderr
 
 
 def one_line_error(err: str) -> str:

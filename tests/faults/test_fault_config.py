@@ -56,7 +56,7 @@ def test_the_shipped_presets_are_valid(capsys: pytest.CaptureFixture[str]) -> No
 
 def test_make_checks_a_preset_before_snakemake_reads_it() -> None:
     """Snakemake does not name the file on a YAML error in --configfile, so make runs config-check first."""
-    for target in ("replicate", "dry-run"):
+    for target in ("data", "replicate", "dry-run"):
         plan = subprocess.run(["make", "-n", target, "PRESET=/tmp/x.yaml"], cwd=REPO,
                               capture_output=True, text=True, check=True).stdout
         commands = [line for line in plan.splitlines() if "snakemake" in line]

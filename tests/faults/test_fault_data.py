@@ -20,6 +20,7 @@ from x2softmax.data.pairs import write_bin
 from x2softmax.data.recordio import load_face_arrays, write_face_recordio
 
 from .conftest import one_line_error, run_cli
+from .test_fault_bounds import png_bomb
 
 SIZE, CLASSES, PER_CLASS = 16, 3, 10
 
@@ -175,7 +176,25 @@ def _ijb(root: Path) -> Path:
     return root
 
 
+def _rename_image(root: Path, new: str) -> None:
+    for meta in (root / "meta").glob("*.txt"):
+        meta.write_text(meta.read_text().replace("0.jpg ", f"{new} ", 1))
+
+
+def _repeat_pair(root: Path, label: str | None = None) -> None:
+    pairs = next((root / "meta").glob("*pair_label*"))
+    first = pairs.read_text().splitlines()[0]
+    again = first if label is None else " ".join(first.split()[:2] + [label])
+    pairs.write_text(pairs.read_text() + again + "\n")
+
+
 IJB: dict[str, tuple[Callable[[Path], None], str]] = {
+    "an absolute image path": (lambda r: _rename_image(r, "/etc/hostname"), r"not a path inside loose_crop"),
+    "an image path with ..": (lambda r: _rename_image(r, "../../secret.jpg"), r"not a path inside loose_crop"),
+    "a pair line listed twice": (_repeat_pair, r"listed twice"),
+    "a pair listed twice with both labels": (lambda r: _repeat_pair(r, "1"), r"listed twice"),
+    "a decompression bomb among the images": (
+        lambda r: (r / "loose_crop" / "5.jpg").write_bytes(png_bomb(60000)), r"5\.jpg: image declares 60000x60000"),
     "listed image missing": (lambda r: (r / "loose_crop" / "7.jpg").unlink(), r"1 of 12 listed images missing"),
     "corrupt image not among the sampled": (lambda r: (r / "loose_crop" / "3.jpg").write_bytes(b"\xff\xd8 cut"),
                                             r"3\.jpg: cannot decode"),
@@ -209,3 +228,12 @@ def test_packing_warns_with_counts(tmp_path: Path, capsys: pytest.CaptureFixture
     assert (tmp_path / "packed" / "classes.tsv").read_text().count("\n") == 4  # header + 3 identities
 
 
+
+
+@pytest.mark.parametrize("text", [b"{not json", b"\xe9t\xe9", b"[1, 2]"])
+def test_a_resolved_config_that_is_not_json_is_named(tmp_path: Path, text: bytes) -> None:
+    from x2softmax.report.params import run_defaults
+
+    (tmp_path / "config.json").write_bytes(text)
+    with pytest.raises(ValueError, match=re.escape(str(tmp_path / "config.json"))):
+        run_defaults(str(tmp_path))

@@ -209,6 +209,67 @@ def test_a_checkpoint_with_non_finite_weights_is_not_resumed(spec: dict[str, Any
     _same_outputs(tmp_path / "out", reference)
 
 
+def _first(state: dict[str, Any], part: str) -> str:
+    return next(name for name, value in state[part].items() if value.dim() > 1)
+
+
+BAD_CONTENTS: dict[str, tuple[Any, str]] = {
+    "backbone tensor of the wrong shape": (
+        lambda s: s["backbone"].__setitem__(_first(s, "backbone"), torch.zeros(3, 3)), "the model's is"),
+    "head weight expanded to 10^12 elements": (
+        lambda s: s["head"].__setitem__("weight", torch.zeros(1).expand(10**6, 10**6)), "the model's is"),
+    "head weight of another dtype": (
+        lambda s: s["head"].__setitem__("weight", s["head"]["weight"].double()), "the model's is"),
+    "optimizer state that is a string": (lambda s: s.__setitem__("optimizer", "adam"), "'optimizer' is a str"),
+    "momentum buffer of the wrong shape": (
+        lambda s: next(iter(s["optimizer"]["state"].values())).__setitem__("momentum_buffer", torch.zeros(7, 7)),
+        "optimizer.state"),
+    "global step that is a string": (lambda s: s.__setitem__("global_step", "4"), "'global_step' is '4'"),
+    "a backbone key the model lacks": (lambda s: s["backbone"].__setitem__("extra.weight", torch.zeros(1)),
+                                       "'backbone' names"),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD_CONTENTS))
+def test_a_checkpoint_with_the_right_keys_but_bad_contents_is_not_resumed(
+        spec: dict[str, Any], reference: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], case: str) -> None:
+    state = torch.load(reference / "ckpt" / "last.pt", weights_only=True)
+    corrupt, expected = BAD_CONTENTS[case]
+    corrupt(state)
+    (tmp_path / "ckpt").mkdir()
+    torch.save(state, tmp_path / "ckpt" / "last.pt")
+    train(spec, tmp_path / "out", tmp_path / "ckpt")
+    err = capsys.readouterr().err
+    notice = [line for line in err.splitlines() if "starting fresh" in line]
+    assert len(notice) == 1 and str(tmp_path / "ckpt" / "last.pt") in notice[0] and expected in notice[0], err
+    _same_outputs(tmp_path / "out", reference)
+
+
+SUMMARY_MODELS: dict[str, tuple[Any, str]] = {
+    "embedding_size a string": ({"embedding_size": "128"}, "summary.json: spec.model.embedding_size"),
+    "embedding_size of 10^9": ({"embedding_size": 10**9}, "summary.json: spec.model.embedding_size"),
+    "embedding_size unlike the weights": ({"embedding_size": 64}, "backbone.pt: fc.weight has"),
+    "input_size of 10^6": ({"input_size": 10**6}, "summary.json: spec.model.input_size"),
+    "dropout NaN": ({"dropout": float("nan")}, "summary.json: spec.model.dropout"),
+    "unknown backbone": ({"backbone": "r9999"}, "summary.json: spec.model.backbone"),
+    "model block a list": ([1, 2], "summary.json: spec.model is a list"),
+}
+
+
+@pytest.mark.parametrize("case", list(SUMMARY_MODELS))
+def test_a_model_record_with_bad_contents_is_refused_naming_the_file(reference: Path, tmp_path: Path,
+                                                                     case: str) -> None:
+    change, expected = SUMMARY_MODELS[case]
+    summary = json.loads((reference / "summary.json").read_text())
+    model = summary["spec"]["model"]
+    summary["spec"]["model"] = {**model, **change} if isinstance(change, dict) else change
+    (tmp_path / "summary.json").write_text(json.dumps(summary))
+    (tmp_path / "backbone.pt").write_bytes(backbone_file(reference).read_bytes())
+    with pytest.raises(ValueError, match=re.escape(str(tmp_path / expected.split(":")[0])) + ":" +
+                       re.escape(expected.split(":", 1)[1])):
+        load_backbone(tmp_path / "backbone.pt")
+
+
 def test_traceback_is_kept_on_request(spec: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(_PoisonedHead, "poison_step", 2)
     monkeypatch.setattr(trainer_module, "ShardedHead", _PoisonedHead)

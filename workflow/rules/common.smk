@@ -86,8 +86,9 @@ onstart:
 
 
 def source(path):
-    """A file of this repository used as an input: local even when a storage provider holds the data."""
-    return local(str(path))
+    """A file of this repository used as an input: local even when a storage provider holds the data, and relative
+    to the working directory (Snakemake records inputs by path: a copied or moved project keeps its results)."""
+    return local(os.path.relpath(path))
 
 
 def code(*relative):

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import errno
 import gzip
 import itertools
 import lzma
 import os
+import shutil
 import sys
 import tarfile
 import time
@@ -19,6 +21,7 @@ import requests
 from tqdm import tqdm
 
 from x2softmax.io import atomic_write_text, file_sha256
+from x2softmax.limits import limit
 
 _NOT_RETRIED = {400, 401, 403, 404, 410}
 _T = TypeVar("_T")
@@ -185,8 +188,48 @@ def install_verified(part: Path, dest: Path, sha256: str | None = None) -> Path:
 _ARCHIVE_ERRORS = (tarfile.TarError, zipfile.BadZipFile, EOFError, zlib.error, lzma.LZMAError, gzip.BadGzipFile)
 
 
+class _Budget:
+    """Members' declared sizes summed as they are met, refused past X2S_MAX_EXTRACT_BYTES or past
+    X2S_MAX_EXTRACT_RATIO x the archive's size (beyond X2S_EXTRACT_RATIO_FLOOR): a bomb stops before its data
+    is read or written."""
+
+    def __init__(self, archive: Path) -> None:
+        self.archive, self.total = archive, 0
+        by_ratio = max(limit("X2S_EXTRACT_RATIO_FLOOR"), limit("X2S_MAX_EXTRACT_RATIO") * archive.stat().st_size)
+        self.most = min(limit("X2S_MAX_EXTRACT_BYTES"), by_ratio)
+
+    def add(self, name: str, size: int) -> None:
+        """Count one member of `size` bytes; ValueError naming the archive once the bound is passed."""
+        self.total += max(size, 0)
+        if self.total > self.most:
+            raise ValueError(
+                f"{self.archive}: members up to {name!r} expand to {self.total} bytes, more than {self.most} "
+                f"(X2S_MAX_EXTRACT_BYTES {limit('X2S_MAX_EXTRACT_BYTES')}, X2S_MAX_EXTRACT_RATIO "
+                f"{limit('X2S_MAX_EXTRACT_RATIO')} x {self.archive.stat().st_size} bytes); an archive bomb? "
+                "Raise the limits if the archive is genuine")
+
+
+def _zip_budget(zf: zipfile.ZipFile, archive: Path) -> int:
+    budget = _Budget(archive)
+    for info in zf.infolist():
+        budget.add(info.filename, info.file_size)
+    return budget.total
+
+
+def _tar_budget(tf: tarfile.TarFile, archive: Path) -> int:
+    """Walk the tar's headers (bounded: the walk stops at the budget) and refuse sparse members."""
+    budget = _Budget(archive)
+    for member in tf:
+        if member.issparse():
+            raise ValueError(f"{archive}: member {member.name!r} is a sparse file; dataset archives need none, "
+                             "refusing it")
+        budget.add(member.name, member.size)
+    return budget.total
+
+
 def _verify_zip(archive: Path) -> str:
     with zipfile.ZipFile(archive) as zf:
+        _zip_budget(zf, archive)
         bad = zf.testzip()  # reads every member and checks its CRC
         if bad is not None:
             raise ValueError(f"{archive}: member {bad!r} fails its CRC check (corrupt archive)")
@@ -195,6 +238,8 @@ def _verify_zip(archive: Path) -> str:
 
 def _verify_tar(archive: Path) -> str:
     count = 0
+    with tarfile.open(archive) as tf:
+        _tar_budget(tf, archive)
     with tarfile.open(archive) as tf:
         for member in tf:
             count += 1
@@ -256,6 +301,23 @@ def extract_archive(archive: Path, dest: Path) -> list[Path]:
     return _by_format(archive, lambda: _extract_zip(archive, dest), lambda: _extract_tar(archive, dest))
 
 
+def _check_space(archive: Path, dest: Path, total: int) -> None:
+    """Refuse to start an extraction the disk cannot hold (so it never ends in a full disk)."""
+    free = shutil.disk_usage(dest).free
+    if total > free:
+        raise ValueError(f"{archive}: expands to {total} bytes but {dest} has {free} bytes free; free space first")
+
+
+def _extracting(archive: Path, dest: Path, extract: Callable[[], None]) -> None:
+    """Run `extract`; a full disk is a ValueError naming the archive and the destination."""
+    try:
+        extract()
+    except OSError as err:
+        if err.errno in (errno.ENOSPC, errno.EDQUOT):
+            raise ValueError(f"{archive}: no space left in {dest} while extracting; free space first") from None
+        raise
+
+
 def _extract_zip(archive: Path, dest: Path) -> list[Path]:
     with zipfile.ZipFile(archive) as zf:
         infos = zf.infolist()
@@ -263,16 +325,20 @@ def _extract_zip(archive: Path, dest: Path) -> list[Path]:
             _safe_member(info.filename, archive)
             if (info.external_attr >> 16) & 0o170000 == 0o120000:
                 raise ValueError(f"{archive}: member {info.filename!r} is a symlink; refusing to extract")
-        zf.extractall(dest)
+        _check_space(archive, dest, _zip_budget(zf, archive))
+        _extracting(archive, dest, lambda: zf.extractall(dest))  # zipfile stops each member at its declared size
         return [dest / info.filename for info in infos if not info.is_dir()]
 
 
 def _extract_tar(archive: Path, dest: Path) -> list[Path]:
     with tarfile.open(archive) as tf:
+        total = _tar_budget(tf, archive)
+    with tarfile.open(archive) as tf:
         members = tf.getmembers()
         for member in members:
             _check_tar_member(member, archive)
-        tf.extractall(dest, filter="data")
+        _check_space(archive, dest, total)
+        _extracting(archive, dest, lambda: tf.extractall(dest, filter="data"))
         return [dest / m.name for m in members if not m.isdir()]
 
 

@@ -228,40 +228,85 @@ def verify_hashes(name: str, root: Path, full: bool = True) -> list[str]:
     return problems
 
 
-def _place(src: Path, dst: Path) -> None:
-    """Move or link a file into place atomically (hard link when the source must stay, copy across devices)."""
+def _refuse_links(folder: Path) -> None:
+    """Files of a source folder are copied: a symbolic link in it (to a system file?) is refused."""
+    for dirpath, dirnames, filenames in os.walk(folder):
+        for name in dirnames + filenames:
+            if (Path(dirpath) / name).is_symlink():
+                raise ValueError(f"{Path(dirpath) / name}: a symbolic link in the source folder {folder}; "
+                                 "datasets are copied, never linked: put the real file there")
+
+
+def _stage_file(src: Path, dst: Path, move: bool) -> None:
+    """One file into the staging folder: moved out of our own extraction, else copied (never linked)."""
     dst.parent.mkdir(parents=True, exist_ok=True)
-    tmp = dst.with_name(f".{dst.name}.tmp")
-    try:
-        os.link(src, tmp)
-    except OSError:
-        shutil.copy2(src, tmp)
-    os.replace(tmp, dst)
+    if move:
+        os.replace(src, dst)
+    else:
+        shutil.copyfile(src, dst)
 
 
-def _install_training_set(found_in: Path, root: Path, entry: dict) -> None:
+def _stage_training_set(found_in: Path, stage: Path, entry: dict, move: bool) -> list[Path]:
+    """Stage the training set (and the .bin sets beside it); the staged paths relative to `stage`."""
     recs = sorted(found_in.rglob("train.rec"))
     if not recs:
         raise ValueError(f"{found_in}: no train.rec inside; expected insightface's archive layout")
+    if len(recs) > 1:
+        raise ValueError(f"{found_in}: {len(recs)} train.rec files ({recs[0]}, {recs[1]}); expected exactly one")
     src = recs[0].parent
     for name in entry["files"]:
         if not (src / name).is_file():
             raise ValueError(f"{src}: {name} missing beside train.rec")
-        _place(src / name, root / entry["path"] / name)
-    for bin_file in sorted(src.glob("*.bin")):
-        _place(bin_file, root / "val" / bin_file.name)
+        _stage_file(src / name, stage / entry["path"] / name, move)
+    bins = sorted(src.glob("*.bin"))
+    for bin_file in bins:
+        _stage_file(bin_file, stage / "val" / bin_file.name, move)
+    return [Path(entry["path"])] + [Path("val") / b.name for b in bins]
 
 
-def _install_ijb(found_in: Path, root: Path, entry: dict) -> None:
+def _stage_ijb(found_in: Path, stage: Path, entry: dict, move: bool) -> list[Path]:
+    """Stage an IJB suite folder; the staged path relative to `stage`."""
     suite = entry["suite"]
     marker = f"{suite.lower()}_name_5pts_score.txt"
     hits = [p.parent.parent for p in found_in.rglob(marker) if p.parent.name == "meta"]
     if not hits:
         raise ValueError(f"{found_in}: no {suite}/meta/{suite.lower()}_name_5pts_score.txt inside")
-    target = root / entry["path"]
-    if target.exists():
-        raise ValueError(f"{target}: already exists; move it away to install a new copy")
-    shutil.copytree(hits[0], target, copy_function=lambda s, d: _place(Path(s), Path(d)))
+    if len(hits) > 1:
+        raise ValueError(f"{found_in}: {len(hits)} copies of {suite}/meta ({hits[0]}, {hits[1]}); expected one")
+    for src in sorted(p for p in hits[0].rglob("*") if p.is_file()):
+        _stage_file(src, stage / entry["path"] / src.relative_to(hits[0]), move)
+    return [Path(entry["path"])]
+
+
+def _swap_in(staged: Path, target: Path, trash: Path) -> None:
+    """Replace `target` by `staged` (same file system): a file atomically, a folder by two renames."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    if staged.is_file() or not target.exists():
+        os.replace(staged, target)
+        return
+    trash.mkdir(parents=True, exist_ok=True)
+    old = trash / target.name
+    os.replace(target, old)
+    try:
+        os.replace(staged, target)
+    except OSError:
+        os.replace(old, target)
+        raise
+
+
+def _install(found_in: Path, root: Path, tmp: Path, entry: dict, expect: dict | None, move: bool) -> str:
+    """Stage the dataset beside the installed copy, check every staged dataset, then swap each in; a failed
+    check leaves what was installed untouched."""
+    if entry["kind"] != "recordio" and (root / entry["path"]).exists():
+        raise ValueError(f"{root / entry['path']}: already exists; move it away to install a new copy")
+    stage = tmp / "stage"
+    stage_fn = _stage_training_set if entry["kind"] == "recordio" else _stage_ijb
+    staged = stage_fn(found_in, stage, entry, move)
+    reports = [check_dataset(stage / staged[0], expect, SAMPLE_IMAGES)]
+    reports += [check_dataset(stage / extra, None, SAMPLE_IMAGES) for extra in staged[1:]]
+    for relative in staged:
+        _swap_in(stage / relative, root / relative, tmp / "replaced")
+    return "\n".join(report.replace(str(stage), str(root)) for report in reports)
 
 
 def fetch_dataset(name: str, root: Path, source: str | None = None) -> Path:
@@ -307,12 +352,12 @@ def fetch_dataset(name: str, root: Path, source: str | None = None) -> Path:
             raise ValueError(f"{archive}: not accepted for {name}: {problem}")
     root.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=root, prefix=f".{name}.") as tmp:
-        unpacked = Path(tmp) if archive is not None else Path(source)
+        unpacked = Path(tmp) / "unpacked" if archive is not None else Path(source)
         if archive is not None:
             extract_archive(archive, unpacked)
-        install = _install_training_set if entry["kind"] == "recordio" else _install_ijb
-        install(unpacked, root, entry)
-    print(check_dataset(path, expect, SAMPLE_IMAGES), file=sys.stderr)
+        else:
+            _refuse_links(unpacked)
+        print(_install(unpacked, root, Path(tmp), entry, expect, move=archive is not None), file=sys.stderr)
     record_hashes(name, root, archive)
     return path
 

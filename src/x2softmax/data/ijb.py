@@ -143,6 +143,11 @@ def load_ijb_suite(root: Path, suite: str) -> IJBSuite:
     if duplicated.any():
         line = int(np.argmax(duplicated)) + 1
         raise ValueError(f"{paths['5pts']}:{line}: image {names[line - 1]} listed twice")
+    escaping = [i for i, name in enumerate(names)
+                if name.startswith(("/", "\\")) or ".." in name.replace("\\", "/").split("/")]
+    if escaping:
+        raise ValueError(f"{paths['5pts']}:{escaping[0] + 1}: image {names[escaping[0]]!r} is not a path inside "
+                         "loose_crop/ (absolute or with ..)")
     by_name = pd.Series(np.arange(len(tid)), index=tid[0])
     if by_name.index.duplicated().any():
         line = int(np.argmax(by_name.index.duplicated())) + 1
@@ -162,6 +167,11 @@ def load_ijb_suite(root: Path, suite: str) -> IJBSuite:
     if bad_label.any():
         line = int(np.argmax(bad_label)) + 1
         raise ValueError(f"{paths['pairs']}:{line}: label {pair_values[line - 1, 2]} is not 0 or 1")
+    repeated = pd.DataFrame(pair_values[:, :2]).duplicated().to_numpy()
+    if repeated.any():
+        line = int(np.argmax(repeated)) + 1
+        raise ValueError(f"{paths['pairs']}:{line}: pair {pair_values[line - 1, 0]} {pair_values[line - 1, 1]} is "
+                         "listed twice (a duplicated line would count twice in every rate)")
     templates = _as_int(tid, 1, paths["tid_mid"])
     unknown = ~np.isin(pair_values[:, :2], templates).all(axis=1)
     if unknown.any():

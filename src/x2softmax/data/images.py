@@ -3,17 +3,72 @@
 from __future__ import annotations
 
 import os
+import struct
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 
 import cv2
 import numpy as np
 
+from x2softmax.limits import limit
 from x2softmax.notices import warn
 
 _ENCODE_FORMATS = {".jpg", ".jpeg", ".png"}
 # OpenCV >= 4.10 decodes straight to RGB; older versions decode BGR and we convert.
 _IMREAD_RGB = getattr(cv2, "IMREAD_COLOR_RGB", None)
+
+
+_JPEG_SOF = {0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF}
+
+
+def _jpeg_size(data: bytes | memoryview) -> tuple[int, int] | None:
+    """(width, height) from a JPEG's first frame header, scanning marker segments (time linear in the bytes)."""
+    pos, end = 2, len(data)
+    while pos + 4 <= end:
+        if data[pos] != 0xFF:
+            return None
+        marker = data[pos + 1]
+        if marker == 0xFF:  # fill byte
+            pos += 1
+            continue
+        if marker in (0x01, *range(0xD0, 0xD9)):  # standalone markers
+            pos += 2
+            continue
+        length = (data[pos + 2] << 8) | data[pos + 3]
+        if marker in _JPEG_SOF and pos + 9 <= end:
+            height, width = struct.unpack_from(">HH", data, pos + 5)
+            return width, height
+        if length < 2:
+            return None
+        pos += 2 + length
+    return None
+
+
+def image_size(data: bytes | memoryview) -> tuple[int, int] | None:
+    """(width, height) a JPEG, PNG or BMP declares in its header, read before any decode; None if not found."""
+    head = bytes(data[:26])
+    if head.startswith(b"\x89PNG\r\n\x1a\n") and len(head) >= 24:
+        return struct.unpack_from(">II", head, 16)
+    if head.startswith(b"BM") and len(head) >= 26:
+        width, height = struct.unpack_from("<ii", head, 18)
+        return abs(width), abs(height)
+    if head.startswith(b"\xff\xd8"):
+        return _jpeg_size(data)
+    return None
+
+
+def check_image_size(data: bytes | memoryview, source: str) -> tuple[int, int]:
+    """The declared (width, height) of an image, refused before decoding when it exceeds MAX_IMAGE_PIXELS."""
+    size = image_size(data)
+    if size is None:
+        raise ValueError(f"{source}: cannot decode image ({len(data)} bytes, starts with {bytes(data[:8])!r}; "
+                         "not a JPEG, PNG or BMP with a readable header)")
+    width, height = size
+    most = limit("X2S_MAX_IMAGE_PIXELS")
+    if width * height > most:
+        raise ValueError(f"{source}: image declares {width}x{height} pixels, more than {most} "
+                         f"(a decompression bomb?); X2S_MAX_IMAGE_PIXELS raises the limit")
+    return width, height
 
 
 def _check_rgb(img: np.ndarray, what: str) -> None:
@@ -43,6 +98,7 @@ def decode_image(data: bytes | memoryview, source: str = "<bytes>") -> np.ndarra
     """Decode JPEG/PNG bytes into an RGB uint8 HWC image; ValueError naming `source` if undecodable."""
     if not data:
         raise ValueError(f"{source}: empty image payload")
+    check_image_size(data, source)
     buf = np.frombuffer(data, dtype=np.uint8)
     if _IMREAD_RGB is not None:
         img = cv2.imdecode(buf, _IMREAD_RGB)
@@ -83,7 +139,14 @@ def decode_images(
 
     first = decode_image(payloads[0], source=label(0))
     height, width = (size, size) if size else first.shape[:2]
-    out = np.empty((n, height, width, 3), dtype=np.uint8)
+    need, most = n * height * width * 3, limit("X2S_MAX_DECODED_BYTES")
+    if need > most:
+        raise ValueError(f"{source}: {n} images of {width}x{height} need {need} bytes decoded, more than {most}; "
+                         "X2S_MAX_DECODED_BYTES raises the limit")
+    try:
+        out = np.empty((n, height, width, 3), dtype=np.uint8)
+    except MemoryError:
+        raise ValueError(f"{source}: not enough memory for {n} decoded images of {width}x{height}") from None
     resized: list[tuple[int, tuple[int, ...]]] = []
 
     def decode_range(lo: int, hi: int) -> None:

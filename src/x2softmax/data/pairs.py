@@ -97,6 +97,17 @@ def _as_bytes(item: Any, path: Path, i: int) -> bytes:
     raise ValueError(f"{path}: image {i} is a {kind}, expected encoded image bytes (or a uint8 [N] / [N, 1] array)")
 
 
+def _check_expansion(items: Sequence[Any], path: Path, file_size: int) -> None:
+    """The images' bytes, counted at every reference, must fit in the file: a pickle can list one object many
+    times for two bytes each, a crafted file that would expand far beyond its size."""
+    total = 0
+    for i, item in enumerate(items):
+        total += item.nbytes if isinstance(item, np.ndarray) else len(item) if isinstance(item, (bytes, str)) else 0
+        if total > file_size:
+            raise ValueError(f"{path}: its first {i + 1} images hold {total} bytes, more than the file's {file_size} "
+                             "(shared pickle references to the same image?)")
+
+
 def read_bin(path: Path) -> tuple[list[bytes], np.ndarray]:
     """Read a verification .bin (Python 2 or 3 pickle): encoded images [2P] and issame bool [P]."""
     path = Path(path)
@@ -110,12 +121,17 @@ def read_bin(path: Path) -> tuple[list[bytes], np.ndarray]:
     raw_bins, raw_issame = obj
     if not isinstance(raw_bins, (list, tuple)):
         raise ValueError(f"{path}: bins is a {type(raw_bins).__name__}, expected a list of image bytes")
-    bins = [_as_bytes(item, path, i) for i, item in enumerate(raw_bins)]
+    if not isinstance(raw_issame, (list, tuple, np.ndarray)) or (
+            not isinstance(raw_issame, np.ndarray)
+            and not all(isinstance(flag, (bool, int, np.bool_, np.integer)) for flag in raw_issame)):
+        raise ValueError(f"{path}: issame_list must be a flat list of booleans")
     issame = np.asarray(raw_issame)
     if issame.ndim != 1 or issame.dtype.kind not in "bi" or not np.isin(issame, (0, 1)).all():
         raise ValueError(f"{path}: issame_list must be a flat list of booleans")
-    if len(bins) != 2 * len(issame):
-        raise ValueError(f"{path}: {len(bins)} images for {len(issame)} pairs (need exactly 2 per pair)")
+    if len(raw_bins) != 2 * len(issame):
+        raise ValueError(f"{path}: {len(raw_bins)} images for {len(issame)} pairs (need exactly 2 per pair)")
+    _check_expansion(raw_bins, path, len(data))
+    bins = [_as_bytes(item, path, i) for i, item in enumerate(raw_bins)]
     return bins, issame.astype(bool)
 
 

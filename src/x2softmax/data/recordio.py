@@ -15,6 +15,7 @@ import torch.utils.data
 
 from x2softmax.data.images import decode_image, decode_images
 from x2softmax.io import atomic_write_text, give_default_mode, naming, temp_beside
+from x2softmax.limits import limit
 
 MAGIC = 0xCED7230A
 _MAGIC_BYTES = struct.pack("<I", MAGIC)
@@ -243,7 +244,11 @@ class IndexedRecordIO:
                 f"{self.rec_path}: bad magic 0x{magic:08X} at byte offset {pos} (key {key}); "
                 "the .idx does not match the .rec or the file is corrupt"
             )
-        return lrecord >> 29, lrecord & _LENGTH_MASK
+        length = lrecord & _LENGTH_MASK
+        if pos + _FRAME.size + length > self.size:  # refused before a buffer of `length` bytes is allocated
+            raise ValueError(f"{self.rec_path}: truncated record at byte offset {pos} (key {key}): {length} bytes "
+                             f"declared, {max(0, self.size - pos - _FRAME.size)} present")
+        return lrecord >> 29, length
 
     def read(self, key: int) -> bytes:
         """The record stored under `key`, split parts re-joined with the magic word."""
@@ -364,6 +369,9 @@ class FaceRecordIO:
             if label.size < 2 or not 1 <= label[0] <= label[1]:
                 raise ValueError(f"{self.rec.rec_path}: header record 0 has invalid label {label.tolist()}")
             n_end, c_end = int(label[0]), int(label[1])
+            if c_end - 1 > len(self.rec.keys):  # checked before any list of keys is built
+                raise ValueError(f"{self.rec.rec_path}: header record 0 announces keys 1..{c_end - 1} but the index "
+                                 f"{self.rec.idx_path} lists {len(self.rec.keys)} records")
             self.image_keys = list(range(1, n_end))
             self._identity_keys = list(range(n_end, c_end))
             missing = [k for k in self.image_keys + self._identity_keys if k not in self.rec]
@@ -380,6 +388,11 @@ class FaceRecordIO:
             self.num_classes, height, width = read_property(prop)
             if height != width:
                 raise ValueError(f"{prop}: non-square images {height}x{width} are not supported")
+            if self.num_classes > len(self):  # every class has an image: a bound from the file's own size
+                raise ValueError(f"{prop}: declares {self.num_classes} classes but {self.rec.rec_path} holds "
+                                 f"{len(self)} images")
+            if height * width > limit("X2S_MAX_IMAGE_PIXELS"):
+                raise ValueError(f"{prop}: declares {height}x{width} images, more than X2S_MAX_IMAGE_PIXELS allows")
             self.image_size = height
         else:
             self.num_classes = int(self.labels.max()) + 1 if len(self) else 0

@@ -44,9 +44,28 @@ def _model_spec_from_summary(path: Path) -> dict[str, Any]:
         raise FileNotFoundError(f"{summary_path}: missing; pass the backbone name to load {path} without a summary")
     try:
         model_spec = json.loads(summary_path.read_text())["spec"]["model"]
-    except (json.JSONDecodeError, KeyError, TypeError) as err:
-        raise ValueError(f"{summary_path}: no readable spec.model block ({err})") from err
-    return dict(model_spec)
+    except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError) as err:
+        raise ValueError(f"{summary_path}: no readable spec.model block ({err})") from None
+    if not isinstance(model_spec, dict):
+        raise ValueError(f"{summary_path}: spec.model is a {type(model_spec).__name__}, not a mapping")
+    return _checked_model_spec(dict(model_spec), summary_path)
+
+
+_MODEL_FIELDS = {"embedding_size": (int, 1, 1 << 16), "input_size": (int, 8, 1 << 12), "dropout": (float, 0.0, 1.0)}
+
+
+def _checked_model_spec(spec: dict[str, Any], source: Path) -> dict[str, Any]:
+    """Types and ranges of a model record's fields, checked before anything is built from them."""
+    if spec.get("backbone") not in BACKBONES:
+        raise ValueError(f"{source}: spec.model.backbone is {spec.get('backbone')!r}, not one of {', '.join(BACKBONES)}")
+    for key, (kind, low, high) in _MODEL_FIELDS.items():
+        if key not in spec:
+            continue
+        value = spec[key]
+        if isinstance(value, bool) or not isinstance(value, (int, float) if kind is float else int) or not (
+                low <= value <= high):
+            raise ValueError(f"{source}: spec.model.{key} is {value!r}, expected {kind.__name__} in [{low}, {high}]")
+    return spec
 
 
 def load_backbone(
@@ -67,7 +86,10 @@ def load_backbone(
     state = load_plain(path)  # weights_only: a pickle asking for code is refused, never run
     if not isinstance(state, dict) or "fc.weight" not in state:
         raise ValueError(f"{path}: not an iResNet state_dict (no fc.weight)")
-    spec.setdefault("embedding_size", int(state["fc.weight"].shape[0]))
+    rows = int(state["fc.weight"].shape[0])
+    if spec.setdefault("embedding_size", rows) != rows:  # before a model of that size is built
+        raise ValueError(f"{path}: fc.weight has {rows} rows but the model record says embedding_size "
+                         f"{spec['embedding_size']}")
     spec.setdefault("input_size", 112)
     spec.setdefault("dropout", 0.0)
     model = build_backbone(spec["backbone"], spec["embedding_size"], spec["input_size"], spec["dropout"])

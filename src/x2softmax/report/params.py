@@ -47,4 +47,10 @@ def run_defaults(results_dir: str = "results") -> dict[str, Any]:
     if not path.exists():
         raise FileNotFoundError(f"{path} does not exist: run the workflow first (make replicate), or pass the "
                                 "notebook's parameters explicitly (papermill -p ...)")
-    return notebook_lists(json.loads(path.read_text(encoding="utf-8")))
+    try:
+        config = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise ValueError(f"{path} is not JSON ({err}); rerun the workflow to rewrite it") from None
+    if not isinstance(config, dict):
+        raise ValueError(f"{path} holds a {type(config).__name__}, not the resolved configuration; rerun the workflow")
+    return notebook_lists(config)

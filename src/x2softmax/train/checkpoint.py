@@ -76,6 +76,55 @@ def load_checkpoint(path: Path, key: str) -> dict[str, Any] | None:
     return state
 
 
+def _tensor_problem(where: str, value: Any, like: torch.Tensor) -> str | None:
+    if not isinstance(value, torch.Tensor):
+        return f"{where} is a {type(value).__name__}, not a tensor"
+    if value.shape != like.shape or value.dtype != like.dtype:
+        return f"{where} is {value.dtype} {tuple(value.shape)}, the model's is {like.dtype} {tuple(like.shape)}"
+    return None
+
+
+def checkpoint_problem(state: dict[str, Any], modules: dict[str, torch.nn.Module],
+                       optimizer: torch.optim.Optimizer) -> str | None:
+    """What makes a loaded checkpoint unfit for these modules and optimizer (names, shapes and dtypes of every
+    tensor, the optimizer's per-parameter state, the types of the counters), checked before anything is applied;
+    None when it fits."""
+    for part, module in modules.items():
+        saved = state.get(part)
+        if not isinstance(saved, dict):
+            return f"'{part}' is a {type(saved).__name__}, not a state dict"
+        expected = module.state_dict()
+        if set(saved) != set(expected):
+            return f"'{part}' names {sorted(set(saved) ^ set(expected))[:3]} that the model does not (or lacks them)"
+        for name, like in expected.items():
+            problem = _tensor_problem(f"{part}.{name}", saved[name], like)
+            if problem:
+                return problem
+    opt = state.get("optimizer")
+    if not isinstance(opt, dict) or not isinstance(opt.get("state"), dict) or not isinstance(
+            opt.get("param_groups"), list):
+        return f"'optimizer' is a {type(opt).__name__}, not an optimizer state dict"
+    params = [p for group in optimizer.param_groups for p in group["params"]]
+    for index, buffers in opt["state"].items():
+        if not isinstance(index, int) or not 0 <= index < len(params) or not isinstance(buffers, dict):
+            return f"optimizer state entry {index!r} names no parameter"
+        for name, value in buffers.items():
+            if isinstance(value, torch.Tensor) and value.dim() > 0:
+                problem = _tensor_problem(f"optimizer.state.{index}.{name}", value, params[index].detach())
+                if problem:
+                    return problem
+    for key in ("scheduler", "scaler", "rng", "val_best", "val_final"):
+        if not isinstance(state.get(key), dict):
+            return f"'{key}' is a {type(state.get(key)).__name__}, not a mapping"
+    for key in ("global_step", "train_time_s", "val_time_s"):
+        value = state.get(key)
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not np.isfinite(value) or value < 0:
+            return f"'{key}' is {value!r}, not a non-negative number"
+    if not isinstance(state.get("metrics"), list):
+        return f"'metrics' is a {type(state.get('metrics')).__name__}, not a list"
+    return None
+
+
 def checkpoint_note(path: Path, step: int | None) -> str:
     """Which checkpoint a stopped run keeps: 'last good checkpoint kept: PATH (step N)' or that none was written."""
     if step is None:

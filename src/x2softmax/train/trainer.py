@@ -31,6 +31,7 @@ from x2softmax.train.batches import EpochPlan, InMemoryBatches, StreamedBatches,
 from x2softmax.train.checkpoint import (
     checkpoint_note,
     checkpoint_path,
+    checkpoint_problem,
     load_checkpoint,
     resume_key,
     rng_state,
@@ -328,6 +329,10 @@ class _Trainer:
 
     def _resume(self) -> None:
         state = load_checkpoint(self.ckpt_path, self.key)
+        if state is not None and (problem := checkpoint_problem(
+                state, {"backbone": self.backbone, "head": self.head}, self.optimizer)) is not None:
+            print(f"x2softmax: checkpoint {self.ckpt_path}: {problem}; starting fresh", file=sys.stderr)
+            state = None  # checked before anything is applied, so nothing of it is half loaded
         step = torch.tensor([-1 if state is None else state["global_step"]], dtype=torch.float64)
         if self.world_size > 1:  # every rank must resume from the same step, or all start fresh
             low, high = step.clone(), step.clone()
