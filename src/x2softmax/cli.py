@@ -152,7 +152,8 @@ def cmd_uncertainty(args: argparse.Namespace) -> None:
     from x2softmax.evaluate.uncertainty import uncertainty_tables, write_uncertainty
 
     tables = uncertainty_tables(args.runs, Path(args.eval_root), Path(args.train_root), Path(args.data_root),
-                                args.ijb, args.x2 or None, n_boot=args.replicates, seed=args.seed)
+                                args.ijb, args.x2 or None, n_boot=args.replicates, seed=args.seed,
+                                threads=args.threads)
     for path in write_uncertainty(tables, Path(args.out)):
         print(path)
 
@@ -384,6 +385,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--ijb", type=_csv_arg, default=[])
     p.add_argument("--replicates", type=_bounded(int, 10, 10**6), default=1000)
     p.add_argument("--seed", type=_bounded(int, 0, 2**32 - 1), default=0, help="seed of the resampling")
+    p.add_argument("--threads", type=_bounded(int, 1, 256), default=1,
+                   help="threads for the verification bootstrap (the tables do not depend on it)")
     p.add_argument("--out", required=True)
     p.set_defaults(func=cmd_uncertainty)
 

@@ -143,3 +143,12 @@ def test_far_grid_reads_the_ranks_of_the_sorted_impostor_scores():
 def test_percentile_interval():
     low, high = percentile_interval(np.arange(1001.0))
     assert (low, high) == (pytest.approx(25.0), pytest.approx(975.0))
+
+
+def test_oracle_replicates_switch_to_int64_where_int16_counts_could_overflow(pairs):
+    """A replicate drawing 2^15 pairs or more (here 36,000) is counted in int64 and still equals the loop."""
+    _, cos, issame = pairs
+    weights = fold_stratified_weights(len(issame), 3, np.random.default_rng(4)) * 60
+    assert weights.sum(axis=1).min() > np.iinfo(np.int16).max
+    fast = oracle_accuracy_boot(cos, issame, weights)
+    np.testing.assert_allclose(fast, verification_bootstrap_loop(cos, issame, "oracle", weights), rtol=0, atol=1e-12)

@@ -18,7 +18,7 @@ from x2softmax.evaluate.uncertainty import (POWER_TARGETS, TABLES, UNSTABLE, opt
                                             seed_verdict, uncertainty_tables, verdict, write_uncertainty)
 from x2softmax.evaluate.verification import cosine_similarities, evaluate_pairs
 
-N_PAIRS, N_TEMPLATES = 400, 40
+N_PAIRS, N_TEMPLATES = 400, 80
 RUNS = {"x2softmax": ("x2softmax", 2048, 1.6), "x2softmax.seed2049": ("x2softmax", 2049, 1.7),
         "arcface": ("arcface", 2048, 0.3), "arcface.seed2049": ("arcface", 2049, 0.4), "softmax": ("softmax", 2048, 1.0)}
 
@@ -27,7 +27,8 @@ def _project(root: Path, runs: dict[str, tuple[str, int, float]]) -> Path:
     """Evaluation files, IJB meta and training summaries of `runs` (run -> loss, seed, embedding separation)."""
     rng = np.random.default_rng(0)
     issame = rng.random(N_PAIRS) < 0.5
-    t_pairs = rng.integers(0, N_TEMPLATES, (3000, 2)) * 3 + 1  # sparse template ids
+    drawn = rng.choice(N_TEMPLATES * N_TEMPLATES, 3000, replace=False)  # distinct pairs: a repeat is refused
+    t_pairs = np.c_[drawn // N_TEMPLATES, drawn % N_TEMPLATES] * 3 + 1  # sparse template ids
     t_labels = (rng.random(3000) < 0.2).astype(np.uint8)
     n_images = 2 * N_TEMPLATES
     write_ijb_meta(root / "data/IJBC", "IJBC", [f"{i}.jpg" for i in range(n_images)],

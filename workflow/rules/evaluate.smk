@@ -82,6 +82,8 @@ rule uncertainty:
         root=data_root,
         replicates=config["evaluate"]["bootstrap"]["replicates"],
         seed=config["evaluate"]["bootstrap"]["seed"],
+    # the verification bootstrap on 2 threads (fewer where --cores is 1); the tables do not depend on it
+    threads: 2
     log:
         "logs/evaluate/uncertainty.log",
     benchmark:
@@ -93,4 +95,4 @@ rule uncertainty:
     shell:
         "x2softmax uncertainty --runs {params.runs:q} --x2 {params.x2:q} --data-root {params.root:q}"
         " --ijb {params.ijb:q} --replicates {params.replicates:q} --seed {params.seed:q}"
-        " --out results/uncertainty > {log:q} 2>&1"
+        " --threads {threads} --out results/uncertainty > {log:q} 2>&1"

@@ -23,6 +23,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -107,10 +108,11 @@ Differences = dict[tuple[str, str, str], dict[tuple[str, str], np.ndarray]]
 
 
 def _replicates(info: pd.DataFrame, eval_root: Path, data_root: Path, suites: Sequence[str], n_boot: int,
-                seed: int, comparisons: Sequence[tuple[str, str]]
+                seed: int, comparisons: Sequence[tuple[str, str]], threads: int = 1
                 ) -> tuple[Replicates, Differences, list[dict[str, Any]]]:
     """(dataset, protocol, metric) -> run -> [B] replicates, with shared weights per data set; the same key ->
-    (run a, run b) -> [B] replicates of a - b for each compared pair; measurable FARs."""
+    (run a, run b) -> [B] replicates of a - b for each compared pair; measurable FARs. The runs of a verification
+    key are bootstrapped on `threads` threads (numpy releases the GIL; the weights are drawn before, in order)."""
     rng = np.random.default_rng(seed)
     pair_rng = np.random.default_rng([seed, 1])  # the IJB pair bootstrap: the template draws stay as they were
     reps: Replicates = {}
@@ -118,12 +120,14 @@ def _replicates(info: pd.DataFrame, eval_root: Path, data_root: Path, suites: Se
     runs = list(info["run"])
     scores = {run: dict(np.load(Path(eval_root) / run / "verification_scores.npz")) for run in runs}
     keys = sorted({k for run in runs for k in scores[run] if not k.endswith("/issame")})
+    pool = ThreadPoolExecutor(max_workers=max(1, threads))
     for key in keys:
         dataset, protocol = key.split("/")
         issame = scores[runs[0]][f"{dataset}/issame"].astype(bool)
         weights = fold_stratified_weights(len(issame), n_boot, rng)
-        by_run = {run: 100.0 * verification_boot(scores[run][key], issame, protocol, weights)
-                  for run in runs if key in scores[run]}
+        present = [run for run in runs if key in scores[run]]
+        boots = pool.map(lambda run: 100.0 * verification_boot(scores[run][key], issame, protocol, weights), present)
+        by_run = dict(zip(present, boots))
         reps[(dataset, protocol, "accuracy_pct")] = by_run
         diffs[(dataset, protocol, "accuracy_pct")] = {(a, b): by_run[a] - by_run[b] for a, b in comparisons
                                                       if a in by_run and b in by_run}
@@ -149,17 +153,18 @@ def _replicates(info: pd.DataFrame, eval_root: Path, data_root: Path, suites: Se
         for j, far in enumerate(fars):
             reps[(suite, "ijb", metric_at_far("tar", far))] = {run: 100.0 * tars[run][:, j] for run in runs}
             diffs[(suite, "ijb", metric_at_far("tar", far))] = {pair: 100.0 * d[:, j] for pair, d in tar_diffs.items()}
+    pool.shutdown()
     return reps, diffs, measurable
 
 
 def uncertainty_tables(runs: Sequence[str], eval_root: Path, train_root: Path, data_root: Path,
                        suites: Sequence[str], x2_run: str | None, n_boot: int = 1000,
-                       seed: int = 0) -> dict[str, pd.DataFrame]:
+                       seed: int = 0, threads: int = 1) -> dict[str, pd.DataFrame]:
     """Compute every uncertainty table (module docstring) for the given runs; returns name -> table."""
     info = pd.DataFrame([_run_info(train_root, run) for run in runs])
     metrics = pd.concat([read_metrics(Path(eval_root) / run / "metrics.csv") for run in runs], ignore_index=True)
     reps, diffs, measurable = _replicates(info, eval_root, data_root, suites, n_boot, seed,
-                                          _comparisons(info, x2_run))
+                                          _comparisons(info, x2_run), threads=threads)
     ijb_protocol = {s: metrics.loc[metrics["dataset"] == s, "protocol"].iloc[0] for s in suites}
 
     def protocol_of(dataset: str, protocol: str) -> str:
