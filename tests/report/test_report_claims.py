@@ -130,3 +130,18 @@ def test_degenerate_comparisons_are_named(project):
 def test_missing_tables_are_not_testable(tmp_path):
     table = claims.claims_table(tmp_path / "reports", tmp_path / "results", CONFIG)
     assert (table["verdict"] == "not testable here").all() and table["reason"].str.len().gt(0).all()
+
+
+def test_the_summary_gives_each_claim_one_verdict_from_its_rows(project):
+    """One summary row per claim; its verdict and counts recompute from the claim's rows, and a planted row that
+    contradicts the others turns 'holds' into 'mixed'."""
+    table = claims.claims_table(project / "reports", project / "results", CONFIG)
+    summary = claims.claims_summary(table).set_index("claim")
+    assert list(summary.index) == list(dict.fromkeys(table["claim"]))
+    for claim, group in table.groupby("claim"):
+        assert summary.loc[claim, "comparisons"] == len(group)
+        assert summary.loc[claim, "verdict"] == claims.claim_verdict(list(group["verdict"]))
+    assert claims.claim_verdict([claims.HOLDS, claims.HOLDS]) == claims.HOLDS
+    assert claims.claim_verdict([claims.HOLDS, claims.NO_DIFFERENCE]).startswith("holds for some")
+    assert claims.claim_verdict([claims.HOLDS, claims.FAILS]) == "mixed"
+    assert claims.claim_verdict([claims.FAILS, claims.UNSTABLE]).startswith("does not hold for some")

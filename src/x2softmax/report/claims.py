@@ -215,6 +215,45 @@ def claims_table(reports_dir: Path, results_dir: Path, config: Mapping[str, Any]
     return pd.DataFrame(rows, columns=COLUMNS)
 
 
+SUMMARY_COLUMNS = ["claim", "comparisons", "verdict", "verdicts", "this_run", "stable_over_seeds", "reason"]
+
+
+def _counts(values: Sequence[str]) -> str:
+    """"holds 4, no detectable difference 2": each distinct value with its count, most frequent first."""
+    counts = pd.Series([v for v in values if isinstance(v, str) and v]).value_counts()
+    return ", ".join(f"{value} {n}" for value, n in counts.items())
+
+
+def claim_verdict(verdicts: Sequence[str]) -> str:
+    """One verdict for a claim from its rows: the rows' verdict when they all share it; else "holds" / "does not
+    hold" only when no row says the opposite, else "mixed"."""
+    distinct = set(verdicts)
+    if len(distinct) == 1:
+        return verdicts[0]
+    if HOLDS in distinct and FAILS not in distinct and distinct <= {HOLDS, NO_DIFFERENCE, UNSTABLE, IDENTICAL}:
+        return "holds for some, no difference or unstable for the rest"
+    if FAILS in distinct and HOLDS not in distinct:
+        return "does not hold for some, no difference or unstable for the rest"
+    return "mixed"
+
+
+def claims_summary(claims: pd.DataFrame) -> pd.DataFrame:
+    """One row per claim of the scoreboard: how many comparisons, the claim's verdict (`claim_verdict`), the count
+    of each row verdict, of this run's own results (where the verdict is 'not testable here'), of the rows stable
+    over seeds, and the reasons given."""
+    rows = []
+    for claim, group in claims.groupby("claim", sort=False):
+        verdicts = [str(v) for v in group["verdict"]]
+        stable = [str(v) for v in group["stable_over_seeds"] if isinstance(v, str)]
+        seeded = [v for v in stable if v.startswith(("yes", "no"))]
+        rows.append({"claim": claim, "comparisons": len(group), "verdict": claim_verdict(verdicts),
+                     "verdicts": _counts(verdicts), "this_run": _counts(list(group["result"])),
+                     "stable_over_seeds": (f"{sum(v.startswith('yes') for v in seeded)} of {len(seeded)} with seeds"
+                                           if seeded else "no comparison with several seeds"),
+                     "reason": "; ".join(dict.fromkeys(r for r in group["reason"] if isinstance(r, str) and r))})
+    return pd.DataFrame(rows, columns=SUMMARY_COLUMNS)
+
+
 def write_claims(table: pd.DataFrame, path: Path) -> Path:
     """Write the claims table atomically (missing numbers as empty cells)."""
     from x2softmax.io import atomic_path

@@ -147,13 +147,25 @@ def _claims_html(claims: Any, here: Path, csv_path: Path) -> str:
                      + "".join(f"<br><small>{_esc(n)}</small>" for n in notes if n),
                      _esc(text(row["stable_over_seeds"])), _link(Path(here) / page, here, label or page)])
         previous = row["claim"]
-    return (f"<p>Each row: a claim of the paper, this run's evidence, the effect with its 95 % interval, the verdict "
-            f"(computed by <code>x2softmax.report.claims</code> from the linked tables) and whether it holds for "
-            f"every training seed. All rows and columns: {_link(csv_path, here, csv_path.name)}.</p>"
+    from x2softmax.report.claims import claims_summary
+
+    summary = claims_summary(claims)
+    summary_rows = [[_esc(r["claim"]), _esc(r["comparisons"]),
+                     f"<strong>{_esc(r['verdict'])}</strong><br><small>{_esc(r['verdicts'])}</small>",
+                     _esc(r["this_run"]), _esc(r["stable_over_seeds"]), _esc(r["reason"])]
+                    for _, r in summary.iterrows()]
+    return (f"<p>One row per claim of the paper: how many comparisons this run has for it, the verdict over them "
+            f"(each computed by <code>x2softmax.report.claims</code> from the linked tables), this run's own results "
+            f"where a claim cannot be tested here, and how many comparisons hold for every training seed. All rows "
+            f"and columns: {_link(csv_path, here, csv_path.name)}.</p>"
+            + _table(["claim", "comparisons", "verdict", "this run's results", "stable over seeds", "why"],
+                     summary_rows).replace("<table>", '<table class="claims">', 1)
+            + f"<details><summary>Every comparison ({len(claims)} rows): effect, 95 % interval, verdict, seeds, "
+              f"evidence</summary>"
             + "".join(f"<p>Every comparison of trained models: {_esc(note)}.</p>" for note in common)
             + '<div class="table-scroll">' + _table(["claim", "compared", "effect [95 %]", "verdict",
                                                       "stable over seeds", "evidence"], rows).replace(
-                "<table>", '<table class="claims">', 1) + "</div>")
+                "<table>", '<table class="claims">', 1) + "</div></details>")
 
 
 def _environment_html(results_dir: Path) -> str:
