@@ -13,6 +13,7 @@ import numpy as np
 
 from x2softmax.data.images import decode_images
 from x2softmax.io import atomic_write_bytes
+from x2softmax.limits import limit
 
 
 def _latin1_encode(text: str, encoding: str = "utf-8", errors: str = "strict") -> bytes:
@@ -98,14 +99,24 @@ def _as_bytes(item: Any, path: Path, i: int) -> bytes:
 
 
 def _check_expansion(items: Sequence[Any], path: Path, file_size: int) -> None:
-    """The images' bytes, counted at every reference, must fit in the file: a pickle can list one object many
-    times for two bytes each, a crafted file that would expand far beyond its size."""
+    """Bound what a pickle's shared references can expand to: one image object may fill at most
+    X2S_MAX_IMAGE_REFERENCES pair slots (a set reuses an image in a few pairs; a crafted file lists one object
+    millions of times for two bytes each), and the distinct images' bytes must fit in the file."""
+    most = limit("X2S_MAX_IMAGE_REFERENCES")
+    seen: dict[int, int] = {}
     total = 0
     for i, item in enumerate(items):
-        total += item.nbytes if isinstance(item, np.ndarray) else len(item) if isinstance(item, (bytes, str)) else 0
-        if total > file_size:
-            raise ValueError(f"{path}: its first {i + 1} images hold {total} bytes, more than the file's {file_size} "
-                             "(shared pickle references to the same image?)")
+        count = seen.get(id(item), 0) + 1
+        seen[id(item)] = count
+        if count > most:
+            raise ValueError(f"{path}: image {i} repeats one object {count} times, more than "
+                             f"X2S_MAX_IMAGE_REFERENCES={most} (shared pickle references; docs/limits.md)")
+        if count == 1:
+            total += (item.nbytes if isinstance(item, np.ndarray) else len(item) if isinstance(item, (bytes, str))
+                      else 0)
+            if total > file_size:
+                raise ValueError(f"{path}: its first {i + 1} images hold {total} bytes, more than the file's "
+                                 f"{file_size} (shared pickle references to the same image?)")
 
 
 def read_bin(path: Path) -> tuple[list[bytes], np.ndarray]:
