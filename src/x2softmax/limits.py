@@ -11,6 +11,8 @@ import os
 DEFAULTS = {
     "X2S_MAX_IMAGE_PIXELS": 1 << 26,  # one image's width x height (8192 x 8192); raw IJB frames are < 20 M pixels
     "X2S_MAX_DECODED_BYTES": 32 << 30,  # one array of decoded images (LFW at 112 px: 0.45 GB)
+    "X2S_MAX_CLASSES": 10_000_000,  # classes a training set's `property` declares (MS1MV3: 93,431; a head of that
+    # size is allocated from it; a set may declare classes it has no image of, as the rehearsal's does)
     "X2S_MAX_IMAGE_REFERENCES": 1000,  # pair slots of a .bin set holding one image (the synthetic sets: ~10)
     "X2S_MAX_EXTRACT_BYTES": 512 << 30,  # an archive's members in all (MS1MV3's archive: ~40 GB)
     "X2S_MAX_EXTRACT_RATIO": 50,  # expanded size / archive size (JPEG archives: ~1, text meta files: < 10)

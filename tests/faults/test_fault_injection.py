@@ -26,7 +26,7 @@ def _stage_project(tmp: Path) -> Path:
     """What a DVC stage's command needs: the Makefile, params.yaml and a venv stamp (python: this interpreter)."""
     project = tmp / "project"
     project.mkdir()
-    for name in ("Makefile", "dvc.yaml", "params.yaml", "pyproject.toml"):
+    for name in ("Makefile", "dvc.yaml", "params.yaml", "pyproject.toml", "requirements.lock"):
         shutil.copy2(REPO / name, project / name)
     (project / ".venv/bin").mkdir(parents=True)
     (project / ".venv/bin/python").symlink_to(sys.executable)

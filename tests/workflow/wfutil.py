@@ -13,7 +13,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 COPIED = ("Snakefile", "workflow", "config", "notebooks", "profiles", "envs", "src", "dvc.yaml", "params.yaml",
-          "Makefile", "pyproject.toml", "README.md", ".dvc", ".dvcignore", ".gitignore")
+          "Makefile", "pyproject.toml", "requirements.lock", "README.md", ".dvc", ".dvcignore", ".gitignore")
 
 
 def copy_project(dest: Path) -> Path:

@@ -388,9 +388,9 @@ class FaceRecordIO:
             self.num_classes, height, width = read_property(prop)
             if height != width:
                 raise ValueError(f"{prop}: non-square images {height}x{width} are not supported")
-            if self.num_classes > len(self):  # every class has an image: a bound from the file's own size
-                raise ValueError(f"{prop}: declares {self.num_classes} classes but {self.rec.rec_path} holds "
-                                 f"{len(self)} images")
+            if self.num_classes > limit("X2S_MAX_CLASSES"):  # the classifier head is allocated from it
+                raise ValueError(f"{prop}: declares {self.num_classes} classes, more than X2S_MAX_CLASSES="
+                                 f"{limit('X2S_MAX_CLASSES')} (docs/limits.md)")
             if height * width > limit("X2S_MAX_IMAGE_PIXELS"):
                 raise ValueError(f"{prop}: declares {height}x{width} images, more than X2S_MAX_IMAGE_PIXELS allows")
             self.image_size = height

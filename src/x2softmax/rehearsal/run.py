@@ -87,7 +87,8 @@ def write_eval_root(root: Path, benchmarks: list[str], pairs: int, subjects: int
     from x2softmax.data.synthetic import VAL_SETS, generate
 
     tiny = {"seed": 11, "train": {"identities": 2, "families": 1, "images_min": 1, "images_max": 1},
-            "eval": {"identities": 4 * subjects, "families": subjects}, "val": {"pairs": pairs}}
+            "eval": {"identities": 4 * subjects, "families": subjects},
+            "val": {"pairs": pairs, "identities": 4 * subjects, "images": 4}}
     for suite in ("ijbb", "ijbc"):
         tiny[suite] = {"subjects": subjects, "templates": [2, 2], "media": [1, 1], "frames": [1, 1],
                        "video_prob": 0.0, "impostor_pairs": 50}
