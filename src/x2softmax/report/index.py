@@ -4,7 +4,6 @@ protocols and software versions."""
 from __future__ import annotations
 
 import html
-import importlib.metadata
 import json
 import os
 import platform
@@ -51,13 +50,9 @@ def _link(target: Path, start: Path, text: str) -> str:
 
 def software_versions() -> dict[str, str]:
     """Python and the versions of the packages the pipeline runs on ('not installed' where absent)."""
-    versions = {"python": platform.python_version()}
-    for name in SOFTWARE:
-        try:
-            versions[name] = importlib.metadata.version(name)
-        except importlib.metadata.PackageNotFoundError:
-            versions[name] = "not installed"
-    return versions
+    from x2softmax.report.provenance import library_versions
+
+    return {"python": platform.python_version(), **library_versions(SOFTWARE)}
 
 
 def _manifest(config: Mapping[str, Any], results_dir: Path) -> tuple[Path | None, dict[str, Any] | None]:

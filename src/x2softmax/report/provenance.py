@@ -8,7 +8,7 @@ import importlib.metadata
 import json
 import os
 import platform
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -39,10 +39,10 @@ def cpu_info(cpuinfo: Path = Path("/proc/cpuinfo")) -> dict[str, str]:
     return {"cpu_model": model, "cpu_flags": " ".join(f for f in CPU_FLAGS if f in flags) or "unknown"}
 
 
-def library_versions() -> dict[str, str]:
-    """The installed version of each library in NUMERIC_LIBRARIES ('not installed' where absent)."""
+def library_versions(names: Sequence[str] = NUMERIC_LIBRARIES) -> dict[str, str]:
+    """The installed version of each library of `names` ('not installed' where absent)."""
     out = {}
-    for name in NUMERIC_LIBRARIES:
+    for name in names:
         try:
             out[name] = importlib.metadata.version(name)
         except importlib.metadata.PackageNotFoundError:
