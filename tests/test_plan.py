@@ -127,3 +127,18 @@ def test_the_plan_says_which_throughput_it_assumes_and_takes_gpu_checks_measurem
     measured.write_text(json.dumps({"mode": "gpu", "ok": False, "device": "x", "throughput": {}}))
     with pytest.raises(ValueError, match="not a passed GPU run"):
         throughput_source(copy.deepcopy(paper), measured=measured)
+
+
+@pytest.mark.parametrize("rate", [float("nan"), float("inf"), -1400.0, "fast"])  # 0: "no rates" above
+def test_measured_rates_must_be_finite_and_positive(paper, tmp_path, rate):
+    """A gpu-check summary whose rate is NaN, infinite, negative or not a number is refused naming the key."""
+    import copy
+    import json
+
+    from x2softmax.plan import throughput_source
+
+    measured = tmp_path / "gpu_check.json"
+    measured.write_text(json.dumps({"mode": "gpu", "ok": True, "device": "H200",
+                                    "throughput": {"train_images_per_s": rate, "eval_images_per_s": 9000.0}}))
+    with pytest.raises(ValueError, match=r"throughput.train_images_per_s .* not a finite positive rate"):
+        throughput_source(copy.deepcopy(paper), measured=measured)

@@ -4,6 +4,7 @@ estimated GPU-hours of the GPU jobs, and totals per partition."""
 from __future__ import annotations
 
 import json
+import math
 import re
 import subprocess
 import sys
@@ -63,6 +64,10 @@ def throughput_source(config: dict[str, Any], measured: Path | None = None, thro
         rates = result.get("throughput") or {}
         if result.get("finished") is False or not rates.get("train_images_per_s") or not rates.get("eval_images_per_s"):
             raise ValueError(f"{measured}: gpu-check did not finish its training and embedding checks; no rates to use")
+        for key in ("train_images_per_s", "eval_images_per_s"):
+            value = rates[key]
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
+                raise ValueError(f"{measured}: throughput.{key} is {value!r}, not a finite positive rate")
         plan["train_images_per_s_per_gpu"] = float(rates["train_images_per_s"])
         plan["eval_images_per_s_per_gpu"] = float(rates["eval_images_per_s"])
         origin = f"measured by gpu-check on {result['device']} ({measured})"
