@@ -82,15 +82,21 @@ window.addEventListener("load", () => {
 </script>"""
 
 
-def page_width(page: Path, tmp_path: Path) -> dict:
-    """scrollWidth and clientWidth of a page in headless Chromium with a 1280-pixel window."""
-    probe = page.with_name(f"width_{page.name}")
-    probe.write_text(page.read_text(encoding="utf-8").replace("</body>", WIDTH_PROBE + "</body>"), encoding="utf-8")
+def _probe(page: Path, tmp_path: Path, script: str, attribute: str) -> dict:
+    """Load `page` with `script` appended in headless Chromium (1280-pixel window) and read back the JSON the script
+    sets on the body's `attribute`."""
+    probe = page.with_name(f"{attribute}_{page.name}")
+    probe.write_text(page.read_text(encoding="utf-8").replace("</body>", script + "</body>"), encoding="utf-8")
     done = _chromium(["--window-size=1280,1600", "--virtual-time-budget=5000", "--dump-dom", probe.as_uri()],
                      tmp_path / "profile")
-    found = re.search(r'data-width-check="([^"]+)"', done.stdout)
-    assert found, f"the width probe did not run on {page}: {done.stderr[-500:]}"
+    found = re.search(rf'{attribute}="([^"]+)"', done.stdout)
+    assert found, f"the {attribute} probe did not run on {page}: {done.stderr[-500:]}"
     return json.loads(found.group(1).replace("&quot;", '"'))
+
+
+def page_width(page: Path, tmp_path: Path) -> dict:
+    """scrollWidth and clientWidth of a page in headless Chromium with a 1280-pixel window."""
+    return _probe(page, tmp_path, WIDTH_PROBE, "data-width-check")
 
 
 @pytest.mark.e2e
@@ -152,13 +158,7 @@ window.addEventListener("load", () => {
 
 def _key_column_after_scrolling(page: Path, tmp_path: Path) -> dict:
     """Where the first cell of a scrolling table sits once its container is scrolled all the way right."""
-    probe = page.with_name(f"key_{page.name}")
-    probe.write_text(page.read_text(encoding="utf-8").replace("</body>", KEY_PROBE + "</body>"), encoding="utf-8")
-    done = _chromium(["--window-size=1280,1600", "--virtual-time-budget=5000", "--dump-dom", probe.as_uri()],
-                     tmp_path / "profile")
-    found = re.search(r'data-key-check="([^"]+)"', done.stdout)
-    assert found, f"the key-column probe did not run on {page}: {done.stderr[-500:]}"
-    return json.loads(found.group(1).replace("&quot;", '"'))
+    return _probe(page, tmp_path, KEY_PROBE, "data-key-check")
 
 
 def test_a_wide_table_keeps_its_identifying_column_visible(tmp_path):

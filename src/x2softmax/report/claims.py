@@ -27,12 +27,11 @@ from typing import Any
 import pandas as pd
 
 from x2softmax.config import base_run
-from x2softmax.evaluate.uncertainty import UNSTABLE, VERDICTS
+from x2softmax.evaluate.uncertainty import IDENTICAL, UNSTABLE, VERDICTS
 from x2softmax.report.page import table_number
 from x2softmax.report.verdicts import compactness_outcome
 
 HOLDS, FAILS, NO_DIFFERENCE, NOT_TESTABLE = "holds", "does not hold", "no detectable difference", "not testable here"
-IDENTICAL = "identical networks"
 COLUMNS = ["claim", "subject", "benchmark", "metric", "evidence_page", "evidence_table", "effect", "ci_low", "ci_high",
            "unit", "result", "verdict", "reason", "seeds", "stable_over_seeds", "degenerate"]
 PAIRED = "results/uncertainty/paired_comparisons.csv"
