@@ -142,7 +142,9 @@ def main() -> None:
     print(f"95 % half-width of a paired difference, points (corr {args.corr}, {args.reps} test sets)")
     for label, pairs, ids, images in [("600 pairs, own images (old default)", 600, 0, 0),
                                       ("6,000 pairs, own images", 6000, 0, 0),
-                                      ("6,000 pairs, 100 ids x 12 images (new default)", 6000, 100, 12)]:
+                                      ("6,000 pairs, 100 ids x 12 images (before)", 6000, 100, 12),
+                                      ("12,000 pairs, 200 ids x 12 images", 12000, 200, 12),
+                                      ("24,000 pairs, 200 ids x 16 images (default)", 24000, 200, 16)]:
         start = time.perf_counter()
         true, boot = verification(args, pairs, ids, images, rng)
         print(f"  .bin {label:<48} true ±{true:4.2f}  bootstrap ±{boot:4.2f}  ({time.perf_counter() - start:.0f} s)")

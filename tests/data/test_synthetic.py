@@ -73,7 +73,7 @@ def test_resolved_config_merges_over_defaults() -> None:
     cfg = S.resolve_config({"val": {"pairs": 40}})
     assert cfg["val"]["pairs"] == 40
     assert cfg["val"]["age_gap"] == S.DEFAULTS["val"]["age_gap"]
-    assert S.DEFAULTS["val"]["pairs"] == 6000  # DEFAULTS itself is left untouched
+    assert S.DEFAULTS["val"]["pairs"] == 24000  # DEFAULTS itself is left untouched
 
 
 def test_generation_is_deterministic_and_order_independent(tmp_path: Path) -> None:
