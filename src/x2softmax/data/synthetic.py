@@ -65,8 +65,9 @@ DEFAULTS: dict[str, Any] = {
     },
     "val": {
         # 24,000 pairs in 10 folds (LFW has 6,000), over 200 identities x 16 images: each image is in about 15 pairs,
-        # so an evaluation embeds 3,200 images per set. bench/eval_set_power.py sizes the sets: the paired 10-fold
-        # interval of the hardest set (cplfw) was +-1.63 at 6,000 pairs over 1,200 images; this design halves it.
+        # so an evaluation embeds 3,200 images per set. bench/eval_set_power.py sizes the sets; measured on the
+        # embedded default, the widest paired 10-fold half-width went from +-1.63 (6,000 pairs over 1,200 images)
+        # to +-0.74 (cplfw, X2 exact-gradient ablation vs x2softmax; reports/tables/03_power.csv).
         "pairs": 24000,  # pairs per verification set (multiple of 20: 10 folds, half genuine, half impostor)
         "identities": 200,  # eval identities per set (whole families, for the look-alike impostors)
         "images": 16,  # images per identity and set (split into two roles of 8 in the frontal/profile, pose, age sets)
