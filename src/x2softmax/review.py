@@ -15,7 +15,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-import yaml
+from x2softmax.config import ConfigError, read_yaml
 
 # Workflow outputs that DVC restores, relative to the project ({root}: the preset's data root); they and everything
 # upstream of them are touched.
@@ -48,12 +48,20 @@ def pull_targets(lock: Mapping[str, Any], config: Mapping[str, Any]) -> list[str
     return [p for p in paths if str(Path(p)) not in skip]
 
 
+def _bounded_yaml(path: Path) -> dict[str, Any]:
+    """A YAML mapping read through the bounded reader (size, aliases, FIFO, UTF-8); one line naming the file."""
+    try:
+        return read_yaml(path)
+    except ConfigError as err:
+        sys.exit(f"review: {err}")
+
+
 def check_params(root: Path, config: Mapping[str, Any]) -> None:
     """params.yaml's data_root must be the preset's data.root (else DVC versioned another root)."""
     params_file = root / "params.yaml"
-    if not params_file.is_file():
+    if not params_file.exists():  # a FIFO or folder is refused by the reader, not skipped
         return
-    params = yaml.safe_load(params_file.read_text(encoding="utf-8")) or {}
+    params = _bounded_yaml(params_file)
     if Path(str(params.get("data_root"))) != Path(config["data"]["root"]):
         sys.exit(f"review: {params_file}: data_root is {params.get('data_root')!r} but the preset's data.root is "
                  f"{config['data']['root']!r}; set params.yaml to the preset the checkpoints were trained with")
@@ -69,9 +77,9 @@ def review(root: Path, snakemake_args: Sequence[str], config: Mapping[str, Any],
     check_params(root, config)
     if pull:
         lock_file = root / "dvc.lock"
-        if not lock_file.is_file():
+        if not lock_file.exists():
             sys.exit(f"review: {lock_file} is missing: nothing was pushed (`dvc commit && dvc push` after training)")
-        run(["dvc", "pull", *pull_targets(yaml.safe_load(lock_file.read_text(encoding="utf-8")), config)])
+        run(["dvc", "pull", *pull_targets(_bounded_yaml(lock_file), config)])
     targets = restored_targets(root, str(config["data"]["root"]))
     if not any(t.endswith("summary.json") for t in targets):
         sys.exit("review: no trained models were restored (results/train is empty): push them first with "
