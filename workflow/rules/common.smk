@@ -19,6 +19,10 @@ from x2softmax.report.params import notebook_lists
 REPO = Path(workflow.basedir)
 
 try:
+    # Snakemake has already parsed each --configfile with its own YAML loader (docs/limits.md); re-reading them
+    # through the bounded reader names the file for an alias bomb, a non-UTF-8 or an oversized preset.
+    for _configfile in workflow.config_settings.configfiles:
+        xcfg.read_yaml(_configfile)
     xcfg.validate_config(config, REPO / "workflow/schemas/config.schema.yaml")
 except xcfg.ConfigError as err:
     raise WorkflowError(str(err)) from None
