@@ -5,11 +5,12 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
+
+from x2softmax.errors import report_failure
 
 
 def _json_arg(text: str) -> Any:
@@ -483,36 +484,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--python-version", default="3.12", help="the target's CPython (the lent machine's: 3.12)")
     p.set_defaults(func=cmd_wheels)
     return parser
-
-
-def _user_errors() -> tuple[type[BaseException], ...]:
-    """Exception types a user can cause or meet: bad input, missing or corrupt files, failed downloads (requests'
-    errors are OSErrors), divergence (RuntimeError); anything else is a bug and keeps its traceback."""
-    import pickle
-    import tarfile
-    import zipfile
-
-    return (ValueError, OSError, KeyError, ImportError, EOFError, RuntimeError, pickle.UnpicklingError,
-            tarfile.TarError, zipfile.BadZipFile)
-
-
-def _one_line(err: BaseException) -> str:
-    text = str(err.args[0]) if isinstance(err, KeyError) and err.args else str(err)
-    lines = [line.strip() for line in text.splitlines() if line.strip()]
-    return "; ".join(lines) or type(err).__name__
-
-
-def report_failure(command: str, func: Callable[[], None]) -> None:
-    """Run `func`; a failure a user can cause or meet exits with one line `x2softmax COMMAND: Type: message`
-    (X2S_TRACEBACK=1 re-raises it); anything else is a bug and keeps its traceback."""
-    try:
-        func()
-    except KeyboardInterrupt:
-        sys.exit(f"x2softmax {command}: interrupted")
-    except Exception as err:
-        if os.environ.get("X2S_TRACEBACK") or not isinstance(err, _user_errors()):
-            raise
-        sys.exit(f"x2softmax {command}: {type(err).__name__}: {_one_line(err)}")
 
 
 def main(argv: Sequence[str] | None = None) -> None:

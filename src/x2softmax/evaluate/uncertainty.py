@@ -39,7 +39,6 @@ from x2softmax.evaluate.ijb import FARS, lowest_measurable_far, template_rows
 from x2softmax.evaluate.summary import metric_at_far, read_metrics
 from x2softmax.io import atomic_path, file_sha256
 
-LEVEL = 0.95
 VERDICTS = ("X2 better", "no detectable difference", "X2 worse")
 UNSTABLE = "unstable over seeds"  # the seeds' own verdicts disagree and their spread leaves the mean's interval
 IDENTICAL = "identical networks"  # the verdict when X2's and the baseline's backbones are byte-identical
