@@ -1,0 +1,30 @@
+"""Entry point of one torchrun worker: `python -m x2softmax.train.worker --spec-file F --out DIR --ckpt DIR`."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+from pathlib import Path
+
+from x2softmax.errors import report_failure
+from x2softmax.train.trainer import train
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Read the spec file and train (the process group comes from torchrun's environment)."""
+    parser = argparse.ArgumentParser(prog="python -m x2softmax.train.worker", description=__doc__)
+    parser.add_argument("--spec-file", type=Path, required=True, help="run spec JSON written by launch()")
+    parser.add_argument("--out", type=Path, required=True, help="output folder of the run")
+    parser.add_argument("--ckpt", type=Path, required=True, help="checkpoint folder of the run")
+    args = parser.parse_args(argv)
+    try:
+        spec = json.loads(args.spec_file.read_text())
+    except (OSError, json.JSONDecodeError) as err:
+        parser.error(f"{args.spec_file}: cannot read the run spec ({err})")
+    rank = os.environ.get("RANK", "0")
+    report_failure(f"train (rank {rank})", lambda: train(spec, args.out, args.ckpt))
+
+
+if __name__ == "__main__":
+    main()
