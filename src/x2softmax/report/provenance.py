@@ -15,8 +15,7 @@ from typing import Any
 from x2softmax.io import atomic_write_json
 
 # The libraries whose versions can change a number (the lock file, requirements.lock, pins them).
-NUMERIC_LIBRARIES = ("torch", "numpy", "opencv-python-headless", "pillow", "scipy", "scikit-image", "pandas",
-                     "scikit-learn")
+NUMERIC_LIBRARIES = ("torch", "numpy", "opencv-python-headless", "pillow", "scipy", "pandas", "scikit-learn")
 # The instruction-set extensions that select different numeric kernels (recorded when the CPU reports them).
 CPU_FLAGS = ("sse4_2", "avx", "avx2", "fma", "f16c", "avx512f", "avx512bw", "avx512_vnni", "avx512_bf16",
              "amx_tile", "amx_bf16", "asimd", "sve")
