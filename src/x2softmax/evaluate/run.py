@@ -18,7 +18,7 @@ from x2softmax.data.pairs import load_bin_unique
 from x2softmax.evaluate.embed import cached_embeddings, embed_views, resolve_device
 from x2softmax.evaluate.ijb import IJB_SUITES, STANDARD_MODE, evaluate_ijb, parse_mode
 from x2softmax.evaluate.summary import ijb_rows, verification_rows, write_metrics
-from x2softmax.evaluate.verification import PROTOCOLS, cosine_similarities, evaluate_pairs, squared_l2_distances
+from x2softmax.evaluate.verification import PROTOCOLS, pair_scores, score_metrics
 from x2softmax.io import atomic_path, atomic_write_json, file_sha256
 from x2softmax.models import load_backbone
 
@@ -55,19 +55,17 @@ def verify_benchmark(model: torch.nn.Module, bin_path: Path, name: str, protocol
         key = {"checkpoint": checkpoint_sha256, "data": file_sha256(bin_path), "views": "x,flip,unique",
                "input_size": input_size}
         views = cached_embeddings(key, cache_dir, compute)
-    views = views[:, index]
-    plain, flipped = views[0], views[1]
-    summed = plain.astype(np.float64) + flipped  # float64 sum, as insightface's float64 embedding buffers
+    first, second = index[0::2], index[1::2]  # each pair's two images among the distinct ones
+    summed = views[0].astype(np.float64) + views[1]  # float64 sum, as insightface's float64 embedding buffers
     results, scores = {}, {}
     for protocol in protocols:
+        emb = views[0] if protocol == "oracle" else summed
+        scores[protocol] = pair_scores(emb[first], emb[second], protocol)
+        norm = None
         if protocol == "10fold":
-            norm = float(np.mean(np.linalg.norm(views.reshape(-1, views.shape[-1]).astype(np.float64), axis=1)))
-            result = evaluate_pairs(summed[0::2], summed[1::2], issame, "10fold", embedding_norm=norm)
-            scores[protocol] = squared_l2_distances(summed[0::2], summed[1::2])
-        else:
-            emb = summed if protocol == "oracle_flip" else plain
-            result = evaluate_pairs(emb[0::2], emb[1::2], issame, protocol)
-            scores[protocol] = cosine_similarities(emb[0::2], emb[1::2])
+            norms = np.linalg.norm(views.astype(np.float64), axis=2)[:, index]  # [2, 2P]: every pair slot's views
+            norm = float(np.mean(norms.reshape(-1)))
+        result = score_metrics(scores[protocol], issame, protocol, embedding_norm=norm)
         result.update(dataset=name, description=PROTOCOL_DESCRIPTIONS[protocol])
         results[protocol] = result
     return results, {"issame": issame, **scores}

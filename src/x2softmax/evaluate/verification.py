@@ -152,24 +152,34 @@ def oracle_accuracy(cos: np.ndarray, issame: np.ndarray) -> tuple[float, float]:
     return float(correct[best] / len(cos)), float(cos[best])
 
 
-def evaluate_pairs(emb1: np.ndarray, emb2: np.ndarray, issame: np.ndarray, protocol: str = "10fold",
-                   far_target: float = 1e-3, embedding_norm: float | None = None) -> dict[str, Any]:
-    """Verification metrics of pairs (emb1[i], emb2[i]) under a named protocol; JSON-serialisable dict."""
+def pair_scores(emb1: np.ndarray, emb2: np.ndarray, protocol: str) -> np.ndarray:
+    """Per-pair scores a protocol thresholds: squared L2 distance of the normalised rows for "10fold", cosine
+    similarity for the oracles."""
     emb1 = np.asarray(emb1)
     emb2 = np.asarray(emb2)
-    issame = np.asarray(issame)
     if emb1.ndim != 2 or emb1.shape != emb2.shape:
         raise ValueError(f"pair embeddings must be two [P, D] arrays of one shape, got {emb1.shape} and {emb2.shape}")
-    if issame.shape != (len(emb1),):
-        raise ValueError(f"issame must have one entry per pair ({len(emb1)}), got shape {issame.shape}")
+    if protocol == "10fold":
+        return squared_l2_distances(emb1, emb2)
+    if protocol in ("oracle", "oracle_flip"):
+        return cosine_similarities(emb1, emb2)
+    raise ValueError(f"unknown verification protocol {protocol!r}; known: {', '.join(PROTOCOLS)}")
+
+
+def score_metrics(scores: np.ndarray, issame: np.ndarray, protocol: str = "10fold", far_target: float = 1e-3,
+                  embedding_norm: float | None = None) -> dict[str, Any]:
+    """Verification metrics of per-pair scores (`pair_scores`) under a named protocol; JSON-serialisable dict."""
+    scores = np.asarray(scores)
+    issame = np.asarray(issame)
+    if issame.shape != (len(scores),):
+        raise ValueError(f"issame must have one entry per pair ({len(scores)}), got shape {issame.shape}")
     if not np.isin(issame, (0, 1)).all():
         raise ValueError("issame must hold booleans (0/1)")
     issame = issame.astype(bool)
     result: dict[str, Any] = {"protocol": protocol, "n_pairs": int(len(issame)), "n_genuine": int(issame.sum())}
     if protocol == "10fold":
-        dist = squared_l2_distances(emb1, emb2)
-        accuracies, chosen = ten_fold_accuracy(dist, issame)
-        val, far, _ = ten_fold_val(dist, issame, far_target)
+        accuracies, chosen = ten_fold_accuracy(scores, issame)
+        val, far, _ = ten_fold_val(scores, issame, far_target)
         n_diff = fold_impostors(issame)
         train_impostors = int(n_diff.sum() - n_diff.max())  # the smallest training split's impostor pairs
         result.update(
@@ -180,9 +190,16 @@ def evaluate_pairs(emb1: np.ndarray, emb2: np.ndarray, issame: np.ndarray, proto
             embedding_norm=None if embedding_norm is None else float(embedding_norm),
         )
     elif protocol in ("oracle", "oracle_flip"):
-        accuracy, threshold = oracle_accuracy(cosine_similarities(emb1, emb2), issame)
+        accuracy, threshold = oracle_accuracy(scores, issame)
         result.update(accuracy=accuracy, std=None, fold_accuracies=None, thresholds=[threshold],
                       far_target=None, val=None, val_std=None, far=None, embedding_norm=None)
     else:
         raise ValueError(f"unknown verification protocol {protocol!r}; known: {', '.join(PROTOCOLS)}")
     return result
+
+
+def evaluate_pairs(emb1: np.ndarray, emb2: np.ndarray, issame: np.ndarray, protocol: str = "10fold",
+                   far_target: float = 1e-3, embedding_norm: float | None = None) -> dict[str, Any]:
+    """Verification metrics of pairs (emb1[i], emb2[i]) under a named protocol; JSON-serialisable dict."""
+    scores = pair_scores(emb1, emb2, protocol)
+    return score_metrics(scores, issame, protocol, far_target, embedding_norm)
