@@ -127,6 +127,10 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
     from x2softmax.evaluate.run import evaluate_model
     from x2softmax.train.devices import gpu_environment
 
+    if args.threads:  # the job's share of the CPU: torch's default takes every core (oversubscribed in parallel jobs)
+        import torch
+
+        torch.set_num_threads(args.threads)
     with gpu_environment(args.gpus if args.device == "auto" else 0):
         path = evaluate_model(
             Path(args.model), Path(args.out), run=args.run or Path(args.model).parent.name,
@@ -368,6 +372,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--cache", default=None, help="embedding cache directory")
     p.add_argument("--device", default="auto")
     p.add_argument("--gpus", type=int, default=1, help="GPUs to take with --device auto (leased like training's)")
+    p.add_argument("--threads", type=_bounded(int, 1, 256), default=None,
+                   help="CPU threads for the forward passes (default: torch's, every core)")
     p.add_argument("--out", required=True)
     p.set_defaults(func=cmd_evaluate)
 

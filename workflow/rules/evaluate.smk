@@ -42,7 +42,7 @@ rule evaluate:
         "x2softmax evaluate --model {input.backbone:q} --run {wildcards.run:q} --loss {params.loss:q}"
         " --data-root {params.root:q} --benchmarks {params.benchmarks:q} --protocols {params.protocols:q}"
         " --ijb {params.ijb:q} --aligned-root results/aligned --ijb-mode {params.mode:q}"
-        " --batch-size {params.batch_size:q} --gpus {resources.gpu:q} --cache results/embeddings"
+        " --batch-size {params.batch_size:q} --gpus {resources.gpu:q} --threads {threads} --cache results/embeddings"
         " --out results/eval/{wildcards.run:q} > {log:q} 2>&1"
 
 
