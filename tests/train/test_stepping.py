@@ -8,7 +8,7 @@ import numpy as np
 import torch
 
 from x2softmax.train import stepping
-from x2softmax.train.stepping import FirstNonFinite, StepTally, device_batches, use_fused_sgd
+from x2softmax.train.stepping import FirstNonFinite, StepTally, device_batches, one_ahead, use_fused_sgd
 
 CPU = torch.device("cpu")
 
@@ -58,6 +58,19 @@ def test_cpu_batches_pass_through_untouched():
     out = list(device_batches(iter(batches), CPU))
     assert len(out) == 3 and all(a is b for pair, ref in zip(out, batches) for a, b in zip(pair, ref))
     assert not any(t.is_pinned() for pair in out for t in pair)
+
+
+def test_each_batch_is_prepared_before_the_previous_one_is_handed_out():
+    events = []
+
+    def prepare(item):
+        events.append(f"prepare {item}")
+        return item
+
+    for item in one_ahead(range(3), prepare):
+        events.append(f"use {item}")
+    assert events == ["prepare 0", "prepare 1", "use 0", "prepare 2", "use 1", "use 2"]
+    assert list(one_ahead([], prepare)) == []
 
 
 def test_fused_sgd_only_for_fp16_on_cuda_and_only_where_torch_has_it(monkeypatch):

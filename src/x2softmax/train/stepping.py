@@ -1,17 +1,21 @@
 """What keeps the device busy between the trainer's reads of it: per-step values tallied on the device, batches
 copied ahead (CUDA), and the fused SGD step of fp16 runs on CUDA.
 
-The trainer reads the tally only where a value is really needed (log steps, validation, checkpoints, the end), so a
-step never waits for the device: a non-finite loss or gradient norm is recorded with the step it first occurred at
-and reported when the tally is next read, before any checkpoint could save weights updated after it.
+The trainer reads the tally only where a value is really needed (log steps, validation, checkpoints, the end), so
+its loop adds no wait for the device to a step (the head's and the losses' boolean-mask indexing still waits once
+or more per step on CUDA). A non-finite loss or gradient norm is recorded with the step it first occurred at and
+reported when the tally is next read, before any checkpoint could save weights updated after it.
 """
 
 from __future__ import annotations
 
 import inspect
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
+from typing import TypeVar
 
 import torch
+
+T = TypeVar("T")
 
 
 class TrainingDiverged(RuntimeError):
@@ -93,20 +97,25 @@ def use_fused_sgd(device: torch.device, autocast: torch.dtype | None) -> bool:
     return device.type == "cuda" and autocast is torch.float16 and fused_sgd_supported()
 
 
+def one_ahead(items: Iterable[T], prepare: Callable[[T], T]) -> Iterator[T]:
+    """The items, each prepared before the previous one is handed out (so its preparation overlaps that one's use)."""
+    ahead: list[T] = []
+    for item in items:
+        ahead.append(prepare(item))
+        if len(ahead) == 2:
+            yield ahead.pop(0)
+    yield from ahead
+
+
 def device_batches(
     batches: Iterable[tuple[torch.Tensor, torch.Tensor]], device: torch.device,
 ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
     """Batches moved to a CUDA device one step ahead (pinned memory, non-blocking copy); on the CPU as they come."""
     if device.type != "cuda":
-        yield from batches
-        return
-    ahead: tuple[torch.Tensor, torch.Tensor] | None = None
-    for batch in batches:
-        copied = tuple(
-            (t if t.is_pinned() else t.pin_memory()).to(device, non_blocking=True) for t in batch
-        )
-        if ahead is not None:
-            yield ahead
-        ahead = copied  # type: ignore[assignment]
-    if ahead is not None:
-        yield ahead
+        return iter(batches)
+
+    def copy(batch: tuple[torch.Tensor, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+        images, labels = ((t if t.is_pinned() else t.pin_memory()).to(device, non_blocking=True) for t in batch)
+        return images, labels  # queued on the stream behind the step running now
+
+    return one_ahead(batches, copy)

@@ -264,9 +264,9 @@ class Trainer:
         return int(self.tally.skipped.item())
 
     def train_step(self, images: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """One optimisation step of the run (it never waits for the device); returns device tensors (loss averaged
-        over ranks, accuracy, backbone grad norm). A non-finite loss or grad norm is kept in `self.tally` and raised
-        by the loop at its next read; the step counted is `global_step + 1`, which the caller then advances."""
+        """One optimisation step of the run, reading nothing back from the device itself; returns device tensors
+        (loss averaged over ranks, accuracy, backbone grad norm). A non-finite loss or grad norm is kept in
+        `self.tally` as step `global_step + 1` (the caller advances global_step) and raised by the loop's next read."""
         step = self.global_step + 1
         images = normalise_images(images.to(self.device, non_blocking=True))
         labels = labels.to(self.device, non_blocking=True)
