@@ -24,26 +24,27 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from train_step import _spec, _write_faces  # noqa: E402
 
 from x2softmax import config as xcfg  # noqa: E402
-from x2softmax.train.trainer import _Trainer  # noqa: E402
+from x2softmax.train.trainer import Trainer  # noqa: E402
 
 OLD_EPOCHS = 6  # the embedded default's epochs before the first cut
 NEW_EPOCHS = xcfg.load_config()["train"]["epochs"]  # the default's epochs now
 
 
-def _fill_share(trainer: _Trainer, images: torch.Tensor, labels: torch.Tensor, fill: bool) -> float:
+def _fill_share(trainer: Trainer, images: torch.Tensor, labels: torch.Tensor, fill: bool) -> float:
     """Share of the profiled CPU time spent in aten::fill_ over two steps."""
     from torch.profiler import ProfilerActivity, profile
 
     torch.utils.deterministic.fill_uninitialized_memory = fill
     with profile(activities=[ProfilerActivity.CPU]) as prof:
         for _ in range(2):
-            trainer._step(images, labels)
+            trainer.train_step(images, labels)
     events = prof.key_averages()
     total = sum(e.self_cpu_time_total for e in events)
     return sum(e.self_cpu_time_total for e in events if e.key == "aten::fill_") / max(total, 1e-9)
 
 
 def main() -> None:
+    """Time both settings in turns and print the table."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--repeats", type=int, default=5)
@@ -53,9 +54,9 @@ def main() -> None:
         faces = _write_faces(Path(tmp) / "faces", 300, 8, 32)
         spec = _spec(faces, "iresnet_tiny", 32, 128, args.threads)
         spec["train"]["deterministic"] = True  # as the embedded default
-        trainer = _Trainer(spec, Path(tmp) / "o", Path(tmp) / "c")
+        trainer = Trainer(spec, Path(tmp) / "o", Path(tmp) / "c")
         images, labels = next(trainer.batches.iterate(0, 0))
-        trainer._step(images, labels)  # warm-up
+        trainer.train_step(images, labels)  # warm-up
         shares = {fill: _fill_share(trainer, images, labels, fill) for fill in (True, False)}
         times: dict[bool, list[float]] = {True: [], False: []}
         for _ in range(args.repeats):
@@ -63,7 +64,7 @@ def main() -> None:
                 torch.utils.deterministic.fill_uninitialized_memory = fill
                 start = time.perf_counter()
                 for _ in range(args.steps):
-                    trainer._step(images, labels)
+                    trainer.train_step(images, labels)
                 times[fill].append((time.perf_counter() - start) / args.steps)
     for fill, label in ((True, "NaN fill on (PyTorch default)"), (False, "NaN fill off (trainer)")):
         print(f"{label:32s} aten::fill_ {shares[fill]:.1%} of CPU time; median {statistics.median(times[fill]):.4f} s/step, min {min(times[fill]):.4f} s/step")

@@ -18,7 +18,7 @@ FP16 = {"amp": "fp16", "scaler_growth_interval": 3}
 
 def _trainer(make_spec, tmp_path, **train_overrides):
     spec = make_spec(train={**FP16, **train_overrides})
-    return trainer_module._Trainer(spec, tmp_path / "out", tmp_path / "ckpt")
+    return trainer_module.Trainer(spec, tmp_path / "out", tmp_path / "ckpt")
 
 
 def _first_batch(trainer):
@@ -39,7 +39,7 @@ def test_autocast_runs_the_convolutions_in_fp16_and_keeps_loss_and_head_in_fp32(
     for conv in convs:
         conv.register_forward_hook(trunk)
     trainer.head.register_forward_hook(head)
-    trainer._step(*_first_batch(trainer))
+    trainer.train_step(*_first_batch(trainer))
     assert seen == {"conv": torch.float16, "head_input": torch.float32, "loss": torch.float32,
                     "weight": torch.float32}
     assert trainer.scaler.is_enabled()
@@ -49,21 +49,20 @@ def test_autocast_runs_the_convolutions_in_fp16_and_keeps_loss_and_head_in_fp32(
 def test_an_inf_gradient_skips_the_step_and_halves_the_scale(tmp_path, make_spec):
     trainer = _trainer(make_spec, tmp_path)
     trainer.scaler.load_state_dict({**trainer.scaler.state_dict(), "scale": 128.0})  # no overflow of its own
-    trainer.last_scale = 128.0
     images, labels = _first_batch(trainer)
     param = next(trainer.backbone.parameters())
     before = {k: v.detach().clone() for k, v in trainer.backbone.named_parameters()}
     head_before = trainer.head.weight.detach().clone()
     handle = param.register_hook(lambda grad: grad * math.inf)
     scale = trainer.scaler.get_scale()
-    trainer._step(images, labels)
+    trainer.train_step(images, labels)
     handle.remove()
     assert trainer.scaler.get_scale() == scale * 0.5 and trainer.skipped_steps == 1
     for key, value in trainer.backbone.named_parameters():
         torch.testing.assert_close(value.detach(), before[key], rtol=0, atol=0)  # no parameter moved
     torch.testing.assert_close(trainer.head.weight.detach(), head_before, rtol=0, atol=0)
     assert not trainer.optimizer.state  # no momentum buffer was created: the optimizer never stepped
-    trainer._step(images, labels)
+    trainer.train_step(images, labels)
     assert trainer.skipped_steps == 1
     assert not torch.equal(trainer.head.weight.detach(), head_before)
 
@@ -74,7 +73,7 @@ def test_gradients_are_unscaled_before_clipping(tmp_path, make_spec):
     for scale in (2.0**2, 2.0**8):  # larger scales overflow fp16 on this tiny net (gradient norm ~100)
         trainer = _trainer(make_spec, tmp_path / str(scale), grad_clip=0.5)
         trainer.scaler.load_state_dict({**trainer.scaler.state_dict(), "scale": scale})
-        _, _, grad_norm = trainer._step(*_first_batch(trainer))
+        _, _, grad_norm = trainer.train_step(*_first_batch(trainer))
         results.append((float(grad_norm), trainer.head.weight.detach().clone(),
                         {k: v.clone() for k, v in trainer.backbone.state_dict().items()}))
     (norm_a, head_a, net_a), (norm_b, head_b, net_b) = results
@@ -107,5 +106,5 @@ def test_fp16_resume_restores_the_scaler_and_is_bit_identical(tmp_path, make_spe
 def test_bf16_autocast_needs_no_scaler(tmp_path, make_spec):
     trainer = _trainer(make_spec, tmp_path, amp="bf16")
     assert trainer.autocast is torch.bfloat16 and not trainer.scaler.is_enabled()
-    loss, _, _ = trainer._step(*_first_batch(trainer))
+    loss, _, _ = trainer.train_step(*_first_batch(trainer))
     assert torch.isfinite(loss) and trainer.skipped_steps == 0

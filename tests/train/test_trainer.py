@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import math
+import re
 
 import pytest
 import torch
@@ -10,7 +12,7 @@ import torch
 from x2softmax.io import file_sha256
 from x2softmax.models import load_backbone
 from x2softmax.train import trainer as trainer_module
-from x2softmax.train.trainer import train
+from x2softmax.train.trainer import TrainingDiverged, train
 
 from .conftest import IMAGES_PER_CLASS, NUM_CLASSES, make_faces
 
@@ -97,7 +99,8 @@ def test_changed_spec_discards_the_checkpoint(tmp_path, make_spec, capsys):
     assert "different spec" in capsys.readouterr().err
 
 
-def test_nan_loss_stops_with_the_step_and_keeps_the_checkpoint(tmp_path, make_spec, monkeypatch):
+def _poison_loss(monkeypatch, step):
+    """The loss's logits are NaN at the given step (its `step`-th forward pass)."""
     real_build_loss = trainer_module.build_loss
 
     def poisoned_build_loss(name, **hparams):
@@ -108,12 +111,34 @@ def test_nan_loss_stops_with_the_step_and_keeps_the_checkpoint(tmp_path, make_sp
         def margin_logits(cosine, labels, norms=None):
             calls["n"] += 1
             logits = plain(cosine, labels, norms)
-            return logits * float("nan") if calls["n"] == 6 else logits
+            return logits * float("nan") if calls["n"] == step else logits
 
         loss.margin_logits = margin_logits
         return loss
 
     monkeypatch.setattr(trainer_module, "build_loss", poisoned_build_loss)
+
+
+def _poison_gradient(monkeypatch, step):
+    """A backbone gradient is infinite at the given step (its `step`-th backward pass)."""
+    real_build_backbone = trainer_module.build_backbone
+
+    def poisoned_build_backbone(*args, **kwargs):
+        backbone = real_build_backbone(*args, **kwargs)
+        calls = {"n": 0}
+
+        def hook(grad):
+            calls["n"] += 1
+            return grad * math.inf if calls["n"] == step else grad
+
+        next(backbone.parameters()).register_hook(hook)
+        return backbone
+
+    monkeypatch.setattr(trainer_module, "build_backbone", poisoned_build_backbone)
+
+
+def test_nan_loss_stops_with_the_step_and_keeps_the_checkpoint(tmp_path, make_spec, monkeypatch):
+    _poison_loss(monkeypatch, 6)
     ckpt = tmp_path / "ckpt" / "last.pt"
     with pytest.raises(RuntimeError, match="step 6"):
         train(make_spec(), tmp_path / "out", tmp_path / "ckpt")
@@ -121,6 +146,28 @@ def test_nan_loss_stops_with_the_step_and_keeps_the_checkpoint(tmp_path, make_sp
     before = file_sha256(ckpt)
     assert not (tmp_path / "out" / "summary.json").exists()
     assert file_sha256(ckpt) == before
+
+
+@pytest.mark.parametrize(("poison", "what", "step"), [
+    (_poison_loss, "loss is nan", 5),  # read at the log step 6
+    (_poison_gradient, "the gradient norm is inf (weights updated with it)", 7),  # read at the checkpoint step 8
+])
+def test_a_non_finite_step_between_reads_is_named_and_never_checkpointed(tmp_path, make_spec, monkeypatch, poison,
+                                                                         what, step):
+    """The loop reads the device only at log steps (3, 6, ...) and checkpoints (4, 8, ...); a non-finite step
+    between them is still named exactly, and no checkpoint holds the weights that followed it."""
+    poison(monkeypatch, step)
+    ckpt = tmp_path / "ckpt" / "last.pt"
+    seen = []
+    with pytest.raises(TrainingDiverged, match=re.escape(f"{what} at step {step}; training stopped")) as raised:
+        train(make_spec(), tmp_path / "out", tmp_path / "ckpt", on_step=seen.append)
+    assert f"last good checkpoint kept: {ckpt} (step 4)" in str(raised.value)
+    assert seen[-1] == step  # training went on to the next read (step + 1 here) and stopped there
+    state = torch.load(ckpt, weights_only=True)
+    assert state["global_step"] == 4
+    assert all(bool(torch.isfinite(t).all()) for t in [*state["backbone"].values(), *state["head"].values()]
+               if t.is_floating_point())
+    assert not (tmp_path / "out" / "summary.json").exists()
 
 
 def test_spec_contradicted_by_data_fails_before_the_first_step(tmp_path, make_spec):
@@ -167,11 +214,11 @@ def test_validation_during_training(tmp_path, make_spec, faces_dir):
 @pytest.mark.parametrize("deterministic", [True, False])
 def test_deterministic_flag_is_set_as_torch_sets_it(deterministic):
     """The trainer's own setting of the flag equals torch.use_deterministic_algorithms' (strict on the CPU)."""
-    from x2softmax.train.trainer import _set_deterministic
+    from x2softmax.train.runtime import set_deterministic
 
     before = (torch.are_deterministic_algorithms_enabled(), torch.is_deterministic_algorithms_warn_only_enabled())
     try:
-        _set_deterministic(deterministic, torch.device("cpu"))
+        set_deterministic(deterministic, torch.device("cpu"))
         assert torch.are_deterministic_algorithms_enabled() is deterministic
         assert torch.is_deterministic_algorithms_warn_only_enabled() is False
         assert torch.backends.cudnn.benchmark is (not deterministic)

@@ -5,9 +5,6 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import os
-import random
-import resource
 import sys
 import time
 import warnings
@@ -16,7 +13,6 @@ from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 import torch.distributed as dist
 from torch import nn
@@ -40,14 +36,18 @@ from x2softmax.train.checkpoint import (
 from x2softmax.torchcompat import no_forward_buffer_sync_ddp
 from x2softmax.torchfile import non_finite, save_plain
 from x2softmax.train.head import ShardedHead
+from x2softmax.train.runtime import (
+    autocast_dtype,
+    init_process_group,
+    peak_memory_mb,
+    seed_everything,
+    set_deterministic,
+    training_device,
+)
 from x2softmax.train.saturation import BELOW_KEY, MEDIAN_KEY, saturation_stats
 from x2softmax.train.schedule import build_scheduler
-
-AMP_MODES = ("auto", "fp16", "bf16", "none")
-
-
-class TrainingDiverged(RuntimeError):
-    """A step produced a non-finite loss, gradient or weight; the message says which checkpoint is kept."""
+from x2softmax.train.stepping import StepTally, TrainingDiverged, device_batches, scale_tensor, use_fused_sgd
+from x2softmax.train.validation import Validation
 
 
 def _setting(spec: dict[str, Any], dotted: str, default: Any = ...) -> Any:
@@ -60,19 +60,6 @@ def _setting(spec: dict[str, Any], dotted: str, default: Any = ...) -> Any:
             return default
         node = node[part]
     return node
-
-
-def autocast_dtype(amp: str, device: torch.device) -> torch.dtype | None:
-    """Autocast dtype of the trunk for an amp setting: auto = fp16 on CUDA and none on the CPU.
-
-    fp16 also runs on the CPU (slowly: it is how the tests and the rehearsal exercise the GPU's autocast and
-    grad-scaler path without a GPU).
-    """
-    if amp not in AMP_MODES:
-        raise ValueError(f"train.amp={amp!r}: use one of {AMP_MODES}")
-    if amp == "auto":
-        return torch.float16 if device.type == "cuda" else None
-    return {"fp16": torch.float16, "bf16": torch.bfloat16, "none": None}[amp]
 
 
 def data_hash(train_dir: Path) -> str:
@@ -113,95 +100,6 @@ def _check_training_data(spec: dict[str, Any]) -> tuple[Path, Any]:
     return train_dir, faces
 
 
-def _init_process_group() -> bool:
-    """Join the torchrun process group (nccl on GPU, gloo on CPU) when WORLD_SIZE > 1; True if created here."""
-    if int(os.environ.get("WORLD_SIZE", "1")) <= 1 or dist.is_initialized():
-        return False
-    dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
-    return True
-
-
-def _device() -> torch.device:
-    """cuda:LOCAL_RANK when CUDA is available, else the CPU."""
-    if torch.cuda.is_available():
-        index = int(os.environ.get("LOCAL_RANK", "0"))
-        torch.cuda.set_device(index)
-        return torch.device("cuda", index)
-    return torch.device("cpu")
-
-
-def _seed_everything(seed: int) -> None:
-    """Seed python, numpy and torch (all devices)."""
-    random.seed(seed)
-    np.random.seed(seed % 2**32)
-    torch.manual_seed(seed)
-
-
-def _set_deterministic(deterministic: bool, device: torch.device) -> None:
-    """Deterministic algorithms and cuDNN (strict on the CPU, warn-only on CUDA) or cuDNN autotuning.
-
-    Uninitialised memory is not filled with NaN (PyTorch's debugging default under deterministic algorithms): every
-    kernel the trainer runs writes its outputs in full, and the fill cost ~17 % of a CPU step (bench/train_run.py).
-    The flag is set as `torch.use_deterministic_algorithms` sets it, without importing torch._inductor for its
-    compiler setting (about 2 s per training process; the trainer never compiles): that setting is mirrored only
-    where the compiler is already loaded.
-    """
-    if deterministic and device.type == "cuda":
-        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
-    warn_only = deterministic and device.type == "cuda"
-    inductor = sys.modules.get("torch._inductor.config")
-    if inductor is not None:
-        inductor.deterministic = deterministic
-    torch._C._set_deterministic_algorithms(deterministic, warn_only=warn_only)
-    torch.utils.deterministic.fill_uninitialized_memory = False
-    torch.backends.cudnn.deterministic = deterministic
-    torch.backends.cudnn.benchmark = not deterministic
-
-
-def _peak_memory_mb(device: torch.device) -> float:
-    """Peak memory of this process: CUDA max allocated, or the CPU max resident set size."""
-    if device.type == "cuda":
-        return torch.cuda.max_memory_allocated(device) / 2**20
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
-class _Validation:
-    """Pair verification on the val sets of the spec (rank 0), every `every` steps and at the end."""
-
-    def __init__(self, spec: dict[str, Any], input_size: int, device: torch.device) -> None:
-        val = _setting(spec, "train.val", {}) or {}
-        self.every = int(val.get("every", 0))
-        self.sets = list(val.get("sets", [])) if self.every > 0 else []
-        self.data_dir = Path(val.get("data_dir", "."))
-        self.input_size, self.device = input_size, device
-        self.pairs: dict[str, tuple[np.ndarray, np.ndarray]] = {}
-        for name in self.sets:
-            if not (self.data_dir / f"{name}.bin").is_file():
-                raise FileNotFoundError(f"{self.data_dir / f'{name}.bin'}: validation set not found")
-
-    def due(self, step: int, last: bool) -> bool:
-        """Whether validation runs after this step."""
-        return bool(self.sets) and (last or step % self.every == 0)
-
-    def run(self, model: nn.Module) -> dict[str, float]:
-        """Verification accuracy (10-fold) of each val set."""
-        from x2softmax.data.pairs import load_bin_images
-        from x2softmax.evaluate.embed import embed_images
-        from x2softmax.evaluate.verification import evaluate_pairs
-
-        was_training = model.training
-        model.eval()
-        scores = {}
-        for name in self.sets:
-            if name not in self.pairs:
-                self.pairs[name] = load_bin_images(self.data_dir / f"{name}.bin", self.input_size)
-            images, issame = self.pairs[name]
-            emb = embed_images(model, images, batch_size=256, flip=True, device=str(self.device))
-            scores[name] = float(evaluate_pairs(emb[0::2], emb[1::2], issame, protocol="10fold")["accuracy"])
-        model.train(was_training)
-        return scores
-
-
 def train(
     spec: dict[str, Any],
     out_dir: Path,
@@ -213,22 +111,22 @@ def train(
     Resumes from ckpt_dir when a checkpoint of the same spec is there. `on_step(global_step)` is called after
     every step (after any checkpoint of that step). Returns the summary dict (on every rank).
     """
-    owns_group = _init_process_group()
+    owns_group = init_process_group()
     try:
-        return _Trainer(spec, Path(out_dir), Path(ckpt_dir)).fit(on_step)
+        return Trainer(spec, Path(out_dir), Path(ckpt_dir)).fit(on_step)
     finally:
         if owns_group:
             dist.destroy_process_group()
 
 
-class _Trainer:
-    """One training run's state (built from the spec) and its loop."""
+class Trainer:
+    """One training run's state (built from the spec) and its loop (`fit`); `train_step` is one step of it."""
 
     def __init__(self, spec: dict[str, Any], out_dir: Path, ckpt_dir: Path) -> None:
         self.spec, self.out_dir, self.ckpt_dir = spec, out_dir, ckpt_dir
         self.run_name = str(_setting(spec, "run"))
         self.rank, self.world_size = D.rank(), D.world_size()
-        self.device = _device()
+        self.device = training_device()
         t = dict(_setting(spec, "train"))
         m = dict(_setting(spec, "model"))
         self.batch_size, self.epochs = int(_setting(spec, "train.batch_size")), int(_setting(spec, "train.epochs"))
@@ -239,19 +137,19 @@ class _Trainer:
         self.autocast = autocast_dtype(str(t.get("amp", "auto")), self.device)
         if self.device.type == "cpu":
             torch.set_num_threads(int(t.get("threads", 1)))
-        _set_deterministic(bool(t.get("deterministic", False)), self.device)
+        set_deterministic(bool(t.get("deterministic", False)), self.device)
 
         self.train_dir, faces = _check_training_data(spec)
         self.num_classes = faces.num_classes
         self.input_size = int(m.get("input_size", 112))
-        self.validation = _Validation(spec, self.input_size, self.device)
+        self.validation = Validation(_setting(spec, "train.val", {}) or {}, self.input_size, self.device)
         self.plan = EpochPlan(len(faces), self.batch_size, self.seed, self.rank, self.world_size)
         self.total_steps = self.plan.steps_per_epoch * self.epochs
         if self.total_steps < 1:
             raise ValueError(f"run spec {self.run_name!r}: train.epochs must be >= 1, got {self.epochs}")
 
         # Model and head initialisation depend on the seed only (not the rank), so every world size starts alike.
-        _seed_everything(self.seed)
+        seed_everything(self.seed)
         backbone = build_backbone(
             _setting(spec, "model.backbone"), int(m.get("embedding_size", 512)), self.input_size,
             float(m.get("dropout", 0.0)),
@@ -269,11 +167,12 @@ class _Trainer:
             self.model = no_forward_buffer_sync_ddp(
                 backbone, [self.device.index] if self.device.type == "cuda" else None
             )
-        _seed_everything(self.seed + self.rank)
+        seed_everything(self.seed + self.rank)
         self.optimizer = torch.optim.SGD(
             [{"params": [p for p in backbone.parameters() if p.requires_grad]}, {"params": self.head.parameters()}],
             lr=float(_setting(spec, "train.lr")), momentum=float(t.get("momentum", 0.9)),
             weight_decay=float(t.get("weight_decay", 5e-4)),
+            **({"fused": True} if use_fused_sgd(self.device, self.autocast) else {}),
         )
         self.scheduler = build_scheduler(
             self.optimizer, _setting(spec, "train.schedule"), self.plan.steps_per_epoch, self.total_steps
@@ -283,7 +182,7 @@ class _Trainer:
             self.device.type, enabled=self.autocast is torch.float16,
             growth_interval=int(t.get("scaler_growth_interval", 2000)),
         )
-        self.skipped_steps, self.last_scale = 0, self.scaler.get_scale()
+        self.tally = StepTally(self.device)  # per-step values kept on the device, read at log steps and checkpoints
         # A skipped fp16 step still advances the per-iteration schedule (as the authors' loop does): not a bug.
         warnings.filterwarnings("ignore", message="Detected call of `lr_scheduler.step\\(\\)` before")
         if bool(_setting(spec, "data.in_memory", True)):
@@ -349,7 +248,7 @@ class _Trainer:
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
         self.scaler.load_state_dict(state["scaler"])
-        self.skipped_steps, self.last_scale = int(state.get("skipped_steps", 0)), self.scaler.get_scale()
+        self.tally.skipped.fill_(int(state.get("skipped_steps", 0)))
         set_rng_state(state["rng"])
         self.global_step = self.checkpoint_step = int(state["global_step"])
         self.train_time_s, self.val_time_s = float(state["train_time_s"]), float(state["val_time_s"])
@@ -359,8 +258,16 @@ class _Trainer:
             print(f"x2softmax: resuming {self.run_name} at step {self.global_step}/{self.total_steps}", file=sys.stderr)
 
     # -- the loop ----------------------------------------------------------------------------------------------
-    def _step(self, images: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """One optimisation step; returns (loss averaged over ranks, accuracy, backbone grad norm)."""
+    @property
+    def skipped_steps(self) -> int:
+        """fp16 steps the grad scaler skipped (gradient overflow) so far; waits for the device."""
+        return int(self.tally.skipped.item())
+
+    def train_step(self, images: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """One optimisation step of the run, reading nothing back from the device itself; returns device tensors
+        (loss averaged over ranks, accuracy, backbone grad norm). A non-finite loss or grad norm is kept in
+        `self.tally` as step `global_step + 1` (the caller advances global_step) and raised by the loop's next read."""
+        step = self.global_step + 1
         images = normalise_images(images.to(self.device, non_blocking=True))
         labels = labels.to(self.device, non_blocking=True)
         amp = (
@@ -370,23 +277,26 @@ class _Trainer:
             embeddings = self.model(images)
         loss, acc = self.head(embeddings.float(), labels)
         mean_loss = D.all_reduce_mean(loss.detach())
-        if not bool(torch.isfinite(mean_loss)):
-            self._diverged(f"loss is {mean_loss.item()}", self.global_step + 1)
+        self.tally.bad_loss.record(mean_loss, step)
         self.optimizer.zero_grad(set_to_none=True)
         self.scaler.scale(loss).backward()
         self.scaler.unscale_(self.optimizer)
         max_norm = float(self.grad_clip) if self.grad_clip else math.inf
         grad_norm = nn.utils.clip_grad_norm_(self.backbone.parameters(), max_norm)  # of the unscaled gradients
         self.scaler.step(self.optimizer)  # skipped when a gradient is inf/NaN (fp16 overflow)
-        self.scaler.update()
         if self.scaler.is_enabled():  # update() halves the scale exactly when the step was skipped
-            scale = self.scaler.get_scale()
-            self.skipped_steps += scale < self.last_scale
-            self.last_scale = scale
+            scale_before = scale_tensor(self.scaler).clone()
+            self.scaler.update()
+            self.tally.count_skip(scale_before, scale_tensor(self.scaler))
+        else:  # the scaler skips steps with a non-finite gradient; without it the weights took it
+            self.tally.bad_grad_norm.record(grad_norm, step)
         self.scheduler.step()
-        if not self.scaler.is_enabled() and not bool(torch.isfinite(grad_norm)):  # the scaler skips such steps
-            self._diverged(f"the gradient norm is {grad_norm.item()} (weights updated with it)", self.global_step + 1)
         return mean_loss, acc.detach(), grad_norm
+
+    def _stop_if_diverged(self) -> None:
+        """Raise TrainingDiverged naming the first non-finite step since the start, if there was one."""
+        if (found := self.tally.divergence()) is not None:
+            self._diverged(*found)
 
     def _diverged(self, what: str, step: int) -> None:
         """Stop training at a non-finite step, saying which checkpoint (taken before it) is kept."""
@@ -424,8 +334,12 @@ class _Trainer:
         return self._write_outputs()
 
     def _loop(self, progress: tqdm, on_step: Callable[[int], None] | None) -> None:
-        """Steps from the current global step to the end, logging, validating and checkpointing as configured."""
-        window_loss, window_acc, window_steps = 0.0, 0.0, 0
+        """Steps from the current global step to the end, logging, validating and checkpointing as configured.
+
+        The device is read only after a step that logs, validates or checkpoints (and after the last): a non-finite
+        step is raised there, before anything of that step is logged or saved.
+        """
+        window_steps = 0
         window_log_probs: list[torch.Tensor] = []  # log p_y of every sample of the window (saturation diagnostic)
         window_train_time = self.train_time_s
         tick = time.perf_counter()
@@ -433,21 +347,27 @@ class _Trainer:
         steps_per_epoch = self.plan.steps_per_epoch
         while self.global_step < self.total_steps:
             epoch, start = divmod(self.global_step, steps_per_epoch)
-            for images, labels in self.batches.iterate(epoch, start):
-                loss, acc, grad_norm = self._step(images, labels)
+            for images, labels in device_batches(self.batches.iterate(epoch, start), self.device):
+                loss, acc, grad_norm = self.train_step(images, labels)
                 window_log_probs.append(self.head.target_log_prob)
-                loss_value, acc_value = torch.stack([loss, acc]).tolist()
+                self.tally.add(loss, acc)
                 self.global_step += 1
-                self.train_time_s += time.perf_counter() - tick
-                window_loss, window_acc, window_steps = window_loss + loss_value, window_acc + acc_value, window_steps + 1
+                window_steps += 1
                 last = self.global_step == self.total_steps
-                if self.global_step % self.log_every == 0 or last:
+                log = self.global_step % self.log_every == 0 or last
+                validate = self.validation.due(self.global_step, last)
+                save = last or (self.checkpoint_every > 0 and self.global_step % self.checkpoint_every == 0)
+                if log or validate or save:
+                    self._stop_if_diverged()  # waits for the device: its wait counts as training time
+                self.train_time_s += time.perf_counter() - tick
+                if log:
                     elapsed = self.train_time_s - window_train_time
+                    loss_sum, acc_sum = self.tally.take_window()
                     line = {
                         "step": self.global_step,
                         "epoch": self.global_step / steps_per_epoch,
-                        "loss": window_loss / window_steps,
-                        "acc": window_acc / window_steps,
+                        "loss": loss_sum / window_steps,
+                        "acc": acc_sum / window_steps,
                         "lr": self.optimizer.param_groups[0]["lr"],
                         "grad_norm": float(grad_norm),
                         "images_per_s": images_per_step * window_steps / max(elapsed, 1e-9),
@@ -458,14 +378,12 @@ class _Trainer:
                     self.metrics.append(line)
                     progress.set_postfix(loss=f"{line['loss']:.3f}", acc=f"{line['acc']:.3f}",
                                          img_s=f"{line['images_per_s']:.0f}")
-                    window_loss, window_acc, window_steps = 0.0, 0.0, 0
-                    window_log_probs = []
-                    window_train_time = self.train_time_s
-                if self.validation.due(self.global_step, last):
+                    window_steps, window_log_probs, window_train_time = 0, [], self.train_time_s
+                if validate:
                     started = time.perf_counter()
                     self._validate()
                     self.val_time_s += time.perf_counter() - started
-                if last or (self.checkpoint_every > 0 and self.global_step % self.checkpoint_every == 0):
+                if save:
                     self._checkpoint()
                 progress.update(1)
                 if on_step is not None:
@@ -503,7 +421,7 @@ class _Trainer:
             **{f"final_{key}": logged[-1].get(key) if logged else None for key in (MEDIAN_KEY, BELOW_KEY)},
             "device": torch.cuda.get_device_name(self.device) if self.device.type == "cuda" else "cpu",
             "world_size": self.world_size,
-            "peak_memory_mb": _peak_memory_mb(self.device),
+            "peak_memory_mb": peak_memory_mb(self.device),
             "amp": str(self.autocast).removeprefix("torch.") if self.autocast is not None else "none",
             "skipped_steps": self.skipped_steps,
         }
