@@ -95,6 +95,12 @@ def cmd_data_align_folder(args: argparse.Namespace) -> None:
     print(align_folder(Path(args.src), Path(args.out), size=args.size, detector=args.detector))
 
 
+def cmd_data_decode_pairs(args: argparse.Namespace) -> None:
+    from x2softmax.data.pair_store import write_pair_store
+
+    print(write_pair_store(Path(args.bin), Path(args.out), args.size))
+
+
 def cmd_data_pack(args: argparse.Namespace) -> None:
     from x2softmax.data.pack import pack_folder
 
@@ -139,6 +145,7 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
             aligned_root=Path(args.aligned_root) if args.aligned_root else None, ijb_mode=args.ijb_mode,
             batch_size=args.batch_size, backbone=args.backbone,
             cache_dir=Path(args.cache) if args.cache else None, device=args.device,
+            pair_stores=Path(args.pair_stores) if args.pair_stores else None,
         )
     print(path)
 
@@ -346,6 +353,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True)
     p.add_argument("--size", type=int, default=112)
     p.set_defaults(func=cmd_data_pack)
+    p = data.add_parser("decode-pairs", help="decode a .bin set's distinct images once, at the model's input size")
+    p.add_argument("--bin", required=True)
+    p.add_argument("--size", type=_bounded(int, 1, 4096), required=True)
+    p.add_argument("--out", required=True)
+    p.set_defaults(func=cmd_data_decode_pairs)
 
     p = sub.add_parser("train", help="train one loss (resumes from its checkpoint)")
     p.add_argument("--spec", type=_json_arg, default=None, help="a resolved run spec (JSON)")
@@ -370,6 +382,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--ijb-mode", default="N1D1F2")
     p.add_argument("--batch-size", type=int, default=256)
     p.add_argument("--cache", default=None, help="embedding cache directory")
+    p.add_argument("--pair-stores", default=None,
+                   help="folder of decoded pair stores ({set}.npz, `x2softmax data decode-pairs`) read instead of .bin")
     p.add_argument("--device", default="auto")
     p.add_argument("--gpus", type=int, default=1, help="GPUs to take with --device auto (leased like training's)")
     p.add_argument("--threads", type=_bounded(int, 1, 256), default=None,

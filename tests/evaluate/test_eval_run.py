@@ -120,3 +120,21 @@ def test_missing_inputs_are_named(setup):
     with pytest.raises(ValueError, match="aligned_root"):
         evaluate_model(setup["run_dir"], setup["tmp"] / "out", benchmarks=[], **{**common, "ijb": ["IJBC"]})
     assert not (setup["tmp"] / "out").exists()
+
+
+def test_a_decoded_pair_store_gives_the_same_results_as_the_bin(setup):
+    """Evaluating from the decoded pair store (x2softmax data decode-pairs) writes byte-identical results."""
+    from x2softmax.data.pair_store import write_pair_store
+
+    kwargs = dict(run="tiny", loss="arcface", data_root=setup["data_root"], benchmarks=["lfw"],
+                  protocols=["10fold", "oracle", "oracle_flip"], ijb=[], aligned_root=None, batch_size=7,
+                  device="cpu")
+    stores = setup["tmp"] / "pairs"
+    write_pair_store(setup["data_root"] / "val" / "lfw.bin", stores / "lfw.npz", 32)
+    plain = evaluate_model(setup["run_dir"] / "backbone.pt", setup["tmp"] / "plain", **kwargs).parent
+    stored = evaluate_model(setup["run_dir"] / "backbone.pt", setup["tmp"] / "stored", pair_stores=stores,
+                            **kwargs).parent
+    for name in ("metrics.csv", "verification.json"):
+        assert (plain / name).read_bytes() == (stored / name).read_bytes()
+    with np.load(plain / "verification_scores.npz") as a, np.load(stored / "verification_scores.npz") as b:
+        assert sorted(a.files) == sorted(b.files) and all(np.array_equal(a[k], b[k]) for k in a.files)

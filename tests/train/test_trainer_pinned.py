@@ -1,8 +1,9 @@
 """The tiny CPU run pinned: weights and logged values of the trainer as they were before its loop stopped reading
 the device every step (issue 22). A change that moves a single bit of the CPU path fails here.
 
-The pins were computed on this project's x86-64 CPU machine with torch 2.13 (one thread); other CPUs or torch
-versions may round differently, which is why they are pinned here and nowhere else.
+The pins were computed on this project's x86-64 CPU machines (torch 2.13, AVX512 kernels, one thread) and are
+compared bit for bit there. Elsewhere (another torch build or CPU kernel set, which may round differently) the
+logged values must agree to 1e-4 and the skipped steps exactly: a weaker check, never a skip.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ PINNED = {
     },
 }
 AMP = {"none": {}, "fp16": {"amp": "fp16", "scaler_growth_interval": 3}}
+PINNED_ON = ("2.13.0+cpu", "AVX512")  # torch.__version__, torch.backends.cpu.get_cpu_capability()
 
 
 def _weights_sha256(path: Path) -> str:
@@ -51,7 +53,11 @@ def test_cpu_run_is_bit_identical_to_the_pinned_run(tmp_path, make_spec, amp):
     for line in lines:
         line.pop("images_per_s")  # a wall-clock rate
     pinned = PINNED[amp]
+    assert summary["skipped_steps"] == pinned["skipped_steps"]
+    if (torch.__version__, torch.backends.cpu.get_cpu_capability()) != PINNED_ON:
+        assert [(x["loss"], x["acc"]) for x in lines] == [(pytest.approx(loss, rel=1e-4), acc)
+                                                          for loss, acc in pinned["loss_acc"]]
+        return
     assert [(x["loss"], x["acc"]) for x in lines] == pinned["loss_acc"]
     assert hashlib.sha256(json.dumps(lines, sort_keys=True).encode()).hexdigest() == pinned["lines"]
     assert _weights_sha256(tmp_path / "out" / "backbone.pt") == pinned["backbone"]
-    assert summary["skipped_steps"] == pinned["skipped_steps"]

@@ -123,3 +123,25 @@ rule align_ijb:
     shell:
         "x2softmax data align {params.root:q} --suite {wildcards.suite:q} --out results/aligned/{wildcards.suite:q}"
         " > {log:q} 2>&1"
+
+
+rule decode_pairs:
+    """A verification set's distinct images decoded once at the model's input size (read by every evaluation job)."""
+    input:
+        lambda wildcards: data_inputs("val", wildcards.benchmark),
+        code("data/pair_store.py", "data/pairs.py", "data/images.py"),
+    output:
+        "results/pairs/{benchmark}.npz",
+    params:
+        bin=lambda wildcards: f"{DATA}/val/{wildcards.benchmark}.bin",
+        size=config["model"]["input_size"],
+    wildcard_constraints:
+        benchmark="|".join(BENCHMARKS),
+    log:
+        "logs/data/decode_pairs_{benchmark}.log",
+    resources:
+        **resources_for("default"),
+    conda:
+        ENV
+    shell:
+        "x2softmax data decode-pairs --bin {params.bin:q} --size {params.size:q} --out {output:q} > {log:q} 2>&1"

@@ -13,7 +13,8 @@ rule evaluate:
         val=data_inputs("val"),
         ijb=[data_inputs("ijb", s) for s in SUITES],
         aligned=expand("results/aligned/{suite}/images.npy", suite=SUITES),
-        code=code(*EVALUATE_CODE, "models", "data/pairs.py", "data/align.py", "data/ijb.py"),
+        pairs=expand("results/pairs/{benchmark}.npz", benchmark=BENCHMARKS),
+        code=code(*EVALUATE_CODE, "models", "data/pairs.py", "data/pair_store.py", "data/align.py", "data/ijb.py"),
     output:
         metrics="results/eval/{run}/metrics.csv",
         verification="results/eval/{run}/verification.json",
@@ -43,6 +44,7 @@ rule evaluate:
         " --data-root {params.root:q} --benchmarks {params.benchmarks:q} --protocols {params.protocols:q}"
         " --ijb {params.ijb:q} --aligned-root results/aligned --ijb-mode {params.mode:q}"
         " --batch-size {params.batch_size:q} --gpus {resources.gpu:q} --threads {threads} --cache results/embeddings"
+        " --pair-stores results/pairs"
         " --out results/eval/{wildcards.run:q} > {log:q} 2>&1"
 
 

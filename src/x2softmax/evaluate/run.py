@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from x2softmax.data.pair_store import load_pair_store
 from x2softmax.data.pairs import load_bin_unique
 from x2softmax.evaluate.embed import cached_embeddings, embed_views, resolve_device
 from x2softmax.evaluate.ijb import IJB_SUITES, STANDARD_MODE, evaluate_ijb, parse_mode
@@ -41,10 +42,15 @@ def backbone_file(model_path: Path) -> Path:
 
 def verify_benchmark(model: torch.nn.Module, bin_path: Path, name: str, protocols: Sequence[str], *,
                      input_size: int | None, batch_size: int, device: torch.device, checkpoint_sha256: str,
-                     cache_dir: Path | None) -> tuple[dict[str, dict[str, Any]], dict[str, np.ndarray]]:
+                     cache_dir: Path | None, store: Path | None = None
+                     ) -> tuple[dict[str, dict[str, Any]], dict[str, np.ndarray]]:
     """evaluate_pairs results of one .bin set per protocol, and the per-pair scores (squared L2 distance for
-    10fold, cosine for the oracles) with issame; f(x) and f(flip(x)) are embedded once."""
-    images, index, issame = load_bin_unique(bin_path)  # an image in several pairs is embedded once
+    10fold, cosine for the oracles) with issame; f(x) and f(flip(x)) are embedded once. `store`: the set's decoded
+    pair store (x2softmax.data.pair_store), read instead of decoding the .bin."""
+    if store is not None and input_size is not None:
+        images, index, issame = load_pair_store(store, bin_path, input_size)
+    else:
+        images, index, issame = load_bin_unique(bin_path)  # an image in several pairs is embedded once
 
     def compute() -> np.ndarray:
         return embed_views(model, images, flip=True, batch_size=batch_size, device=device, input_size=input_size)
@@ -92,8 +98,10 @@ def _check_request(data_root: Path, benchmarks: Sequence[str], protocols: Sequen
 def evaluate_model(model_path: Path, out_dir: Path, *, run: str, loss: str, data_root: Path,
                    benchmarks: Sequence[str], protocols: Sequence[str], ijb: Sequence[str],
                    aligned_root: Path | None, ijb_mode: str = STANDARD_MODE, batch_size: int = 256,
-                   backbone: str | None = None, cache_dir: Path | None = None, device: str = "auto") -> Path:
-    """Evaluate a backbone on the requested sets and suites; write the results into out_dir; return metrics.csv."""
+                   backbone: str | None = None, cache_dir: Path | None = None, device: str = "auto",
+                   pair_stores: Path | None = None) -> Path:
+    """Evaluate a backbone on the requested sets and suites; write the results into out_dir; return metrics.csv.
+    `pair_stores`: a folder of decoded pair stores ({set}.npz at the model's input size) read instead of the .bin."""
     data_root, out_dir = Path(data_root), Path(out_dir)
     _check_request(data_root, benchmarks, protocols, ijb, aligned_root, ijb_mode)
     path = backbone_file(model_path)
@@ -116,7 +124,8 @@ def evaluate_model(model_path: Path, out_dir: Path, *, run: str, loss: str, data
     for name in benchmarks:
         sets[name], per_pair = verify_benchmark(model, data_root / "val" / f"{name}.bin", name, protocols,
                                       input_size=input_size, batch_size=batch_size, device=dev,
-                                      checkpoint_sha256=sha, cache_dir=cache_dir)
+                                      checkpoint_sha256=sha, cache_dir=cache_dir,
+                                      store=None if pair_stores is None else Path(pair_stores) / f"{name}.npz")
         pair_scores.update({f"{name}/{key}": value for key, value in per_pair.items()})
         for protocol, result in sets[name].items():
             add_rows(name, protocol, verification_rows(result))

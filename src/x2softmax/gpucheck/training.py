@@ -39,7 +39,7 @@ def train_spec(shapes: Shapes, train_dir: Path, **train: Any) -> dict[str, Any]:
     spec["model"].update(backbone=shapes.backbone, input_size=shapes.input_size,
                          embedding_size=shapes.embedding_size)
     spec["data"].update(train_dir=str(train_dir), in_memory=True, workers=0)
-    spec["train"].update(batch_size=shapes.batch_size, amp="fp16", checkpoint_every=10**9, log_every=1,
+    spec["train"].update(batch_size=shapes.batch_size, amp="fp16", checkpoint_every=10**9,
                          threads=2, val={"every": 0, "data_dir": "", "sets": []}, **train)
     return spec
 
@@ -79,6 +79,7 @@ def plain_rate(spec: dict[str, Any], shapes: Shapes) -> dict[str, Any]:
     from x2softmax.losses import build_loss
     from x2softmax.models import build_backbone
     from x2softmax.train.batches import EpochPlan, InMemoryBatches, normalise_images
+    from x2softmax.train.stepping import use_fused_sgd
 
     device = torch.device(shapes.device)
     torch.manual_seed(0)
@@ -86,7 +87,8 @@ def plain_rate(spec: dict[str, Any], shapes: Shapes) -> dict[str, Any]:
     model = build_backbone(shapes.backbone, shapes.embedding_size, shapes.input_size).to(device).train()
     loss_fn = build_loss(spec["loss"]["name"], **spec["loss"]["hparams"])
     weight = torch.nn.Parameter(torch.normal(0, 0.01, (shapes.num_classes, shapes.embedding_size), device=device))
-    optimizer = torch.optim.SGD([*model.parameters(), weight], lr=0.1, momentum=0.9, weight_decay=5e-4)
+    optimizer = torch.optim.SGD([*model.parameters(), weight], lr=0.1, momentum=0.9, weight_decay=5e-4,
+                                **({"fused": True} if use_fused_sgd(device, torch.float16) else {}))  # as the trainer
     scaler = torch.amp.GradScaler(device.type)
     steps = shapes.warmup_steps + shapes.timed_steps
     started = 0.0
@@ -107,8 +109,7 @@ def plain_rate(spec: dict[str, Any], shapes: Shapes) -> dict[str, Any]:
         scaler.unscale_(optimizer)
         torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
         scaler.step(optimizer)
-        scaler.update()
-        loss.item()  # the trainer reads its loss every step too
+        scaler.update()  # no per-step read: the trainer reads the device only at log steps and the end
     _sync(device)
     return {"images_per_s": shapes.batch_size * shapes.timed_steps / (time.perf_counter() - started)}
 
