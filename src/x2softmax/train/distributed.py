@@ -82,9 +82,9 @@ class _ShardedCrossEntropy(torch.autograd.Function):
         exp = (logits - max_logit).exp_()
         sum_exp = exp.sum(dim=1, keepdim=True)
         dist.all_reduce(sum_exp, dist.ReduceOp.SUM)
-        here = labels >= 0
-        target = torch.zeros_like(max_logit)
-        target[here] = logits[here].gather(1, labels[here].unsqueeze(1))
+        here = (labels >= 0).unsqueeze(1)  # gather then mask: boolean indexing would wait for the device
+        picked = logits.gather(1, labels.clamp(min=0).unsqueeze(1))
+        target = torch.where(here, picked, torch.zeros_like(picked))
         dist.all_reduce(target, dist.ReduceOp.SUM)
         probs = exp.div_(sum_exp)
         ctx.save_for_backward(probs, labels)

@@ -99,9 +99,9 @@ class ShardedHead(nn.Module):
     def _accuracy(self, cosine: torch.Tensor, local_labels: torch.Tensor) -> torch.Tensor:
         """Fraction of the global batch whose target cosine is the largest over all (sampled) classes."""
         best = cosine.max(dim=1).values
-        here = local_labels >= 0
-        target = torch.zeros_like(best)
-        target[here] = cosine[here].gather(1, local_labels[here].unsqueeze(1)).squeeze(1)
+        here = local_labels >= 0  # gather then mask: boolean indexing would wait for the device every step
+        picked = cosine.gather(1, local_labels.clamp(min=0).unsqueeze(1)).squeeze(1)
+        target = torch.where(here, picked, torch.zeros_like(picked))
         if D.is_distributed():
             torch.distributed.all_reduce(best, torch.distributed.ReduceOp.MAX)
             torch.distributed.all_reduce(target, torch.distributed.ReduceOp.SUM)

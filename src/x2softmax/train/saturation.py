@@ -32,9 +32,9 @@ def target_log_probs(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor
     if D.is_distributed():
         dist.all_reduce(max_logit, dist.ReduceOp.MAX)
     sum_exp = (logits - max_logit).exp().sum(dim=1, keepdim=True)
-    here = labels >= 0
-    target = torch.zeros_like(max_logit)
-    target[here] = logits[here].gather(1, labels[here].long().unsqueeze(1))
+    here = (labels >= 0).unsqueeze(1)  # gather then mask: boolean indexing would wait for the device
+    picked = logits.gather(1, labels.long().clamp(min=0).unsqueeze(1))
+    target = torch.where(here, picked, torch.zeros_like(picked))
     if D.is_distributed():
         dist.all_reduce(sum_exp, dist.ReduceOp.SUM)
         dist.all_reduce(target, dist.ReduceOp.SUM)

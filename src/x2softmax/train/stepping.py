@@ -2,8 +2,9 @@
 copied ahead (CUDA), and the fused SGD step of fp16 runs on CUDA.
 
 The trainer reads the tally only where a value is really needed (log steps, validation, checkpoints, the end), so
-its loop adds no wait for the device to a step (the head's and the losses' boolean-mask indexing still waits once
-or more per step on CUDA). A non-finite loss or gradient norm is recorded with the step it first occurred at and
+its loop adds no wait for the device to a step. The head's accuracy, the saturation diagnostic and the sharded
+cross-entropy gather their targets without boolean indexing (no wait); the margin losses' row selection
+(`torch.nonzero` in x2softmax.losses.base) and partial FC's `torch.unique` still wait once per step on CUDA. A non-finite loss or gradient norm is recorded with the step it first occurred at and
 reported when the tally is next read, before any checkpoint could save weights updated after it.
 """
 
