@@ -16,7 +16,10 @@ FAULTS_DIR = Path(__file__).parent
 
 
 def run_cli(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str]:
-    """Run `x2softmax ARGV` in this process; (exit code, stderr). A traceback would escape as an exception."""
+    """Run `x2softmax ARGV` in this process; (exit code, stderr). A traceback would escape as an exception.
+
+    Only for cases that patch the package in this process (a poisoned training step) and read no hostile input:
+    every hostile-input case runs capped (cli_capped, python_capped)."""
     try:
         cli.main(argv)
         code = 0
@@ -45,10 +48,18 @@ def run_capped(argv: list[str], cwd: Path | None = None, timeout: float = 120,
                           preexec_fn=_cap_memory)
 
 
-def cli_capped(argv: list[str], cwd: Path | None = None, timeout: float = 120) -> tuple[int, str]:
-    """`x2softmax ARGV` in a capped subprocess: (exit code, stderr)."""
-    done = run_capped([sys.executable, "-m", "x2softmax", *argv], cwd=cwd, timeout=timeout)
+def cli_capped(argv: list[str], cwd: Path | None = None, timeout: float = 120, setup: str = "") -> tuple[int, str]:
+    """`x2softmax ARGV` in a capped subprocess: (exit code, stderr); `setup`, Python run first (e.g. a stub)."""
+    if setup:
+        done = python_capped(f"{setup}\nfrom x2softmax.cli import main\nmain({list(argv)!r})", cwd, timeout)
+    else:
+        done = run_capped([sys.executable, "-m", "x2softmax", *argv], cwd=cwd, timeout=timeout)
     return done.returncode, done.stderr
+
+
+def python_capped(code: str, cwd: Path | None = None, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    """`python -c CODE` in a capped subprocess (a reader called on hostile input, outside the test's process)."""
+    return run_capped([sys.executable, "-c", code], cwd=cwd, timeout=timeout)
 
 
 def one_line_error(err: str) -> str:
