@@ -48,7 +48,7 @@ def reference(spec: dict[str, Any], tmp_path_factory: pytest.TempPathFactory) ->
 
 
 def _train_capped(spec: dict[str, Any], out: Path, ckpt: Path) -> str:
-    """`x2softmax train` resuming from `ckpt`, in a capped subprocess (the checkpoint is hostile); its stderr."""
+    """`x2softmax train` (resuming from what `ckpt` holds) in a capped subprocess; its stderr."""
     code, err = cli_capped(["train", "--spec", json.dumps(spec), "--out", str(out), "--ckpt", str(ckpt)], timeout=300)
     assert code == 0, err
     return err
@@ -198,7 +198,7 @@ def test_non_finite_step_is_never_checkpointed_and_a_rerun_recovers(
                    if t.is_floating_point())
     assert not (tmp_path / "out" / "backbone.pt").exists()
     monkeypatch.setattr(trainer_module, "ShardedHead", ShardedHead)  # the fault is gone: the rerun recovers
-    train(spec, tmp_path / "out", ckpt.parent)
+    _train_capped(spec, tmp_path / "out", ckpt.parent)
     _same_outputs(tmp_path / "out", reference)
 
 
@@ -340,7 +340,7 @@ def test_kill_9_then_rerun_is_bit_exact_and_cleans_up(spec: dict[str, Any], refe
     assert not (out / "summary.json").exists()
     leftovers = sorted(p.name for p in out.rglob(".*.tmp"))
     assert bool(leftovers) == (where != "after step")  # a killed write leaves its temp file behind ...
-    train(spec, out, out / "ckpt")
+    _train_capped(spec, out, out / "ckpt")
     assert not list(out.rglob(".*.tmp"))  # ... which the rerun's next write to that file removes
     _same_outputs(out, reference)
 
@@ -358,13 +358,12 @@ def test_a_torchrun_worker_fails_in_one_line(spec: dict[str, Any], tmp_path: Pat
 
 
 @pytest.mark.parametrize("in_memory", [True, False])
-def test_training_on_images_of_another_size_warns_with_counts(spec: dict[str, Any], tmp_path: Path, in_memory: bool,
-                                                              capsys: pytest.CaptureFixture[str]) -> None:
+def test_training_on_images_of_another_size_warns_with_counts(spec: dict[str, Any], tmp_path: Path,
+                                                              in_memory: bool) -> None:
     resized = {**spec, "model": {**spec["model"], "input_size": 48},
                "data": {**spec["data"], "in_memory": in_memory},
                "train": {**spec["train"], "epochs": 1, "checkpoint_every": 0, "schedule": {"name": "poly"}}}
-    train(resized, tmp_path / "out", tmp_path / "ckpt")
-    err = capsys.readouterr().err
+    err = _train_capped(resized, tmp_path / "out", tmp_path / "ckpt")
     faces = Path(spec["data"]["train_dir"])
     if in_memory:
         assert f"warning: {faces / 'train.rec'}: 48 of 48 images are not 48x48 and were resized" in err
