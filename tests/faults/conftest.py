@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import resource
 import subprocess
@@ -16,7 +17,10 @@ FAULTS_DIR = Path(__file__).parent
 
 
 def run_cli(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str]:
-    """Run `x2softmax ARGV` in this process; (exit code, stderr). A traceback would escape as an exception."""
+    """Run `x2softmax ARGV` in this process; (exit code, stderr). A traceback would escape as an exception.
+
+    Only for cases that patch the package in this process (a poisoned training step) and read no hostile input:
+    every hostile-input case runs capped (cli_capped, python_capped)."""
     try:
         cli.main(argv)
         code = 0
@@ -36,19 +40,27 @@ def _cap_memory() -> None:
 
 
 def run_capped(argv: list[str], cwd: Path | None = None, timeout: float = 120,
-               env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+               env: dict[str, str] | None = None, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
     """Run a command under a 2 GiB address-space cap and a time limit (a hang or a huge allocation fails the case
     instead of stalling CI); this checkout's package first on PYTHONPATH."""
     environ = {**os.environ, **(env or {}), "PYTHONPATH": os.pathsep.join(filter(None, [str(SRC), os.environ.get(
         "PYTHONPATH")]))}
     return subprocess.run(argv, cwd=cwd, env=environ, capture_output=True, text=True, timeout=timeout,
-                          preexec_fn=_cap_memory)
+                          preexec_fn=_cap_memory, input=stdin)
 
 
-def cli_capped(argv: list[str], cwd: Path | None = None, timeout: float = 120) -> tuple[int, str]:
-    """`x2softmax ARGV` in a capped subprocess: (exit code, stderr)."""
-    done = run_capped([sys.executable, "-m", "x2softmax", *argv], cwd=cwd, timeout=timeout)
+def cli_capped(argv: list[str], cwd: Path | None = None, timeout: float = 120, setup: str = "") -> tuple[int, str]:
+    """`x2softmax ARGV` in a capped subprocess: (exit code, stderr); `setup`, Python run first (e.g. a stub).
+
+    ARGV travels as JSON on stdin (an argument may be longer than the kernel takes on a command line)."""
+    code = f"{setup}\nimport json, sys\nfrom x2softmax.cli import main\nmain(json.load(sys.stdin))"
+    done = run_capped([sys.executable, "-c", code], cwd=cwd, timeout=timeout, stdin=json.dumps(list(argv)))
     return done.returncode, done.stderr
+
+
+def python_capped(code: str, cwd: Path | None = None, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    """`python -c CODE` in a capped subprocess (a reader called on hostile input, outside the test's process)."""
+    return run_capped([sys.executable, "-c", code], cwd=cwd, timeout=timeout)
 
 
 def one_line_error(err: str) -> str:

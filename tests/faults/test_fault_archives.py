@@ -4,6 +4,7 @@ files, truncation and corruption. Each is refused with one line naming the archi
 from __future__ import annotations
 
 import io
+import re
 import tarfile
 import zipfile
 from collections.abc import Callable
@@ -12,6 +13,8 @@ from pathlib import Path
 import pytest
 
 from x2softmax.data.archives import extract_archive, verify_archive
+
+from .conftest import python_capped
 
 
 def _info(name: str, kind: bytes = tarfile.REGTYPE, link: str = "", size: int = 0) -> tarfile.TarInfo:
@@ -52,6 +55,17 @@ HOSTILE_TARS: dict[str, Callable[[tarfile.TarFile], None]] = {
 }
 
 
+def _refusal(function: str, *paths: Path) -> str:
+    """`function(*paths)` of x2softmax.data.archives in a capped subprocess: the message of the ValueError it raised."""
+    call = f"{function}({', '.join(f'Path({str(path)!r})' for path in paths)})"
+    done = python_capped("from pathlib import Path\n"
+                         "from x2softmax.data.archives import extract_archive, verify_archive\n"
+                         f"try:\n    {call}\nexcept ValueError as err:\n    print(err)\nelse:\n    print('no error')",
+                         timeout=60)
+    assert done.returncode == 0 and done.stdout.strip() != "no error", done.stdout + done.stderr
+    return done.stdout.removesuffix("\n")
+
+
 def _write_tar(path: Path, build: Callable[[tarfile.TarFile], None], mode: str = "w") -> Path:
     with tarfile.open(path, mode) as tf:
         _file(tf, "fine/a.jpg")
@@ -63,9 +77,7 @@ def _write_tar(path: Path, build: Callable[[tarfile.TarFile], None], mode: str =
 def test_hostile_tar_is_refused_and_nothing_is_extracted(tmp_path: Path, case: str) -> None:
     archive = _write_tar(tmp_path / "hostile.tar", HOSTILE_TARS[case])
     dest = tmp_path / "box" / "out"
-    with pytest.raises(ValueError) as caught:
-        extract_archive(archive, dest)
-    message = str(caught.value)
+    message = _refusal("extract_archive", archive, dest)
     assert str(archive) in message and "refus" in message and "\n" not in message
     assert list(dest.iterdir()) == []  # refused before anything is written
     assert sorted(p.name for p in (tmp_path / "box").iterdir()) == ["out"]
@@ -96,9 +108,8 @@ HOSTILE_ZIPS = {
 @pytest.mark.parametrize("case", sorted(HOSTILE_ZIPS))
 def test_hostile_zip_is_refused(tmp_path: Path, case: str) -> None:
     archive = _zip(tmp_path / "hostile.zip", HOSTILE_ZIPS[case])
-    with pytest.raises(ValueError, match="refus") as caught:
-        extract_archive(archive, tmp_path / "out")
-    assert str(archive) in str(caught.value)
+    message = _refusal("extract_archive", archive, tmp_path / "out")
+    assert "refus" in message and str(archive) in message, message
     assert list((tmp_path / "out").iterdir()) == []
 
 
@@ -146,14 +157,12 @@ BROKEN = {
 @pytest.mark.parametrize("case", sorted(BROKEN))
 def test_broken_archive_fails_verification_in_one_line(tmp_path: Path, case: str) -> None:
     archive = BROKEN[case](tmp_path / "archive")
-    with pytest.raises(ValueError) as caught:
-        verify_archive(archive)
-    message = str(caught.value)
+    message = _refusal("verify_archive", archive)
     assert message.startswith(str(archive)) and "\n" not in message
     assert any(word in message for word in ("truncated", "corrupt", "CRC", "not a zip or tar"))
     if case != "tar truncated at a member boundary":  # extraction alone cannot see a clean cut between members
-        with pytest.raises(ValueError, match="truncated|corrupt|CRC|not a zip or tar"):
-            extract_archive(archive, tmp_path / "out")
+        message = _refusal("extract_archive", archive, tmp_path / "out")
+        assert re.search("truncated|corrupt|CRC|not a zip or tar", message), message
 
 
 def test_a_good_archive_verifies_and_extracts(tmp_path: Path) -> None:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import one_line_error, run_cli
+from .conftest import cli_capped, one_line_error
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -31,26 +31,25 @@ PRESETS = {
 
 
 @pytest.mark.parametrize("case", sorted(PRESETS))
-def test_invalid_preset_is_one_line_naming_file_or_key(tmp_path: Path, case: str,
-                                                       capsys: pytest.CaptureFixture[str]) -> None:
+def test_invalid_preset_is_one_line_naming_file_or_key(tmp_path: Path, case: str) -> None:
     text, expected = PRESETS[case]
     preset = tmp_path / "my preset.yaml"
     preset.write_text(text)
-    code, err = run_cli(["config-check", "--preset", str(preset)], capsys)
+    code, err = cli_capped(["config-check", "--preset", str(preset)])
     line = one_line_error(err)
     assert code != 0 and re.search(expected, line), line
     if "YAML" in expected or "mapping" in expected:
         assert str(preset) in line
 
 
-def test_missing_preset_file_is_named(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    code, err = run_cli(["config-check", "--preset", str(tmp_path / "nope.yaml")], capsys)
+def test_missing_preset_file_is_named(tmp_path: Path) -> None:
+    code, err = cli_capped(["config-check", "--preset", str(tmp_path / "nope.yaml")])
     assert code != 0 and f"{tmp_path / 'nope.yaml'} does not exist" in one_line_error(err)
 
 
-def test_the_shipped_presets_are_valid(capsys: pytest.CaptureFixture[str]) -> None:
+def test_the_shipped_presets_are_valid() -> None:
     for preset in ("smoke", "paper"):
-        code, _ = run_cli(["config-check", "--preset", preset], capsys)
+        code, _ = cli_capped(["config-check", "--preset", preset])
         assert code == 0
 
 

@@ -6,20 +6,19 @@ from __future__ import annotations
 import pickle
 import re
 import struct
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from x2softmax.cli import main
 from x2softmax.data.ijb import write_ijb_meta
 from x2softmax.data.images import encode_image
-from x2softmax.data.pack import pack_folder
 from x2softmax.data.pairs import write_bin
-from x2softmax.data.recordio import load_face_arrays, write_face_recordio
+from x2softmax.data.recordio import write_face_recordio
 
-from .conftest import one_line_error, run_cli
+from .conftest import cli_capped, one_line_error, python_capped, run_capped
 from .test_fault_bounds import png_bomb
 
 SIZE, CLASSES, PER_CLASS = 16, 3, 10
@@ -85,14 +84,13 @@ RECORDIO: dict[str, tuple[Callable[[Path], None], str]] = {
 
 
 @pytest.mark.parametrize("case", sorted(RECORDIO))
-def test_corrupt_recordio_fails_data_check_in_one_line(tmp_path: Path, case: str,
-                                                       capsys: pytest.CaptureFixture[str]) -> None:
+def test_corrupt_recordio_fails_data_check_in_one_line(tmp_path: Path, case: str) -> None:
     train = _training_set(tmp_path / "train")
     before = {p.name: p.read_bytes() for p in train.iterdir()}
     corrupt, expected = RECORDIO[case]
     corrupt(train)
     damaged = {p.name: p.read_bytes() for p in train.iterdir()}
-    code, err = run_cli(["data", "check", str(train)], capsys)
+    code, err = cli_capped(["data", "check", str(train)], timeout=60)
     line = one_line_error(err)
     assert code != 0 and str(train) in line, line
     assert re.search(expected, line), line
@@ -100,29 +98,30 @@ def test_corrupt_recordio_fails_data_check_in_one_line(tmp_path: Path, case: str
     assert before  # (the set was whole before the fault)
 
 
-def test_a_sampled_check_says_how_many_it_decoded(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_a_sampled_check_says_how_many_it_decoded(tmp_path: Path) -> None:
     train = _training_set(tmp_path / "train")
     _patch(train / "train.rec", _payload_offset(train, 15), b"garbage!")
-    main(["data", "check", str(train), "--sample", "8"])
-    assert "8 of 30 images sampled and decoded" in capsys.readouterr().out
-    code, err = run_cli(["data", "check", str(train)], capsys)
+    done = run_capped([sys.executable, "-m", "x2softmax", "data", "check", str(train), "--sample", "8"], timeout=60)
+    assert "8 of 30 images sampled and decoded" in done.stdout, done.stderr
+    code, err = cli_capped(["data", "check", str(train)], timeout=60)
     assert code != 0 and "key 15" in one_line_error(err)
 
 
-def test_a_whole_check_says_it_decoded_everything(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_a_whole_check_says_it_decoded_everything(tmp_path: Path) -> None:
     train = _training_set(tmp_path / "train")
-    main(["data", "check", str(train)])
-    assert "all 30 images decoded" in capsys.readouterr().out
+    done = run_capped([sys.executable, "-m", "x2softmax", "data", "check", str(train)], timeout=60)
+    assert "all 30 images decoded" in done.stdout, done.stderr
 
 
 def test_wrong_size_image_is_an_error_in_check_and_a_counted_warning_in_training(
-        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+        tmp_path: Path) -> None:
     train = _training_set(tmp_path / "train", odd_size_at=12)
-    code, err = run_cli(["data", "check", str(train)], capsys)
+    code, err = cli_capped(["data", "check", str(train)], timeout=60)
     assert code != 0 and f"1 images are not {SIZE}x{SIZE}" in one_line_error(err) and "key 13" in err
-    images, _ = load_face_arrays(train, size=SIZE)
-    assert images.shape == (30, SIZE, SIZE, 3)
-    warning = capsys.readouterr().err
+    done = python_capped("from pathlib import Path\nfrom x2softmax.data.recordio import load_face_arrays\n"
+                         f"print(load_face_arrays(Path({str(train)!r}), size={SIZE})[0].shape)", timeout=60)
+    assert done.stdout.strip() == f"(30, {SIZE}, {SIZE}, 3)", done.stderr
+    warning = done.stderr
     assert f"warning: {train / 'train.rec'}: 1 of 30 images are not {SIZE}x{SIZE} and were resized" in warning
     assert f"key 13 is {SIZE + 4}x{SIZE + 4}" in warning
 
@@ -155,12 +154,11 @@ BIN: dict[str, tuple[Callable[[Path], None], str]] = {
 
 
 @pytest.mark.parametrize("case", sorted(BIN))
-def test_corrupt_bin_fails_data_check_in_one_line(tmp_path: Path, case: str,
-                                                  capsys: pytest.CaptureFixture[str]) -> None:
+def test_corrupt_bin_fails_data_check_in_one_line(tmp_path: Path, case: str) -> None:
     path = tmp_path / "lfw.bin"
     corrupt, expected = BIN[case]
     corrupt(path)
-    code, err = run_cli(["data", "check", str(path)], capsys)
+    code, err = cli_capped(["data", "check", str(path)], timeout=60)
     line = one_line_error(err)
     assert code != 0 and str(path) in line and re.search(expected, line), line
     assert not (tmp_path / "pwned").exists()
@@ -205,24 +203,26 @@ IJB: dict[str, tuple[Callable[[Path], None], str]] = {
 
 
 @pytest.mark.parametrize("case", sorted(IJB))
-def test_corrupt_ijb_suite_fails_data_check_in_one_line(tmp_path: Path, case: str,
-                                                        capsys: pytest.CaptureFixture[str]) -> None:
+def test_corrupt_ijb_suite_fails_data_check_in_one_line(tmp_path: Path, case: str) -> None:
     root = _ijb(tmp_path / "IJBC")
     corrupt, expected = IJB[case]
     corrupt(root)
-    code, err = run_cli(["data", "check", str(root)], capsys)
+    code, err = cli_capped(["data", "check", str(root)], timeout=60)
     line = one_line_error(err)
     assert code != 0 and str(root) in line and re.search(expected, line), line
 
 
-def test_packing_warns_with_counts(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_packing_warns_with_counts(tmp_path: Path) -> None:
     folder = tmp_path / "faces"
     for person, sizes in {"ann": [SIZE, SIZE + 8], "bob": [SIZE], "empty": [], "zed": [SIZE * 2, SIZE * 2]}.items():
         (folder / person).mkdir(parents=True)
         for i, size in enumerate(sizes):
             (folder / person / f"{i}.png").write_bytes(_png(i, size))
-    pack_folder(folder, tmp_path / "packed", size=SIZE)
-    err = capsys.readouterr().err
+    packed = tmp_path / "packed"
+    done = python_capped("from pathlib import Path\nfrom x2softmax.data.pack import pack_folder\n"
+                         f"pack_folder(Path({str(folder)!r}), Path({str(packed)!r}), size={SIZE})", timeout=60)
+    assert done.returncode == 0, done.stderr
+    err = done.stderr
     assert f"warning: {folder}: 1 of 4 identity folders hold no images and were skipped (first: empty)" in err
     assert f"warning: pack: 3 of 5 images are not {SIZE}x{SIZE} and were resized" in err
     assert (tmp_path / "packed" / "classes.tsv").read_text().count("\n") == 4  # header + 3 identities
@@ -232,8 +232,8 @@ def test_packing_warns_with_counts(tmp_path: Path, capsys: pytest.CaptureFixture
 
 @pytest.mark.parametrize("text", [b"{not json", b"\xe9t\xe9", b"[1, 2]"])
 def test_a_resolved_config_that_is_not_json_is_named(tmp_path: Path, text: bytes) -> None:
-    from x2softmax.report.params import run_defaults
-
     (tmp_path / "config.json").write_bytes(text)
-    with pytest.raises(ValueError, match=re.escape(str(tmp_path / "config.json"))):
-        run_defaults(str(tmp_path))
+    done = python_capped("from x2softmax.report.params import run_defaults\n"
+                         f"try:\n    run_defaults({str(tmp_path)!r})\nexcept ValueError as err:\n    print(err)",
+                         timeout=60)
+    assert done.returncode == 0 and str(tmp_path / "config.json") in done.stdout, done.stdout + done.stderr

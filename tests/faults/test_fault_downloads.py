@@ -6,13 +6,15 @@ from __future__ import annotations
 import hashlib
 import http.server
 import io
+import json
 import re
+import sys
 import tarfile
 from pathlib import Path
 
 import pytest
 
-from x2softmax.data.archives import download
+from .conftest import cli_capped, one_line_error, run_capped
 
 
 def _archive() -> bytes:
@@ -77,8 +79,26 @@ def server(http_server) -> str:
     return http_server(Server) + "/a.tar"
 
 
-def _fetch(url: str, dest: Path, **kw: object) -> Path:
-    return download(url, dest, backoff=0.0, retries=kw.pop("retries", 3), chunk=8192, **kw)  # type: ignore[arg-type]
+_FETCH = """
+import json, sys
+from pathlib import Path
+from x2softmax.data.archives import download
+url, dest, options = json.load(sys.stdin)
+try:
+    download(url, Path(dest), backoff=0.0, chunk=8192, **options)
+except (RuntimeError, ValueError) as err:
+    print(json.dumps([type(err).__name__, str(err)]))
+else:
+    print(json.dumps(None))
+"""
+
+
+def _fetch(url: str, dest: Path, **options: object) -> tuple[list[str] | None, str]:
+    """download() in a capped subprocess (the server stays in this one): ([error type, message] or None, stderr)."""
+    options.setdefault("retries", 3)
+    done = run_capped([sys.executable, "-c", _FETCH], timeout=120, stdin=json.dumps([url, str(dest), options]))
+    assert done.returncode == 0 and done.stdout, done.stderr
+    return json.loads(done.stdout.splitlines()[-1]), done.stderr
 
 
 def _accepted(dest: Path) -> None:
@@ -108,15 +128,16 @@ def test_flaky_download_recovers_with_a_verified_file(server: str, tmp_path: Pat
     dest = tmp_path / "a.tar"
     if part is not None:
         dest.with_name("a.tar.part").write_bytes(part)
-    _fetch(server, dest, sha256=SHA if with_sha else None, retries=4)
+    error, stderr = _fetch(server, dest, sha256=SHA if with_sha else None, retries=4)
+    assert error is None, (error, stderr)
     _accepted(dest)
 
 
 FAILS = {
-    "HTTP 404": ("404", RuntimeError, "HTTP 404", 1),
-    "HTTP 500 every time": ("500", RuntimeError, "after 3 attempts", 3),
-    "always cut, no Content-Length, no ranges": ("no_range_drop", RuntimeError, "after 3 attempts.*incomplete", 3),
-    "sha256 mismatch": ("ok", ValueError, "corrupt .sha256 is", 1),
+    "HTTP 404": ("404", "RuntimeError", "HTTP 404", 1),
+    "HTTP 500 every time": ("500", "RuntimeError", "after 3 attempts", 3),
+    "always cut, no Content-Length, no ranges": ("no_range_drop", "RuntimeError", "after 3 attempts.*incomplete", 3),
+    "sha256 mismatch": ("ok", "ValueError", "corrupt .sha256 is", 1),
 }
 
 
@@ -125,22 +146,20 @@ def test_failed_download_is_one_line_and_leaves_no_final_file(server: str, tmp_p
     mode, error, match, requests_made = FAILS[case]
     Server.mode = mode
     dest = tmp_path / "a.tar"
-    with pytest.raises(error, match=match) as caught:
-        _fetch(server, dest, retries=2, sha256="0" * 64 if case == "sha256 mismatch" else None)
-    assert "\n" not in str(caught.value) and server in str(caught.value)
+    raised, stderr = _fetch(server, dest, retries=2, sha256="0" * 64 if case == "sha256 mismatch" else None)
+    assert raised and raised[0] == error and re.search(match, raised[1]), (raised, stderr)
+    assert "\n" not in raised[1] and server in raised[1]
     assert not dest.exists() and not dest.with_name("a.tar.sha256").exists()
     assert len(Server.seen) == requests_made
 
 
-def test_a_verified_download_is_reused_and_a_changed_one_fetched_again(server: str, tmp_path: Path,
-                                                                        capsys: pytest.CaptureFixture[str]) -> None:
+def test_a_verified_download_is_reused_and_a_changed_one_fetched_again(server: str, tmp_path: Path) -> None:
     dest = tmp_path / "a.tar"
-    _fetch(server, dest)
-    _fetch(server, dest)
+    assert _fetch(server, dest)[0] is None and _fetch(server, dest)[0] is None
     assert len(Server.seen) == 1  # the recorded sha256 matched: no second request
     dest.write_bytes(PAYLOAD[:-1] + b"!")
-    _fetch(server, dest)
-    assert "changed since it was downloaded" in capsys.readouterr().err
+    error, stderr = _fetch(server, dest)
+    assert error is None and "changed since it was downloaded" in stderr, (error, stderr)
     _accepted(dest)
 
 
@@ -166,14 +185,7 @@ FETCH = {
 
 
 @pytest.mark.parametrize("case", sorted(FETCH))
-def test_data_fetch_fails_in_one_line_and_installs_nothing(server: str, tmp_path: Path, case: str,
-                                                           monkeypatch: pytest.MonkeyPatch,
-                                                           capsys: pytest.CaptureFixture[str]) -> None:
-    from x2softmax.data import archives
-
-    from .conftest import one_line_error, run_cli
-
-    monkeypatch.setattr(archives.time, "sleep", lambda seconds: None)  # retries without the back-off waits
+def test_data_fetch_fails_in_one_line_and_installs_nothing(server: str, tmp_path: Path, case: str) -> None:
     mode, expected = FETCH[case]
     root = tmp_path / "data"
     if mode is None:
@@ -183,7 +195,8 @@ def test_data_fetch_fails_in_one_line_and_installs_nothing(server: str, tmp_path
         source = str(tmp_path / "cut.tar")
     else:
         Server.mode, source = mode, server
-    code, err = run_cli(["data", "fetch", "ms1mv3", "--root", str(root), "--source", source], capsys)
+    no_waits = "import time\ntime.sleep = lambda seconds: None"  # retries without the back-off waits
+    code, err = cli_capped(["data", "fetch", "ms1mv3", "--root", str(root), "--source", source], setup=no_waits)
     line = one_line_error(err)
     assert code != 0 and re.search(expected, line), line
     assert not (root / "train").exists()

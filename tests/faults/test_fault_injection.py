@@ -1,11 +1,12 @@
-"""Hostile configuration: shell payloads in params.yaml and in a preset, bombs and odd files as presets, numbers
-that are not finite or out of range. Every case runs in a subprocess capped at 2 GiB and a time limit."""
+"""Hostile configuration: shell payloads in params.yaml and in a preset (through a real `dvc repro`, whose shell runs
+the stage commands, and through the rules), bombs and odd files as presets, numbers that are not finite or out of
+range. Every case runs in a subprocess capped at 2 GiB and a time limit."""
 
 from __future__ import annotations
 
+import json
 import math
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -17,38 +18,66 @@ import yaml
 from .conftest import cli_capped, one_line_error, run_capped
 from x2softmax import config as xcfg
 
-REPO = Path(__file__).resolve().parents[2]
 PAYLOADS = ["x; touch {m}; false", "$(touch {m})", "`touch {m}`", "x' ; touch {m}; '", "x\ntouch {m}",
             "$(shell touch {m})", "-f /dev/null; touch {m}"]
 
 
-def _stage_project(tmp: Path) -> Path:
-    """What a DVC stage's command needs: the Makefile, params.yaml and a venv stamp (python: this interpreter)."""
-    project = tmp / "project"
-    project.mkdir()
-    for name in ("Makefile", "dvc.yaml", "params.yaml", "pyproject.toml", "requirements.lock"):
-        shutil.copy2(REPO / name, project / name)
+def _dvc_project(tmp: Path) -> Path:
+    """A copy of the project DVC can run (a git repository; .venv/bin: this venv's python, snakemake, x2softmax)."""
+    from wfutil import copy_project  # noqa: PLC0415 - the workflow tests' helpers
+
+    project = copy_project(tmp / "project")
     (project / ".venv/bin").mkdir(parents=True)
     (project / ".venv/bin/python").symlink_to(sys.executable)
+    for tool in ("snakemake", "x2softmax"):
+        (project / ".venv/bin" / tool).symlink_to(Path(sys.executable).parent / tool)
     (project / ".venv/.installed").touch()
+    subprocess.run(["git", "init", "-q"], cwd=project, check=True, timeout=30)
     return project
 
 
-@pytest.mark.parametrize("key", ["preset", "data_root", "data_meta"])
-@pytest.mark.parametrize("payload", PAYLOADS[:4] + PAYLOADS[5:6])
-def test_dvc_stage_commands_refuse_shell_payloads_in_params(tmp_path: Path, key: str, payload: str) -> None:
-    project = _stage_project(tmp_path)
-    marker = tmp_path / "MARKER"
+def _dvc_repro(project: Path, stage: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    """`dvc repro -s STAGE`: DVC runs the stage's command through its shell (capped like every case)."""
+    return run_capped([str(Path(sys.executable).parent / "dvc"), "repro", "-s", stage], cwd=project, timeout=timeout)
+
+
+def _markers(tmp: Path) -> list[Path]:
+    """Files a payload made (folders named after a payload are data paths, not markers)."""
+    return [path for path in tmp.rglob("MARKER*") if path.is_file()]
+
+
+def _write_params(project: Path, **values: str) -> None:
     params = yaml.safe_load((project / "params.yaml").read_text())
-    params[key] = payload.format(m=marker)
+    params.update(values)
     (project / "params.yaml").write_text(yaml.safe_dump(params))
-    commands = [stage["cmd"] for stage in yaml.safe_load((project / "dvc.yaml").read_text())["stages"].values()]
-    assert commands and all("${" not in cmd for cmd in commands), commands  # DVC interpolates nothing into a shell
-    for cmd in commands:
-        done = run_capped(["bash", "-c", cmd], cwd=project, timeout=60)
-        assert done.returncode != 0
-        assert not marker.exists(), f"{cmd!r} ran the payload of {key}"
-        assert f"params.yaml: key '{key}'" in done.stderr and "Traceback" not in done.stderr, done.stderr
+
+
+@pytest.mark.parametrize("payload", PAYLOADS)
+def test_dvc_repro_runs_no_payload_from_params(tmp_path: Path, payload: str) -> None:
+    """Every key of params.yaml a payload (one marker per key): both stages, as DVC runs them, refuse in one line."""
+    project = _dvc_project(tmp_path)
+    keys = yaml.safe_load((project / "params.yaml").read_text())
+    values = {key: payload.format(m=tmp_path / f"MARKER-{key}") for key in keys}
+    _write_params(project, **values)
+    for dep in ("train", "val", "IJBB", "IJBC"):  # the replicate stage's inputs, so that DVC runs its command
+        (project / values["data_root"] / dep).mkdir(parents=True, exist_ok=True)
+    (project / "results").mkdir()
+    (project / "results/preflight.json").write_text("{}")
+    for stage in ("data", "replicate"):
+        done = _dvc_repro(project, stage)
+        assert not _markers(tmp_path), f"dvc repro {stage} ran a payload of params.yaml: {_markers(tmp_path)}"
+        assert done.returncode != 0 and f"failed to run: make dvc-{stage}" in done.stderr, done.stderr
+        line = one_line_error(done.stderr)
+        assert line.startswith(f"x2softmax dvc {stage}: params.yaml: key 'preset'"), line
+
+
+@pytest.mark.parametrize("key", ["preset", "data_root", "data_meta"])
+def test_dvc_repro_names_the_params_key(tmp_path: Path, key: str) -> None:
+    project = _dvc_project(tmp_path)
+    _write_params(project, **{key: PAYLOADS[0].format(m=tmp_path / "MARKER")})
+    done = _dvc_repro(project, "data")
+    assert done.returncode != 0 and not _markers(tmp_path), done.stderr
+    assert f"x2softmax dvc data: params.yaml: key '{key}'" in one_line_error(done.stderr)
 
 
 def _string_keys(value: Any, path: tuple = ()) -> list[tuple]:
@@ -65,30 +94,103 @@ def _set(config: dict, path: tuple, value: Any) -> None:
     config[path[-1]] = value
 
 
+ACCEPTED = {("preset",), ("data", "root")}  # the string keys validation lets through: carried to rules as data
+
+
+def _hostile_preset(project: Path, values: dict[tuple, str]) -> None:
+    """The smoke preset merged over the default, with `values` set, as config/presets/hostile.yaml in params.yaml."""
+    preset = xcfg.load_config("smoke")
+    for path, value in values.items():
+        _set(preset, path, value)
+    (project / "config/presets/hostile.yaml").write_text(yaml.safe_dump(preset))
+    _write_params(project, preset="config/presets/hostile.yaml")
+
+
+@pytest.mark.parametrize("payload", PAYLOADS)
+def test_dvc_repro_refuses_a_preset_with_payloads_in_every_string_key(tmp_path: Path, payload: str) -> None:
+    """Every string of the merged smoke config a payload: DVC's data stage stops at the config check, in one line
+    naming the keys the schema refuses (each key alone: the next test; ACCEPTED ones run through the rules)."""
+    project = _dvc_project(tmp_path)
+    keys = _string_keys(xcfg.load_config("smoke"))
+    _hostile_preset(project, {path: payload.format(m=tmp_path / "MARKER") for path in keys})
+    done = _dvc_repro(project, "data")
+    assert not _markers(tmp_path), f"dvc repro data ran a payload of the preset: {_markers(tmp_path)}"
+    assert done.returncode != 0 and "failed to run: make dvc-data" in done.stderr, done.stderr
+    line = one_line_error(done.stderr)
+    assert line.startswith("x2softmax config-check: ") and "config key 'run_losses.0'" in line, line
+
+
+_EACH_KEY = """
+import json, sys
+from x2softmax import config as xcfg
+payload = sys.argv[2]
+for path in json.loads(sys.argv[1]):
+    trial = node = xcfg.load_config("smoke")
+    for part in path[:-1]:
+        node = node[part]
+    node[path[-1]] = payload
+    try:
+        xcfg.validate_config(trial)
+        print(json.dumps([path, None]))
+    except xcfg.ConfigError as err:
+        print(json.dumps([path, str(err)]))
+"""
+
+
+def _each_key_alone(keys: list[tuple], payload: str) -> list[tuple[tuple, str | None]]:
+    """Each key of the smoke config set alone to `payload` and validated, in one capped process: (key, error)."""
+    done = run_capped([sys.executable, "-c", _EACH_KEY, json.dumps(keys), payload], timeout=60)
+    assert done.returncode == 0, done.stderr
+    return [(tuple(path), message) for path, message in map(json.loads, done.stdout.splitlines())]
+
+
+@pytest.mark.parametrize("payload", [PAYLOADS[0], PAYLOADS[4]])
+def test_each_preset_string_key_alone_is_refused_naming_it_or_carried_as_data(tmp_path: Path, payload: str) -> None:
+    """Each string key of the merged smoke config set alone to a payload: validation refuses it naming the key (the
+    CLI prints it as one line, as the test above shows), or it is one of ACCEPTED."""
+    keys = _string_keys(xcfg.load_config("smoke"))
+    results = _each_key_alone(keys, payload.format(m=tmp_path / "MARKER"))
+    assert [path for path, _ in results] == keys and not _markers(tmp_path)
+    for path, message in results:
+        dotted, parent = ".".join(map(str, path)), ".".join(map(str, path[:-1]))
+        # a loss hyperparameter is named as the loss library names it: config key '...hparams': ... gradient=...
+        named = message and (f"'{dotted}'" in message or f"'{parent}'" in message and f" {path[-1]}=" in message)
+        assert named or message is None and tuple(path) in ACCEPTED, (dotted, message)
+
+
+def test_dvc_repro_runs_the_data_rules_with_accepted_payloads_as_data(tmp_path: Path) -> None:
+    """The keys validation accepts, each a payload, through DVC's data stage for real: Snakemake generates and checks
+    the data under the literal folder name, and nothing runs."""
+    project = _dvc_project(tmp_path)
+    marker = tmp_path / "MARKER"
+    root = "x; touch {m}; false $(touch {m}) `touch {m}` x' ; touch {m}; ' $(shell touch {m}) #".format(m=marker)
+    _hostile_preset(project, {("data", "root"): root, ("preset",): PAYLOADS[6].format(m=marker) + " #"})
+    done = _dvc_repro(project, "data", timeout=300)
+    assert not _markers(tmp_path), f"dvc repro data ran a payload of the preset: {_markers(tmp_path)}"
+    assert (project / root / "MANIFEST.json").is_file() and (project / "results/preflight.json").is_file(), \
+        done.stdout[-3000:] + done.stderr[-3000:]
+    # params.yaml's data_root is still results/data: DVC finds the stage's outputs missing, after the command ran.
+    assert "output 'results/data/train' does not exist" in done.stderr, done.stderr[-3000:]
+
+
 @pytest.mark.parametrize("payload", [PAYLOADS[0], PAYLOADS[3]])
 def test_rule_commands_carry_preset_strings_as_data(tmp_path: Path, payload: str) -> None:
     """Every string of the config that validation accepts as a payload is passed to a rule's command as data."""
     marker = tmp_path / "MARKER"
     base = xcfg.load_config("smoke")
-    accepted = []
-    for path in _string_keys(base):
-        trial = xcfg.load_config("smoke")
-        _set(trial, path, payload.format(m=marker))
-        try:
-            xcfg.validate_config(trial)
-        except xcfg.ConfigError:
-            continue
-        accepted.append(path)
-    assert ("data", "root") in accepted and ("preset",) in accepted, accepted
+    accepted = [path for path, error in _each_key_alone(_string_keys(base), payload.format(m=marker)) if not error]
+    assert set(accepted) == ACCEPTED, accepted
     hostile = xcfg.load_config("smoke")
     for path in accepted:
         _set(hostile, path, payload.format(m=marker))
     preset_file = tmp_path / "hostile.yaml"
     preset_file.write_text(yaml.safe_dump(hostile))
-    from wfutil import copy_project, snakemake  # noqa: PLC0415 - the workflow tests' helpers
+    from wfutil import BIN, copy_project, env_without_venv  # noqa: PLC0415 - the workflow tests' helpers
 
     project = copy_project(tmp_path / "project")
-    proc = snakemake(project, "-n", "-p", "--configfile", str(preset_file))
+    proc = run_capped([str(BIN / "snakemake"), "--cores", "2", "-n", "-p", "--configfile", str(preset_file)],
+                      cwd=project, timeout=300, env=env_without_venv())
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
     commands = proc.stdout.split("Shell command: ")[1:]
     assert len(commands) > 10, proc.stdout[-2000:]
     scratch = tmp_path / "scratch"

@@ -18,7 +18,7 @@ import pytest
 from x2softmax.data.images import encode_image
 from x2softmax.io import atomic_write_text, remove_stale_temps
 
-from .conftest import can_mount_tmpfs, one_line_error, run_cli
+from .conftest import can_mount_tmpfs, cli_capped, one_line_error
 
 
 @pytest.fixture
@@ -63,25 +63,25 @@ WRITERS = {
 @pytest.mark.parametrize("fault", ["disk full", "read-only"])
 @pytest.mark.parametrize("case", sorted(WRITERS))
 def test_a_failed_write_is_one_line_naming_the_file_and_keeps_the_old_one(
-    mount, tmp_path: Path, case: str, fault: str, capsys: pytest.CaptureFixture[str],
+    mount, tmp_path: Path, case: str, fault: str,
 ) -> None:
     src = _identity_folder(tmp_path / "faces")
     out = mount("size=48k" if fault == "disk full" else "size=1m")
     command, target = WRITERS[case]
     if fault == "read-only":
         subprocess.run(["mount", "-o", "remount,ro", str(out)], check=True)
-    code, err = run_cli(command(out, src), capsys)
+    code, err = cli_capped(command(out, src), timeout=120)
     line = one_line_error(err)
     reason = "No space left on device" if fault == "disk full" else "Read-only file system"
     assert code != 0 and reason in line and str(out / target.split("/")[0]) in line, line
     assert not [p for p in out.rglob("*") if p.name.endswith(".tmp")]  # no temp file left behind
 
 
-def test_disk_full_keeps_the_previous_output(mount, capsys: pytest.CaptureFixture[str]) -> None:
+def test_disk_full_keeps_the_previous_output(mount) -> None:
     out = mount("size=48k")
     target = out / "config.json"
     atomic_write_text(target, "previous\n")
-    code, err = run_cli(["report", "config", json.dumps({"pad": "x" * 200_000}), "--out", str(target)], capsys)
+    code, err = cli_capped(["report", "config", json.dumps({"pad": "x" * 200_000}), "--out", str(target)], timeout=120)
     assert code != 0 and f"cannot write {target}: No space left on device" in one_line_error(err)
     assert target.read_text() == "previous\n"
 

@@ -69,12 +69,19 @@ def readme_slurm_lines() -> list[str]:
     return [line for line in block.splitlines() if line.strip()]
 
 
-def readme_line(prefix: str, preset: str | None = None) -> str:
-    """The first line of the README's Slurm block that starts with `prefix` (and names config/presets/`preset`)."""
+def readme_line(call: str, preset: str | None = None) -> str:
+    """The first line of the README's Slurm block that contains `call` (and names config/presets/`preset`)."""
     lines = [line for line in readme_slurm_lines()
-             if line.startswith(prefix) and (preset is None or f"/{preset}.yaml" in line)]
-    assert lines, f"README.md's Slurm block has no line starting {prefix!r} {preset or ''}"
+             if call in line and (preset is None or f"/{preset}.yaml" in line)]
+    assert lines, f"README.md's Slurm block has no line with {call!r} {preset or ''}"
     return lines[0]
+
+
+def split_checked(line: str) -> tuple[str, list[str]]:
+    """A README line `CHECK && SNAKEMAKE ...  # comment`: the check as a shell command, the Snakemake call split."""
+    check, sep, call = line.rpartition("&&")
+    assert sep and "x2softmax config-check --preset" in check, f"the README line runs no config-check first: {line}"
+    return check.strip(), shlex.split(call, comments=True)
 
 
 def repack_wheel(dist_name: str, dest: Path) -> None:
@@ -185,9 +192,12 @@ def test_readme_slurm_section_on_this_machine(cluster: slurm_cluster.SlurmCluste
                           text=True, timeout=900)
     assert proc.returncode == 0, f"{install}\n{proc.stdout[-3000:]}\n{proc.stderr[-5000:]}"
     timings["install line"] = time.monotonic() - start
-    args = shlex.split(readme_line(".venv/bin/snakemake --workflow-profile profiles/slurm", "smoke"), comments=True)
+    check, args = split_checked(readme_line(".venv/bin/snakemake --workflow-profile profiles/slurm", "smoke"))
     cmd = [str(project / args[0]), *args[1:]]
     assert Path(cmd[0]).is_file(), "the README's install line made no .venv/bin/snakemake"
+    checked = subprocess.run(["bash", "-c", check], cwd=project, env=user_env(), capture_output=True, text=True,
+                             timeout=120)
+    assert checked.returncode == 0 and "config: valid" in checked.stdout, f"{check}\n{checked.stdout}{checked.stderr}"
 
     # A training request no node can meet: one line naming the kind and the numbers, before anything is submitted.
     profile = project / "profiles/slurm/config.yaml"
