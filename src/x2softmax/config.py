@@ -120,9 +120,14 @@ def preset_path(preset: str) -> Path:
 def load_config(preset: str | None = None, base: str | Path = DEFAULT_CONFIG) -> dict[str, Any]:
     """The embedded default with an optional preset merged over it, validated."""
     config = read_yaml(base)
+    sources = [str(base)]
     if preset:
+        sources.append(str(preset_path(preset)))
         config = deep_merge(config, read_yaml(preset_path(preset)))
-    validate_config(config)
+    try:
+        validate_config(config)
+    except ConfigError as err:  # name the files the bad value came from (the preset merged over the default)
+        raise ConfigError(f"{' + '.join(sources)}: {err}") from None
     return config
 
 
