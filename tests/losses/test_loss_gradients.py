@@ -100,3 +100,22 @@ def test_gradients_finite_at_theta_zero_and_pi() -> None:
     for name in ["x2softmax", "arcface", "sphereface", "adaface", "magface", "curricularface"]:
         _, grad = loss_and_grad(name, cos=cos, labels=torch.tensor([0, 1]), norms=NORMS[:2], gradient="exact")
         assert torch.isfinite(grad).all(), name
+
+
+@pytest.mark.parametrize("gradient", ["straight_through", "exact"])
+@pytest.mark.parametrize("name", ["softmax", "normface", "sphereface", "cosface", "arcface", "elasticface_arc",
+                                  "elasticface_cos_plus", "magface", "curricularface", "adaface", "x2softmax"])
+def test_all_local_rows_give_the_same_logits_gradients_and_state(name: str, gradient: str) -> None:
+    """`all_local=True` (rows 0..N-1, no read of the labels) is bit-identical to finding the rows with nonzero."""
+    results = []
+    for all_local in (False, True):
+        torch.manual_seed(0)
+        hparams = {} if name in ("softmax", "normface") else {"gradient": gradient}
+        loss = build_loss(name, **hparams).train()
+        x = COS.clone().requires_grad_()
+        logits = loss.margin_logits(x, LABELS, NORMS, all_local=all_local)
+        F.cross_entropy(logits, LABELS).backward()
+        results.append((logits.detach(), x.grad, [b.clone() for b in loss.buffers()]))
+    (logits_a, grad_a, state_a), (logits_b, grad_b, state_b) = results
+    assert torch.equal(logits_a, logits_b) and torch.equal(grad_a, grad_b)
+    assert all(torch.equal(a, b) for a, b in zip(state_a, state_b))

@@ -103,7 +103,7 @@ def plain_rate(spec: dict[str, Any], shapes: Shapes) -> dict[str, Any]:
         with torch.autocast(device.type, dtype=torch.float16):
             embeddings = model(normalise_images(x))
         cosine = F.linear(F.normalize(embeddings.float()), F.normalize(weight)).clamp(-1, 1)
-        loss = F.cross_entropy(loss_fn.margin_logits(cosine, y), y)
+        loss = F.cross_entropy(loss_fn.margin_logits(cosine, y, all_local=True), y)
         optimizer.zero_grad(set_to_none=True)
         scaler.scale(loss).backward()
         scaler.unscale_(optimizer)

@@ -135,12 +135,18 @@ class MarginLoss(nn.Module):
             raise ValueError(f"{self.name}: norms must have shape [{n}] or [{n}, 1], got {tuple(norms.shape)}")
         return cosine.float(), labels, norms.float().reshape(n)
 
-    def margin_logits(self, cosine: Tensor, labels: Tensor, norms: Tensor | None = None) -> Tensor:
-        """Logits for cross-entropy (fp32, already scaled) from cosines [N, C], labels [N] (-1: not in this shard)."""
-        with torch.autocast(device_type=cosine.device.type, enabled=False):
-            return self._margin_logits_fp32(cosine, labels, norms)
+    def margin_logits(self, cosine: Tensor, labels: Tensor, norms: Tensor | None = None, *,
+                      all_local: bool = False) -> Tensor:
+        """Logits for cross-entropy (fp32, already scaled) from cosines [N, C], labels [N] (-1: not in this shard).
 
-    def _margin_logits_fp32(self, cosine: Tensor, labels: Tensor, norms: Tensor | None) -> Tensor:
+        `all_local`: the caller guarantees no label is -1 (one shard holds every class), so the target rows are
+        0..N-1 and are not found by reading the labels back (`torch.nonzero` makes the host wait for the device).
+        """
+        with torch.autocast(device_type=cosine.device.type, enabled=False):
+            return self._margin_logits_fp32(cosine, labels, norms, all_local)
+
+    def _margin_logits_fp32(self, cosine: Tensor, labels: Tensor, norms: Tensor | None,
+                            all_local: bool = False) -> Tensor:
         """`margin_logits` outside autocast.
 
         The target entries are written in place without autograd, so the backward pass of the full matrix is the
@@ -149,7 +155,8 @@ class MarginLoss(nn.Module):
         backward pass never copies the logit gradient (only the gather of cos θ_y scatters back into [N, C]).
         """
         cosine, labels, norms = self._check_inputs(cosine, labels, norms)
-        rows = torch.nonzero(labels >= 0).squeeze(1)
+        rows = (torch.arange(len(labels), device=labels.device) if all_local
+                else torch.nonzero(labels >= 0).squeeze(1))
         cols = labels[rows]
         if self.training:
             with torch.no_grad():
@@ -176,7 +183,7 @@ class MarginLoss(nn.Module):
 
     def forward(self, cosine: Tensor, labels: Tensor, norms: Tensor | None = None) -> Tensor:
         """Unsharded loss: mean cross-entropy of `margin_logits` plus `extra_loss` (all labels must be >= 0)."""
-        logits = self.margin_logits(cosine, labels, norms)
+        logits = self.margin_logits(cosine, labels, norms, all_local=True)
         return F.cross_entropy(logits, labels.long()) + self.extra_loss(norms)
 
     def extra_repr(self) -> str:

@@ -21,7 +21,8 @@ class NormFace(MarginLoss):
         """f(θ) = cos θ."""
         return cosine
 
-    def _margin_logits_fp32(self, cosine: Tensor, labels: Tensor, norms: Tensor | None) -> Tensor:
+    def _margin_logits_fp32(self, cosine: Tensor, labels: Tensor, norms: Tensor | None,
+                            all_local: bool = False) -> Tensor:
         """s·cos θ for every class (labels only checked)."""
         cosine, _, _ = self._check_inputs(cosine, labels, norms)
         return cosine * self.scale

@@ -20,7 +20,7 @@ def shard_range(num_classes: int, rank: int, world_size: int) -> tuple[int, int]
 class ShardedHead(nn.Module):
     """Normalised class centres [C_local, D] with a margin loss; on one process it is the plain head.
 
-    `loss` is a margin-loss module (x2softmax.losses) with `margin_logits(cosine, labels, norms=None)`,
+    `loss` is a margin-loss module (x2softmax.losses) with `margin_logits(cosine, labels, norms=None, all_local=...)`,
     `needs_norms`, `raw_logits` and `extra_loss(norms)`. `sample_rate < 1` turns on partial FC: each step keeps
     all positive classes of the global batch and a random subset of the others, `int(sample_rate * C_local)` in all.
     """
@@ -89,7 +89,7 @@ class ShardedHead(nn.Module):
         else:
             cosine = F.linear(F.normalize(all_embeddings), F.normalize(weight)).clamp(-1.0, 1.0)
         norms = all_embeddings.norm(dim=1, keepdim=True) if self.loss.needs_norms else None
-        logits = self.loss.margin_logits(cosine, local_labels, norms=norms)
+        logits = self.loss.margin_logits(cosine, local_labels, norms=norms, all_local=self.world_size == 1)
         loss = D.sharded_cross_entropy(logits, local_labels)
         self.target_log_prob = target_log_probs(logits, local_labels)
         if self.loss.needs_norms:
