@@ -97,5 +97,7 @@ dry-run: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/snakemake --lint
 
+# What a run wrote goes (results, logs, Snakemake's state and report); the committed pages come back as committed.
 clean:
-	rm -rf results logs reports/*.html reports/figures reports/tables .snakemake
+	rm -rf results logs .snakemake reports/report.html
+	git checkout -- reports 2>/dev/null || true
