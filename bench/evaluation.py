@@ -30,7 +30,8 @@ import torch
 
 from x2softmax.evaluate.bootstrap import (crossed_design_correction, ijb_tar_boot, ijb_tar_pair_boot,
                                           template_weights)
-from x2softmax.evaluate.ijb import FARS, pair_scores
+from x2softmax.evaluate.ijb import pair_scores
+from x2softmax.vocabulary import FARS
 from x2softmax.evaluate.reference import ijb_tar_bootstrap_loop, pair_scores_gather, ten_fold_accuracy_loop
 from x2softmax.evaluate.verification import squared_l2_distances, ten_fold_accuracy
 

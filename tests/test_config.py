@@ -142,3 +142,14 @@ def test_unknown_loss_hyperparameter_in_ablation_names_the_key(default: dict) ->
     config["ablations"]["x2_a-0.5"]["hparams"] = {"alpha": 1.0}
     with pytest.raises(xcfg.ConfigError, match="'ablations.x2_a-0.5.hparams'.*alpha"):
         xcfg.validate_config(config)
+
+
+def test_the_schema_enumerates_the_vocabulary():
+    """The config schema's names of sets, protocols and suites are x2softmax.vocabulary's, in its order."""
+    from x2softmax.config import SCHEMA, read_yaml
+    from x2softmax.vocabulary import BENCHMARKS, IJB_SUITES, PROTOCOLS
+
+    evaluate = read_yaml(SCHEMA)["properties"]["evaluate"]["properties"]
+    assert tuple(evaluate["benchmarks"]["items"]["enum"]) == BENCHMARKS
+    assert tuple(evaluate["protocols"]["items"]["enum"]) == PROTOCOLS
+    assert tuple(evaluate["ijb"]["items"]["enum"]) == IJB_SUITES

@@ -16,6 +16,7 @@ from x2softmax.data.ijb import load_ijb_suite
 from x2softmax.data.pairs import load_bin_images, load_bin_unique, read_bin
 from x2softmax.data.recordio import FaceRecordIO, load_face_arrays
 from x2softmax.io import file_sha256
+from x2softmax.vocabulary import BENCHMARKS
 
 # The generator settings of the smoke preset (the workflow tests run the same).
 SMOKE = load_config("smoke")["data"]["synthetic"]
@@ -111,7 +112,7 @@ def test_train_set_reads_back(smoke: tuple[Path, dict]) -> None:
 def test_val_sets_are_fold_contiguous(smoke: tuple[Path, dict]) -> None:
     root, manifest = smoke
     pairs = SMOKE["val"]["pairs"]
-    for name in S.VAL_SETS:
+    for name in BENCHMARKS:
         bins, issame = read_bin(root / "val" / f"{name}.bin")
         assert len(bins) == 2 * pairs == 2 * manifest["counts"]["val"][name]["pairs"]
         folds = issame.reshape(10, pairs // 10)
@@ -124,7 +125,7 @@ def test_val_pair_plans_follow_the_set_flavour() -> None:
     cfg = S.resolve_config(SMOKE)
     _, families = S.population(cfg, "eval")
     val = cfg["val"]
-    for name in S.VAL_SETS:
+    for name in BENCHMARKS:
         plan = S.val_pair_plan(cfg, name, families)
         assert len(plan.identity) == val["identities"] * val["images"] == len(plan.role)
         ids = plan.identity[plan.pairs]

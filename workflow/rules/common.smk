@@ -10,7 +10,7 @@ from snakemake.settings.types import DeploymentMethod
 
 from x2softmax import config as xcfg
 from x2softmax.cluster import SUBMIT_HOST_RULES
-from x2softmax.data.synthetic import VAL_SETS as SYNTHETIC_VAL_SETS
+from x2softmax.vocabulary import BENCHMARKS as SYNTHETIC_VAL_SETS
 from x2softmax.evaluate.uncertainty import TABLES as UNCERTAINTY_TABLES
 from x2softmax.losses import build_loss
 from x2softmax.report.artifacts import NOTEBOOKS, caption, figure_paths, table_paths

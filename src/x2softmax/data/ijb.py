@@ -10,8 +10,8 @@ import numpy as np
 import pandas as pd
 
 from x2softmax.io import atomic_write_text
+from x2softmax.vocabulary import IJB_SUITES
 
-SUITES = ("IJBB", "IJBC")
 
 
 @dataclass
@@ -36,8 +36,8 @@ class IJBSuite:
 
 
 def _prefix(suite: str) -> str:
-    if suite.upper() not in SUITES:
-        raise ValueError(f"unknown IJB suite {suite!r}; expected one of {SUITES}")
+    if suite.upper() not in IJB_SUITES:
+        raise ValueError(f"unknown IJB suite {suite!r}; expected one of {IJB_SUITES}")
     return suite.lower()
 
 

@@ -19,8 +19,9 @@ from x2softmax.data.images import encode_image
 from x2softmax.data.pairs import write_bin
 from x2softmax.data.pixels import blend, correlate, motion_kernel
 from x2softmax.data.recordio import write_face_recordio
-from x2softmax.data.synthetic_plan import S_VAL_PLAN, VAL_SETS, genuine_capacity, val_pair_plan
+from x2softmax.data.synthetic_plan import S_VAL_PLAN, genuine_capacity, val_pair_plan
 from x2softmax.io import atomic_write_bytes, atomic_write_json, file_sha256
+from x2softmax.vocabulary import BENCHMARKS, IJB_SUITES
 
 GENERATOR_VERSION = "2"  # 2: CPU-independent pixel operations, shared-image verification sets
 
@@ -100,7 +101,6 @@ DEFAULTS: dict[str, Any] = {
     },
 }
 
-IJB_SUITES = ("IJBB", "IJBC")
 TEMPLATE_112 = template(112)
 
 # RNG streams: every random draw is seeded from (seed, stream, ...) so output never depends on generation order.
@@ -231,7 +231,7 @@ def _check(cfg: dict) -> None:
     need(pairs >= 20 and pairs % 20 == 0, "val.pairs", f"must be a positive multiple of 20, got {pairs}")
     need(2 <= val["identities"] <= evalp["identities"], "val.identities", "must be in [2, eval.identities]")
     need(val["images"] >= 2, "val.images", f"must be >= 2, got {val['images']}")
-    offered = min(genuine_capacity(name, val["images"]) for name in VAL_SETS) * val["identities"]
+    offered = min(genuine_capacity(name, val["images"]) for name in BENCHMARKS) * val["identities"]
     need(offered >= pairs // 2, "val.pairs",
          f"{pairs // 2} genuine pairs need more identities or images: val.identities x val.images offer {offered}")
     need(cfg["population"]["family_tightness"][0] > 0, "population.family_tightness", "must be > 0")
@@ -801,7 +801,7 @@ def _write_val(cfg: dict, out_root: Path, latents: np.ndarray, families: np.ndar
     nz = _level(cfg["nuisance"], cfg["val"]["nuisance"])
     jitter, seed = cfg["population"]["appearance_jitter"], cfg["seed"]
     counts = {}
-    for set_index, name in enumerate(VAL_SETS):
+    for set_index, name in enumerate(BENCHMARKS):
         plan = val_pair_plan(cfg, name, families)
         encoded = []
         for i, (identity, role) in enumerate(zip(plan.identity.tolist(), plan.role.tolist())):

@@ -14,7 +14,8 @@ from typing import NamedTuple
 
 import numpy as np
 
-VAL_SETS = ("lfw", "cfp_fp", "agedb_30", "calfw", "cplfw", "vgg2_fp")  # appended sets keep earlier streams
+from x2softmax.vocabulary import BENCHMARKS  # appended sets keep earlier streams
+
 ROLE_SETS = ("cfp_fp", "agedb_30", "calfw", "cplfw", "vgg2_fp")  # pairs join a role-0 and a role-1 image
 LOOKALIKE_SETS = ("calfw", "cplfw")  # impostors of one family
 S_VAL_PLAN = 10  # RNG stream of the plans (seed, stream, set index)
@@ -47,7 +48,7 @@ def val_pair_plan(cfg: dict, name: str, families: np.ndarray) -> ValPlan:
     """The images and fold-contiguous pairs of verification set `name` over the eval population `families`."""
     val = cfg["val"]
     n_pairs, n_ids, per_id = val["pairs"], val["identities"], val["images"]
-    rng = np.random.default_rng([cfg["seed"], S_VAL_PLAN, VAL_SETS.index(name)])
+    rng = np.random.default_rng([cfg["seed"], S_VAL_PLAN, BENCHMARKS.index(name)])
     ids = _set_identities(rng, families, n_ids)
     identity = np.repeat(ids, per_id)
     roles = name in ROLE_SETS

@@ -32,10 +32,9 @@ from x2softmax.data.align import load_aligned_store
 from x2softmax.data.ijb import load_ijb_suite
 from x2softmax.evaluate.curves import l2_normalize, roc_curve
 from x2softmax.evaluate.embed import cached_embeddings, embed_views, resolve_device, store_fingerprint
+from x2softmax.vocabulary import FARS, IJB_SUITES, far_key
 
-IJB_SUITES = ("IJBB", "IJBC")
 STANDARD_MODE = "N1D1F2"
-FARS = (1e-6, 1e-5, 1e-4, 1e-3, 1e-2, 1e-1)
 _MODE_PATTERN = re.compile(r"^N([01])D([01])F([012])$")
 _GRAM_BLOCK_ELEMENTS = 1 << 26  # rows x templates of one float32 similarity block (256 MiB)
 _DENSE_PAIRS_PER_CELL = 1 / 256  # pairs / templates^2 above which the matmuls beat gathering (CPU break-even ~1/200)
@@ -212,11 +211,6 @@ def subsample_roc(fpr: np.ndarray, tpr: np.ndarray, n_points: int = 1000) -> dic
     grid = np.searchsorted(fpr, np.logspace(-8, 0, n_points)).clip(0, len(fpr) - 1)
     keep = np.unique(np.concatenate([[0, len(fpr) - 1], grid]))
     return {"fpr": fpr[keep].tolist(), "tpr": tpr[keep].tolist()}
-
-
-def far_key(far: float) -> str:
-    """The spelling of a FAR in JSON keys and metric names: 1e-06, 1e-04, 1e-01."""
-    return f"{far:.0e}"
 
 
 def evaluate_ijb(model: torch.nn.Module, suite_root: Path, suite: str, aligned_dir: Path, mode: str = STANDARD_MODE,

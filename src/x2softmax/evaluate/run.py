@@ -17,13 +17,13 @@ import torch
 from x2softmax.data.pair_store import load_pair_store
 from x2softmax.data.pairs import load_bin_unique
 from x2softmax.evaluate.embed import cached_embeddings, embed_views, resolve_device
-from x2softmax.evaluate.ijb import IJB_SUITES, STANDARD_MODE, evaluate_ijb, parse_mode
+from x2softmax.evaluate.ijb import STANDARD_MODE, evaluate_ijb, parse_mode
 from x2softmax.evaluate.summary import ijb_rows, verification_rows, write_metrics
-from x2softmax.evaluate.verification import PROTOCOLS, pair_scores, score_metrics
+from x2softmax.evaluate.verification import protocol_scores, score_metrics
 from x2softmax.io import atomic_path, atomic_write_json, file_sha256
 from x2softmax.models import load_backbone
+from x2softmax.vocabulary import IJB_SUITES, PROTOCOLS
 
-BENCHMARKS = ("lfw", "cfp_fp", "agedb_30", "calfw", "cplfw", "vgg2_fp")
 PROTOCOL_DESCRIPTIONS = {
     "10fold": "insightface 10-fold: flip-summed embeddings, squared L2, thresholds 0:4:0.01, contiguous folds",
     "oracle": "X2-Softmax authors' oracle threshold: no flip, cosine, best threshold chosen on the whole test set",
@@ -66,7 +66,7 @@ def verify_benchmark(model: torch.nn.Module, bin_path: Path, name: str, protocol
     results, scores = {}, {}
     for protocol in protocols:
         emb = views[0] if protocol == "oracle" else summed
-        scores[protocol] = pair_scores(emb[first], emb[second], protocol)
+        scores[protocol] = protocol_scores(emb[first], emb[second], protocol)
         norm = None
         if protocol == "10fold":
             norms = np.linalg.norm(views.astype(np.float64), axis=2)[:, index]  # [2, 2P]: every pair slot's views

@@ -35,9 +35,10 @@ from x2softmax.data.ijb import load_ijb_suite
 from x2softmax.evaluate.bootstrap import (fold_stratified_weights, ijb_replicates, percentile_interval,
                                           verification_boot)
 from x2softmax.evaluate.coverage import STATED_COVERAGE
-from x2softmax.evaluate.ijb import FARS, lowest_measurable_far, template_rows
+from x2softmax.evaluate.ijb import lowest_measurable_far, template_rows
 from x2softmax.evaluate.summary import metric_at_far, read_metrics
 from x2softmax.io import atomic_path, file_sha256
+from x2softmax.vocabulary import FARS
 
 VERDICTS = ("X2 better", "no detectable difference", "X2 worse")
 UNSTABLE = "unstable over seeds"  # the seeds' own verdicts disagree and their spread leaves the mean's interval

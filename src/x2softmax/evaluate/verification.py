@@ -30,8 +30,8 @@ from typing import Any
 import numpy as np
 
 from x2softmax.evaluate.curves import l2_normalize
+from x2softmax.vocabulary import PROTOCOLS
 
-PROTOCOLS = ("10fold", "oracle", "oracle_flip")
 N_FOLDS = 10
 ACCURACY_THRESHOLDS = np.arange(0, 4, 0.01)
 VAL_THRESHOLDS = np.arange(0, 4, 0.001)
@@ -152,7 +152,7 @@ def oracle_accuracy(cos: np.ndarray, issame: np.ndarray) -> tuple[float, float]:
     return float(correct[best] / len(cos)), float(cos[best])
 
 
-def pair_scores(emb1: np.ndarray, emb2: np.ndarray, protocol: str) -> np.ndarray:
+def protocol_scores(emb1: np.ndarray, emb2: np.ndarray, protocol: str) -> np.ndarray:
     """Per-pair scores a protocol thresholds: squared L2 distance of the normalised rows for "10fold", cosine
     similarity for the oracles."""
     emb1 = np.asarray(emb1)
@@ -168,7 +168,7 @@ def pair_scores(emb1: np.ndarray, emb2: np.ndarray, protocol: str) -> np.ndarray
 
 def score_metrics(scores: np.ndarray, issame: np.ndarray, protocol: str = "10fold", far_target: float = 1e-3,
                   embedding_norm: float | None = None) -> dict[str, Any]:
-    """Verification metrics of per-pair scores (`pair_scores`) under a named protocol; JSON-serialisable dict."""
+    """Verification metrics of per-pair scores (`protocol_scores`) under a named protocol; JSON-serialisable dict."""
     scores = np.asarray(scores)
     issame = np.asarray(issame)
     if issame.shape != (len(scores),):
@@ -201,5 +201,5 @@ def score_metrics(scores: np.ndarray, issame: np.ndarray, protocol: str = "10fol
 def evaluate_pairs(emb1: np.ndarray, emb2: np.ndarray, issame: np.ndarray, protocol: str = "10fold",
                    far_target: float = 1e-3, embedding_norm: float | None = None) -> dict[str, Any]:
     """Verification metrics of pairs (emb1[i], emb2[i]) under a named protocol; JSON-serialisable dict."""
-    scores = pair_scores(emb1, emb2, protocol)
+    scores = protocol_scores(emb1, emb2, protocol)
     return score_metrics(scores, issame, protocol, far_target, embedding_norm)

@@ -24,6 +24,7 @@ from x2softmax import config as xcfg
 from x2softmax.io import atomic_write_json
 from x2softmax.rehearsal.memory import PeakRSS
 from x2softmax.rehearsal.scale import paper_sizes, scale_checks
+from x2softmax.vocabulary import BENCHMARKS
 
 MIB = 2**20
 
@@ -84,7 +85,7 @@ def write_training_set(out_dir: Path, num_classes: int, images: int, size: int, 
 
 def write_eval_root(root: Path, benchmarks: list[str], pairs: int, subjects: int) -> Path:
     """A small evaluation root in the real formats (112x112 .bin sets, IJB suites with loose crops and meta)."""
-    from x2softmax.data.synthetic import VAL_SETS, generate
+    from x2softmax.data.synthetic import generate
 
     tiny = {"seed": 11, "train": {"identities": 2, "families": 1, "images_min": 1, "images_max": 1},
             "eval": {"identities": 4 * subjects, "families": subjects},
@@ -94,7 +95,7 @@ def write_eval_root(root: Path, benchmarks: list[str], pairs: int, subjects: int
                        "video_prob": 0.0, "impostor_pairs": 50}
     generate(tiny, root)
     for name in benchmarks:  # sets the generator has no recipe for (vgg2_fp) reuse a profile set's file
-        if name not in VAL_SETS:
+        if name not in BENCHMARKS:
             shutil.copyfile(root / "val" / "cfp_fp.bin", root / "val" / f"{name}.bin")
     return root
 

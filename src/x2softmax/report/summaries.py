@@ -10,6 +10,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from x2softmax.vocabulary import FARS, far_key
+
 # Loss registry names → the method names used in reference_numbers.csv.
 REFERENCE_METHODS = {
     "softmax": "Softmax",
@@ -38,7 +40,6 @@ REFERENCE_BENCHMARKS = {
     "IJBC": "IJB-C",
 }
 NOT_STATED = "not stated"  # a reference label (training data, protocol) its cited source does not give
-IJB_FARS = ("1e-06", "1e-05", "1e-04", "1e-03", "1e-02", "1e-01")
 SUMMARY_COLUMNS = ("run", "loss", "dataset", "protocol", "metric", "value", "checkpoint")
 REFERENCE_COLUMNS = ("method", "backbone", "train_data", "benchmark", "metric", "value", "protocol", "source")
 
@@ -266,7 +267,7 @@ def ijb_tar_table(
     """
     rows = _runs_rows(summary, runs)
     rows = rows[(rows["protocol"] == "N1D1F2") & rows["dataset"].isin(suites)]
-    far_of = {f"tar_at_far_{far}_pct": far for far in IJB_FARS}
+    far_of = {f"tar_at_far_{far_key(far)}_pct": far_key(far) for far in FARS}
     rows = rows[rows["metric"].isin(far_of)]
     ours = rows.assign(
         source="this run",
@@ -287,7 +288,7 @@ def ijb_tar_table(
                        + np.where(other, " (" + both["protocol"].astype(str) + ")", ""))
     cells = both.groupby(keys + ["column"], sort=False, dropna=False)["value"].first()  # NaN kept: not measurable
     wide = cells.unstack("column").reindex(pd.MultiIndex.from_frame(both[keys].drop_duplicates()))
-    order = [f"TAR@FAR={far} {suite}" for suite in suites for far in IJB_FARS]
+    order = [f"TAR@FAR={far_key(far)} {suite}" for suite in suites for far in FARS]
     extra = [c for c in dict.fromkeys(both["column"]) if c not in order]
     tar_columns = [c for c in order + extra if c in wide.columns]
     table = wide.reindex(columns=tar_columns).reset_index()
