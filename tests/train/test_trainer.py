@@ -108,9 +108,9 @@ def _poison_loss(monkeypatch, step):
         calls = {"n": 0}
         plain = loss.margin_logits
 
-        def margin_logits(cosine, labels, norms=None):
+        def margin_logits(cosine, labels, norms=None, **options):
             calls["n"] += 1
-            logits = plain(cosine, labels, norms)
+            logits = plain(cosine, labels, norms, **options)
             return logits * float("nan") if calls["n"] == step else logits
 
         loss.margin_logits = margin_logits
