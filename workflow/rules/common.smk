@@ -10,6 +10,7 @@ from snakemake.settings.types import DeploymentMethod
 
 from x2softmax import config as xcfg
 from x2softmax.cluster import SUBMIT_HOST_RULES
+from x2softmax.data.ijb import meta_paths
 from x2softmax.vocabulary import BENCHMARKS as SYNTHETIC_VAL_SETS
 from x2softmax.evaluate.uncertainty import TABLES as UNCERTAINTY_TABLES
 from x2softmax.losses import build_loss
@@ -138,10 +139,8 @@ def train_files():
 
 
 def suite_meta(suite):
-    """The three meta files of an IJB suite in the data root."""
-    prefix = suite.lower()
-    kinds = ("face_tid_mid", "name_5pts_score", "template_pair_label")
-    return [f"{DATA}/{suite}/meta/{prefix}_{kind}.txt" for kind in kinds]
+    """The three meta files of an IJB suite in the data root (named by x2softmax.data.ijb.meta_paths)."""
+    return [str(path) for path in meta_paths(Path(DATA) / suite, suite).values()]
 
 
 def checked(dataset):
