@@ -29,9 +29,10 @@ def write_pair_store(bin_path: Path, out_path: Path, size: int) -> Path:
     return Path(out_path)
 
 
-def load_pair_store(path: Path, bin_path: Path, size: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def load_pair_store(path: Path, bin_path: Path, size: int, *, bin_sha256: str | None = None
+                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(images [U, S, S, 3], index [2P], issame [P]) of a pair store decoded from bin_path at this size; a store of
-    another source, size or shape is refused with one line naming it."""
+    another source, size or shape is refused with one line naming it. `bin_sha256`: bin_path's digest, if known."""
     path = Path(path)
     most = limit("X2S_MAX_DECODED_BYTES")
     if path.stat().st_size > most:
@@ -44,7 +45,7 @@ def load_pair_store(path: Path, bin_path: Path, size: int) -> tuple[np.ndarray, 
             source = str(data["source_sha256"])
     except (OSError, ValueError, EOFError) as err:
         raise ValueError(f"{path}: not a pair store ({err})") from None
-    if source != file_sha256(bin_path):
+    if source != (bin_sha256 or file_sha256(bin_path)):
         raise ValueError(f"{path}: decoded from another version of {bin_path} (rebuild it)")
     if images.dtype != np.uint8 or images.ndim != 4 or images.shape[1:] != (size, size, 3):
         raise ValueError(f"{path}: images are {images.dtype} {images.shape}, expected uint8 [N, {size}, {size}, 3]")

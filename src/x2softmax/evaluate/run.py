@@ -47,8 +47,9 @@ def verify_benchmark(model: torch.nn.Module, bin_path: Path, name: str, protocol
     """evaluate_pairs results of one .bin set per protocol, and the per-pair scores (squared L2 distance for
     10fold, cosine for the oracles) with issame; f(x) and f(flip(x)) are embedded once. `store`: the set's decoded
     pair store (x2softmax.data.pair_store), read instead of decoding the .bin."""
+    bin_sha256 = file_sha256(bin_path) if store is not None or cache_dir is not None else None  # read once
     if store is not None and input_size is not None:
-        images, index, issame = load_pair_store(store, bin_path, input_size)
+        images, index, issame = load_pair_store(store, bin_path, input_size, bin_sha256=bin_sha256)
     else:
         images, index, issame = load_bin_unique(bin_path)  # an image in several pairs is embedded once
 
@@ -58,18 +59,19 @@ def verify_benchmark(model: torch.nn.Module, bin_path: Path, name: str, protocol
     if cache_dir is None:
         views = compute()
     else:
-        key = {"checkpoint": checkpoint_sha256, "data": file_sha256(bin_path), "views": "x,flip,unique",
+        key = {"checkpoint": checkpoint_sha256, "data": bin_sha256, "views": "x,flip,unique",
                "input_size": input_size}
         views = cached_embeddings(key, cache_dir, compute)
     first, second = index[0::2], index[1::2]  # each pair's two images among the distinct ones
-    summed = views[0].astype(np.float64) + views[1]  # float64 sum, as insightface's float64 embedding buffers
+    views64 = views.astype(np.float64)
+    summed = views64[0] + views64[1]  # float64 sum, as insightface's float64 embedding buffers
     results, scores = {}, {}
     for protocol in protocols:
         emb = views[0] if protocol == "oracle" else summed
         scores[protocol] = protocol_scores(emb[first], emb[second], protocol)
         norm = None
         if protocol == "10fold":
-            norms = np.linalg.norm(views.astype(np.float64), axis=2)[:, index]  # [2, 2P]: every pair slot's views
+            norms = np.linalg.norm(views64, axis=2)[:, index]  # [2, 2P]: every pair slot's views
             norm = float(np.mean(norms.reshape(-1)))
         result = score_metrics(scores[protocol], issame, protocol, embedding_norm=norm)
         result.update(dataset=name, description=PROTOCOL_DESCRIPTIONS[protocol])
