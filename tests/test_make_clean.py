@@ -6,6 +6,8 @@ import shutil
 import subprocess
 from pathlib import Path
 
+from wfutil import readme_command
+
 ROOT = Path(__file__).resolve().parents[1]
 RUN_OUTPUTS = ("results/train/x/backbone.pt", "logs/train/x.log", ".snakemake/log/a.log", "reports/report.html")
 
@@ -24,7 +26,7 @@ def test_make_clean_removes_run_outputs_and_leaves_tracked_files_alone(tmp_path:
     (clone / "reports/index.html").write_text("a regenerated page")  # a tracked page a run rewrote
     (clone / "reports/tables/claims.csv").unlink()  # a tracked page gone
     tracked_before = _run(["git", "status", "--porcelain", "--untracked-files=no"], clone)
-    _run(["make", "clean"], clone)
+    _run(readme_command("make clean"), clone)  # as README.md writes it
     for path in ("results", "logs", ".snakemake", "reports/report.html"):
         assert not (clone / path).exists(), path
     assert _run(["git", "status", "--porcelain", "--untracked-files=no"], clone) == tracked_before
