@@ -97,7 +97,7 @@ dry-run: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/snakemake --lint
 
-# What a run wrote goes (results, logs, Snakemake's state and report); the committed pages come back as committed.
+# What a run wrote and git does not track goes (results, logs, Snakemake's state, Snakemake's report); tracked files,
+# the committed pages among them, are left as they are (regenerated or not).
 clean:
 	rm -rf results logs .snakemake reports/report.html
-	git checkout -- reports 2>/dev/null || true

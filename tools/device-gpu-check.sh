@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The GPU check on a lent machine as it is: its own python3 (torch with CUDA), no network, nothing installed but
-# the missing wheels from the carried bundle (make wheels, here). One 10-minute command; README "GPU machine".
+# the missing wheels from the carried bundle (make wheels, here). One 10-minute command; docs/gpu.md "On a lent GPU machine".
 #
 #   tools/device-gpu-check.sh [--dry] [OUT_DIR] [gpu-check options]   (OUT_DIR: $OUT if set, else results/device)
 #   e.g. --checks smoke_workflow --run-smoke (with --dry: the real smoke workflow on the CPU; the tests use it)

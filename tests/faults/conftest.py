@@ -90,7 +90,7 @@ _OUTCOMES: dict[str, int] = {"passed": 0, "failed": 0, "skipped": 0}
 def pytest_runtest_logreport(report: pytest.TestReport) -> None:
     """Count the fault cases by outcome (one per parametrised case)."""
     path = report.nodeid.split("::")[0]
-    if FAULTS_DIR.name not in path or "test_fault_summary" in path:  # the README check is no fault case
+    if FAULTS_DIR.name not in path or "test_fault_summary" in path:  # the docs check is no fault case
         return
     if report.when == "call" or (report.when == "setup" and report.outcome != "passed"):
         _OUTCOMES[report.outcome] = _OUTCOMES.get(report.outcome, 0) + 1

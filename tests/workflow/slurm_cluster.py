@@ -2,7 +2,7 @@
 started as root in a temporary folder with two fake GPUs, and stopped by process id.
 
 The node is this machine as it is: its CPU count (os.cpu_count()) and its memory (slurmd -C), with Slurm's default
-timings (MinJobAge 300 s, the default scheduler interval), as the README's users have them. Slurm refuses plain
+timings (MinJobAge 300 s, the default scheduler interval), as the users of docs/clusters.md have them. Slurm refuses plain
 files and count-only gres for GPUs, so each fake GPU is a character device made with mknod (the major/minor numbers
 of /dev/null: nothing reads it). Two partitions on the one node stand for a cluster's CPU and GPU partitions.
 Accounting is off (no slurmdbd), as on the clusters where sacct fails.

@@ -1,10 +1,10 @@
-"""The README's Slurm section, followed as written, on a real one-node Slurm (slurm_cluster.py) that is this machine:
-its real CPU count and memory, Slurm's default timings, two fake GPUs.
+"""The Slurm section of docs/clusters.md, followed as written, on a real one-node Slurm (slurm_cluster.py) that is
+this machine: its real CPU count and memory, Slurm's default timings, two fake GPUs.
 
-In a copy of the project the test runs the README's install line (pip finds every package already installed in
+In a copy of the project the test runs the page's install line (pip finds every package already installed in
 the test's venv, read through a .pth file, and snakemake as a wheel repacked from it: no network), edits only the
 settings block of profiles/slurm/config.yaml (its partitions, a short first status check), and then:
-- with a training request larger than the node (cpus_per_task: 8), the README's smoke line stops at once, naming
+- with a training request larger than the node (cpus_per_task: 8), the page's smoke line stops at once, naming
   the job kind and the numbers, and submits nothing;
 - the smoke line as written runs to reports/index.html; every job ran in the partition, with the CPUs, memory,
   GPUs and time limit `make plan` lists for it, and training, evaluation and toy jobs asked the GPU partition
@@ -47,7 +47,7 @@ SETTINGS = {  # profile setting as the repository has it -> the test cluster's v
     "latency-wait: 60": "latency-wait: 5",
 }
 TOO_MANY_CPUS = ("    # cpus_per_task: 8\n", "    cpus_per_task: 8\n")  # the train block's commented example
-GPU_KINDS = ("train", "evaluate", "toy")  # the README: training, evaluation and toy jobs ask the GPU partition
+GPU_KINDS = ("train", "evaluate", "toy")  # docs/clusters.md: training, evaluation and toy jobs ask the GPU partition
 
 
 @pytest.fixture(scope="module")
@@ -62,25 +62,28 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[slurm_cluster.
         cluster.stop()
 
 
-def readme_slurm_lines() -> list[str]:
-    """The command lines of the README's Slurm code block."""
-    text = (REPO / "README.md").read_text()
+SLURM_DOC = REPO / "docs/clusters.md"  # the Slurm section a user follows
+
+
+def doc_slurm_lines() -> list[str]:
+    """The command lines of docs/clusters.md's Slurm code block."""
+    text = SLURM_DOC.read_text()
     block = text.split("### Slurm", 1)[1].split("```bash", 1)[1].split("```", 1)[0]
     return [line for line in block.splitlines() if line.strip()]
 
 
-def readme_line(call: str, preset: str | None = None) -> str:
-    """The first line of the README's Slurm block that contains `call` (and names config/presets/`preset`)."""
-    lines = [line for line in readme_slurm_lines()
+def doc_line(call: str, preset: str | None = None) -> str:
+    """The first line of docs/clusters.md's Slurm block that contains `call` (and names config/presets/`preset`)."""
+    lines = [line for line in doc_slurm_lines()
              if call in line and (preset is None or f"/{preset}.yaml" in line)]
-    assert lines, f"README.md's Slurm block has no line with {call!r} {preset or ''}"
+    assert lines, f"docs/clusters.md's Slurm block has no line with {call!r} {preset or ''}"
     return lines[0]
 
 
 def split_checked(line: str) -> tuple[str, list[str]]:
-    """A README line `CHECK && SNAKEMAKE ...  # comment`: the check as a shell command, the Snakemake call split."""
+    """A docs line `CHECK && SNAKEMAKE ...  # comment`: the check as a shell command, the Snakemake call split."""
     check, sep, call = line.rpartition("&&")
-    assert sep and "x2softmax config-check --preset" in check, f"the README line runs no config-check first: {line}"
+    assert sep and "x2softmax config-check --preset" in check, f"the docs line runs no config-check first: {line}"
     return check.strip(), shlex.split(call, comments=True)
 
 
@@ -140,7 +143,7 @@ def user_env() -> dict[str, str]:
 
 
 def configure_profile(project: Path) -> None:
-    """Put the test cluster's settings into the profile's settings block (the README's one place for them)."""
+    """Put the test cluster's settings into the profile's settings block (the docs/clusters.md's one place for them)."""
     profile = project / "profiles/slurm/config.yaml"
     text = profile.read_text()
     for old, new in (*SETTINGS.items(), TOO_MANY_CPUS):
@@ -181,20 +184,20 @@ def comment_of(label: str) -> str:
     return f"rule_{rule}" + (f"_wildcards_{'_'.join(inner.rstrip(']').split(','))}" if inner else "")
 
 
-def test_readme_slurm_section_on_this_machine(cluster: slurm_cluster.SlurmCluster, tmp_path: Path) -> None:
+def test_docs_slurm_section_on_this_machine(cluster: slurm_cluster.SlurmCluster, tmp_path: Path) -> None:
     timings = {}
     project = copy_project(tmp_path / "project")
     configure_profile(project)
     start = time.monotonic()
-    install = readme_line("make .venv/.installed")
+    install = doc_line("make .venv/.installed")
     environ = prepare_install(project, tmp_path)
     proc = subprocess.run(["bash", "-c", f"set -e; {install}"], cwd=project, env=environ, capture_output=True,
                           text=True, timeout=900)
     assert proc.returncode == 0, f"{install}\n{proc.stdout[-3000:]}\n{proc.stderr[-5000:]}"
     timings["install line"] = time.monotonic() - start
-    check, args = split_checked(readme_line(".venv/bin/snakemake --workflow-profile profiles/slurm", "smoke"))
+    check, args = split_checked(doc_line(".venv/bin/snakemake --workflow-profile profiles/slurm", "smoke"))
     cmd = [str(project / args[0]), *args[1:]]
-    assert Path(cmd[0]).is_file(), "the README's install line made no .venv/bin/snakemake"
+    assert Path(cmd[0]).is_file(), "the docs/clusters.md's install line made no .venv/bin/snakemake"
     checked = subprocess.run(["bash", "-c", check], cwd=project, env=user_env(), capture_output=True, text=True,
                              timeout=120)
     assert checked.returncode == 0 and "config: valid" in checked.stdout, f"{check}\n{checked.stdout}{checked.stderr}"

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 from pathlib import Path
 
@@ -14,7 +15,8 @@ import pandas as pd
 import pytest
 import yaml
 
-from wfutil import BIN, SMOKE, env, planned_jobs, publish_with_dvc, run_tool, snakemake, wildcard_values
+from wfutil import (BIN, SMOKE, env, planned_jobs, publish_with_dvc, readme_command, run_tool, snakemake, venv_standin,
+                    wildcard_values)
 
 pytestmark = pytest.mark.e2e
 
@@ -232,3 +234,18 @@ def test_killed_training_job_leaves_no_complete_output_and_resumes(tmp_path: Pat
     log = (root / "logs/train/arcface.log").read_text()
     assert "resuming arcface at step" in log
     assert json.loads((root / target).read_text())["steps"] > 0
+
+
+def test_readme_make_replicate_after_the_run_runs_no_job(smoke_project: Path) -> None:
+    """`make replicate` as README.md writes it (the smoke preset from the environment, this venv as .venv) on the
+    finished smoke run: no job, then the path of the index page and the reproduction line."""
+    venv = venv_standin(smoke_project)
+    try:
+        done = subprocess.run(readme_command("make replicate"), cwd=smoke_project, env={**env(), "PRESET": "smoke"},
+                              capture_output=True, text=True, timeout=900)
+    finally:
+        shutil.rmtree(venv)  # its links are removed, not followed
+    out = done.stdout + done.stderr
+    assert done.returncode == 0, out[-5000:]
+    assert "Nothing to be done" in out and f"Report: {smoke_project}/reports/index.html" in out, out[-5000:]
+    assert "Reproduction: " in done.stdout.splitlines()[-1], out[-5000:]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import shlex
 import shutil
 import subprocess
 import sys
@@ -106,3 +107,31 @@ def wildcard_values(jobs: dict[str, set[str]], rule: str, key: str) -> set[str]:
 
 
 SMOKE = ("--configfile", "config/presets/smoke.yaml")
+CODE_SPAN = re.compile(r"`(make [^`]+)`")
+
+
+def readme_commands() -> list[str]:
+    """Every command README.md shows: its code blocks' lines (comments dropped) and inline `make ...` spans."""
+    text = (REPO / "README.md").read_text(encoding="utf-8")
+    blocks = text.split("```")[1::2]
+    lines = [line.split("#", 1)[0].strip() for block in blocks for line in block.splitlines()[1:]]
+    return list(dict.fromkeys([line for line in lines if line] + CODE_SPAN.findall(text)))
+
+
+def readme_command(command: str) -> list[str]:
+    """`command` as README.md writes it, split for subprocess; fails the test when the README lost it."""
+    assert command in readme_commands(), f"README.md no longer shows `{command}`"
+    return shlex.split(command)
+
+
+def venv_standin(project: Path) -> Path:
+    """A `.venv` in `project` that is this test run's venv with its install stamps current, so that make installs
+    nothing: bin/ and lib/ link to the venv, pyvenv.cfg is copied (what Python reads to find its packages)."""
+    venv = project / ".venv"
+    venv.mkdir()
+    for name in ("bin", "lib"):
+        (venv / name).symlink_to(BIN.parent / name, target_is_directory=True)
+    shutil.copy(BIN.parent / "pyvenv.cfg", venv / "pyvenv.cfg")
+    for stamp in (".installed", ".installed-test"):
+        (venv / stamp).touch()
+    return venv
