@@ -48,7 +48,7 @@ replicate: $(STAMP)
 
 browser:
 	@command -v chromium >/dev/null || { [ "$$(id -u)" = 0 ] && (apt-get update -qq && apt-get install -y -qq chromium >/dev/null) \
-		|| echo "note: chromium not installed; the browser test will be skipped"; }
+		|| echo "note: chromium not installed; the browser test will skip, which fails make test"; }
 
 # The Slurm integration test needs Debian's slurm-wlm and munge (installed here as root when missing).
 slurm:

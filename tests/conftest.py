@@ -28,6 +28,23 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     items.sort(key=rank)
 
 
+SKIPPED: list[str] = []  # "nodeid: reason" of every test that skipped itself in this session
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    """Note a test that skipped itself (xfails aside); under xdist the controller sees its workers' reports."""
+    if report.skipped and not hasattr(report, "wasxfail"):
+        reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
+        SKIPPED.append(f"{report.nodeid}: {reason}")
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """A skipped test fails the session: CI must not pass on a test that did not run (a missing browser, extra...)."""
+    if SKIPPED and exitstatus == pytest.ExitCode.OK:
+        print(f"\nx2softmax tests: {len(SKIPPED)} skipped test(s) fail the session:\n  " + "\n  ".join(SKIPPED))
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
 @pytest.fixture
 def http_server() -> Iterator[Callable[[type[http.server.BaseHTTPRequestHandler]], str]]:
     """serve(handler class) -> 'http://127.0.0.1:PORT': a threaded server on 127.0.0.1, shut down afterwards."""

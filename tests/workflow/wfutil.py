@@ -12,7 +12,7 @@ from collections import defaultdict
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
-BIN = Path(sys.executable).parent
+BIN = Path(sys.executable).absolute().parent
 COPIED = ("Snakefile", "workflow", "config", "notebooks", "profiles", "envs", "src", "dvc.yaml", "params.yaml",
           "Makefile", "pyproject.toml", "requirements.lock", "README.md", ".dvc", ".dvcignore", ".gitignore")
 
