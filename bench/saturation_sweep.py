@@ -76,7 +76,7 @@ def training_set(root: Path) -> Path:
     latents, _ = synthetic.population(cfg, "train")
     t = cfg["train"]
     sizes = synthetic.class_sizes(t["identities"], t["images_min"], t["images_max"], t["size_exponent"], cfg["seed"])
-    write_face_recordio(train_dir, synthetic._train_samples(cfg, latents, sizes), t["identities"], image_size=112)
+    write_face_recordio(train_dir, synthetic.train_samples(cfg, latents, sizes), t["identities"], image_size=112)
     return train_dir
 
 

@@ -1,7 +1,8 @@
-"""Synthetic face identities: config checks, determinism, and outputs read back through the real readers."""
+"""Synthetic face identities: config checks, determinism, outputs read back through the real readers, module order."""
 
 from __future__ import annotations
 
+import ast
 import copy
 import json
 from pathlib import Path
@@ -16,7 +17,7 @@ from x2softmax.data.ijb import load_ijb_suite
 from x2softmax.data.pairs import load_bin_images, load_bin_unique, read_bin
 from x2softmax.data.recordio import FaceRecordIO, load_face_arrays
 from x2softmax.io import file_sha256
-from x2softmax.vocabulary import BENCHMARKS
+from x2softmax.vocabulary import BENCHMARKS, IJB_SUITES
 
 # The generator settings of the smoke preset (the workflow tests run the same).
 SMOKE = load_config("smoke")["data"]["synthetic"]
@@ -195,7 +196,7 @@ def test_class_sizes_are_long_tailed() -> None:
 
 def test_ijb_suites_read_back(smoke: tuple[Path, dict]) -> None:
     root, manifest = smoke
-    for suite in S.IJB_SUITES:
+    for suite in IJB_SUITES:
         meta = load_ijb_suite(root / suite, suite)
         counts = manifest["counts"][suite]
         assert len(meta.names) == counts["images"]
@@ -245,3 +246,14 @@ def test_manifest_records_config_counts_and_hashes(smoke: tuple[Path, dict]) -> 
     assert set(manifest["files"]) == written
     for rel in ("train/train.rec", "val/cfp_fp.bin", "IJBC/meta/ijbc_template_pair_label.txt"):
         assert manifest["files"][rel] == file_sha256(root / rel)
+
+
+def test_package_modules_import_only_those_before_them() -> None:
+    order = ["plan", "settings", "population", "nuisance", "render", "write"]  # docs/architecture.md's rows
+    package = Path(S.__file__).parent
+    assert sorted(p.stem for p in package.glob("*.py")) == sorted([*order, "__init__"])
+    for i, name in enumerate(order):
+        tree = ast.parse((package / f"{name}.py").read_text())
+        used = {node.module.rsplit(".", 1)[1] for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)
+                and (node.module or "").startswith("x2softmax.data.synthetic.")}
+        assert used <= set(order[:i]), f"synthetic.{name} imports {sorted(used - set(order[:i]))}"

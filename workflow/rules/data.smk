@@ -6,7 +6,7 @@ if config["synthetic"]:
     rule synthesize:
         """Synthetic face identities written as RecordIO, .bin pair sets and IJB-style suites."""
         input:
-            code("data/synthetic.py", "data/recordio.py", "data/pairs.py", "data/ijb.py", "data/images.py"),
+            code("data/synthetic", "data/recordio.py", "data/pairs.py", "data/ijb.py", "data/images.py"),
         output:
             train_files(),
             [f"{DATA}/val/{b}.bin" for b in SYNTHETIC_VAL_SETS],
