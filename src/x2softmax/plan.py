@@ -15,6 +15,7 @@ from typing import Any
 
 from x2softmax import config as xcfg
 from x2softmax.cluster import SUBMIT_HOST_RULES, cpus_of, number
+from x2softmax.vocabulary import IJB_SUITES
 
 SLURM_PROFILE = xcfg.REPO_ROOT / "profiles" / "slurm"
 _JOB_HEADER = re.compile(r"^(local)?(?:rule|checkpoint) (\w+):$")
@@ -31,7 +32,7 @@ def dataset_images(config: Mapping[str, Any]) -> dict[str, int]:
             return {}  # not generated yet: sizes are known once `x2softmax data synth` has run
         counts = json.loads(manifest.read_text(encoding="utf-8"))["counts"]
         sizes = {"train": counts["train"]["images"]}
-        sizes.update({suite: counts[suite]["images"] for suite in ("IJBB", "IJBC") if suite in counts})
+        sizes.update({suite: counts[suite]["images"] for suite in IJB_SUITES if suite in counts})
         # distinct images of a set (embedded once each); manifests before version 2 have a fresh image per pair slot
         sizes.update({name: entry.get("images", 2 * entry["pairs"]) for name, entry in counts.get("val", {}).items()})
         return sizes

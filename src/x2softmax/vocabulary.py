@@ -13,6 +13,11 @@ PROTOCOLS = ("10fold", "oracle", "oracle_flip")  # pair verification protocols (
 FARS = (1e-6, 1e-5, 1e-4, 1e-3, 1e-2, 1e-1)  # the false accept rates TAR is read at on the IJB ROCs
 
 
+def settings_key(suite: str) -> str:
+    """A suite's section in the synthetic data's settings (x2softmax.data.synthetic): IJBB -> ijbb."""
+    return suite.lower()
+
+
 def far_key(far: float) -> str:
     """The spelling of a FAR in JSON keys and metric names: 1e-06, 1e-04, 1e-01."""
     return f"{far:.0e}"

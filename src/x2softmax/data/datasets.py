@@ -24,6 +24,7 @@ from x2softmax.data.images import decode_image
 from x2softmax.data.pairs import read_bin
 from x2softmax.data.recordio import MAGIC, FaceRecordIO, read_property, unpack_header
 from x2softmax.io import atomic_write_json, file_sha256
+from x2softmax.vocabulary import IJB_SUITES
 
 SAMPLE_IMAGES = 8
 
@@ -135,7 +136,7 @@ def _check_bin(path: Path, expect: dict | None, sample: int | None) -> str:
 
 
 def _check_ijb(path: Path, expect: dict | None, sample: int | None) -> str:
-    suite_name = next((s for s in ("IJBB", "IJBC") if meta_paths(path, s)["5pts"].exists()), None)
+    suite_name = next((s for s in IJB_SUITES if meta_paths(path, s)["5pts"].exists()), None)
     if suite_name is None:
         raise ValueError(f"{path}: no meta/ijbb_* or meta/ijbc_* files")
     suite = load_ijb_suite(path, suite_name)

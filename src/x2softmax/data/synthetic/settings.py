@@ -7,7 +7,7 @@ import math
 from typing import Any
 
 from x2softmax.data.synthetic.plan import genuine_capacity
-from x2softmax.vocabulary import BENCHMARKS
+from x2softmax.vocabulary import BENCHMARKS, IJB_SUITES, settings_key
 
 GENERATOR_VERSION = "2"  # 2: CPU-independent pixel operations, shared-image verification sets
 
@@ -150,7 +150,7 @@ def _check(cfg: dict) -> None:
          f"{pairs // 2} genuine pairs need more identities or images: val.identities x val.images offer {offered}")
     need(cfg["population"]["family_tightness"][0] > 0, "population.family_tightness", "must be > 0")
     need(cfg["nuisance"]["jpeg_quality_min"] <= 100, "nuisance.jpeg_quality_min", "must be <= 100")
-    for suite in ("ijbb", "ijbc"):
+    for suite in map(settings_key, IJB_SUITES):
         s = cfg[suite]
         need(2 <= s["subjects"] <= evalp["identities"], f"{suite}.subjects", "must be in [2, eval.identities]")
         for key in ("templates", "media", "frames"):
