@@ -66,6 +66,11 @@ def read_table(path: Path, columns: Sequence[str]) -> pd.DataFrame:
     return frame
 
 
+def read_metrics_and_reference(summary_csv: Path, reference_csv: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The run's metrics (results/summary/metrics.csv) and the published numbers (config/reference_numbers.csv)."""
+    return read_table(Path(summary_csv), SUMMARY_COLUMNS), read_table(Path(reference_csv), REFERENCE_COLUMNS)
+
+
 def read_jsonl(path: Path) -> pd.DataFrame:
     """Read a JSON-lines file into a frame; a clear error naming the file and line when one is malformed."""
     path = Path(path)
