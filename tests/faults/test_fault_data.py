@@ -233,7 +233,7 @@ def test_packing_warns_with_counts(tmp_path: Path) -> None:
 @pytest.mark.parametrize("text", [b"{not json", b"\xe9t\xe9", b"[1, 2]"])
 def test_a_resolved_config_that_is_not_json_is_named(tmp_path: Path, text: bytes) -> None:
     (tmp_path / "config.json").write_bytes(text)
-    done = python_capped("from x2softmax.report.params import run_defaults\n"
-                         f"try:\n    run_defaults({str(tmp_path)!r})\nexcept ValueError as err:\n    print(err)",
+    done = python_capped("from x2softmax.report.params import run_config\n"
+                         f"try:\n    run_config({str(tmp_path)!r})\nexcept ValueError as err:\n    print(err)",
                          timeout=60)
     assert done.returncode == 0 and str(tmp_path / "config.json") in done.stdout, done.stdout + done.stderr

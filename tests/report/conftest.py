@@ -203,10 +203,12 @@ def build_fake_results(root: Path, seed: int = 0) -> dict[str, dict]:
     shutil.copy(REFERENCE_CSV, reference)
 
     common = {"results_dir": str(results), "figures_dir": str(root / "reports" / "figures"),
-              "tables_dir": str(root / "reports" / "tables"), "synthetic": True, "preset": "fake"}
+              "tables_dir": str(root / "reports" / "tables"), "synthetic": True, "preset": "fake",
+              "data_root": str(data), "datasets": []}
     return {
         "01_margins": common | {"margins_dir": str(results / "analysis" / "margins")},
-        "02_toy": common | {"toy_dir": str(results / "toy"), "toy_losses": TOY_LOSSES, "dims": DIMS},
+        "02_toy": common | {"toy_dir": str(results / "toy"), "toy_losses": TOY_LOSSES, "dims": DIMS,
+                            "toy_data": "digits"},
         "03_verification": common | {"summary_csv": str(results / "summary" / "metrics.csv"),
                                      "reference_csv": str(reference), "runs": RUNS,
                                      "uncertainty_dir": str(results / "uncertainty"),
@@ -250,11 +252,11 @@ NOTEBOOK_DIR = Path(__file__).resolve().parents[2] / "notebooks"
 
 
 def _execute_notebook(nb: str, params: dict, out: Path) -> Path:
-    """Run one report notebook with papermill into `out`."""
+    """Run one report notebook with papermill into `out` (its parameters passed as the workflow does: one dict)."""
     papermill = pytest.importorskip("papermill")
     out.parent.mkdir(parents=True, exist_ok=True)
-    papermill.execute_notebook(str(NOTEBOOK_DIR / f"{nb}.ipynb"), str(out), parameters=params, kernel_name="python3",
-                               progress_bar=False)
+    papermill.execute_notebook(str(NOTEBOOK_DIR / f"{nb}.ipynb"), str(out), parameters={"parameters": params},
+                               kernel_name="python3", progress_bar=False)
     return out
 
 

@@ -1,4 +1,4 @@
-"""Notebook parameters when a notebook is opened by hand."""
+"""Notebook parameters: those the workflow passes, and when a notebook is opened by hand."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from x2softmax import config as xcfg
-from x2softmax.report.params import enter_project_root, notebook_lists, run_defaults
+from x2softmax.report.params import enter_project_root, notebook_lists, notebook_parameters, run_config
 
 
 def test_notebook_lists_follow_the_config() -> None:
@@ -24,13 +24,27 @@ def test_notebook_lists_follow_the_config() -> None:
                                                "hparams": xcfg.loss_spec(config, "x2_a-0.5")["hparams"]}
 
 
-def test_run_defaults_read_the_runs_config(tmp_path: Path) -> None:
+def test_run_config_reads_the_runs_config(tmp_path: Path) -> None:
     config = xcfg.load_config("smoke")
     (tmp_path / "results").mkdir()
     (tmp_path / "results/config.json").write_text(json.dumps(config))
-    assert run_defaults(str(tmp_path / "results")) == notebook_lists(config)
+    assert run_config(str(tmp_path / "results")) == config
     with pytest.raises(FileNotFoundError, match="make replicate"):
-        run_defaults(str(tmp_path / "missing"))
+        run_config(str(tmp_path / "missing"))
+    (tmp_path / "results/config.json").write_text("[1]")
+    with pytest.raises(ValueError, match="config.json holds a list"):
+        run_config(str(tmp_path / "results"))
+
+
+def test_notebook_parameters_follow_the_declaration_and_the_config() -> None:
+    config = xcfg.load_config()
+    config["data"]["root"] = "elsewhere/data"
+    geometry = notebook_parameters("07_geometry", config)
+    assert geometry["class_counts_csv"] == "elsewhere/data/class_counts.csv"
+    assert geometry["runs"] == notebook_lists(config)["base_runs"] and geometry["figures_dir"] == "reports/figures"
+    assert notebook_parameters("03_verification", config)["runs"] == config["run_losses"]
+    with pytest.raises(KeyError, match="unknown report notebook"):
+        notebook_parameters("99_nothing", config)
 
 
 def test_enter_project_root_from_notebooks_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -40,3 +54,23 @@ def test_enter_project_root_from_notebooks_dir(tmp_path: Path, monkeypatch: pyte
     assert enter_project_root() == tmp_path
     assert Path(os.getcwd()) == tmp_path
     assert enter_project_root() == tmp_path  # already there: unchanged
+
+
+def test_setup_opened_by_hand_takes_the_finished_runs_parameters(tmp_path: Path,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    from x2softmax.report import page
+    from x2softmax.report.notebook import setup
+
+    shown: list[str] = []
+    monkeypatch.setattr(page, "_display_html", shown.append)
+    config = xcfg.load_config("smoke")
+    (tmp_path / "results").mkdir()
+    (tmp_path / "results/config.json").write_text(json.dumps(config))
+    (tmp_path / "notebooks").mkdir()
+    monkeypatch.chdir(tmp_path / "notebooks")  # as Jupyter starts a notebook
+    p = setup("04_ijb", None)
+    assert Path.cwd() == tmp_path
+    assert vars(p) == notebook_parameters("04_ijb", config)
+    assert "Synthetic data" in shown[0] and "Preset: <code>smoke</code>" in shown[0]  # the page's notice
+    passed = {**vars(p), "preset": "given"}
+    assert vars(setup("04_ijb", passed)) == passed  # the workflow's parameters are taken as they are

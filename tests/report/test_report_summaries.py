@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -185,3 +187,18 @@ def test_reference_rows_cite_the_evaluation_notebook_of_their_own_benchmark():
         assert row["benchmark"] == f"IJB-{suite}", f"{row['benchmark']} cites {row['source']}"
     curricular = reference[reference["method"] == "CurricularFace"]
     assert len(curricular) and (curricular[["train_data", "protocol"]] == "not stated").all().all()
+
+
+def test_accuracy_rows_keep_the_pair_benchmarks_of_the_runs(tmp_path: Path) -> None:
+    summary = pd.DataFrame({
+        "run": ["a", "a", "a", "b", "a", "a"], "loss": "x", "checkpoint": "c",
+        "dataset": ["lfw", "lfw", "IJBC", "lfw", "lfw", "cfp_fp"],
+        "protocol": ["10fold", "oracle", "N1D1F2", "10fold", "oracle_flip", "10fold"],
+        "metric": ["accuracy_pct", "accuracy_pct", "accuracy_pct", "accuracy_pct", "accuracy_pct", "accuracy_std_pct"],
+        "value": [99.0, 98.0, 50.0, 97.0, 96.0, 0.5]})
+    assert list(summaries.accuracy_rows(summary, ["a"]).index) == [0, 1]
+    assert list(summaries.pair_rows(summary)["dataset"]) == ["lfw", "lfw", "lfw", "lfw", "cfp_fp"]
+    summary.to_csv(tmp_path / "metrics.csv", index=False)
+    published = Path(__file__).resolve().parents[2] / "config" / "reference_numbers.csv"
+    metrics, reference = summaries.read_metrics_and_reference(tmp_path / "metrics.csv", published)
+    assert len(metrics) == 6 and set(summaries.REFERENCE_COLUMNS) <= set(reference.columns)

@@ -167,3 +167,11 @@ def test_power_sentence_names_the_widest_interval_and_the_verdict():
                      "TAR@1e-03: the widest paired X2 − baseline interval is ±2.50 points (arcface, IJBC, N1D1F2); "
                      "target ±3: met (1 of 1 intervals within it)."]
     assert "No paired" in unc.power_sentence(power.assign(target=math.nan))
+
+
+def test_power_and_measurable_layouts() -> None:
+    power = pd.DataFrame({"baseline": ["a", "b"], "target": [1.0, None], "half_width": [0.4, 0.6]})
+    assert list(unc.power_layout(power)["baseline"]) == ["a"]
+    measurable = pd.DataFrame({"dataset": ["IJBC"], "lowest_measurable_far": [1 / 7000]})
+    assert list(unc.measurable_layout(measurable)["lowest_measurable_far"]) == ["1.43e-04"]
+    assert measurable["lowest_measurable_far"].dtype == float  # the saved table keeps the number

@@ -1,71 +1,39 @@
 # Reports: one papermill job per notebook (its figures and tables are declared outputs), offline HTML per
 # notebook, reports/index.html, and the figures flagged for Snakemake's own report (snakemake --report).
 
-FIGURES = "reports/figures"
-TABLES = "reports/tables"
-SUMMARY = "results/summary/metrics.csv"
-REFERENCE = source(REPO / "config/reference_numbers.csv")
+from x2softmax.report.artifacts import COMMON_PATHS, REFERENCE_CSV, RUN_HEALTH_CSV, SUMMARY_CSV
+from x2softmax.report.params import notebook_parameters
+
+FIGURES = COMMON_PATHS["figures_dir"]
+TABLES = COMMON_PATHS["tables_dir"]
+SUMMARY = SUMMARY_CSV
+REFERENCE = source(REPO / REFERENCE_CSV)
 LISTS = notebook_lists(config)  # the run lists every notebook takes (x2softmax.report.params)
 BASELINE = LISTS["baseline"]
 BASE_RUNS = LISTS["base_runs"]  # one per loss / ablation (first seed) for the plots
 UNCERTAINTY = expand("results/uncertainty/{table}.csv", table=UNCERTAINTY_TABLES)
-HEALTH = "results/summary/run_health.csv"
+HEALTH = RUN_HEALTH_CSV
 
 
-# Per notebook: the DAG files it reads, and its papermill parameters beyond the common ones.
+# Per notebook: the DAG files it reads (its papermill parameters: x2softmax.report.params.notebook_parameters, from
+# its NOTEBOOKS entry).
 NOTEBOOK_INPUTS = {
-    "01_margins": (
-        rules.margins.output,
-        {"margins_dir": "results/analysis/margins"},
-    ),
-    "02_toy": (
-        expand("results/toy/{loss}_{dim}d.npz", loss=config["toy"]["losses"], dim=config["toy"]["dims"]),
-        {"toy_dir": "results/toy", "toy_losses": config["toy"]["losses"], "dims": config["toy"]["dims"],
-         "toy_data": LISTS["toy_data"]},
-    ),
-    "03_verification": (
-        [SUMMARY, REFERENCE, HEALTH] + UNCERTAINTY + expand("results/train/{run}/summary.json", run=LOSS_RUNS),
-        {"summary_csv": SUMMARY, "reference_csv": REFERENCE, "runs": LOSS_RUNS, "uncertainty_dir": "results/uncertainty",
-         "train_dir": "results/train", "run_health_csv": HEALTH},
-    ),
-    "04_ijb": (
-        [SUMMARY, REFERENCE, HEALTH] + UNCERTAINTY
-        + expand("results/eval/{run}/ijb_{suite}_scores.npz", run=LOSS_RUNS, suite=SUITES)
-        + expand("results/train/{run}/summary.json", run=LOSS_RUNS),
-        {"summary_csv": SUMMARY, "reference_csv": REFERENCE, "eval_dir": "results/eval", "runs": LOSS_RUNS,
-         "suites": SUITES, "uncertainty_dir": "results/uncertainty", "train_dir": "results/train",
-         "run_health_csv": HEALTH},
-    ),
-    "05_training": (
-        expand("results/train/{run}/{f}", run=RUNS, f=("metrics.jsonl", "summary.json"))
-        + expand("results/benchmarks/train_{run}.tsv", run=RUNS) + [HEALTH],
-        {"train_dir": "results/train", "benchmarks_dir": "results/benchmarks", "runs": RUNS, "run_health_csv": HEALTH},
-    ),
-    "06_ablations": (
-        [SUMMARY, HEALTH] + UNCERTAINTY
-        + expand("results/train/{run}/{f}", run=ABLATION_RUNS + ([BASELINE] if BASELINE else []),
-                 f=("metrics.jsonl", "summary.json")),
-        {"summary_csv": SUMMARY, "train_dir": "results/train", "baseline": BASELINE,
-         "ablations": LISTS["ablations"], "uncertainty_dir": "results/uncertainty", "run_health_csv": HEALTH},
-    ),
-    "07_geometry": (
-        expand("results/train/{run}/head.pt", run=BASE_RUNS) + [f"{DATA}/class_counts.csv"],
-        {"train_dir": "results/train", "class_counts_csv": f"{DATA}/class_counts.csv", "runs": BASE_RUNS,
-         "loss_specs": LISTS["loss_specs"]},
-    ),
+    "01_margins": rules.margins.output,
+    "02_toy": expand("results/toy/{loss}_{dim}d.npz", loss=config["toy"]["losses"], dim=config["toy"]["dims"]),
+    "03_verification": [SUMMARY, REFERENCE, HEALTH] + UNCERTAINTY
+    + expand("results/train/{run}/summary.json", run=LOSS_RUNS),
+    "04_ijb": [SUMMARY, REFERENCE, HEALTH] + UNCERTAINTY
+    + expand("results/eval/{run}/ijb_{suite}_scores.npz", run=LOSS_RUNS, suite=SUITES)
+    + expand("results/train/{run}/summary.json", run=LOSS_RUNS),
+    "05_training": expand("results/train/{run}/{f}", run=RUNS, f=("metrics.jsonl", "summary.json"))
+    + expand("results/benchmarks/train_{run}.tsv", run=RUNS) + [HEALTH],
+    "06_ablations": [SUMMARY, HEALTH] + UNCERTAINTY
+    + expand("results/train/{run}/{f}", run=ABLATION_RUNS + ([BASELINE] if BASELINE else []),
+             f=("metrics.jsonl", "summary.json")),
+    "07_geometry": expand("results/train/{run}/head.pt", run=BASE_RUNS) + [f"{DATA}/class_counts.csv"],
 }
 
-COMMON_PARAMS = {
-    "results_dir": "results",
-    "figures_dir": FIGURES,
-    "tables_dir": TABLES,
-    "synthetic": config["synthetic"],
-    "preset": config["preset"],
-    "data_root": LISTS["data_root"],
-    "datasets": LISTS["datasets"],
-}
-
-for nb, (nb_inputs, nb_params) in NOTEBOOK_INPUTS.items():
+for nb, nb_inputs in NOTEBOOK_INPUTS.items():
 
     rule:
         name:
@@ -73,7 +41,7 @@ for nb, (nb_inputs, nb_params) in NOTEBOOK_INPUTS.items():
         input:
             notebook=source(REPO / f"notebooks/{nb}.ipynb"),
             data=nb_inputs,
-            code=code("analysis", "report", "evaluate/uncertainty.py", "evaluate/coverage.py"),
+            code=code("analysis", "report", "torchfile.py", "evaluate/uncertainty.py", "evaluate/coverage.py"),
         output:
             notebook=f"results/notebooks/{nb}.ipynb",
             figures=[
@@ -89,7 +57,7 @@ for nb, (nb_inputs, nb_params) in NOTEBOOK_INPUTS.items():
             ],
             tables=[str(p) for p in table_paths(nb, TABLES)],
         params:
-            parameters=yaml_params(**COMMON_PARAMS, **nb_params),
+            parameters=yaml_params(parameters=notebook_parameters(nb, config)),
         log:
             f"logs/report/{nb}.log",
         resources:

@@ -19,15 +19,50 @@ FIGURE_FORMATS = ("png", "pdf")
 FIGURE_DPI = 120
 MIN_LEGEND_TEXT_PX = 9.0  # a legend's text height on screen once the figure is scaled to the page's content width
 
+# Papermill parameters every notebook takes (its own are its NOTEBOOKS entry's "paths" and "from_config": the key of
+# x2softmax.report.params.notebook_lists giving the value under the run's configuration).
+COMMON_PATHS = {"results_dir": "results", "figures_dir": "reports/figures", "tables_dir": "reports/tables"}
+SUMMARY_CSV = "results/summary/metrics.csv"
+REFERENCE_CSV = "config/reference_numbers.csv"
+UNCERTAINTY_DIR = "results/uncertainty"
+TRAIN_DIR = "results/train"
+RUN_HEALTH_CSV = "results/summary/run_health.csv"
+
+# Footer functions a notebook does not run: they wrote its inputs, in the workflow rule named.
+UPSTREAM = {
+    "x2softmax.analysis.margins.write_margin_tables": "margins",
+    "x2softmax.analysis.toy.run_toy": "toy",
+    "x2softmax.evaluate.run.evaluate_model": "evaluate",
+    "x2softmax.evaluate.uncertainty": "uncertainty",
+    "x2softmax.train.trainer.train": "train",
+    "x2softmax.train.health.run_health": "run_health",
+}
+
+# Page plumbing every notebook calls (the start, its figures, tables and verdicts, the check of its outputs).
+COMMON_CALLS = ("x2softmax.report.notebook.setup", "x2softmax.report.page.show_figure",
+                "x2softmax.report.page.show_table", "x2softmax.report.page.show_verdict",
+                "x2softmax.report.artifacts.check_outputs")
+
+# Per notebook, its one declaration: title, data, declared figures and tables, its parameters ("paths",
+# "from_config"), the functions its footer names as computing its numbers ("functions": called by the notebook, by a
+# function it calls, or by the rule of UPSTREAM that wrote its inputs), every package function the notebook calls
+# besides COMMON_CALLS ("calls"; tests/report/test_notebook_declarations.py reads the notebook), and captions.
 NOTEBOOKS: dict[str, dict] = {
     "01_margins": {
         "title": "Target logits and the adaptive margin",
         "data": "analysis",
         "figures": ["01_target_logits", "01_angular_margins", "01_decision_boundaries", "01_x2_grid"],
         "tables": ["01_margin_at_angles", "01_x2_grid_minimum"],
+        "paths": {"margins_dir": "results/analysis/margins"},
+        "from_config": {},
         "functions": ["x2softmax.analysis.margins.write_margin_tables", "x2softmax.report.summaries.margin_at_angles",
                       "x2softmax.report.summaries.x2_grid_minimum", "x2softmax.report.verdicts.margin_claim_verdict",
                       "x2softmax.report.verdicts.grid_verdict"],
+        "calls": ["x2softmax.report.plots.angular_margin_figure", "x2softmax.report.plots.decision_boundary_figure",
+                  "x2softmax.report.plots.target_logit_figure", "x2softmax.report.plots.x2_grid_figure",
+                  "x2softmax.report.summaries.margin_at_angles", "x2softmax.report.summaries.read_table",
+                  "x2softmax.report.summaries.x2_grid_minimum", "x2softmax.report.verdicts.grid_verdict",
+                  "x2softmax.report.verdicts.margin_claim_verdict", "x2softmax.report.verdicts.x2_defaults"],
         "captions": {
             "01_target_logits": "Target logit f(θ) and cosine margin cos θ − f(θ) of every loss",
             "01_angular_margins": "Two-class angular margin versus the angle between the class weights",
@@ -42,8 +77,15 @@ NOTEBOOKS: dict[str, dict] = {
         "data": "toy",
         "figures": ["02_toy_2d", "02_toy_3d"],
         "tables": ["02_toy_compactness", "02_toy_seed_comparison"],
+        "paths": {"toy_dir": "results/toy"},
+        "from_config": {"toy_losses": "toy_losses", "dims": "dims", "toy_data": "toy_data"},
         "functions": ["x2softmax.analysis.toy.run_toy", "x2softmax.analysis.geometry.compactness_table",
                       "x2softmax.analysis.toy.compactness_comparisons", "x2softmax.report.verdicts.compactness_verdict"],
+        "calls": ["x2softmax.report.pagetables.toy_compactness", "x2softmax.report.pagetables.toy_comparisons",
+                  "x2softmax.report.pagetables.toy_runs", "x2softmax.report.plots.notice_figure",
+                  "x2softmax.report.plots.toy_2d_figure", "x2softmax.report.plots.toy_3d_figure",
+                  "x2softmax.report.uncertainty.toy_comparison_layout",
+                  "x2softmax.report.verdicts.compactness_verdict"],
         "captions": {
             "02_toy_2d": "Held-out 2-D features of 8 classes per loss, with the class centres",
             "02_toy_3d": "Held-out 3-D features per loss (Lambert equal-area projection of the sphere)",
@@ -57,8 +99,23 @@ NOTEBOOKS: dict[str, dict] = {
         "figures": ["03_verification_accuracy", "03_accuracy_error_bars"],
         "tables": ["03_verification", "03_reference_comparison", "03_accuracy_intervals", "03_seed_summary",
                    "03_paired_comparisons", "03_power"],
+        "paths": {"summary_csv": SUMMARY_CSV, "reference_csv": REFERENCE_CSV, "uncertainty_dir": UNCERTAINTY_DIR,
+                  "train_dir": TRAIN_DIR, "run_health_csv": RUN_HEALTH_CSV},
+        "from_config": {"runs": "loss_runs"},
         "functions": ["x2softmax.evaluate.run.evaluate_model", "x2softmax.report.summaries.verification_table",
                       "x2softmax.report.summaries.reference_comparison", "x2softmax.evaluate.uncertainty"],
+        "calls": ["x2softmax.evaluate.uncertainty.optimistic_note", "x2softmax.evaluate.uncertainty.power_table",
+                  "x2softmax.report.notebook.show_comparison_notice", "x2softmax.report.plots.verification_figure",
+                  "x2softmax.report.summaries.accuracy_rows", "x2softmax.report.summaries.benchmark_order",
+                  "x2softmax.report.summaries.not_run_note", "x2softmax.report.summaries.pair_rows",
+                  "x2softmax.report.summaries.read_metrics_and_reference",
+                  "x2softmax.report.summaries.reference_comparison", "x2softmax.report.summaries.reference_layout",
+                  "x2softmax.report.summaries.verification_table", "x2softmax.report.uncertainty.coverage_statement",
+                  "x2softmax.report.uncertainty.errorbar_figure", "x2softmax.report.uncertainty.interval_table",
+                  "x2softmax.report.uncertainty.paired_layout", "x2softmax.report.uncertainty.paired_table",
+                  "x2softmax.report.uncertainty.power_layout", "x2softmax.report.uncertainty.power_sentence",
+                  "x2softmax.report.uncertainty.read_uncertainty", "x2softmax.report.uncertainty.seed_layout",
+                  "x2softmax.report.uncertainty.seed_table"],
         "captions": {
             "03_accuracy_error_bars": "Accuracy per run with its 95 % bootstrap interval (pairs resampled within folds)",
             "03_accuracy_intervals": "Accuracy (%) per run and seed with its 95 % bootstrap interval over pairs",
@@ -75,9 +132,23 @@ NOTEBOOKS: dict[str, dict] = {
         "figures": ["04_ijb_roc", "04_similarity_distributions", "04_tar_error_bars"],
         "tables": ["04_ijb_tar", "04_similarity_overlap", "04_measurable_far", "04_tar_intervals", "04_seed_summary",
                    "04_paired_comparisons", "04_power"],
+        "paths": {"summary_csv": SUMMARY_CSV, "reference_csv": REFERENCE_CSV, "eval_dir": "results/eval",
+                  "uncertainty_dir": UNCERTAINTY_DIR, "train_dir": TRAIN_DIR, "run_health_csv": RUN_HEALTH_CSV},
+        "from_config": {"runs": "loss_runs", "suites": "suites"},
         "functions": ["x2softmax.evaluate.run.evaluate_model", "x2softmax.report.summaries.ijb_tar_table",
                       "x2softmax.report.summaries.roc_points", "x2softmax.analysis.geometry.overlap_coefficient",
                       "x2softmax.evaluate.uncertainty"],
+        "calls": ["x2softmax.evaluate.uncertainty.power_table", "x2softmax.report.notebook.show_comparison_notice",
+                  "x2softmax.report.pagetables.ijb_scores", "x2softmax.report.pagetables.similarity_overlap",
+                  "x2softmax.report.plots.notice_figure", "x2softmax.report.plots.roc_figure",
+                  "x2softmax.report.plots.similarity_figure", "x2softmax.report.summaries.ijb_tar_table",
+                  "x2softmax.report.summaries.read_metrics_and_reference", "x2softmax.report.summaries.roc_points",
+                  "x2softmax.report.uncertainty.coverage_statement", "x2softmax.report.uncertainty.errorbar_figure",
+                  "x2softmax.report.uncertainty.footnote", "x2softmax.report.uncertainty.interval_table",
+                  "x2softmax.report.uncertainty.measurable_layout", "x2softmax.report.uncertainty.paired_layout",
+                  "x2softmax.report.uncertainty.paired_table", "x2softmax.report.uncertainty.power_layout",
+                  "x2softmax.report.uncertainty.power_sentence", "x2softmax.report.uncertainty.read_uncertainty",
+                  "x2softmax.report.uncertainty.seed_layout", "x2softmax.report.uncertainty.seed_table"],
         "captions": {
             "04_tar_error_bars": "TAR per run and FAR with its 95 % bootstrap interval (templates resampled)",
             "04_tar_intervals": "TAR (%) per run, seed and FAR with its 95 % interval; — not measurable",
@@ -95,9 +166,15 @@ NOTEBOOKS: dict[str, dict] = {
         "title": "Training curves and cost",
         "figures": ["05_training_curves", "05_saturation"],
         "tables": ["05_run_health", "05_training_cost"],
+        "paths": {"train_dir": TRAIN_DIR, "benchmarks_dir": "results/benchmarks", "run_health_csv": RUN_HEALTH_CSV},
+        "from_config": {"runs": "runs"},
         "functions": ["x2softmax.train.trainer.train", "x2softmax.report.summaries.training_curves",
                       "x2softmax.report.summaries.training_cost_table", "x2softmax.train.health.run_health",
                       "x2softmax.report.health.saturation_words"],
+        "calls": ["x2softmax.config.base_run", "x2softmax.report.health.health_layout",
+                  "x2softmax.report.health.identical_notice", "x2softmax.report.health.read_run_health",
+                  "x2softmax.report.health.saturation_words", "x2softmax.report.plots.training_curves_figure",
+                  "x2softmax.report.summaries.training_cost_table", "x2softmax.report.summaries.training_curves"],
         "captions": {
             "05_training_curves": "Training loss, accuracy and learning rate per loss and ablation (first seed)",
             "05_saturation": "Median target probability (after scale and margin) and share of samples under 1e-6",
@@ -109,8 +186,20 @@ NOTEBOOKS: dict[str, dict] = {
         "title": "X2-Softmax ablations: a, h, k and the gradient",
         "figures": ["06_ablation_accuracy", "06_ablation_loss"],
         "tables": ["06_ablations"],
+        "paths": {"summary_csv": SUMMARY_CSV, "train_dir": TRAIN_DIR, "uncertainty_dir": UNCERTAINTY_DIR,
+                  "run_health_csv": RUN_HEALTH_CSV},
+        "from_config": {"baseline": "baseline", "ablations": "ablations"},
         "functions": ["x2softmax.report.summaries.ablation_table", "x2softmax.report.summaries.training_curves",
                       "x2softmax.report.verdicts.ablation_verdict"],
+        "calls": ["x2softmax.report.health.read_run_health", "x2softmax.report.health.twins_of",
+                  "x2softmax.report.notebook.show_comparison_notice", "x2softmax.report.plots.notice_figure",
+                  "x2softmax.report.plots.training_curves_figure", "x2softmax.report.plots.verification_figure",
+                  "x2softmax.report.summaries.ablated_parameters", "x2softmax.report.summaries.ablation_table",
+                  "x2softmax.report.summaries.accuracy_rows", "x2softmax.report.summaries.benchmark_order",
+                  "x2softmax.report.summaries.not_run_note", "x2softmax.report.summaries.pair_rows",
+                  "x2softmax.report.summaries.read_table", "x2softmax.report.summaries.training_curves",
+                  "x2softmax.report.uncertainty.ablation_intervals", "x2softmax.report.uncertainty.read_uncertainty",
+                  "x2softmax.report.verdicts.ablation_verdict"],
         "captions": {
             "06_ablation_accuracy": "Verification accuracy of the X2 ablations next to the default X2 run",
             "06_ablation_loss": "Training loss curves of the X2 ablations and the default X2 run",
@@ -121,8 +210,13 @@ NOTEBOOKS: dict[str, dict] = {
         "title": "Geometry of the trained class centres",
         "figures": ["07_nearest_angles", "07_realised_margins", "07_angle_vs_count"],
         "tables": ["07_geometry_summary"],
+        "paths": {"train_dir": TRAIN_DIR, "class_counts_csv": "{data_root}/class_counts.csv"},
+        "from_config": {"runs": "base_runs", "loss_specs": "loss_specs"},
         "functions": ["x2softmax.analysis.geometry.class_geometry", "x2softmax.report.summaries.geometry_summary",
                       "x2softmax.report.verdicts.geometry_verdict"],
+        "calls": ["x2softmax.report.pagetables.head_geometry", "x2softmax.report.plots.angle_vs_count_figure",
+                  "x2softmax.report.plots.nearest_angle_figure", "x2softmax.report.plots.realised_margin_figure",
+                  "x2softmax.report.summaries.geometry_summary", "x2softmax.report.verdicts.geometry_verdict"],
         "captions": {
             "07_nearest_angles": "Angle from each class centre to its nearest other centre, per run",
             "07_realised_margins": "Two-class margin each loss realises at the trained nearest-centre angles",
@@ -151,7 +245,7 @@ PROTOCOLS: dict[str, str] = {
 }
 
 
-def _entry(nb: str) -> dict:
+def notebook_entry(nb: str) -> dict:
     """The NOTEBOOKS entry of `nb`, or a KeyError listing the known notebooks."""
     if nb not in NOTEBOOKS:
         raise KeyError(f"unknown report notebook {nb!r}; known: {sorted(NOTEBOOKS)}")
@@ -160,12 +254,12 @@ def _entry(nb: str) -> dict:
 
 def figure_paths(nb: str, figures_dir: Path) -> list[Path]:
     """Every figure file notebook `nb` writes: PNG and PDF of each declared figure stem."""
-    return [Path(figures_dir) / f"{stem}.{ext}" for stem in _entry(nb)["figures"] for ext in FIGURE_FORMATS]
+    return [Path(figures_dir) / f"{stem}.{ext}" for stem in notebook_entry(nb)["figures"] for ext in FIGURE_FORMATS]
 
 
 def table_paths(nb: str, tables_dir: Path) -> list[Path]:
     """Every table file notebook `nb` writes (CSV)."""
-    return [Path(tables_dir) / f"{stem}.csv" for stem in _entry(nb)["tables"]]
+    return [Path(tables_dir) / f"{stem}.csv" for stem in notebook_entry(nb)["tables"]]
 
 
 def caption(stem: str) -> str:
@@ -178,7 +272,7 @@ def caption(stem: str) -> str:
 
 def _declared(nb: str, kind: str, stem: str) -> None:
     """Raise unless `stem` is a declared figure/table of `nb` (keeps notebooks and declarations in step)."""
-    stems = _entry(nb)[kind]
+    stems = notebook_entry(nb)[kind]
     if stem not in stems:
         raise KeyError(f"{stem!r} is not a declared {kind[:-1]} of {nb}; declared: {stems}")
 

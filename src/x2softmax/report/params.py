@@ -1,5 +1,6 @@
-"""Notebook parameters when a notebook is opened by hand: the project root as working directory, and the lists
-the workflow would pass (runs, losses, suites...) read from the run's resolved configuration (results/config.json).
+"""Notebook parameters: those the workflow passes (`notebook_parameters`: the paths and run lists each notebook's
+NOTEBOOKS entry declares, under a resolved configuration) and, when a notebook is opened by hand, the project root as
+working directory and the run's resolved configuration (results/config.json).
 """
 
 from __future__ import annotations
@@ -10,6 +11,10 @@ from pathlib import Path
 from typing import Any
 
 from x2softmax import config as xcfg
+from x2softmax.report.artifacts import COMMON_PATHS, notebook_entry
+
+
+COMMON_FROM_CONFIG = ("synthetic", "preset", "data_root", "datasets")  # every notebook's, from notebook_lists
 
 
 def enter_project_root(results_dir: str = "results") -> Path:
@@ -41,16 +46,25 @@ def notebook_lists(config: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def run_defaults(results_dir: str = "results") -> dict[str, Any]:
-    """notebook_lists of the configuration a finished run used (`{results_dir}/config.json`)."""
+def notebook_parameters(nb: str, config: dict[str, Any]) -> dict[str, Any]:
+    """Every papermill parameter of notebook `nb` under a resolved config, as its NOTEBOOKS entry declares them."""
+    lists, entry = notebook_lists(config), notebook_entry(nb)
+    paths = {**COMMON_PATHS, **entry["paths"]}
+    return {**{name: path.format(data_root=lists["data_root"]) for name, path in paths.items()},
+            **{name: lists[name] for name in COMMON_FROM_CONFIG},
+            **{name: lists[key] for name, key in entry["from_config"].items()}}
+
+
+def run_config(results_dir: str = "results") -> dict[str, Any]:
+    """The resolved configuration a finished run used (`{results_dir}/config.json`)."""
     path = Path(results_dir) / "config.json"
     if not path.exists():
         raise FileNotFoundError(f"{path} does not exist: run the workflow first (make replicate), or pass the "
-                                "notebook's parameters explicitly (papermill -p ...)")
+                                "notebook's parameters explicitly (papermill -y '{parameters: {...}}')")
     try:
         config = json.loads(path.read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as err:
         raise ValueError(f"{path} is not JSON ({err}); rerun the workflow to rewrite it") from None
     if not isinstance(config, dict):
         raise ValueError(f"{path} holds a {type(config).__name__}, not the resolved configuration; rerun the workflow")
-    return notebook_lists(config)
+    return config

@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from x2softmax.vocabulary import FARS, far_key
+from x2softmax.vocabulary import FARS, IJB_SUITES, far_key
 
 # Loss registry names → the method names used in reference_numbers.csv.
 REFERENCE_METHODS = {
@@ -64,6 +64,22 @@ def read_table(path: Path, columns: Sequence[str]) -> pd.DataFrame:
     if missing:
         raise ValueError(f"{path}: missing column(s) {missing}; found {list(frame.columns)}")
     return frame
+
+
+def read_metrics_and_reference(summary_csv: Path, reference_csv: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The run's metrics (results/summary/metrics.csv) and the published numbers (config/reference_numbers.csv)."""
+    return read_table(Path(summary_csv), SUMMARY_COLUMNS), read_table(Path(reference_csv), REFERENCE_COLUMNS)
+
+
+def pair_rows(frame: pd.DataFrame) -> pd.DataFrame:
+    """The rows of a frame with a `dataset` column on the pair benchmarks (an IJB suite's rows are page 04's)."""
+    return frame[~frame["dataset"].isin(IJB_SUITES)]
+
+
+def accuracy_rows(summary: pd.DataFrame, runs: Sequence[str]) -> pd.DataFrame:
+    """The accuracies of `runs` on the pair benchmarks under the 10fold and oracle protocols (the accuracy figures)."""
+    return pair_rows(summary[summary["run"].isin(runs) & (summary["metric"] == "accuracy_pct")
+                             & summary["protocol"].isin(["10fold", "oracle"])])
 
 
 def read_jsonl(path: Path) -> pd.DataFrame:

@@ -244,3 +244,13 @@ def errorbar_figure(intervals: pd.DataFrame, runs: Sequence[str], panel: str, x:
     fig.tight_layout()
     outside_legend(fig, max(axes[:len(panels)], key=lambda a: len(a.get_legend_handles_labels()[1])), title="run")
     return fig
+
+
+def power_layout(power: pd.DataFrame) -> pd.DataFrame:
+    """The power table as a page shows it: the comparisons with a target (its CSV keeps every row)."""
+    return power[power["target"].notna()]
+
+
+def measurable_layout(measurable: pd.DataFrame) -> pd.DataFrame:
+    """The lowest measurable FAR per suite as a page shows it: the FAR written as FARs are (1.43e-04)."""
+    return measurable.assign(lowest_measurable_far=[f"{far:.2e}" for far in measurable["lowest_measurable_far"]])

@@ -1,0 +1,93 @@
+"""The tables pages 02, 04 and 07 compute from several result files: the toy's compactness per loss and dimension
+and X2 against each other loss over the toy seeds, the overlap of the IJB genuine and impostor similarities, and the geometry of each run's trained class centres."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from x2softmax.analysis.geometry import class_geometry, compactness_table, overlap_coefficient
+from x2softmax.analysis.toy import compactness_comparisons
+from x2softmax.report.summaries import read_table
+from x2softmax.torchfile import load_plain
+
+OVERLAP_COLUMNS = ["suite", "run", "genuine_pairs", "impostor_pairs", "genuine_mean", "impostor_mean",
+                   "overlap_coefficient"]
+OVERLAP_BINS = np.linspace(-1, 1, 201)  # 200 bins over the cosine range
+
+
+def toy_runs(toy_dir: Path, losses: Sequence[str], dims: Sequence[int]) -> dict[int, dict[str, dict[str, Any]]]:
+    """The toy result of every loss and dimension (`{toy_dir}/{loss}_{dim}d.npz`), as {dim: {loss: arrays}}."""
+    return {dim: {loss: dict(np.load(Path(toy_dir) / f"{loss}_{dim}d.npz")) for loss in losses} for dim in dims}
+
+
+def toy_compactness(toys: Mapping[int, Mapping[str, Mapping[str, Any]]]) -> pd.DataFrame:
+    """One row per dimension and loss: compactness and separation of its held-out features (`compactness_table`)."""
+    return pd.DataFrame([
+        {"loss": loss, "dim": dim, **compactness_table(toy["features"], toy["labels"], toy["centres"])}
+        for dim, per_loss in toys.items() for loss, toy in per_loss.items()
+    ])
+
+
+def toy_comparisons(toys: Mapping[int, Mapping[str, Mapping[str, Any]]], loss: str,
+                    losses: Sequence[str]) -> pd.DataFrame:
+    """`loss` against every other loss of `losses`, per dimension (`compactness_comparisons`, column `dim` added)."""
+    return pd.concat([
+        compactness_comparisons(per_loss, loss, [rival for rival in losses if rival != loss]).assign(dim=dim)
+        for dim, per_loss in toys.items()
+    ], ignore_index=True)
+
+
+def ijb_scores(eval_dir: Path, runs: Sequence[str],
+               suites: Sequence[str]) -> dict[str, dict[str, tuple[np.ndarray, np.ndarray]]]:
+    """{suite: {run: (template-pair scores, labels)}} from `{eval_dir}/{run}/ijb_{suite}_scores.npz`."""
+    scores: dict[str, dict[str, tuple[np.ndarray, np.ndarray]]] = {}
+    for suite in suites:
+        scores[suite] = {}
+        for run in runs:
+            path = Path(eval_dir) / run / f"ijb_{suite}_scores.npz"
+            if not path.is_file():
+                raise FileNotFoundError(f"{path}: IJB scores not found (it should have been produced by the workflow)")
+            with np.load(path) as npz:
+                scores[suite][run] = (npz["scores"].astype(np.float64), npz["labels"].astype(np.int64))
+    return scores
+
+
+def similarity_overlap(scores: Mapping[str, Mapping[str, tuple[np.ndarray, np.ndarray]]]) -> pd.DataFrame:
+    """Per suite and run: genuine and impostor pair counts and means, and the overlap coefficient of their
+    histograms on OVERLAP_BINS."""
+    rows = [
+        {"suite": suite, "run": run, "genuine_pairs": int((lab == 1).sum()), "impostor_pairs": int((lab == 0).sum()),
+         "genuine_mean": val[lab == 1].mean(), "impostor_mean": val[lab == 0].mean(),
+         "overlap_coefficient": overlap_coefficient(val[lab == 1], val[lab == 0], OVERLAP_BINS)}
+        for suite, per_run in scores.items() for run, (val, lab) in per_run.items()
+    ]
+    return pd.DataFrame(rows, columns=OVERLAP_COLUMNS)
+
+
+def head_weight(path: Path) -> np.ndarray:
+    """The class-weight matrix of a trained head (`head.pt`), loaded with the checked loader, as float32."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: trained head not found (it should have been produced by the workflow)")
+    state = load_plain(path)
+    if not isinstance(state, dict) or "weight" not in state:
+        raise ValueError(f"{path}: not a trained head (no 'weight' tensor)")
+    return state["weight"].float().numpy()
+
+
+def head_geometry(train_dir: Path, runs: Sequence[str], class_counts_csv: Path,
+                  loss_specs: Mapping[str, Mapping[str, Any]]) -> dict[str, pd.DataFrame]:
+    """Per run: `class_geometry` of its trained head (`{train_dir}/{run}/head.pt`) with the class sizes."""
+    counts_table = read_table(Path(class_counts_csv), ["class_id", "count"])
+    frames = {}
+    for run in runs:
+        weight = head_weight(Path(train_dir) / run / "head.pt")
+        counts = counts_table.set_index("class_id")["count"].reindex(range(weight.shape[0])).to_numpy()
+        spec = loss_specs[run]
+        frames[run] = class_geometry(weight, counts, spec["name"], spec.get("hparams", {}))
+    return frames
