@@ -9,6 +9,9 @@ from __future__ import annotations
 # The .bin verification sets the authors' verification.py evaluates; appended sets keep earlier synthetic streams.
 BENCHMARKS = ("lfw", "cfp_fp", "agedb_30", "calfw", "cplfw", "vgg2_fp")
 IJB_SUITES = ("IJBB", "IJBC")  # the IJB 1:1 template verification suites
+# How the papers and reference_numbers.csv spell each benchmark and suite.
+LABELS = dict(zip(BENCHMARKS + IJB_SUITES, ("LFW", "CFP-FP", "AgeDB-30", "CALFW", "CPLFW", "VGG2-FP", "IJB-B", "IJB-C"),
+                  strict=True))
 PROTOCOLS = ("10fold", "oracle", "oracle_flip")  # pair verification protocols (x2softmax.evaluate.verification)
 FARS = (1e-6, 1e-5, 1e-4, 1e-3, 1e-2, 1e-1)  # the false accept rates TAR is read at on the IJB ROCs
 

@@ -30,6 +30,7 @@ from x2softmax.config import base_run
 from x2softmax.evaluate.uncertainty import IDENTICAL, UNSTABLE, VERDICTS
 from x2softmax.report.page import table_number
 from x2softmax.report.verdicts import compactness_outcome
+from x2softmax.vocabulary import IJB_SUITES
 
 HOLDS, FAILS, NO_DIFFERENCE, NOT_TESTABLE = "holds", "does not hold", "no detectable difference", "not testable here"
 COLUMNS = ["claim", "subject", "benchmark", "metric", "evidence_page", "evidence_table", "effect", "ci_low", "ci_high",
@@ -199,7 +200,7 @@ def claims_table(reports_dir: Path, results_dir: Path, config: Mapping[str, Any]
     """Every claim row (module docstring) from the tables of a finished run; a missing table makes its claim 'not
     testable here' with the reason."""
     reports_dir, results_dir = Path(reports_dir), Path(results_dir)
-    suites = ["IJBB", "IJBC"]
+    suites = list(IJB_SUITES)
     ablations = list(config.get("ablations") or {})
     synthetic = bool(config.get("synthetic", False))
     tables = Path(reports_dir) / "tables"

@@ -16,6 +16,7 @@ import seaborn as sns  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
 from x2softmax.report.palette import merged_label, series_styles  # noqa: E402
+from x2softmax.vocabulary import FARS  # noqa: E402
 
 
 def setup_style() -> None:
@@ -305,7 +306,7 @@ def verification_figure(long: pd.DataFrame, runs: Sequence[str] | None = None) -
     return fig
 
 
-ROC_FAR_MIN = 1e-6
+ROC_FAR_MIN = min(FARS)
 
 
 def roc_figure(rocs: Mapping[str, Mapping[str, pd.DataFrame]]) -> Figure:

@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from x2softmax.vocabulary import FARS, IJB_SUITES, far_key
+from x2softmax.vocabulary import FARS, IJB_SUITES, LABELS, far_key
 
 # Loss registry names → the method names used in reference_numbers.csv.
 REFERENCE_METHODS = {
@@ -29,16 +29,7 @@ REFERENCE_METHODS = {
     "x2softmax": "X2-Softmax",
 }
 # Dataset names of metrics.csv → benchmark names of reference_numbers.csv.
-REFERENCE_BENCHMARKS = {
-    "lfw": "LFW",
-    "cfp_fp": "CFP-FP",
-    "agedb_30": "AgeDB-30",
-    "calfw": "CALFW",
-    "cplfw": "CPLFW",
-    "vgg2_fp": "VGG2-FP",
-    "IJBB": "IJB-B",
-    "IJBC": "IJB-C",
-}
+REFERENCE_BENCHMARKS = LABELS
 NOT_STATED = "not stated"  # a reference label (training data, protocol) its cited source does not give
 SUMMARY_COLUMNS = ("run", "loss", "dataset", "protocol", "metric", "value", "checkpoint")
 REFERENCE_COLUMNS = ("method", "backbone", "train_data", "benchmark", "metric", "value", "protocol", "source")
@@ -196,7 +187,7 @@ def verification_table(summary: pd.DataFrame, runs: Sequence[str]) -> pd.DataFra
     """Run × (dataset, protocol) accuracy (%), with the 10-fold std beside its mean; runs in the given order."""
     rows = _runs_rows(summary, runs)
     rows = rows[rows["metric"].isin(["accuracy_pct", "accuracy_std_pct"]) & rows["protocol"].isin(["10fold", "oracle"])]
-    rows = rows[~rows["dataset"].isin(["IJBB", "IJBC"])]
+    rows = rows[~rows["dataset"].isin(IJB_SUITES)]
     keyed = rows.assign(column=rows["dataset"] + " " + rows["protocol"] + rows["metric"].map(
         {"accuracy_pct": "", "accuracy_std_pct": " std"}))
     wide = keyed.pivot_table(index="run", columns="column", values="value", aggfunc="first", sort=False)
