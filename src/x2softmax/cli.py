@@ -111,10 +111,11 @@ def cmd_data_pack(args: argparse.Namespace) -> None:
 
 def cmd_train(args: argparse.Namespace) -> None:
     from x2softmax import config as xcfg
+    from x2softmax.runspec import RunSpec
     from x2softmax.train.launch import launch
 
     if args.spec is not None:
-        spec = args.spec
+        spec = RunSpec.from_dict(args.spec)
     else:
         if not args.loss:
             sys.exit("x2softmax train: give --spec JSON, or --loss NAME (with --config/--preset)")
