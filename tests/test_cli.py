@@ -45,6 +45,6 @@ def test_a_bad_run_spec_ends_with_one_line_naming_its_key(tmp_path) -> None:
     spec["train"]["batch_size"] = "many"
     with pytest.raises(SystemExit) as exit_info:
         main(["train", "--spec", json.dumps(spec), "--out", str(tmp_path / "out")])
-    assert str(exit_info.value) == ("x2softmax train: ValueError: run spec key 'train.batch_size': expected an integer, "
-                                    "got 'many'")
+    assert str(exit_info.value) == ("x2softmax train: ValueError: run spec key 'train.batch_size': "
+                                    "expected an integer, got 'many'")
     assert not (tmp_path / "out").exists()

@@ -23,7 +23,7 @@ class Settings:
         where = f"run spec key '{key}'" if key else "run spec"
         if not isinstance(data, Mapping):
             raise ValueError(f"{where}: expected an object, got {data!r}")
-        fields = {field.name: field for field in dataclasses.fields(cls)}  # type: ignore[arg-type]
+        fields = {field.name: field for field in dataclasses.fields(cls)}
         unknown = sorted(set(data) - set(fields))
         if unknown:
             raise ValueError(f"run spec key '{_join(key, unknown[0])}': unknown key")
@@ -38,7 +38,8 @@ class Settings:
 
     def to_dict(self) -> dict[str, Any]:
         """The section as plain JSON-ready data (lists for tuples, dicts for mappings)."""
-        return {field.name: _plain(getattr(self, field.name)) for field in dataclasses.fields(self)}  # type: ignore[arg-type]
+        fields = dataclasses.fields(self)
+        return {field.name: _plain(getattr(self, field.name)) for field in fields}
 
     def __reduce__(self) -> tuple[Any, tuple[dict[str, Any]]]:
         """Pickled as its plain data (a read-only mapping does not pickle): torch.multiprocessing passes it so."""

@@ -47,7 +47,8 @@ def test_unused_schedule_keys_take_their_one_default() -> None:
     (lambda d: d["train"].update(epochs=True), "run spec key 'train.epochs': expected an integer, got True"),
     (lambda d: d["train"].update(epochs=2.5), "run spec key 'train.epochs': expected an integer, got 2.5"),
     (lambda d: d["train"]["val"].update(sets=["lfw", 3]), "run spec key 'train.val.sets.1': expected a string"),
-    (lambda d: d["train"]["schedule"].update(milestones=1), "run spec key 'train.schedule.milestones': expected a list"),
+    (lambda d: d["train"]["schedule"].update(milestones=1),
+     "run spec key 'train.schedule.milestones': expected a list"),
     (lambda d: d.update(model=[]), "run spec key 'model': expected an object"),
     (lambda d: d["loss"].update(hparams=None), "run spec key 'loss.hparams': expected an object"),
 ])
