@@ -19,7 +19,6 @@ The measurements behind the default's s = 6 and 2 epochs are tabled in docs/loss
 from __future__ import annotations
 
 import argparse
-import copy
 import sys
 import tempfile
 import time
@@ -82,9 +81,7 @@ def training_set(root: Path) -> Path:
 
 def run_one(config: dict[str, Any], run: str, train_dir: Path, tmp: Path) -> dict[str, Any]:
     """Train one run of a config; its final loss, diagnostic, CPU seconds and backbone sha256."""
-    spec = copy.deepcopy(xcfg.run_spec(config, run))
-    spec["data"]["train_dir"] = str(train_dir)
-    spec["train"]["checkpoint_every"] = 0
+    spec = xcfg.run_spec(config, run).updated(data={"train_dir": str(train_dir)}, train={"checkpoint_every": 0})
     out = tmp / run
     start = time.process_time()
     summary = train(spec, out, tmp / f"{run}.ckpt")

@@ -21,7 +21,7 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from train_step import _spec, _write_faces  # noqa: E402
+from train_step import bench_spec, write_faces  # noqa: E402
 
 from x2softmax import config as xcfg  # noqa: E402
 from x2softmax.train.trainer import Trainer  # noqa: E402
@@ -51,9 +51,9 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=8)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        faces = _write_faces(Path(tmp) / "faces", 300, 8, 32)
-        spec = _spec(faces, "iresnet_tiny", 32, 128, args.threads)
-        spec["train"]["deterministic"] = True  # as the embedded default
+        faces = write_faces(Path(tmp) / "faces", 300, 8, 32)
+        spec = bench_spec(faces, "iresnet_tiny", 32, 128, args.threads).updated(
+            train={"deterministic": True})  # as the embedded default
         trainer = Trainer(spec, Path(tmp) / "o", Path(tmp) / "c")
         images, labels = next(trainer.batches.iterate(0, 0))
         trainer.train_step(images, labels)  # warm-up

@@ -30,6 +30,7 @@ import torch.nn.functional as F
 from x2softmax.data.images import encode_image
 from x2softmax.data.recordio import write_face_recordio
 from x2softmax.losses import build_loss
+from x2softmax.runspec import RunSpec
 from x2softmax.train.batches import normalise_images
 from x2softmax.train.head import ShardedHead
 from x2softmax.train.trainer import Trainer
@@ -37,7 +38,7 @@ from x2softmax.train.trainer import Trainer
 CASES = (("iresnet_tiny", 32, 64), ("iresnet_tiny", 56, 32), ("iresnet_small", 56, 32))
 
 
-def _write_faces(out_dir: Path, num_classes: int, per_class: int, size: int) -> Path:
+def write_faces(out_dir: Path, num_classes: int, per_class: int, size: int) -> Path:
     """Random-noise faces in RecordIO (the content does not matter for timing)."""
     rng = np.random.default_rng(0)
     samples = [(c, encode_image(rng.integers(0, 256, (size, size, 3), dtype=np.uint8), ".png"))
@@ -45,16 +46,18 @@ def _write_faces(out_dir: Path, num_classes: int, per_class: int, size: int) -> 
     return write_face_recordio(out_dir, samples, num_classes, size)
 
 
-def _spec(train_dir: Path, backbone: str, size: int, batch: int, threads: int) -> dict:
-    return {
+def bench_spec(train_dir: Path, backbone: str, size: int, batch: int, threads: int) -> RunSpec:
+    """A one-epoch cosface run at the given shapes, without deterministic algorithms, checkpoints or validation."""
+    return RunSpec.from_dict({
         "run": "bench", "loss": {"name": "cosface", "hparams": {}},
         "model": {"backbone": backbone, "embedding_size": 128, "input_size": size, "dropout": 0.0},
         "data": {"train_dir": str(train_dir), "in_memory": True, "workers": 0},
         "train": {"batch_size": batch, "epochs": 1, "lr": 0.1, "momentum": 0.9, "weight_decay": 5e-4,
                   "schedule": {"name": "multistep", "milestones": [], "gamma": 0.1}, "grad_clip": 5.0,
-                  "amp": "none", "seed": 0, "deterministic": False, "checkpoint_every": 0, "log_every": 10,
-                  "threads": threads, "partial_fc": 1.0},
-    }
+                  "amp": "none", "scaler_growth_interval": 2000, "seed": 0, "deterministic": False,
+                  "checkpoint_every": 0, "log_every": 10, "threads": threads, "partial_fc": 1.0,
+                  "val": {"every": 0, "data_dir": "", "sets": []}},
+    })
 
 
 class _PlainLoop:
@@ -63,7 +66,7 @@ class _PlainLoop:
     def __init__(self, trainer: Trainer) -> None:
         self.backbone = copy.deepcopy(trainer.backbone)
         self.weight = torch.nn.Parameter(trainer.head.weight.detach().clone())
-        self.loss = build_loss(trainer.spec["loss"]["name"])
+        self.loss = build_loss(trainer.spec.loss.name)
         params = [p for p in self.backbone.parameters() if p.requires_grad] + [self.weight]
         self.optimizer = torch.optim.SGD(params, lr=0.1, momentum=0.9, weight_decay=5e-4)
 
@@ -83,8 +86,8 @@ def bench_steps(threads: int, repeats: int, steps: int) -> None:
           f"{'ratio (median)':>15}")
     with tempfile.TemporaryDirectory() as tmp:
         for backbone, size, batch in CASES:
-            faces = _write_faces(Path(tmp) / f"faces{size}", 16, (batch * steps) // 16 + 1, size)
-            trainer = Trainer(_spec(faces, backbone, size, batch, threads), Path(tmp) / "o", Path(tmp) / "c")
+            faces = write_faces(Path(tmp) / f"faces{size}", 16, (batch * steps) // 16 + 1, size)
+            trainer = Trainer(bench_spec(faces, backbone, size, batch, threads), Path(tmp) / "o", Path(tmp) / "c")
             plain = _PlainLoop(trainer)
             trainer.model.train()
             batches = list(trainer.batches.iterate(0))[:steps]

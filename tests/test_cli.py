@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from x2softmax.cli import build_parser, main
@@ -34,3 +36,15 @@ def test_bad_input_ends_with_one_clear_line(tmp_path, capsys: pytest.CaptureFixt
     with pytest.raises(SystemExit) as exit_info:
         main(["data", "check", str(missing)])
     assert str(missing) in str(exit_info.value) and "does not exist" in str(exit_info.value)
+
+
+def test_a_bad_run_spec_ends_with_one_line_naming_its_key(tmp_path) -> None:
+    from x2softmax import config as xcfg
+
+    spec = xcfg.run_spec(xcfg.load_config(), "arcface").to_dict()
+    spec["train"]["batch_size"] = "many"
+    with pytest.raises(SystemExit) as exit_info:
+        main(["train", "--spec", json.dumps(spec), "--out", str(tmp_path / "out")])
+    assert str(exit_info.value) == ("x2softmax train: ValueError: run spec key 'train.batch_size': "
+                                    "expected an integer, got 'many'")
+    assert not (tmp_path / "out").exists()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
 
 import pytest
 
@@ -70,11 +71,11 @@ def test_ablation_overrides_only_its_hyperparameters(default: dict) -> None:
 
 def test_run_spec_follows_the_config(default: dict) -> None:
     spec = xcfg.run_spec(default, "arcface")
-    assert spec["run"] == "arcface"
-    assert spec["loss"]["name"] == "arcface" and spec["loss"]["hparams"]["m"] == 0.5
-    assert spec["model"] == default["model"]
-    assert spec["train"]["epochs"] == default["train"]["epochs"]
-    assert spec["data"]["train_dir"].endswith("train")
+    assert spec.run == "arcface"
+    assert spec.loss.name == "arcface" and spec.loss.hparams["m"] == 0.5
+    assert spec.model.to_dict() == default["model"]
+    assert spec.train.epochs == default["train"]["epochs"]
+    assert spec.data.train_dir.endswith("train")
 
 
 def test_runs_lists_losses_then_ablations_then_extra_seeds(default: dict) -> None:
@@ -104,9 +105,10 @@ def test_paper_preset_keeps_the_authors_scale_and_the_default_names_its_deviatio
 
 def test_seeded_runs_share_the_base_spec_but_their_seed(default: dict) -> None:
     base, seeded = xcfg.run_spec(default, "x2softmax"), xcfg.run_spec(default, "x2softmax.seed2049")
-    assert base["train"]["seed"] == default["train"]["seed"] and seeded["train"]["seed"] == 2049
-    assert seeded["run"] == "x2softmax.seed2049"
-    assert {**seeded, "run": "x2softmax", "train": {**seeded["train"], "seed": default["train"]["seed"]}} == base
+    assert base.train.seed == default["train"]["seed"] and seeded.train.seed == 2049
+    assert seeded.run == "x2softmax.seed2049"
+    assert dataclasses.replace(seeded, run="x2softmax", train=dataclasses.replace(
+        seeded.train, seed=default["train"]["seed"])) == base
     assert xcfg.base_run("x2softmax.seed2049") == "x2softmax" and xcfg.base_run("x2_a-0.5") == "x2_a-0.5"
     assert xcfg.seed_of(default, "x2softmax") == 2048 and xcfg.seed_of(default, "cosface.seed2050") == 2050
     assert xcfg.seed_group(default, "arcface.seed2050") == ["arcface", "arcface.seed2049", "arcface.seed2050"]

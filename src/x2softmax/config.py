@@ -14,6 +14,8 @@ from typing import Any
 import jsonschema
 import yaml
 
+from x2softmax.runspec import RunSpec
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_CONFIG = REPO_ROOT / "config" / "config.yaml"
 PRESETS_DIR = REPO_ROOT / "config" / "presets"
@@ -269,11 +271,11 @@ def loss_spec(config: Mapping[str, Any], run: str) -> dict[str, Any]:
     return {"name": name, "hparams": deep_merge(loss_hparams(config, name), overrides)}
 
 
-def run_spec(config: Mapping[str, Any], run: str) -> dict[str, Any]:
+def run_spec(config: Mapping[str, Any], run: str) -> RunSpec:
     """Resolve one training run into the spec the trainer takes (docs/architecture.md)."""
     train = config["train"]
     root = Path(config["data"]["root"])
-    return {
+    return RunSpec.from_dict({
         "run": run,
         "loss": loss_spec(config, run),
         "model": dict(config["model"]),
@@ -281,13 +283,13 @@ def run_spec(config: Mapping[str, Any], run: str) -> dict[str, Any]:
         "train": {
             **{k: train[k] for k in (
                 "batch_size", "epochs", "lr", "momentum", "weight_decay", "grad_clip", "amp", "scaler_growth_interval",
-                "seed", "deterministic", "checkpoint_every", "log_every", "threads", "partial_fc")},
+                "deterministic", "checkpoint_every", "log_every", "threads", "partial_fc")},
             "seed": seed_of(config, run),
             "schedule": dict(train["schedule"]),
             "val": {"every": train["val_every"], "data_dir": str(root / "val"),
                     "sets": list(config["evaluate"]["benchmarks"]) if train["val_every"] else []},
         },
-    }
+    })
 
 
 def losses_for_analysis(config: Mapping[str, Any]) -> dict[str, dict[str, Any]]:

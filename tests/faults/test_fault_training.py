@@ -19,6 +19,7 @@ import torch
 
 from x2softmax.evaluate.run import backbone_file
 from x2softmax.models import load_backbone
+from x2softmax.runspec import RunSpec
 from x2softmax.train import trainer as trainer_module
 from x2softmax.train.head import ShardedHead
 from x2softmax.train.trainer import TrainingDiverged, train
@@ -43,7 +44,7 @@ def spec(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
 def reference(spec: dict[str, Any], tmp_path_factory: pytest.TempPathFactory) -> Path:
     """An uninterrupted run's output directory."""
     out = tmp_path_factory.mktemp("reference")
-    train(spec, out, out / "ckpt")
+    train(RunSpec.from_dict(spec), out, out / "ckpt")
     return out
 
 
@@ -287,13 +288,14 @@ def test_traceback_is_kept_on_request(spec: dict[str, Any], tmp_path: Path, monk
 # ---------------------------------------------------------------------------------------------------- kill -9
 
 _KILLER = r"""
-import json, os, signal, sys
+import os, signal, sys
 from pathlib import Path
 import torch
 torch.set_num_threads(1)
 from x2softmax import io as xio
+from x2softmax.runspec import RunSpec
 from x2softmax.train.trainer import train
-spec, out, where, step = json.loads(sys.argv[1]), Path(sys.argv[2]), sys.argv[3], int(sys.argv[4])
+spec, out, where, step = RunSpec.from_json(sys.argv[1]), Path(sys.argv[2]), sys.argv[3], int(sys.argv[4])
 state = {"step": 0}
 def kill():
     os.kill(os.getpid(), signal.SIGKILL)

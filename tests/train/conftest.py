@@ -12,6 +12,7 @@ import torch
 
 from x2softmax.data.images import encode_image
 from x2softmax.data.recordio import write_face_recordio
+from x2softmax.runspec import RunSpec
 
 torch.set_num_threads(1)
 
@@ -46,7 +47,7 @@ BASE_SPEC: dict[str, Any] = {
     "data": {"train_dir": "", "in_memory": True, "workers": 0},
     "train": {"batch_size": 8, "epochs": 2, "lr": 0.1, "momentum": 0.9, "weight_decay": 0.0005,
               "schedule": {"name": "multistep", "milestones": [1], "gamma": 0.1, "warmup_epochs": 0},
-              "grad_clip": 5.0, "amp": "auto", "seed": 2048, "deterministic": True,
+              "grad_clip": 5.0, "amp": "auto", "scaler_growth_interval": 2000, "seed": 2048, "deterministic": True,
               "checkpoint_every": 4, "log_every": 3, "threads": 1, "partial_fc": 1.0,
               "val": {"every": 0, "data_dir": "", "sets": []}}}
 
@@ -55,7 +56,7 @@ BASE_SPEC: dict[str, Any] = {
 def make_spec(faces_dir: Path):
     """Factory: the tiny spec pointing at `faces_dir`, with nested overrides {"train": {"epochs": 1}, ...}."""
 
-    def build(**overrides: dict[str, Any]) -> dict[str, Any]:
+    def build(**overrides: dict[str, Any]) -> RunSpec:
         spec = copy.deepcopy(BASE_SPEC)
         spec["data"]["train_dir"] = str(faces_dir)
         for section, values in overrides.items():
@@ -63,6 +64,6 @@ def make_spec(faces_dir: Path):
                 spec[section].update(values)
             else:
                 spec[section] = values
-        return spec
+        return RunSpec.from_dict(spec)
 
     return build

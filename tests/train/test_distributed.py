@@ -12,6 +12,7 @@ import torch.multiprocessing as mp
 
 from x2softmax.losses import build_loss
 from x2softmax.models import build_backbone
+from x2softmax.runspec import RunSpec
 from x2softmax.torchcompat import no_forward_buffer_sync_ddp
 from x2softmax.train.head import ShardedHead
 
@@ -33,7 +34,7 @@ def _backbone() -> torch.nn.Module:
     return build_backbone("iresnet_tiny", embedding_size=DIM, input_size=32)
 
 
-def _worker(rank: int, port: int, out: str, spec: dict) -> None:
+def _worker(rank: int, port: int, out: str, spec: RunSpec) -> None:
     torch.set_num_threads(1)
     os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank), WORLD_SIZE=str(WORLD),
                       LOCAL_RANK=str(rank))

@@ -43,13 +43,19 @@ def test_launch_with_two_gpus_runs_torchrun_and_propagates_failure(tmp_path, mak
     assert seen["visible"] == "3,5" and "CUDA_VISIBLE_DEVICES" not in os.environ
     assert "--nproc_per_node=2" in seen["cmd"] and "x2softmax.train.worker" in seen["cmd"]
     spec_file = seen["cmd"][seen["cmd"].index("--spec-file") + 1]
-    assert json.loads(open(spec_file).read()) == spec
+    assert json.loads(open(spec_file).read()) == spec.to_dict()
 
 
-def test_worker_entry_point(tmp_path, make_spec):
+def test_worker_entry_point(tmp_path, make_spec, capsys):
     spec_file = tmp_path / "spec.json"
-    spec_file.write_text(json.dumps(make_spec(train={"epochs": 1})))
+    spec_file.write_text(make_spec(train={"epochs": 1}).to_json())
     worker_main(["--spec-file", str(spec_file), "--out", str(tmp_path / "out"), "--ckpt", str(tmp_path / "ckpt")])
     assert (tmp_path / "out" / "backbone.pt").is_file()
     with pytest.raises(SystemExit):
         worker_main(["--spec-file", str(tmp_path / "missing.json"), "--out", "o", "--ckpt", "c"])
+    bad = json.loads(spec_file.read_text())
+    bad["train"]["lr"] = "fast"
+    spec_file.write_text(json.dumps(bad))
+    with pytest.raises(SystemExit):
+        worker_main(["--spec-file", str(spec_file), "--out", "o", "--ckpt", "c"])
+    assert "run spec key 'train.lr': expected a number, got 'fast'" in capsys.readouterr().err

@@ -112,7 +112,7 @@ def resources_for(kind):
 
 def train_spec(wildcards):
     """The resolved training spec of a run, as JSON (a params value: a change reruns only that run)."""
-    return json.dumps(xcfg.run_spec(config, wildcards.run), sort_keys=True)
+    return xcfg.run_spec(config, wildcards.run).to_json()
 
 
 def run_loss(run):

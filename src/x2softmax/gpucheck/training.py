@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 import math
 import time
 from pathlib import Path
@@ -15,6 +14,7 @@ from x2softmax import config as xcfg
 from x2softmax.gpucheck.shapes import Shapes
 from x2softmax.rehearsal.memory import PeakRSS
 from x2softmax.rehearsal.run import Interrupted, one_epoch, same_weights, stop_after, trained_weights
+from x2softmax.runspec import RunSpec
 
 
 def _sync(device: torch.device) -> None:
@@ -32,19 +32,18 @@ def _peak_mb(device: torch.device, host: PeakRSS) -> float:
     return torch.cuda.max_memory_allocated(device) / 2**20 if device.type == "cuda" else host.peak_mb
 
 
-def train_spec(shapes: Shapes, train_dir: Path, **train: Any) -> dict[str, Any]:
+def train_spec(shapes: Shapes, train_dir: Path, **train: Any) -> RunSpec:
     """The paper preset's x2softmax run spec at the check's shapes (fp16 autocast, in-memory batches)."""
     config = xcfg.load_config("paper")
-    spec = one_epoch(copy.deepcopy(xcfg.run_spec(config, "x2softmax")))
-    spec["model"].update(backbone=shapes.backbone, input_size=shapes.input_size,
-                         embedding_size=shapes.embedding_size)
-    spec["data"].update(train_dir=str(train_dir), in_memory=True, workers=0)
-    spec["train"].update(batch_size=shapes.batch_size, amp="fp16", checkpoint_every=10**9,
-                         threads=2, val={"every": 0, "data_dir": "", "sets": []}, **train)
-    return spec
+    return one_epoch(xcfg.run_spec(config, "x2softmax")).updated(
+        model={"backbone": shapes.backbone, "input_size": shapes.input_size, "embedding_size": shapes.embedding_size},
+        data={"train_dir": str(train_dir), "in_memory": True, "workers": 0},
+        train={"batch_size": shapes.batch_size, "amp": "fp16", "checkpoint_every": 10**9, "threads": 2,
+               "val": {"every": 0, "data_dir": "", "sets": []}, **train},
+    )
 
 
-def trainer_rate(spec: dict[str, Any], shapes: Shapes, out: Path) -> dict[str, Any]:
+def trainer_rate(spec: RunSpec, shapes: Shapes, out: Path) -> dict[str, Any]:
     """Images/s of the trainer's own loop between the end of warm-up and the step before the last (which also writes
     the checkpoint); the hook synchronises the device at those two steps only, never in between."""
     from x2softmax.train.trainer import train
@@ -66,10 +65,10 @@ def trainer_rate(spec: dict[str, Any], shapes: Shapes, out: Path) -> dict[str, A
     return {"ok": finite, "images_per_s": shapes.batch_size * shapes.timed_steps / seconds, "steps": shapes.timed_steps,
             "peak_memory_mb": _peak_mb(device, host), "final_loss": summary["final_loss"], "finite_loss": finite,
             "skipped_steps": summary["skipped_steps"],  # fp16 overflow steps while the scale settles (not failures)
-            "partial_fc": spec["train"]["partial_fc"]}
+            "partial_fc": spec.train.partial_fc}
 
 
-def plain_rate(spec: dict[str, Any], shapes: Shapes) -> dict[str, Any]:
+def plain_rate(spec: RunSpec, shapes: Shapes) -> dict[str, Any]:
     """Images/s of a plain PyTorch loop on the same backbone, loss, optimizer, autocast, grad scaler and batches.
 
     Its batches come from the trainer's own in-memory batch source (the same seeded gather and flips), so the two
@@ -83,9 +82,9 @@ def plain_rate(spec: dict[str, Any], shapes: Shapes) -> dict[str, Any]:
 
     device = torch.device(shapes.device)
     torch.manual_seed(0)
-    images, labels = load_face_arrays(Path(spec["data"]["train_dir"]), size=shapes.input_size)
+    images, labels = load_face_arrays(Path(spec.data.train_dir), size=shapes.input_size)
     model = build_backbone(shapes.backbone, shapes.embedding_size, shapes.input_size).to(device).train()
-    loss_fn = build_loss(spec["loss"]["name"], **spec["loss"]["hparams"])
+    loss_fn = build_loss(spec.loss.name, **spec.loss.hparams)
     weight = torch.nn.Parameter(torch.normal(0, 0.01, (shapes.num_classes, shapes.embedding_size), device=device))
     optimizer = torch.optim.SGD([*model.parameters(), weight], lr=0.1, momentum=0.9, weight_decay=5e-4,
                                 **({"fused": True} if use_fused_sgd(device, torch.float16) else {}))  # as the trainer
@@ -93,7 +92,7 @@ def plain_rate(spec: dict[str, Any], shapes: Shapes) -> dict[str, Any]:
     steps = shapes.warmup_steps + shapes.timed_steps
     started = 0.0
     _reset_peak(device)
-    plan = EpochPlan(len(labels), shapes.batch_size, int(spec["train"].get("seed", 0)))
+    plan = EpochPlan(len(labels), shapes.batch_size, spec.train.seed)
     batches = InMemoryBatches(images, labels, plan)
     for step, (x, y) in zip(range(steps), batches.iterate(0)):
         if step == shapes.warmup_steps:
@@ -137,7 +136,7 @@ def loader_rate(train_dir: Path, shapes: Shapes) -> dict[str, Any]:
             "workers": shapes.loader_workers}
 
 
-def kill_and_resume(spec: dict[str, Any], shapes: Shapes, out: Path) -> dict[str, Any]:
+def kill_and_resume(spec: RunSpec, shapes: Shapes, out: Path) -> dict[str, Any]:
     """An interrupted-then-resumed run against an uninterrupted one: bit-exact, or the largest relative difference.
 
     Both runs are deterministic (cuDNN deterministic, cuBLAS workspace pinned). The comparison is exact first;
@@ -148,8 +147,7 @@ def kill_and_resume(spec: dict[str, Any], shapes: Shapes, out: Path) -> dict[str
 
     every = max(1, shapes.resume_steps // 2)
     killed_after = every + 1  # one step past the checkpoint: that step is lost and redone
-    spec = copy.deepcopy(spec)
-    spec["train"].update(deterministic=True, checkpoint_every=every)
+    spec = spec.updated(train={"deterministic": True, "checkpoint_every": every})
     train(spec, out / "full", out / "ckpt_full")
     try:
         train(spec, out / "cut", out / "ckpt_cut", on_step=stop_after(killed_after))

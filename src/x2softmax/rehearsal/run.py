@@ -8,7 +8,6 @@ scale_checks.tsv (x2softmax.rehearsal.scale) and rehearsal.json (both, plus the 
 
 from __future__ import annotations
 
-import copy
 import dataclasses
 import shutil
 import time
@@ -24,6 +23,7 @@ from x2softmax import config as xcfg
 from x2softmax.io import atomic_write_json
 from x2softmax.rehearsal.memory import PeakRSS
 from x2softmax.rehearsal.scale import paper_sizes, scale_checks
+from x2softmax.runspec import RunSpec
 from x2softmax.vocabulary import BENCHMARKS
 
 MIB = 2**20
@@ -100,26 +100,22 @@ def write_eval_root(root: Path, benchmarks: list[str], pairs: int, subjects: int
     return root
 
 
-def one_epoch(spec: dict[str, Any]) -> dict[str, Any]:
+def one_epoch(spec: RunSpec) -> RunSpec:
     """The spec trained for one epoch, its multistep milestones compressed into that epoch (same shape of schedule)."""
-    train = spec["train"]
-    schedule = dict(train["schedule"])
-    if schedule.get("milestones"):
-        schedule["milestones"] = [float(m) / int(train["epochs"]) for m in schedule["milestones"]]
-    train.update(epochs=1, schedule=schedule)
-    return spec
+    schedule = spec.train.schedule
+    milestones = [float(m) / spec.train.epochs for m in schedule.milestones]
+    return spec.updated(train={"epochs": 1, "schedule": dataclasses.replace(schedule, milestones=tuple(milestones))})
 
 
 def _spec(config: Mapping[str, Any], run: str, train_dir: Path, settings: RehearsalSettings,
-          **train: Any) -> dict[str, Any]:
-    spec = one_epoch(copy.deepcopy(xcfg.run_spec(config, run)))
-    spec["data"].update(train_dir=str(train_dir), workers=min(settings.workers, int(spec["data"]["workers"])))
-    if settings.backbone:
-        spec["model"]["backbone"] = settings.backbone
-    spec["train"].update(batch_size=settings.batch_size, threads=settings.threads, amp=settings.amp,
-                         checkpoint_every=10**9, val={"every": 0, "data_dir": "", "sets": []})
-    spec["train"].update(train)
-    return spec
+          **train: Any) -> RunSpec:
+    spec = one_epoch(xcfg.run_spec(config, run))
+    return spec.updated(
+        data={"train_dir": str(train_dir), "workers": min(settings.workers, spec.data.workers)},
+        model={"backbone": settings.backbone or spec.model.backbone},
+        train={"batch_size": settings.batch_size, "threads": settings.threads, "amp": settings.amp,
+               "checkpoint_every": 10**9, "val": {"every": 0, "data_dir": "", "sets": []}, **train},
+    )
 
 
 class Interrupted(Exception):

@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from x2softmax.runspec import RunSpec
 from x2softmax.torchfile import load_plain, non_finite
 
 # Spec keys that change neither the result nor the trajectory of a run: a change keeps the checkpoint valid.
@@ -22,10 +23,11 @@ def checkpoint_path(ckpt_dir: Path, rank: int, world_size: int) -> Path:
     return Path(ckpt_dir) / ("last.pt" if world_size == 1 else f"last.rank{rank}.pt")
 
 
-def resume_key(spec: dict[str, Any], world_size: int) -> str:
+def resume_key(spec: RunSpec, world_size: int) -> str:
     """Canonical JSON of what must match for a checkpoint to be resumed: the spec (less neutral keys), world size."""
-    train = {k: v for k, v in spec.get("train", {}).items() if k not in _RESUME_NEUTRAL_TRAIN_KEYS}
-    return json.dumps({**spec, "train": train, "world_size": world_size}, sort_keys=True, default=str)
+    plain = spec.to_dict()
+    train = {k: v for k, v in plain["train"].items() if k not in _RESUME_NEUTRAL_TRAIN_KEYS}
+    return json.dumps({**plain, "train": train, "world_size": world_size}, sort_keys=True, default=str)
 
 
 def rng_state() -> dict[str, Any]:
@@ -64,7 +66,7 @@ def load_checkpoint(path: Path, key: str) -> dict[str, Any] | None:
     except ValueError as err:  # a truncated, foreign or malicious file: start fresh rather than fail the run
         print(f"x2softmax: checkpoint {err}; starting fresh", file=sys.stderr)
         return None
-    if not isinstance(state, dict) or state.get("resume_key") != key:
+    if not isinstance(state, dict) or "resume_key" not in state or state["resume_key"] != key:
         print(f"x2softmax: checkpoint {path} was written for a different spec; starting fresh", file=sys.stderr)
         return None
     for part in ("backbone", "head"):
@@ -100,9 +102,9 @@ def checkpoint_problem(state: dict[str, Any], modules: dict[str, torch.nn.Module
             problem = _tensor_problem(f"{part}.{name}", saved[name], like)
             if problem:
                 return problem
-    opt = state.get("optimizer")
-    if not isinstance(opt, dict) or not isinstance(opt.get("state"), dict) or not isinstance(
-            opt.get("param_groups"), list):
+    opt = state["optimizer"] if "optimizer" in state else None
+    layout = {"state": dict, "param_groups": list}
+    if not isinstance(opt, dict) or not all(isinstance(opt.get(name), kind) for name, kind in layout.items()):
         return f"'optimizer' is a {type(opt).__name__}, not an optimizer state dict"
     params = [p for group in optimizer.param_groups for p in group["params"]]
     for index, buffers in opt["state"].items():
@@ -120,8 +122,9 @@ def checkpoint_problem(state: dict[str, Any], modules: dict[str, torch.nn.Module
         value = state.get(key)
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not np.isfinite(value) or value < 0:
             return f"'{key}' is {value!r}, not a non-negative number"
-    if not isinstance(state.get("metrics"), list):
-        return f"'metrics' is a {type(state.get('metrics')).__name__}, not a list"
+    metrics = state["metrics"] if "metrics" in state else None
+    if not isinstance(metrics, list):
+        return f"'metrics' is a {type(metrics).__name__}, not a list"
     return None
 
 

@@ -54,7 +54,7 @@ def visible_devices() -> list[int]:
     count = torch.cuda.device_count()
     if count == 0:
         return []
-    env = os.environ.get("CUDA_VISIBLE_DEVICES")
+    env = os.getenv("CUDA_VISIBLE_DEVICES")
     if env is None:
         return list(range(count))
     try:
@@ -163,7 +163,7 @@ def lease_gpus(
 def gpu_environment(n: int) -> Iterator[list[int]]:
     """Lease `n` GPUs (lease_gpus) and expose only them through CUDA_VISIBLE_DEVICES for the block."""
     with lease_gpus(n) as devices:
-        previous = os.environ.get("CUDA_VISIBLE_DEVICES")
+        previous = os.getenv("CUDA_VISIBLE_DEVICES")
         if devices:
             os.environ["CUDA_VISIBLE_DEVICES"] = ",".join(str(d) for d in devices)
         try:

@@ -50,7 +50,7 @@ def _run_row(train_root: Path, run: str) -> tuple[dict[str, Any], dict[str, Any]
     if not summary_path.is_file():
         raise FileNotFoundError(f"{summary_path}: training summary not found")
     summary = json.loads(summary_path.read_text())
-    if not isinstance(summary, dict) or not isinstance(summary.get("spec"), dict):
+    if not isinstance(summary, dict) or "spec" not in summary or not isinstance(summary["spec"], dict):
         raise ValueError(f"{summary_path}: no 'spec' object (not a training summary)")
     spec = summary["spec"]
     last = _last_logged(directory / "metrics.jsonl")

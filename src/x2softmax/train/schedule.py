@@ -3,22 +3,23 @@
 from __future__ import annotations
 
 import bisect
-from collections.abc import Callable, Mapping
-from typing import Any
+from collections.abc import Callable
 
 import torch
+
+from x2softmax.runspec import ScheduleSettings
 
 SCHEDULES = ("multistep", "poly")
 
 
-def lr_factor(schedule: Mapping[str, Any], steps_per_epoch: int, total_steps: int) -> Callable[[int], float]:
+def lr_factor(schedule: ScheduleSettings, steps_per_epoch: int, total_steps: int) -> Callable[[int], float]:
     """Multiplier of the base lr at iteration `step` (0-based) for a schedule spec with epochs as units."""
-    name = schedule.get("name")
+    name = schedule.name
     if name not in SCHEDULES:
         raise ValueError(f"unknown lr schedule {name!r}; known schedules: {', '.join(SCHEDULES)}")
     if steps_per_epoch < 1 or total_steps < 1:
         raise ValueError(f"lr schedule needs >= 1 step, got steps_per_epoch={steps_per_epoch}, total={total_steps}")
-    warmup = int(round(float(schedule.get("warmup_epochs", 0)) * steps_per_epoch))
+    warmup = int(round(float(schedule.warmup_epochs) * steps_per_epoch))
     if not 0 <= warmup < total_steps:
         raise ValueError(f"warmup of {warmup} steps does not fit a run of {total_steps} steps")
 
@@ -26,14 +27,14 @@ def lr_factor(schedule: Mapping[str, Any], steps_per_epoch: int, total_steps: in
         return step / warmup if step < warmup else 1.0
 
     if name == "multistep":
-        milestones = sorted(int(round(float(m) * steps_per_epoch)) for m in schedule.get("milestones", []))
+        milestones = sorted(int(round(float(m) * steps_per_epoch)) for m in schedule.milestones)
         if milestones and milestones[-1] > total_steps:
             raise ValueError(f"lr milestone at step {milestones[-1]} is beyond the last step ({total_steps}); "
                              "it would never apply")
-        gamma = float(schedule.get("gamma", 0.1))
+        gamma = float(schedule.gamma)
         return lambda step: warmup_factor(step) * gamma ** bisect.bisect_right(milestones, step)
 
-    power = float(schedule.get("power", 1.0))
+    power = float(schedule.power)
     decay_steps = total_steps - warmup
 
     def poly(step: int) -> float:
@@ -45,7 +46,7 @@ def lr_factor(schedule: Mapping[str, Any], steps_per_epoch: int, total_steps: in
 
 
 def build_scheduler(
-    optimizer: torch.optim.Optimizer, schedule: Mapping[str, Any], steps_per_epoch: int, total_steps: int
+    optimizer: torch.optim.Optimizer, schedule: ScheduleSettings, steps_per_epoch: int, total_steps: int
 ) -> torch.optim.lr_scheduler.LambdaLR:
     """A LambdaLR stepped once per iteration following `schedule`."""
     return torch.optim.lr_scheduler.LambdaLR(optimizer, lr_factor(schedule, steps_per_epoch, total_steps))

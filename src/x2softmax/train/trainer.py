@@ -22,6 +22,7 @@ from x2softmax.io import atomic_write_json, atomic_write_text, file_sha256
 from x2softmax.losses import build_loss
 from x2softmax.models import build_backbone
 from x2softmax.notices import warn
+from x2softmax.runspec import DataSettings, RunSpec
 from x2softmax.train import distributed as D
 from x2softmax.train.batches import EpochPlan, InMemoryBatches, StreamedBatches, normalise_images
 from x2softmax.train.checkpoint import (
@@ -50,18 +51,6 @@ from x2softmax.train.stepping import StepTally, TrainingDiverged, device_batches
 from x2softmax.train.validation import Validation
 
 
-def _setting(spec: dict[str, Any], dotted: str, default: Any = ...) -> Any:
-    """spec value at a dotted key; ValueError naming the run and key when a required one is missing."""
-    node: Any = spec
-    for part in dotted.split("."):
-        if not isinstance(node, dict) or part not in node:
-            if default is ...:
-                raise ValueError(f"run spec {spec.get('run', '?')!r}: missing key {dotted!r}")
-            return default
-        node = node[part]
-    return node
-
-
 def data_hash(train_dir: Path) -> str:
     """sha256 over the train.idx content, the property content (if present) and the train.rec size."""
     digest = hashlib.sha256()
@@ -72,11 +61,11 @@ def data_hash(train_dir: Path) -> str:
     return digest.hexdigest()
 
 
-def _check_training_data(spec: dict[str, Any]) -> tuple[Path, Any]:
-    """Open the training set and check it against the spec; errors name the offending file."""
+def _check_training_data(data: DataSettings) -> tuple[Path, Any]:
+    """Open the training set and check that it is whole; errors name the offending file."""
     from x2softmax.data.recordio import FaceRecordIO
 
-    train_dir = Path(_setting(spec, "data.train_dir"))
+    train_dir = Path(data.train_dir)
     if not train_dir.is_dir():
         raise FileNotFoundError(f"{train_dir}: training data directory not found")
     for name in ("train.rec", "train.idx"):
@@ -85,23 +74,17 @@ def _check_training_data(spec: dict[str, Any]) -> tuple[Path, Any]:
     faces = FaceRecordIO(train_dir)
     if len(faces) == 0:
         raise ValueError(f"{train_dir / 'train.idx'}: no training images")
-    declared = _setting(spec, "data.num_classes", None)
-    if declared is not None and int(declared) != faces.num_classes:
-        raise ValueError(f"{train_dir / 'property'}: {faces.num_classes} classes, but the spec says {declared}")
     first = faces.image(0)
     if first.shape[:2] != (faces.image_size, faces.image_size):
         raise ValueError(
             f"{train_dir / 'train.rec'}: images are {first.shape[1]}x{first.shape[0]}, "
             f"but {train_dir / 'property'} says {faces.image_size}x{faces.image_size}"
         )
-    declared_size = _setting(spec, "data.image_size", None)
-    if declared_size is not None and int(declared_size) != faces.image_size:
-        raise ValueError(f"{train_dir / 'property'}: image size {faces.image_size}, but the spec says {declared_size}")
     return train_dir, faces
 
 
 def train(
-    spec: dict[str, Any],
+    spec: RunSpec,
     out_dir: Path,
     ckpt_dir: Path,
     on_step: Callable[[int], None] | None = None,
@@ -122,27 +105,23 @@ def train(
 class Trainer:
     """One training run's state (built from the spec) and its loop (`fit`); `train_step` is one step of it."""
 
-    def __init__(self, spec: dict[str, Any], out_dir: Path, ckpt_dir: Path) -> None:
+    def __init__(self, spec: RunSpec, out_dir: Path, ckpt_dir: Path) -> None:
         self.spec, self.out_dir, self.ckpt_dir = spec, out_dir, ckpt_dir
-        self.run_name = str(_setting(spec, "run"))
+        t, m = spec.train, spec.model
+        self.run_name = spec.run
         self.rank, self.world_size = D.rank(), D.world_size()
         self.device = training_device()
-        t = dict(_setting(spec, "train"))
-        m = dict(_setting(spec, "model"))
-        self.batch_size, self.epochs = int(_setting(spec, "train.batch_size")), int(_setting(spec, "train.epochs"))
-        self.seed = int(t.get("seed", 0))
-        self.grad_clip = t.get("grad_clip")
-        self.log_every = max(1, int(t.get("log_every", 10)))
-        self.checkpoint_every = int(t.get("checkpoint_every", 0))
-        self.autocast = autocast_dtype(str(t.get("amp", "auto")), self.device)
+        self.batch_size, self.epochs, self.seed = t.batch_size, t.epochs, t.seed
+        self.grad_clip, self.log_every, self.checkpoint_every = t.grad_clip, max(1, t.log_every), t.checkpoint_every
+        self.autocast = autocast_dtype(t.amp, self.device)
         if self.device.type == "cpu":
-            torch.set_num_threads(int(t.get("threads", 1)))
-        set_deterministic(bool(t.get("deterministic", False)), self.device)
+            torch.set_num_threads(t.threads)
+        set_deterministic(t.deterministic, self.device)
 
-        self.train_dir, faces = _check_training_data(spec)
+        self.train_dir, faces = _check_training_data(spec.data)
         self.num_classes = faces.num_classes
-        self.input_size = int(m.get("input_size", 112))
-        self.validation = Validation(_setting(spec, "train.val", {}) or {}, self.input_size, self.device)
+        self.input_size = m.input_size
+        self.validation = Validation(t.val, self.input_size, self.device)
         self.plan = EpochPlan(len(faces), self.batch_size, self.seed, self.rank, self.world_size)
         self.total_steps = self.plan.steps_per_epoch * self.epochs
         if self.total_steps < 1:
@@ -150,13 +129,10 @@ class Trainer:
 
         # Model and head initialisation depend on the seed only (not the rank), so every world size starts alike.
         seed_everything(self.seed)
-        backbone = build_backbone(
-            _setting(spec, "model.backbone"), int(m.get("embedding_size", 512)), self.input_size,
-            float(m.get("dropout", 0.0)),
-        ).to(self.device)
-        self.loss = build_loss(_setting(spec, "loss.name"), **dict(_setting(spec, "loss.hparams", {}) or {}))
+        backbone = build_backbone(m.backbone, m.embedding_size, self.input_size, float(m.dropout)).to(self.device)
+        self.loss = build_loss(spec.loss.name, **spec.loss.hparams)
         self.head = ShardedHead(
-            self.loss, self.num_classes, int(m.get("embedding_size", 512)), float(t.get("partial_fc", 1.0)),
+            self.loss, self.num_classes, m.embedding_size, float(t.partial_fc),
             generator=torch.Generator().manual_seed(self.seed),
         ).to(self.device)
         self.backbone = backbone
@@ -170,22 +146,18 @@ class Trainer:
         seed_everything(self.seed + self.rank)
         self.optimizer = torch.optim.SGD(
             [{"params": [p for p in backbone.parameters() if p.requires_grad]}, {"params": self.head.parameters()}],
-            lr=float(_setting(spec, "train.lr")), momentum=float(t.get("momentum", 0.9)),
-            weight_decay=float(t.get("weight_decay", 5e-4)),
+            lr=float(t.lr), momentum=float(t.momentum), weight_decay=float(t.weight_decay),
             **({"fused": True} if use_fused_sgd(self.device, self.autocast) else {}),
         )
-        self.scheduler = build_scheduler(
-            self.optimizer, _setting(spec, "train.schedule"), self.plan.steps_per_epoch, self.total_steps
-        )
+        self.scheduler = build_scheduler(self.optimizer, t.schedule, self.plan.steps_per_epoch, self.total_steps)
         # fp16 needs loss scaling (bf16 has fp32's exponent range); the scaler's state is plain numbers.
         self.scaler = torch.amp.GradScaler(
-            self.device.type, enabled=self.autocast is torch.float16,
-            growth_interval=int(t.get("scaler_growth_interval", 2000)),
+            self.device.type, enabled=self.autocast is torch.float16, growth_interval=t.scaler_growth_interval,
         )
         self.tally = StepTally(self.device)  # per-step values kept on the device, read at log steps and checkpoints
         # A skipped fp16 step still advances the per-iteration schedule (as the authors' loop does): not a bug.
         warnings.filterwarnings("ignore", message="Detected call of `lr_scheduler.step\\(\\)` before")
-        if bool(_setting(spec, "data.in_memory", True)):
+        if spec.data.in_memory:
             from x2softmax.data.recordio import load_face_arrays
 
             images, labels = load_face_arrays(self.train_dir, size=self.input_size)
@@ -195,7 +167,7 @@ class Trainer:
                 warn(f"{self.train_dir / 'property'}: all {len(faces)} images are {faces.image_size}x{faces.image_size}"
                      f"; each is resized to the model's {self.input_size}x{self.input_size} as it is read")
             self.batches = StreamedBatches(
-                self.train_dir, self.input_size, self.plan, int(_setting(spec, "data.workers", 0)),
+                self.train_dir, self.input_size, self.plan, spec.data.workers,
                 pin_memory=self.device.type == "cuda",
             )
         self.key = resume_key(spec, self.world_size)
@@ -248,7 +220,7 @@ class Trainer:
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
         self.scaler.load_state_dict(state["scaler"])
-        self.tally.skipped.fill_(int(state.get("skipped_steps", 0)))
+        self.tally.skipped.fill_(int(state["skipped_steps"]) if "skipped_steps" in state else 0)
         set_rng_state(state["rng"])
         self.global_step = self.checkpoint_step = int(state["global_step"])
         self.train_time_s, self.val_time_s = float(state["train_time_s"]), float(state["val_time_s"])
@@ -406,8 +378,8 @@ class Trainer:
         logged = [line for line in self.metrics if "loss" in line]
         summary: dict[str, Any] = {
             "run": self.run_name,
-            "loss": self.spec["loss"]["name"],
-            "spec": self.spec,
+            "loss": self.spec.loss.name,
+            "spec": self.spec.to_dict(),
             "data_hash": data_hash(self.train_dir),
             "num_classes": self.num_classes,
             "steps": self.global_step,

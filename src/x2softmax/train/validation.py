@@ -3,20 +3,20 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
-
 import numpy as np
 import torch
 from torch import nn
+
+from x2softmax.runspec import ValSettings
 
 
 class Validation:
     """Pair verification on the val sets of a run spec's `train.val` block, every `every` steps and at the end."""
 
-    def __init__(self, val: dict[str, Any], input_size: int, device: torch.device) -> None:
-        self.every = int(val.get("every", 0))
-        self.sets = list(val.get("sets", [])) if self.every > 0 else []
-        self.data_dir = Path(val.get("data_dir", "."))
+    def __init__(self, val: ValSettings, input_size: int, device: torch.device) -> None:
+        self.every = val.every
+        self.sets = list(val.sets) if self.every > 0 else []
+        self.data_dir = Path(val.data_dir)
         self.input_size, self.device = input_size, device
         self.pairs: dict[str, tuple[np.ndarray, np.ndarray]] = {}
         for name in self.sets:

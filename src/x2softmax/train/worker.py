@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import json
 import os
 from pathlib import Path
 
 from x2softmax.errors import report_failure
+from x2softmax.runspec import RunSpec
 from x2softmax.train.trainer import train
 
 
@@ -19,10 +19,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--ckpt", type=Path, required=True, help="checkpoint folder of the run")
     args = parser.parse_args(argv)
     try:
-        spec = json.loads(args.spec_file.read_text())
-    except (OSError, json.JSONDecodeError) as err:
+        spec = RunSpec.from_json(args.spec_file.read_text())
+    except (OSError, ValueError) as err:
         parser.error(f"{args.spec_file}: cannot read the run spec ({err})")
-    rank = os.environ.get("RANK", "0")
+    rank = os.getenv("RANK", "0")
     report_failure(f"train (rank {rank})", lambda: train(spec, args.out, args.ckpt))
 
 

@@ -1,0 +1,129 @@
+"""`x2softmax config-check`, `plan`, `cluster-check`, `rehearse`, `gpu-check`, `wheels`: checks before a run."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from x2softmax.cli.types import bounded, csv_arg
+
+
+def cmd_config_check(args: argparse.Namespace) -> None:
+    """Validate a config and preset."""
+    from x2softmax import config as xcfg
+
+    config = xcfg.load_config(args.preset, base=args.config or xcfg.DEFAULT_CONFIG)
+    print(f"config: valid ({len(xcfg.runs(config))} runs)")
+
+
+def cmd_plan(args: argparse.Namespace) -> None:
+    """Print every job of a preset with its requests and estimated GPU-hours."""
+    from x2softmax import config as xcfg
+    from x2softmax.plan import SLURM_PROFILE, compute_plan, format_plan, throughput_source, workflow_jobs
+
+    config = xcfg.load_config(args.preset)
+    profile = Path(args.profile) if args.profile else SLURM_PROFILE
+    source = throughput_source(config, measured=Path(args.measured) if args.measured else None,
+                               throughput=args.throughput)
+    print(f"Requests through {profile} (its default-resources and set-resources, applied by Snakemake's dry run)")
+    print(source)
+    print(format_plan(workflow_jobs(args.preset, profile), compute_plan(config)))
+
+
+def cmd_cluster_check(args: argparse.Namespace) -> None:
+    """Refuse job kinds no node of their Slurm partition can run."""
+    from x2softmax import cluster
+    from x2softmax.plan import SLURM_PROFILE, workflow_jobs
+
+    profile = Path(args.profile) if args.profile else SLURM_PROFILE
+    jobs = [j for j in workflow_jobs(args.preset, profile) if not j["local"]]
+    requests = cluster.kind_requests(
+        cluster.Request(j["rule"], None if j["partition"] == "(default)" else j["partition"], j["cpus"], j["mem_mb"],
+                        j["gpus"], j["runtime_min"]) for j in jobs)
+    if problems := cluster.oversized(requests, *cluster.read_partitions()):
+        for line in problems:
+            print(f"cluster-check: {line}", file=sys.stderr)
+        sys.exit(1)
+    for req in requests:
+        print(f"cluster-check: {req.kind}: {req.cpus} CPUs, {req.mem_mb} MB, {req.gpus} GPUs, {req.runtime_min} min "
+              f"in partition {req.partition or '(default)'}: fits")
+
+
+def cmd_rehearse(args: argparse.Namespace) -> None:
+    """Rehearse a preset's training, resume and evaluation on the CPU."""
+    from x2softmax import config as xcfg
+    from x2softmax.rehearsal import RehearsalSettings, rehearse
+    from x2softmax.rehearsal.run import format_rehearsal, reduced_settings
+
+    settings = RehearsalSettings(runs=args.runs or None, steps=args.steps, batch_size=args.batch_size,
+                                 threads=args.threads)
+    if args.reduced:
+        settings = reduced_settings(args.threads)
+    result = rehearse(xcfg.load_config(args.preset), Path(args.out), settings)
+    print(format_rehearsal(result))
+    if not result["ok"]:
+        sys.exit(1)
+
+
+def cmd_gpu_check(args: argparse.Namespace) -> None:
+    """Run the one-command check of a GPU machine."""
+    from x2softmax.gpucheck import CHECKS
+    from x2softmax.gpucheck import main as gpu_check_main
+
+    only = args.checks.split(",") if args.checks else CHECKS
+    sys.exit(gpu_check_main(dry=args.dry, out=Path(args.out), budget_s=args.budget, only=only,
+                            run_smoke=args.run_smoke))
+
+
+def cmd_wheels(args: argparse.Namespace) -> None:
+    """Write the wheels gpu-check needs beyond the lent machine's packages."""
+    from x2softmax.gpucheck import bundle
+
+    print(bundle.main(Path(args.out), args.python_version))
+
+
+def add_parsers(sub: argparse._SubParsersAction) -> None:
+    """Add the subcommands config-check, plan, cluster-check, rehearse, gpu-check, wheels."""
+    p = sub.add_parser("config-check", help="validate the config and a preset; errors name the file and the key")
+    p.add_argument("--config", default=None, help="base config file (default config/config.yaml)")
+    p.add_argument("--preset", default=None, help="smoke, paper or a preset file")
+    p.set_defaults(func=cmd_config_check)
+
+    p = sub.add_parser("plan", help="every job of a preset with its requests and estimated GPU-hours")
+    p.add_argument("--preset", default=None, help="smoke, paper or a preset file (default: embedded default)")
+    p.add_argument("--throughput", type=bounded(float, 1e-3, 1e9), default=None, help="training images/s per GPU")
+    p.add_argument("--measured", default=None,
+                   help="gpu-check's JSON (results/gpu_check.json): its measured images/s per GPU replace the config's")
+    p.add_argument("--profile", default=None,
+                   help="workflow profile whose requests to list (default: profiles/slurm of this repository)")
+    p.set_defaults(func=cmd_plan)
+
+    p = sub.add_parser("cluster-check", help="refuse job kinds no node of their Slurm partition can run (sinfo)")
+    p.add_argument("--preset", default=None, help="smoke, paper or a preset file (default: embedded default)")
+    p.add_argument("--profile", default=None, help="the Slurm workflow profile (default: profiles/slurm)")
+    p.set_defaults(func=cmd_cluster_check)
+
+    p = sub.add_parser("rehearse", help="the preset's training, resume and evaluation at paper shapes on the CPU")
+    p.add_argument("--preset", default="paper", help="a real-data preset (default: paper)")
+    p.add_argument("--out", default="results/rehearsal")
+    p.add_argument("--runs", type=csv_arg, default=None, help="comma-separated runs (default: every run)")
+    p.add_argument("--steps", type=int, default=1)
+    p.add_argument("--batch-size", type=int, default=2)
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--reduced", action="store_true", help="the tests' form: one run, iresnet_tiny, same head and sizes")
+    p.set_defaults(func=cmd_rehearse)
+
+    p = sub.add_parser("gpu-check", help="the one-command check of a GPU machine (one JSON summary)")
+    p.add_argument("--dry", action="store_true", help="run every check on the CPU at tiny shapes (no GPU needed)")
+    p.add_argument("--out", default="results/gpu_check.json")
+    p.add_argument("--budget", type=float, default=480.0, help="seconds the checks may take in all")
+    p.add_argument("--checks", default="", help="comma-separated subset of the checks (default: all)")
+    p.add_argument("--run-smoke", action="store_true",
+                   help="with --dry: run the smoke workflow on the CPU, not only plan it")
+    p.set_defaults(func=cmd_gpu_check)
+
+    p = sub.add_parser("wheels", help="the wheels gpu-check needs beyond the lent GPU machine's packages (make wheels)")
+    p.add_argument("--out", default=".whl", help="the wheel folder (ignored by git; carried to the machine)")
+    p.add_argument("--python-version", default="3.12", help="the target's CPython (the lent machine's: 3.12)")
+    p.set_defaults(func=cmd_wheels)

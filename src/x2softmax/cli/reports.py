@@ -1,0 +1,120 @@
+"""`x2softmax analyze`, `toy`, `report ...`: the margin analysis, the toy example and the HTML pages."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from x2softmax.cli.types import json_arg
+
+
+def cmd_analyze_margins(args: argparse.Namespace) -> None:
+    """Write the margin tables of every loss."""
+    from x2softmax.analysis.margins import write_margin_tables
+
+    for path in write_margin_tables(args.losses, Path(args.out)):
+        print(path)
+
+
+def cmd_toy(args: argparse.Namespace) -> None:
+    """Run the toy example of one loss and dimension."""
+    from x2softmax.analysis.toy import run_toy
+
+    print(run_toy(args.loss, args.hparams, args.dim, args.settings, Path(args.out)))
+
+
+def cmd_report_render(args: argparse.Namespace) -> None:
+    """Render an executed notebook into offline HTML."""
+    from x2softmax.report.render import render_html
+
+    print(render_html(Path(args.notebook), Path(args.html), Path(args.config) if args.config else None))
+
+
+def cmd_report_style(args: argparse.Namespace) -> None:
+    """Write the pages' shared stylesheet."""
+    from x2softmax.report.style import write_stylesheet
+
+    print(write_stylesheet(Path(args.out)))
+
+
+def cmd_report_index(args: argparse.Namespace) -> None:
+    """Build reports/index.html."""
+    from x2softmax.report.index import build_index
+
+    config = json.loads(Path(args.config).read_text(encoding="utf-8"))
+    print(build_index(Path(args.reports), Path(args.out), config=config, results_dir=Path(args.results)))
+
+
+def cmd_report_environment(args: argparse.Namespace) -> None:
+    """Record commit, machine and library versions."""
+    from x2softmax.report.provenance import write_environment
+
+    print(write_environment(Path(args.out)))
+
+
+def cmd_report_reproduction(args: argparse.Namespace) -> None:
+    """Compare the regenerated numbers with the committed ones (or print the written summary)."""
+    from x2softmax.report.reproduction import read_reproduction, reproduction_table, summary_line, write_reproduction
+
+    if args.summary:  # print the line of the table the workflow wrote (make replicate's last line)
+        written = read_reproduction(Path(args.out))
+        print(summary_line(*written) if written else f"Reproduction: not checked ({args.out} absent).")
+        return
+    table, statement = reproduction_table(Path(args.metrics), Path(args.uncertainty), Path(args.repo))
+    write_reproduction(table, statement, Path(args.out))
+    print(summary_line(table, statement))
+
+
+def cmd_report_config(args: argparse.Namespace) -> None:
+    """Write the resolved config as JSON."""
+    from x2softmax.io import atomic_write_json
+
+    atomic_write_json(args.out, args.config)
+
+
+def add_parsers(sub: argparse._SubParsersAction) -> None:
+    """Add the subcommands analyze, toy, report."""
+    analyze = sub.add_parser("analyze", help="analysis tables").add_subparsers(dest="analyze_command", required=True)
+    p = analyze.add_parser("margins", help="target logits and margins of every loss")
+    p.add_argument("--losses", type=json_arg, required=True, help="JSON: display name -> {name, hparams}")
+    p.add_argument("--out", required=True)
+    p.set_defaults(func=cmd_analyze_margins)
+
+    p = sub.add_parser("toy", help="the toy example for one loss and dimension")
+    p.add_argument("--loss", required=True)
+    p.add_argument("--dim", type=int, choices=[2, 3], required=True)
+    p.add_argument("--hparams", type=json_arg, default={})
+    p.add_argument("--settings", type=json_arg, default={})
+    p.add_argument("--out", required=True)
+    p.set_defaults(func=cmd_toy)
+
+    report = sub.add_parser("report", help="HTML reports").add_subparsers(dest="report_command", required=True)
+    p = report.add_parser("render", help="executed notebook -> offline HTML")
+    p.add_argument("notebook")
+    p.add_argument("html")
+    p.add_argument("--config", default=None, help="resolved config JSON (its hash goes into the page footer)")
+    p.set_defaults(func=cmd_report_render)
+    p = report.add_parser("style", help="write the shared stylesheet of the pages")
+    p.add_argument("--out", required=True)
+    p.set_defaults(func=cmd_report_style)
+    p = report.add_parser("index", help="build reports/index.html")
+    p.add_argument("--config", required=True, help="resolved config JSON")
+    p.add_argument("--results", default="results")
+    p.add_argument("--reports", default="reports")
+    p.add_argument("--out", required=True)
+    p.set_defaults(func=cmd_report_index)
+    p = report.add_parser("environment", help="record commit, machine, CPU and library versions (results/environment.json)")
+    p.add_argument("--out", required=True)
+    p.set_defaults(func=cmd_report_environment)
+    p = report.add_parser("reproduction", help="regenerated numbers vs those committed in git, per metric")
+    p.add_argument("--metrics", default="reports/metrics.json", help="the regenerated reports/metrics.json")
+    p.add_argument("--uncertainty", default="results/uncertainty", help="the regenerated interval tables")
+    p.add_argument("--repo", default=".", help="the git checkout whose HEAD holds the committed numbers")
+    p.add_argument("--out", required=True)
+    p.add_argument("--summary", action="store_true", help="only print the summary line of the written table")
+    p.set_defaults(func=cmd_report_reproduction)
+    p = report.add_parser("config", help="write the resolved config as JSON")
+    p.add_argument("config", type=json_arg)
+    p.add_argument("--out", required=True)
+    p.set_defaults(func=cmd_report_config)
