@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from x2softmax.cli.types import bounded, json_arg
+from x2softmax.vocabulary import IJB_SUITES
 
 
 def cmd_data_synth(args: argparse.Namespace) -> None:
@@ -116,7 +117,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=cmd_data_class_counts)
     p = data.add_parser("align", help="align an IJB suite into an aligned store")
     p.add_argument("suite_root")
-    p.add_argument("--suite", required=True, choices=["IJBB", "IJBC"])
+    p.add_argument("--suite", required=True, choices=IJB_SUITES)
     p.add_argument("--out", required=True)
     p.add_argument("--size", type=int, default=112)
     p.set_defaults(func=cmd_data_align)

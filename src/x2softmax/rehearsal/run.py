@@ -24,7 +24,7 @@ from x2softmax.io import atomic_write_json
 from x2softmax.rehearsal.memory import PeakRSS
 from x2softmax.rehearsal.scale import paper_sizes, scale_checks
 from x2softmax.runspec import RunSpec
-from x2softmax.vocabulary import BENCHMARKS
+from x2softmax.vocabulary import BENCHMARKS, IJB_SUITES, settings_key
 
 MIB = 2**20
 
@@ -45,8 +45,8 @@ class RehearsalSettings:
     each_run: bool = True  # a few steps of every run; False: only the first run's partial-FC and resume checks
     resume: bool = True  # kill-and-resume of the first run, compared bit for bit
     evaluate: bool = True
-    benchmarks: list[str] | None = dataclasses.field(default_factory=lambda: ["lfw"])  # None: all of the preset's
-    suites: list[str] | None = dataclasses.field(default_factory=lambda: ["IJBC"])  # None: all of the preset's
+    benchmarks: list[str] | None = dataclasses.field(default_factory=lambda: [BENCHMARKS[0]])  # None: all of the preset's
+    suites: list[str] | None = dataclasses.field(default_factory=lambda: [IJB_SUITES[-1]])  # None: all of the preset's
     eval_pairs: int = 20  # pairs per .bin set (the 10-fold protocol needs a multiple of 20)
     ijb_subjects: int = 2
 
@@ -90,7 +90,7 @@ def write_eval_root(root: Path, benchmarks: list[str], pairs: int, subjects: int
     tiny = {"seed": 11, "train": {"identities": 2, "families": 1, "images_min": 1, "images_max": 1},
             "eval": {"identities": 4 * subjects, "families": subjects},
             "val": {"pairs": pairs, "identities": 4 * subjects, "images": 4}}
-    for suite in ("ijbb", "ijbc"):
+    for suite in map(settings_key, IJB_SUITES):
         tiny[suite] = {"subjects": subjects, "templates": [2, 2], "media": [1, 1], "frames": [1, 1],
                        "video_prob": 0.0, "impostor_pairs": 50}
     generate(tiny, root)
