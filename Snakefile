@@ -12,7 +12,7 @@ include: "workflow/rules/common.smk"
 
 wildcard_constraints:
     run="|".join(map(re.escape, RUNS)) if RUNS else "NONE",
-    suite="IJBB|IJBC",
+    suite="|".join(IJB_SUITES),
     loss="[a-z0-9_]+",
     dim="[23]",
 

@@ -20,9 +20,11 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 import threading
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -32,8 +34,10 @@ from x2softmax.evaluate.bootstrap import (crossed_design_correction, ijb_tar_boo
                                           template_weights)
 from x2softmax.evaluate.ijb import pair_scores
 from x2softmax.vocabulary import FARS
-from x2softmax.evaluate.reference import ijb_tar_bootstrap_loop, pair_scores_gather, ten_fold_accuracy_loop
 from x2softmax.evaluate.verification import squared_l2_distances, ten_fold_accuracy
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "oracles"))  # the slow loops tests compare with
+from reference_evaluation import ijb_tar_bootstrap_loop, pair_scores_gather, ten_fold_accuracy_loop  # noqa: E402
 
 PAGE = os.sysconf("SC_PAGE_SIZE")
 

@@ -4,10 +4,18 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
 from x2softmax import config as xcfg
+
+
+REPO = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")
@@ -155,3 +163,37 @@ def test_the_schema_enumerates_the_vocabulary():
     assert tuple(evaluate["benchmarks"]["items"]["enum"]) == BENCHMARKS
     assert tuple(evaluate["protocols"]["items"]["enum"]) == PROTOCOLS
     assert tuple(evaluate["ijb"]["items"]["enum"]) == IJB_SUITES
+
+
+def test_the_shipped_defaults_are_the_files_one_edits() -> None:
+    """In a checkout the package data is config/ and workflow/schemas/ themselves: one copy of each file."""
+    assert xcfg.DEFAULT_CONFIG == REPO / "config" / "config.yaml"
+    assert xcfg.PRESETS_DIR == REPO / "config" / "presets"
+    assert xcfg.SCHEMA == REPO / "workflow" / "schemas" / "config.schema.yaml"
+    assert xcfg.preset_path("paper") == REPO / "config" / "presets" / "paper.yaml"
+
+
+def test_an_installed_package_loads_its_defaults_outside_the_checkout(tmp_path: Path) -> None:
+    """A non-editable install of the sources, imported from a folder with no checkout above it, loads the embedded
+    default and the presets (shipped as package data) and validates them against the shipped schema."""
+    source = tmp_path / "source"
+    for name in ("src", "config", "workflow/schemas"):
+        shutil.copytree(REPO / name, source / name, symlinks=True,
+                        ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy2(REPO / name, source / name)
+    site = tmp_path / "site"
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation", "--target",
+                    str(site), str(source)], check=True, capture_output=True, text=True, timeout=300)
+    shutil.rmtree(source)  # nothing of the checkout's copy is left to find
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    probe = ("import json; from x2softmax import config as c; "
+             "print(json.dumps([str(c.DEFAULT_CONFIG), c.load_config(), c.load_config('smoke'), c.load_config('paper')]))")
+    done = subprocess.run([sys.executable, "-c", probe], cwd=elsewhere, env={"PYTHONPATH": str(site), "PATH": ""},
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    path, default, smoke, paper = json.loads(done.stdout)
+    assert Path(path) == site / "x2softmax" / "defaults" / "config.yaml"
+    assert not Path(path).is_symlink()
+    assert [default, smoke, paper] == [json.loads(json.dumps(xcfg.load_config(p))) for p in (None, "smoke", "paper")]

@@ -8,6 +8,7 @@ import os
 import re
 import stat
 from collections.abc import Mapping
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -16,10 +17,13 @@ import yaml
 
 from x2softmax.runspec import RunSpec
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-DEFAULT_CONFIG = REPO_ROOT / "config" / "config.yaml"
-PRESETS_DIR = REPO_ROOT / "config" / "presets"
-SCHEMA = REPO_ROOT / "workflow" / "schemas" / "config.schema.yaml"
+# The embedded default, the presets and the schema ship as package data (x2softmax/defaults: in a checkout, links to
+# config/ and workflow/schemas/, resolved so that messages name the files one edits); an installed package is
+# unpacked on disk, so they are plain paths wherever the package is imported from.
+_DEFAULTS = Path(str(resources.files("x2softmax").joinpath("defaults")))
+DEFAULT_CONFIG = (_DEFAULTS / "config.yaml").resolve()
+PRESETS_DIR = (_DEFAULTS / "presets").resolve()
+SCHEMA = (_DEFAULTS / "config.schema.yaml").resolve()
 SEED_SUFFIX = re.compile(r"^(?P<base>.+)\.seed(?P<seed>-?[0-9]+)$")
 
 

@@ -17,7 +17,8 @@ from x2softmax import config as xcfg
 from x2softmax.cluster import SUBMIT_HOST_RULES, cpus_of, number
 from x2softmax.vocabulary import IJB_SUITES
 
-SLURM_PROFILE = xcfg.REPO_ROOT / "profiles" / "slurm"
+CHECKOUT = Path(__file__).resolve().parents[2]  # the plan dry-runs this checkout's Snakefile and profiles/
+SLURM_PROFILE = CHECKOUT / "profiles" / "slurm"
 _JOB_HEADER = re.compile(r"^(local)?(?:rule|checkpoint) (\w+):$")
 _KEY_VALUE = re.compile(r"(\w+)=(.*?)(?=, \w+=|$)")
 
@@ -113,7 +114,7 @@ def workflow_jobs(preset: str | None = None, profile: Path = SLURM_PROFILE) -> l
     The dry run applies the profile's default-resources and set-resources exactly as a real run does; it runs in
     an empty folder, so every job is listed. Keys: job, rule, local, partition, cpus, mem_mb, gpus, runtime_min.
     """
-    cmd = [sys.executable, "-m", "snakemake", "-s", str(xcfg.REPO_ROOT / "Snakefile"), "--workflow-profile",
+    cmd = [sys.executable, "-m", "snakemake", "-s", str(CHECKOUT / "Snakefile"), "--workflow-profile",
            str(profile), "--dry-run", "--forceall", "--cores", str(2**20)]  # threads uncapped, as on a cluster
     if preset:
         cmd += ["--configfile", str(xcfg.preset_path(preset))]

@@ -9,7 +9,7 @@ from sklearn.metrics import roc_curve
 from x2softmax.vocabulary import far_key
 from x2softmax.evaluate.ijb import (image_features, lowest_measurable_far, not_measurable_reason,
                                    pair_scores, tar_at_far, tar_on_roc, template_features)
-from x2softmax.evaluate.reference import pair_scores_gather
+from reference_evaluation import pair_scores_gather
 
 
 @pytest.fixture

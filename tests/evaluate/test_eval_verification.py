@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from sklearn.model_selection import KFold
 
-from x2softmax.evaluate.reference import ten_fold_accuracy_loop
+from reference_evaluation import ten_fold_accuracy_loop
 from x2softmax.evaluate.verification import (
     _threshold_at_far,
     evaluate_pairs,

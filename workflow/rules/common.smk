@@ -11,7 +11,7 @@ from snakemake.settings.types import DeploymentMethod
 from x2softmax import config as xcfg
 from x2softmax.cluster import SUBMIT_HOST_RULES
 from x2softmax.data.ijb import meta_paths
-from x2softmax.vocabulary import BENCHMARKS as SYNTHETIC_VAL_SETS
+from x2softmax.vocabulary import BENCHMARKS as SYNTHETIC_VAL_SETS, IJB_SUITES
 from x2softmax.evaluate.uncertainty import TABLES as UNCERTAINTY_TABLES
 from x2softmax.losses import build_loss
 from x2softmax.report.artifacts import NOTEBOOKS, caption, figure_paths, table_paths
@@ -163,9 +163,10 @@ def data_inputs(kind, name=None):
     return ["results/preflight.json"]
 
 
-def data_root(wildcards):
-    """The data root (a params function, so no path prefix is hard-coded in a rule)."""
-    return DATA
+def data_path(*parts):
+    """A params function: DATA/part/... with the job's wildcards filled in. Every rule that reads the data root names
+    it this way (a literal string would be a hard-coded prefix of the rule's files for `snakemake --lint`)."""
+    return lambda wildcards: "/".join([DATA, *(part.format(**wildcards) for part in parts)])
 
 
 def yaml_params(**params):

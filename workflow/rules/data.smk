@@ -10,11 +10,11 @@ if config["synthetic"]:
         output:
             train_files(),
             [f"{DATA}/val/{b}.bin" for b in SYNTHETIC_VAL_SETS],
-            [m for suite in ("IJBB", "IJBC") for m in suite_meta(suite)],
+            [m for suite in IJB_SUITES for m in suite_meta(suite)],
             manifest=f"{DATA}/MANIFEST.json",
         params:
             settings=lambda wildcards: json.dumps(config["data"]["synthetic"], sort_keys=True),
-            root=lambda wildcards, output: Path(output.manifest).parent,
+            root=lambda wildcards, output: Path(output.manifest).parent,  # the root it writes: its output's folder
         log:
             "logs/data/synthesize.log",
         benchmark:
@@ -27,23 +27,6 @@ if config["synthetic"]:
         shell:
             "x2softmax data synth --settings {params.settings:q} --out {params.root:q} > {log:q} 2>&1"
 
-    rule preflight:
-        """Synthetic data: the generated root is the data (the record `make data` and DVC's data stage end with)."""
-        input:
-            f"{DATA}/MANIFEST.json",
-        output:
-            "results/preflight.json",
-        params:
-            root=data_root,
-        log:
-            "logs/data/preflight.log",
-        resources:
-            **resources_for("default"),
-        conda:
-            ENV
-        shell:
-            "x2softmax data preflight --root {params.root:q} --out {output:q} > {log:q} 2>&1"
-
 else:
 
     rule fetch_dataset:
@@ -54,7 +37,7 @@ else:
         output:
             checked("{dataset}"),
         params:
-            root=data_root,
+            root=data_path(),
         log:
             "logs/data/fetch_{dataset}.log",
         retries: 2
@@ -65,23 +48,25 @@ else:
         shell:
             "x2softmax data fetch {wildcards.dataset:q} --root {params.root:q} --marker {output:q} > {log:q} 2>&1"
 
-    rule preflight:
-        """Every dataset the preset needs is present and valid before any training or evaluation job."""
-        input:
-            [checked(d) for d in config["data"]["required"]],
-        output:
-            "results/preflight.json",
-        params:
-            datasets=config["data"]["required"],
-            root=data_root,
-        log:
-            "logs/data/preflight.log",
-        resources:
-            **resources_for("default"),
-        conda:
-            ENV
-        shell:
-            "x2softmax data preflight {params.datasets:q} --root {params.root:q} --out {output:q} > {log:q} 2>&1"
+
+rule preflight:
+    """Every dataset the preset needs is present and valid before any training or evaluation job; a synthetic root
+    is the data itself (no dataset named). The record `make data` and DVC's data stage end with."""
+    input:
+        [f"{DATA}/MANIFEST.json"] if config["synthetic"] else [checked(d) for d in config["data"]["required"]],
+    output:
+        "results/preflight.json",
+    params:
+        datasets=[] if config["synthetic"] else config["data"]["required"],
+        root=data_path(),
+    log:
+        "logs/data/preflight.log",
+    resources:
+        **resources_for("default"),
+    conda:
+        ENV
+    shell:
+        "x2softmax data preflight {params.datasets:q} --root {params.root:q} --out {output:q} > {log:q} 2>&1"
 
 
 rule class_counts:
@@ -91,7 +76,7 @@ rule class_counts:
     output:
         f"{DATA}/class_counts.csv",
     params:
-        train=lambda wildcards: f"{DATA}/train",
+        train=data_path("train"),
     log:
         "logs/data/class_counts.log",
     resources:
@@ -111,7 +96,7 @@ rule align_ijb:
         images="results/aligned/{suite}/images.npy",
         index="results/aligned/{suite}/index.tsv",
     params:
-        root=lambda wildcards: f"{DATA}/{wildcards.suite}",
+        root=data_path("{suite}"),
     log:
         "logs/data/align_{suite}.log",
     benchmark:
@@ -133,7 +118,7 @@ rule decode_pairs:
     output:
         "results/pairs/{benchmark}.npz",
     params:
-        bin=lambda wildcards: f"{DATA}/val/{wildcards.benchmark}.bin",
+        bin=data_path("val", "{benchmark}.bin"),
         size=config["model"]["input_size"],
     wildcard_constraints:
         benchmark="|".join(BENCHMARKS),

@@ -26,7 +26,7 @@ rule evaluate:
         benchmarks=",".join(BENCHMARKS),
         protocols=",".join(config["evaluate"]["protocols"]),
         ijb=",".join(SUITES),
-        root=data_root,
+        root=data_path(),
         mode=config["evaluate"]["ijb_mode"],
         batch_size=config["evaluate"]["batch_size"],
     threads: config["train"]["threads"]
@@ -81,7 +81,7 @@ rule uncertainty:
         runs=",".join(RUNS),
         x2="x2softmax" if "x2softmax" in LOSS_RUNS else "",
         ijb=",".join(SUITES),
-        root=data_root,
+        root=data_path(),
         replicates=config["evaluate"]["bootstrap"]["replicates"],
         seed=config["evaluate"]["bootstrap"]["seed"],
     # the verification bootstrap on 2 threads (fewer where --cores is 1); the tables do not depend on it
