@@ -14,7 +14,7 @@ if config["synthetic"]:
             manifest=f"{DATA}/MANIFEST.json",
         params:
             settings=lambda wildcards: json.dumps(config["data"]["synthetic"], sort_keys=True),
-            root=lambda wildcards, output: Path(output.manifest).parent,  # the root it writes: its output's folder
+            root=data_path(),  # the root it writes
         log:
             "logs/data/synthesize.log",
         benchmark:
