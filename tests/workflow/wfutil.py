@@ -30,15 +30,25 @@ def copy_project(dest: Path) -> Path:
     return dest
 
 
+# What `make test` puts in its children's environment: a user's shell has none of it (a make started with it
+# prints "make[1]: Entering directory" lines around its output).
+MAKE_VARIABLES = ("MAKELEVEL", "MAKEFLAGS", "MFLAGS", "MAKEOVERRIDES")
+
+
+def _user_environ() -> dict[str, str]:
+    """os.environ without make's variables: the environment of a shell a user types into."""
+    return {key: value for key, value in os.environ.items() if key not in MAKE_VARIABLES}
+
+
 def env() -> dict[str, str]:
     """The environment for subprocesses: the venv's tools first on PATH."""
-    return {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}"}
+    return {**_user_environ(), "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}"}
 
 
 def env_without_venv() -> dict[str, str]:
     """The environment with the venv off PATH: what a user who calls .venv/bin/snakemake directly has."""
     path = [p for p in os.environ.get("PATH", "").split(os.pathsep) if p and Path(p).resolve() != BIN.resolve()]
-    return {**os.environ, "PATH": os.pathsep.join(path) or os.defpath}
+    return {**_user_environ(), "PATH": os.pathsep.join(path) or os.defpath}
 
 
 def snakemake(cwd: Path, *args: str, check: bool = True, timeout: int = 900,
