@@ -206,3 +206,15 @@ def test_power_table_reads_the_half_widths_against_the_targets(tables):
     assert (accuracy["meets_target"] == (accuracy["half_width"] <= 1.0)).all()
     other = power[~power["metric"].isin(list(POWER_TARGETS))]
     assert other["target"].isna().all() and (other["meets_target"] == "").all()
+
+
+def test_power_table_keeps_only_the_datasets_asked_for() -> None:
+    from x2softmax.evaluate.uncertainty import power_table
+
+    paired = pd.DataFrame({"baseline": ["arcface", "arcface", "cosface"], "dataset": ["lfw", "IJBC", "lfw"],
+                           "protocol": ["10fold", "N1D1F2", "10fold"], "metric": ["accuracy_pct"] * 3,
+                           "seeds": [1, 1, 1], "ci_low": [-1.0, -2.0, -0.5], "ci_high": [1.0, 2.0, 0.5]})
+    assert list(power_table(paired, ["lfw"])["baseline"]) == ["arcface", "cosface"]
+    assert list(power_table(paired, ["lfw"])["half_width"]) == [1.0, 0.5]
+    assert power_table(paired).equals(power_table(paired, ["lfw", "IJBC"]))
+    assert power_table(paired, []).empty

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -294,9 +294,11 @@ def optimistic_note(protocol: str) -> str:
             f"{STATED_COVERAGE['verification']['oracle']:.0%} in simulation (bench/coverage.py)")
 
 
-def power_table(paired: pd.DataFrame) -> pd.DataFrame:
-    """Per paired comparison the half-width of its 95 % interval (points), the target of its metric
-    (POWER_TARGETS; missing where none) and whether the half-width meets it."""
+def power_table(paired: pd.DataFrame, datasets: Iterable[str] | None = None) -> pd.DataFrame:
+    """Per paired comparison (of `datasets` only, if given) the half-width of its 95 % interval (points), the target
+    of its metric (POWER_TARGETS; missing where none) and whether the half-width meets it."""
+    if datasets is not None:
+        paired = paired[paired["dataset"].isin(list(datasets))]
     half = (paired["ci_high"].astype(float) - paired["ci_low"].astype(float)) / 2.0
     target = paired["metric"].map(POWER_TARGETS).astype(float)
     meets = [("" if math.isnan(t) or math.isnan(h) else bool(h <= t)) for h, t in zip(half, target)]
