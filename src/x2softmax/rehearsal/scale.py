@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from x2softmax.train.head import shard_range
+from x2softmax.vocabulary import IJB_SUITES, LABELS
 
 INT32_MAX = 2**31 - 1
 FLOAT32_EXACT = 2**24  # integers above this are not all representable in a float32 (RecordIO header labels)
@@ -19,16 +20,15 @@ MIB = 2**20
 FLIP = 2
 
 
+LARGEST_SUITE = IJB_SUITES[-1]  # IJB-C: more images and pairs than IJB-B, so it bounds every IJB check
+
+
 def paper_sizes(registry: Mapping[str, Any]) -> dict[str, int]:
     """The full-scale counts the checks use, from the dataset registry's `expect` blocks."""
     train = registry["ms1mv3"]["expect"]
-    ijbc = registry["IJBC"]["expect"]
-    ijbb = registry["IJBB"]["expect"]
-    return {
-        "classes": int(train["num_classes"]), "train_images": int(train["num_images"]),
-        "ijbc_images": int(ijbc["images"]), "ijbc_pairs": int(ijbc["pairs"]), "ijbc_templates": int(ijbc["templates"]),
-        "ijbb_images": int(ijbb["images"]), "ijbb_pairs": int(ijbb["pairs"]),
-    }
+    ijb = registry[LARGEST_SUITE]["expect"]
+    return {"classes": int(train["num_classes"]), "train_images": int(train["num_images"]),
+            "ijb_images": int(ijb["images"]), "ijb_pairs": int(ijb["pairs"])}
 
 
 def _row(check: str, value: float, limit: float | None, unit: str, note: str) -> dict[str, Any]:
@@ -39,7 +39,7 @@ def _row(check: str, value: float, limit: float | None, unit: str, note: str) ->
 def scale_checks(config: Mapping[str, Any], registry: Mapping[str, Any], ranks: int = 8,
                  mean_jpeg_bytes: int = 9_000) -> list[dict[str, Any]]:
     """One row per full-scale check: value, limit (None: informative), unit, ok and what it guards against."""
-    s = paper_sizes(registry)
+    s, suite = paper_sizes(registry), LABELS[LARGEST_SUITE]
     emb = int(config["model"]["embedding_size"])
     batch = int(config["train"]["batch_size"])
     rate = float(config["train"]["partial_fc"])
@@ -50,12 +50,12 @@ def scale_checks(config: Mapping[str, Any], registry: Mapping[str, Any], ranks: 
              "insightface's header record stores the key ranges as float32"),
         _row("train.rec size estimate", s["train_images"] * mean_jpeg_bytes, None, "bytes",
              f"above 2^32 ({UINT32_MAX + 1}): train.idx offsets are parsed as Python ints (64-bit safe)"),
-        _row("IJB-C pairs", s["ijbc_pairs"], INT32_MAX, "pairs", "pair indices are int64; positions fit int32 too"),
-        _row("IJB-C embedding elements (flip views)", FLIP * s["ijbc_images"] * emb, INT32_MAX, "elements",
+        _row(f"{suite} pairs", s["ijb_pairs"], INT32_MAX, "pairs", "pair indices are int64; positions fit int32 too"),
+        _row(f"{suite} embedding elements (flip views)", FLIP * s["ijb_images"] * emb, INT32_MAX, "elements",
              "one float32 array [2, N, D]: numel must stay below int32 for torch index kernels"),
-        _row("IJB-C embedding memory", FLIP * s["ijbc_images"] * emb * FLOAT32_BYTES / MIB, None, "MiB",
+        _row(f"{suite} embedding memory", FLIP * s["ijb_images"] * emb * FLOAT32_BYTES / MIB, None, "MiB",
              "host memory of the cached flip views"),
-        _row("IJB-C score memory", s["ijbc_pairs"] * FLOAT32_BYTES / MIB, None, "MiB", "float32 scores"),
+        _row(f"{suite} score memory", s["ijb_pairs"] * FLOAT32_BYTES / MIB, None, "MiB", "float32 scores"),
         _row("head logits elements (one process)", batch * s["classes"], INT32_MAX, "elements",
              "the [B, C] cosine matrix and its gradient"),
         _row("head weight memory (full FC)", s["classes"] * emb * FLOAT32_BYTES / MIB, None, "MiB",
