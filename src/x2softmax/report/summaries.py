@@ -424,6 +424,9 @@ def not_run_note(promised: Sequence[str], present: Sequence[str], what: str, why
     return f"**Not run in this configuration:** {what} {', '.join(missing)} ({why})." if missing else ""
 
 
+PAPER_ABLATIONS = ("a", "h", "k", "gradient")  # what page 06's title promises: X2's a, h, k and its gradient mode
+
+
 def ablated_parameters(ablations: Mapping[str, Mapping[str, Any]]) -> list[str]:
     """The X2 hyperparameters (and 'gradient') that at least one ablation overrides."""
     return sorted({key for spec in ablations.values() for key in spec.get("hparams", {})})
