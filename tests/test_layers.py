@@ -61,7 +61,8 @@ def test_no_import_points_upward() -> None:
 def test_the_architecture_page_draws_these_layers() -> None:
     rows = re.findall(r"^\| (\d+)(?: \((?:top|bottom)\))? \| (.+?) \|", (ROOT / "docs/architecture.md").read_text(),
                       re.M)
-    drawn = {name: int(layer) for layer, modules in rows for name in re.findall(r"`([\w]+)`", modules.split(" — ")[0])}
+    drawn = {name: int(layer) for layer, modules in rows
+             for name in re.findall(r"`([\w]+)`", modules.split(" — ")[0])}
     assert drawn == LAYERS
 
 

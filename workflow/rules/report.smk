@@ -6,13 +6,11 @@ from x2softmax.report.params import notebook_parameters
 
 FIGURES = COMMON_PATHS["figures_dir"]
 TABLES = COMMON_PATHS["tables_dir"]
-SUMMARY = SUMMARY_CSV
 REFERENCE = source(REPO / REFERENCE_CSV)
 LISTS = notebook_lists(config)  # the run lists every notebook takes (x2softmax.report.params)
 BASELINE = LISTS["baseline"]
 BASE_RUNS = LISTS["base_runs"]  # one per loss / ablation (first seed) for the plots
 UNCERTAINTY = expand("results/uncertainty/{table}.csv", table=UNCERTAINTY_TABLES)
-HEALTH = RUN_HEALTH_CSV
 
 
 # Per notebook: the DAG files it reads (its papermill parameters: x2softmax.report.params.notebook_parameters, from
@@ -20,14 +18,14 @@ HEALTH = RUN_HEALTH_CSV
 NOTEBOOK_INPUTS = {
     "01_margins": rules.margins.output,
     "02_toy": expand("results/toy/{loss}_{dim}d.npz", loss=config["toy"]["losses"], dim=config["toy"]["dims"]),
-    "03_verification": [SUMMARY, REFERENCE, HEALTH] + UNCERTAINTY
+    "03_verification": [SUMMARY_CSV, REFERENCE, RUN_HEALTH_CSV] + UNCERTAINTY
     + expand("results/train/{run}/summary.json", run=LOSS_RUNS),
-    "04_ijb": [SUMMARY, REFERENCE, HEALTH] + UNCERTAINTY
+    "04_ijb": [SUMMARY_CSV, REFERENCE, RUN_HEALTH_CSV] + UNCERTAINTY
     + expand("results/eval/{run}/ijb_{suite}_scores.npz", run=LOSS_RUNS, suite=SUITES)
     + expand("results/train/{run}/summary.json", run=LOSS_RUNS),
     "05_training": expand("results/train/{run}/{f}", run=RUNS, f=("metrics.jsonl", "summary.json"))
-    + expand("results/benchmarks/train_{run}.tsv", run=RUNS) + [HEALTH],
-    "06_ablations": [SUMMARY, HEALTH] + UNCERTAINTY
+    + expand("results/benchmarks/train_{run}.tsv", run=RUNS) + [RUN_HEALTH_CSV],
+    "06_ablations": [SUMMARY_CSV, RUN_HEALTH_CSV] + UNCERTAINTY
     + expand("results/train/{run}/{f}", run=ABLATION_RUNS + ([BASELINE] if BASELINE else []),
              f=("metrics.jsonl", "summary.json")),
     "07_geometry": expand("results/train/{run}/head.pt", run=BASE_RUNS) + [f"{DATA}/class_counts.csv"],
@@ -128,7 +126,7 @@ rule environment:
     (reruns whenever a training or evaluation output changes)."""
     input:
         expand("results/train/{run}/summary.json", run=RUNS),
-        SUMMARY,
+        SUMMARY_CSV,
         code=code("report/provenance.py"),
     output:
         "results/environment.json",
@@ -176,7 +174,7 @@ rule index:
         environment="results/environment.json",
         reproduction="reports/tables/reproduction.csv",
         # the trainer's health check (saturated runs, identical networks)
-        health=HEALTH,
+        health=RUN_HEALTH_CSV,
     output:
         index="reports/index.html",
         claims="reports/tables/claims.csv",

@@ -89,7 +89,8 @@ def cmd_data_pack(args: argparse.Namespace) -> None:
 
 
 def add_parsers(sub: argparse._SubParsersAction) -> None:
-    """Add the subcommands datasets: synth, fetch, preflight, check, class-counts, align, align-folder, pack, decode-pairs."""
+    """Add the dataset subcommands: synth, fetch, preflight, check, class-counts, align, align-folder, pack,
+    decode-pairs."""
     data = sub.add_parser("data", help="datasets: synthesize, fetch, check, align, pack").add_subparsers(
         dest="data_command", required=True)
     p = data.add_parser("synth", help="write synthetic identities in the real formats")

@@ -104,7 +104,8 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--reports", default="reports")
     p.add_argument("--out", required=True)
     p.set_defaults(func=cmd_report_index)
-    p = report.add_parser("environment", help="record commit, machine, CPU and library versions (results/environment.json)")
+    p = report.add_parser("environment",
+                          help="record commit, machine, CPU and library versions (results/environment.json)")
     p.add_argument("--out", required=True)
     p.set_defaults(func=cmd_report_environment)
     p = report.add_parser("reproduction", help="regenerated numbers vs those committed in git, per metric")

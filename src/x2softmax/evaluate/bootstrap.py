@@ -90,8 +90,9 @@ def oracle_accuracy_boot(cos: np.ndarray, issame: np.ndarray, weights: np.ndarra
     Pairs sorted by cosine once; per replicate, one cumulative sum of signed draw counts (impostors +1, genuine
     pairs -1) read at the last pair of each run of equal cosines, plus the genuine pairs drawn, gives the impostors
     at or below and the genuine pairs above each candidate threshold. A cosine none of whose pairs was drawn is no
-    candidate: above the lowest drawn cosine it ties its predecessor's count, below it it is excluded. Integer-exact: int16 counts while every replicate draws fewer
-    than 2^15 pairs (LFW-size sets: a quarter of int64's memory traffic), else int64.
+    candidate: above the lowest drawn cosine it ties its predecessor's count, below it it is excluded.
+    Integer-exact: int16 counts while every replicate draws fewer than 2^15 pairs (LFW-size sets: a quarter of
+    int64's memory traffic), else int64.
     """
     issame = np.asarray(issame, dtype=bool)
     cos = np.asarray(cos, dtype=np.float64)

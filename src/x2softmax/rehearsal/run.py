@@ -45,8 +45,9 @@ class RehearsalSettings:
     each_run: bool = True  # a few steps of every run; False: only the first run's partial-FC and resume checks
     resume: bool = True  # kill-and-resume of the first run, compared bit for bit
     evaluate: bool = True
-    benchmarks: list[str] | None = dataclasses.field(default_factory=lambda: [BENCHMARKS[0]])  # None: all of the preset's
-    suites: list[str] | None = dataclasses.field(default_factory=lambda: [IJB_SUITES[-1]])  # None: all of the preset's
+    # None: all of the preset's benchmarks / suites
+    benchmarks: list[str] | None = dataclasses.field(default_factory=lambda: [BENCHMARKS[0]])
+    suites: list[str] | None = dataclasses.field(default_factory=lambda: [IJB_SUITES[-1]])
     eval_pairs: int = 20  # pairs per .bin set (the 10-fold protocol needs a multiple of 20)
     ijb_subjects: int = 2
 

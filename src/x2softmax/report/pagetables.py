@@ -1,5 +1,6 @@
 """The tables pages 02, 04 and 07 compute from several result files: the toy's compactness per loss and dimension
-and X2 against each other loss over the toy seeds, the overlap of the IJB genuine and impostor similarities, and the geometry of each run's trained class centres."""
+and X2 against each other loss over the toy seeds, the overlap of the IJB genuine and impostor similarities, and
+the geometry of each run's trained class centres."""
 
 from __future__ import annotations
 

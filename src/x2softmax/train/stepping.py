@@ -6,8 +6,9 @@ its loop adds no wait for the device to a step. The head's accuracy, the saturat
 cross-entropy gather their targets without boolean indexing (no wait), and the margin losses check their labels'
 range only on the CPU and, on one process, take their target rows as 0..N-1 (`all_local`) instead of finding
 them with `torch.nonzero`. What still waits once per step on CUDA: that `torch.nonzero` across several ranks
-(labels of other shards are -1) and partial FC's `torch.unique` (dynamic shapes). A non-finite loss or gradient norm is recorded with the step it first occurred at and
-reported when the tally is next read, before any checkpoint could save weights updated after it.
+(labels of other shards are -1) and partial FC's `torch.unique` (dynamic shapes). A non-finite loss or gradient
+norm is recorded with the step it first occurred at and reported when the tally is next read, before any
+checkpoint could save weights updated after it.
 """
 
 from __future__ import annotations
