@@ -1,6 +1,7 @@
 # Two commands do everything on a fresh machine (Python >= 3.11 on PATH):
 #   make replicate   the embedded default (or PRESET=paper / PRESET=path.yaml) through Snakemake -> reports/index.html
 #   make test        the test suite (what .ci/run calls)
+#   make test-fast   its unit tests only (no test that starts a process: tests/support/tiers.py), in about 2 minutes
 SHELL := /bin/bash
 PYTHON ?= $(shell command -v python3.11 || command -v python3.12 || command -v python3.13 || command -v python3)
 VENV := .venv
@@ -15,7 +16,7 @@ PRESET_ARGS := $(if $(PRESET),--configfile $(PRESET_FILE),)
 CONFIG_CHECK := $(if $(PRESET),$(BIN)/x2softmax config-check --preset $(PRESET_FILE) &&,)
 SNAKEMAKE := $(BIN)/snakemake --cores $(CORES) $(PRESET_ARGS)
 
-.PHONY: data replicate test review plan cluster-check rehearse gpu-check wheels dry-run lint browser slurm cluster clean
+.PHONY: data replicate test test-fast review plan cluster-check rehearse gpu-check wheels dry-run lint browser slurm cluster clean
 
 $(STAMP): pyproject.toml requirements.lock
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python >= 3.11 is needed (set PYTHON=...)")'
@@ -60,6 +61,11 @@ cluster: $(STAMP)
 
 test: $(TEST_STAMP) browser slurm
 	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/python -m pytest -n 2 --dist loadfile --no-loadscope-reorder -q --durations=25 tests
+
+# The fast tier: every test that starts no process (no Snakemake, DVC, papermill, Chromium, Slurm, no second Python);
+# tests/conftest.py marks the rest `slow` by rule and fails an unmarked test that starts one.
+test-fast: $(TEST_STAMP)
+	$(BIN)/python -m pytest -n 2 -q -m "not slow" --durations=10 tests
 
 review: $(STAMP)
 	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/python -m x2softmax.review $(PRESET_ARGS)

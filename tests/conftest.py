@@ -9,6 +9,8 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
+from tiers import ProcessGuard, classify
+
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ.setdefault("MKL_NUM_THREADS", "1")
 
@@ -20,12 +22,55 @@ LONGEST_FIRST = ("workflow/test_slurm.py", "workflow/test_dvc_real_data.py", "wo
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Move the items of LONGEST_FIRST to the front, in that order (the rest keep their collection order)."""
+    """Mark each test with its tier (tests/support/tiers.py), then move the items of LONGEST_FIRST to the front, in
+    that order (the rest keep their collection order)."""
+    for item in items:
+        for name in sorted(tier_markers(item)):
+            item.add_marker(name)
+
     def rank(item: pytest.Item) -> int:
         path = item.path.as_posix()
         return next((i for i, name in enumerate(LONGEST_FIRST) if path.endswith("tests/" + name)), len(LONGEST_FIRST))
 
     items.sort(key=rank)
+
+
+def tier_markers(item: pytest.Item) -> set[str]:
+    """The tier markers the rule gives `item` (its test function and its fixtures' functions; `slow` for one marked
+    `e2e` or `browser` by hand), less those it has."""
+    if not isinstance(item, pytest.Function):
+        return set()
+    fixtures = [fixturedef.func for defs in item._fixtureinfo.name2fixturedefs.values() for fixturedef in defs]
+    has = {mark.name for mark in item.iter_markers()}
+    markers = classify(getattr(item.obj, "__func__", item.obj), fixtures)
+    if has & {"e2e", "browser"}:  # marked by hand: a tool that starts processes from package code
+        markers.add("slow")
+    return markers - has
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_setup(item: pytest.Item) -> object:
+    """Set-up of a test outside the slow tier runs under the process guard (see pytest_runtest_call)."""
+    return (yield from _guarded(item))
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item: pytest.Item) -> object:
+    """A test without the `slow` mark that starts a process fails, naming the command: the tier rule missed it, so
+    the fast tier would not be what it says (mark it `@pytest.mark.slow`, or teach tests/support/tiers.py)."""
+    return (yield from _guarded(item))
+
+
+def _guarded(item: pytest.Item):  # a hook wrapper's generator body, shared by set-up and call
+    if item.get_closest_marker("slow") is not None:
+        return (yield)
+    guard = ProcessGuard()
+    with guard:
+        result = yield
+    if guard.started:
+        pytest.fail(f"{item.nodeid} has no slow mark but started a process: {guard.started[0]} "
+                    "(mark it @pytest.mark.slow or extend tests/support/tiers.py)", pytrace=False)
+    return result
 
 
 SKIPPED: list[str] = []  # "nodeid: reason" of every test that skipped itself in this session

@@ -65,6 +65,7 @@ def test_a_request_must_fit_one_node_not_the_maxima_of_several():
     assert cluster.oversized([Request("train", "mix", 4, 1000, 1, 60)], partitions, None) == []
 
 
+@pytest.mark.e2e  # the package runs Snakemake's dry run
 def test_the_smoke_presets_requests_fit_a_two_cpu_node():
     from x2softmax import config as xcfg
     from x2softmax.plan import workflow_jobs

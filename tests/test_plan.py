@@ -41,6 +41,7 @@ def paper_jobs() -> list[dict]:
     return workflow_jobs("paper")  # Snakemake's dry run through profiles/slurm (a few seconds)
 
 
+@pytest.mark.e2e  # paper_jobs: Snakemake's dry run, started by the package
 def test_the_plan_lists_every_job_with_partition_cpus_memory_gpus_and_time(paper: dict, paper_jobs) -> None:
     jobs = {j["job"]: j for j in paper_jobs}
     train = jobs["train[x2softmax]"]
@@ -56,6 +57,7 @@ def test_the_plan_lists_every_job_with_partition_cpus_memory_gpus_and_time(paper
     assert "all" not in {j["rule"] for j in paper_jobs}  # the target rule submits nothing
 
 
+@pytest.mark.e2e  # paper_jobs: Snakemake's dry run, started by the package
 def test_format_has_totals_per_partition_and_a_total(paper: dict, paper_jobs) -> None:
     estimates = compute_plan(paper)
     text = format_plan(paper_jobs, estimates)

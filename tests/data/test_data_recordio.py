@@ -218,6 +218,7 @@ def test_truncated_record(tmp_path: Path) -> None:
         IndexedRecordIO(rec, idx).read(1)
 
 
+@pytest.mark.slow  # the DataLoader starts worker processes (the tier rule reads the tests' code only)
 def test_dataset_in_dataloader_workers(tmp_path: Path) -> None:
     images, classes = write_small_set(tmp_path)
     dataset = RecordIODataset(tmp_path, transform=lambda img: torch.from_numpy(img[:, ::-1].copy()))

@@ -90,6 +90,7 @@ def test_the_device_command_runs_the_real_smoke_workflow(device_python, device_b
     assert smoke["above_chance"] and smoke["second_run_does_nothing"]
 
 
+@pytest.mark.slow  # device_bundle: pip downloads the wheels (a process started by the package)
 def test_the_bundle_command_prints_its_size_and_fits_the_carry_limit(device_bundle, tmp_path):
     import re
     import sys

@@ -9,6 +9,7 @@ import pytest
 from x2softmax.report import provenance
 
 
+@pytest.mark.slow  # the record asks git for the commit (a process started by the package)
 def test_environment_record_names_machine_cpu_threads_and_libraries(tmp_path):
     out = provenance.write_environment(tmp_path / "environment.json")
     record = json.loads(out.read_text())

@@ -31,6 +31,7 @@ def executed(tmp_path_factory):
     return path
 
 
+@pytest.mark.e2e  # executed: nbclient runs the notebook in a Jupyter kernel (a process)
 def test_render_is_offline_and_inline(executed, tmp_path):
     out = render_html(executed, tmp_path / "sub" / "tiny.html")
     page = out.read_text(encoding="utf-8")
@@ -60,6 +61,7 @@ def test_bad_input_is_named(tmp_path):
         render_html(broken, tmp_path / "x.html")
 
 
+@pytest.mark.e2e  # executed: nbclient runs the notebook in a Jupyter kernel (a process)
 def test_page_links_the_stylesheet_and_has_navigation_and_footer(executed, tmp_path):
     config = tmp_path / "config.json"
     config.write_text('{"b": 1, "a": [1, 2]}')
@@ -82,6 +84,7 @@ def test_config_hash_ignores_key_order(tmp_path):
     assert config_hash(None).startswith("unknown")
 
 
+@pytest.mark.e2e  # executed: nbclient runs the notebook in a Jupyter kernel (a process)
 def test_run_noise_does_not_reach_the_page(executed):
     book = nbformat.read(executed, as_version=4)
     first = page_html(book, "03_verification", commit="c", config_digest="h")
