@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 import torch
+from filelock import FileLock
 
 from x2softmax.losses import default_hparams
 from x2softmax.report.artifacts import NOTEBOOKS, figure_paths, table_paths
@@ -229,11 +232,23 @@ def build_fake_results(root: Path, seed: int = 0) -> dict[str, dict]:
     }
 
 
+def _shared_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A folder every xdist worker of this test run shares (the session's own base folder without xdist)."""
+    base = tmp_path_factory.getbasetemp()
+    return base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+
+
 @pytest.fixture(scope="session")
 def fake_tree(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, dict]]:
-    """A fake results tree (root, papermill parameters per notebook), built once per session."""
-    root = tmp_path_factory.mktemp("fake")
-    return root, build_fake_results(root)
+    """A fake results tree (root, papermill parameters per notebook), built once per test run: the xdist workers
+    share it (the first builds it under a file lock). Tests only read it."""
+    shared = _shared_dir(tmp_path_factory)
+    root, params = shared / "fake", shared / "fake" / "params.json"
+    with FileLock(shared / "fake.lock"):
+        if not params.is_file():
+            root.mkdir()
+            params.write_text(json.dumps(build_fake_results(root)))
+    return root, json.loads(params.read_text())
 
 
 @pytest.fixture
@@ -262,5 +277,23 @@ def _execute_notebook(nb: str, params: dict, out: Path) -> Path:
 
 @pytest.fixture
 def run_notebook():
-    """The function that executes a report notebook (nb, papermill parameters, output path) → output path."""
+    """The function that executes a report notebook anew (nb, papermill parameters, output path) → output path."""
     return _execute_notebook
+
+
+@pytest.fixture(scope="session")
+def executed_notebook(fake_tree: tuple[Path, dict[str, dict]]) -> Callable[[str], Path]:
+    """nb → the notebook executed on the fake tree (results/notebooks/NB.ipynb): once per test run, shared by every
+    test that only reads it and by the xdist workers (the first executes it under a file lock)."""
+    root, params = fake_tree
+
+    def executed(nb: str) -> Path:
+        out = root / "results" / "notebooks" / f"{nb}.ipynb"
+        out.parent.mkdir(parents=True, exist_ok=True)
+        with FileLock(out.with_suffix(".lock")):
+            if not out.with_suffix(".done").is_file():
+                _execute_notebook(nb, params[nb], out)
+                out.with_suffix(".done").touch()
+        return out
+
+    return executed

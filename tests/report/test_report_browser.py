@@ -101,15 +101,15 @@ def page_width(page: Path, tmp_path: Path) -> dict:
 
 @pytest.mark.e2e
 @pytest.mark.parametrize("nb", ["03_verification", "04_ijb", "06_ablations", "07_geometry"])
-def test_pages_are_no_wider_than_the_window(fake_tree, run_notebook, nb, tmp_path):
+def test_pages_are_no_wider_than_the_window(fake_tree, executed_notebook, nb, tmp_path):
     """The widest pages (long tables, many runs), rendered from the fake tree, fit a 1280-pixel window: wide tables
     scroll inside their own container."""
     from x2softmax.report.style import write_stylesheet
 
-    root, params = fake_tree
+    root, _ = fake_tree
     site = root / "reports"
     write_stylesheet(site / "style.css")
-    page = render_html(run_notebook(nb, params[nb], tmp_path / f"{nb}.ipynb"), site / f"{nb}.html")
+    page = render_html(executed_notebook(nb), site / f"{nb}.html")
     width = page_width(page, tmp_path)
     assert width["scroll"] <= 1280 and width["scroll"] <= width["client"] + 1, width
 

@@ -21,9 +21,9 @@ NOTICE = {"analysis": "Analysis only", "digits": "Real handwritten digits", "syn
 
 @pytest.mark.e2e
 @pytest.mark.parametrize("nb", sorted(NOTEBOOKS))
-def test_notebook_runs_and_writes_its_outputs(fake_tree, run_notebook, nb):
+def test_notebook_runs_and_writes_its_outputs(fake_tree, executed_notebook, nb):
     root, params = fake_tree
-    executed = run_notebook(nb, params[nb], root / "results" / "notebooks" / f"{nb}.ipynb")
+    executed = executed_notebook(nb)
     figures, tables = Path(params[nb]["figures_dir"]), Path(params[nb]["tables_dir"])
     check_outputs(nb, figures, tables)
     for table in table_paths(nb, tables):
@@ -69,12 +69,15 @@ def test_stray_output_check_catches_planted_outputs():
 
 
 @pytest.mark.e2e
-def test_a_page_regenerated_twice_is_byte_identical(fake_tree, run_notebook, tmp_path):
+def test_a_page_regenerated_twice_is_byte_identical(fake_tree, executed_notebook, run_notebook, tmp_path):
+    """The shared execution of the page and one anew, on the same tree (figures and tables are written atomically,
+    so a worker reading them meanwhile sees one whole version)."""
     root, params = fake_tree
     nb = "07_geometry"
     pages, figures = [], []
     for attempt in (1, 2):
-        executed = run_notebook(nb, params[nb], tmp_path / f"run{attempt}" / f"{nb}.ipynb")
+        executed = (executed_notebook(nb) if attempt == 1
+                    else run_notebook(nb, params[nb], tmp_path / f"run{attempt}" / f"{nb}.ipynb"))
         pages.append(render_html(executed, tmp_path / f"run{attempt}" / f"{nb}.html").read_bytes())
         figures.append({p.name: p.read_bytes() for p in figure_paths(nb, Path(params[nb]["figures_dir"]))}
                        | {p.name: p.read_bytes() for p in table_paths(nb, Path(params[nb]["tables_dir"]))})

@@ -1,5 +1,6 @@
 """GPU lease variables: a local run's jobs get them in their shell commands; the submitting process's environment,
-which sbatch --export=ALL passes into every Slurm job, never does (test_slurm.py checks the jobs themselves)."""
+which sbatch --export=ALL passes into every Slurm job, never does (test_slurm.py checks the jobs themselves; the local
+run's jobs are checked on the shared smoke run, test_workflow.py)."""
 
 from __future__ import annotations
 
@@ -29,10 +30,3 @@ def test_reading_the_snakefile_puts_no_lease_variable_into_the_submitting_proces
     line = next((ln for ln in proc.stdout.splitlines() if ln.startswith("LEASE_ENV=")), None)
     assert line == "LEASE_ENV={}", (line, proc.stdout[-2000:], proc.stderr[-3000:])
 
-
-def test_a_local_runs_training_jobs_lease_their_gpus(smoke_project: Path) -> None:
-    logs = sorted((smoke_project / "logs/train").glob("*.log"))
-    assert logs
-    for log in logs:
-        decision = [ln for ln in log.read_text().splitlines() if "GPU lease decision" in ln]
-        assert decision == ["x2softmax: GPU lease decision: GPUs leased with file locks (X2S_GPU_LEASE=1)"], log

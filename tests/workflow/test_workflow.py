@@ -1,6 +1,9 @@
-"""The whole DAG on the smoke preset: outputs, sane metrics, exact incremental reruns, the DVC reviewer story.
+"""The whole DAG on the smoke preset: outputs, sane metrics, exact incremental reruns, the GPU lease of its jobs.
 
-Every test here shares one smoke run (the `smoke_project` fixture), so they live in one module (one xdist worker).
+Every test here shares one smoke run (the `smoke_project` fixture), so they live in one module (one xdist worker):
+that is the only smoke DAG of a test run. A test that changes the project restores it (`_edit_and_restore`) or
+plans with an extra config file only. "Nothing to be done" after the run is checked once, through `make replicate`
+as the README writes it (the last test); the DVC reviewer story is tests/workflow/test_dvc_real_data.py's.
 """
 
 from __future__ import annotations
@@ -15,8 +18,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from wfutil import (BIN, SMOKE, env, planned_jobs, publish_with_dvc, readme_command, run_tool, snakemake, venv_standin,
-                    wildcard_values)
+from wfutil import BIN, SMOKE, env, planned_jobs, readme_command, snakemake, venv_standin, wildcard_values
 
 pytestmark = pytest.mark.e2e
 
@@ -62,13 +64,14 @@ def test_pages_show_only_what_they_mean_to_and_fit_the_report(smoke_project: Pat
         assert 'href="style.css"' in page and "base64" not in page and '<footer class="provenance">' in page
 
 
-def test_nothing_changed_plans_no_job(smoke_project: Path) -> None:
-    assert planned_jobs(smoke_project, *SMOKE) == {}
-
-
-def test_second_run_runs_nothing(smoke_project: Path) -> None:
-    proc = snakemake(smoke_project, *SMOKE)
-    assert "Nothing to be done" in proc.stdout + proc.stderr
+def test_a_local_runs_training_jobs_lease_their_gpus(smoke_project: Path) -> None:
+    """A local run's training jobs get the GPU lease in their shell commands (test_lease_env.py: the submitting
+    process never does; test_slurm.py: the Slurm jobs)."""
+    logs = sorted((smoke_project / "logs/train").glob("*.log"))
+    assert logs
+    for log in logs:
+        decision = [ln for ln in log.read_text().splitlines() if "GPU lease decision" in ln]
+        assert decision == ["x2softmax: GPU lease decision: GPUs leased with file locks (X2S_GPU_LEASE=1)"], log
 
 
 def test_hyperparameter_change_reruns_only_that_loss(smoke_project: Path, tmp_path: Path) -> None:
@@ -188,22 +191,6 @@ def test_new_loss_adds_only_its_jobs_and_reports(smoke_project: Path, tmp_path: 
     assert wildcard_values(jobs, "train", "run") == {"cosface"}
     assert wildcard_values(jobs, "evaluate", "run") == {"cosface"}
     assert "synthesize" not in jobs and "toy" not in jobs and "margins" not in jobs
-
-
-def test_dvc_reviewer_story_regenerates_reports_without_training(smoke_project: Path, tmp_path: Path) -> None:
-    publish_with_dvc(smoke_project, tmp_path / "remote", "trained smoke run")
-
-    clone = tmp_path / "clone"
-    run_tool(["git", "clone", "-q", str(smoke_project), str(clone)], tmp_path)
-    assert not (clone / "results/train").exists()
-    run_tool([str(BIN / "python"), "-m", "x2softmax.review", "--configfile", "config/presets/smoke.yaml"], clone)
-    # the second Snakemake call regenerates the reports (the first only touches what DVC restored)
-    regenerate_log = sorted((clone / ".snakemake/log").glob("*.snakemake.log"))[-1]
-    assert "rule evaluate:" in regenerate_log.read_text()
-    assert "rule train:" not in regenerate_log.read_text()
-    assert (clone / "reports/index.html").exists()
-    for run_name in RUNS:
-        assert (clone / f"results/eval/{run_name}/metrics.csv").exists()
 
 
 def test_killed_training_job_leaves_no_complete_output_and_resumes(tmp_path: Path) -> None:
