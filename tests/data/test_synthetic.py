@@ -90,9 +90,17 @@ def test_generation_is_deterministic_and_order_independent(tmp_path: Path) -> No
     assert all(bigger[k] == first[k] for k in first if k.startswith(("val/", "IJB")))
 
 
-def _file_bytes_of(root: Path, cfg: dict) -> dict[str, bytes]:
-    S.generate(cfg, root)
+def _file_bytes_of(root: Path, cfg: dict, workers: int = 1) -> dict[str, bytes]:
+    S.generate(cfg, root, workers=workers)
     return _file_bytes(root)
+
+
+@pytest.mark.slow  # forks worker processes from package code (the tier rule reads the tests' code only)
+def test_the_bytes_written_do_not_depend_on_the_number_of_workers(tmp_path: Path) -> None:
+    cfg = _with(TINY, train={"identities": 9, "images_max": 6})  # more images than workers in every part
+    one = _file_bytes_of(tmp_path / "one", cfg)
+    assert _file_bytes_of(tmp_path / "two", cfg, workers=2) == one
+    assert _file_bytes_of(tmp_path / "three", cfg, workers=3) == one
 
 
 def test_train_set_reads_back(smoke: tuple[Path, dict]) -> None:
@@ -249,7 +257,7 @@ def test_manifest_records_config_counts_and_hashes(smoke: tuple[Path, dict]) -> 
 
 
 def test_package_modules_import_only_those_before_them() -> None:
-    order = ["plan", "settings", "population", "nuisance", "render", "write"]  # docs/architecture.md's rows
+    order = ["parallel", "plan", "settings", "population", "nuisance", "render", "write"]  # docs/architecture.md
     package = Path(S.__file__).parent
     assert sorted(p.stem for p in package.glob("*.py")) == sorted([*order, "__init__"])
     for i, name in enumerate(order):

@@ -20,12 +20,15 @@ if config["synthetic"]:
         benchmark:
             "results/benchmarks/synthesize.tsv"
         priority: 10  # every job but the analysis and toy ones waits for it: start it first
+        # its images rendered in 2 processes (1 where --cores is 1; a 2-CPU node fits it); the bytes do not depend on it
+        threads: 2
         resources:
             **resources_for("default"),
         conda:
             ENV
         shell:
-            "x2softmax data synth --settings {params.settings:q} --out {params.root:q} > {log:q} 2>&1"
+            "x2softmax data synth --settings {params.settings:q} --out {params.root:q} --workers {threads}"
+            " > {log:q} 2>&1"
 
 else:
 

@@ -15,7 +15,7 @@ def cmd_data_synth(args: argparse.Namespace) -> None:
     """Write the synthetic identities in the real formats."""
     from x2softmax.data.synthetic import generate
 
-    manifest = generate(args.settings, Path(args.out))
+    manifest = generate(args.settings, Path(args.out), workers=args.workers)
     print(json.dumps(manifest.get("counts", {}), indent=2))
 
 
@@ -96,6 +96,8 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     p = data.add_parser("synth", help="write synthetic identities in the real formats")
     p.add_argument("--settings", type=json_arg, default={}, help="JSON overrides of synthetic.DEFAULTS")
     p.add_argument("--out", required=True, help="data root to write")
+    p.add_argument("--workers", type=bounded(int, 1, 1024), default=1,
+                   help="processes rendering the images (the bytes written are the same for any number)")
     p.set_defaults(func=cmd_data_synth)
     p = data.add_parser("fetch", help="download a registry dataset (or explain how to get it) and check it")
     p.add_argument("name")

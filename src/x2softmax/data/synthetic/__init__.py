@@ -1,8 +1,9 @@
 """Synthetic face identities (family-structured, long-tailed) rendered with OpenCV and written in the real formats.
 
-Modules, each importing only those before it: plan (verification pair plans), settings (DEFAULTS and their
-validation), population (the identities), nuisance (per-image conditions), render (the painter and its draw
-functions), write (the writers of each format and the manifest).
+Modules, each importing only those before it: parallel (images rendered in worker processes, in order), plan
+(verification pair plans), settings (DEFAULTS and their validation), population (the identities), nuisance
+(per-image conditions), render (the painter and its draw functions), write (the writers of each format and the
+manifest).
 """
 
 from x2softmax.data.synthetic.plan import val_pair_plan

@@ -15,6 +15,7 @@ from x2softmax.data.images import encode_image
 from x2softmax.data.pairs import write_bin
 from x2softmax.data.recordio import write_face_recordio
 from x2softmax.data.synthetic.nuisance import draw_condition, jitter_condition, nuisance_at
+from x2softmax.data.synthetic.parallel import ordered_map
 from x2softmax.data.synthetic.plan import S_VAL_PLAN, val_pair_plan
 from x2softmax.data.synthetic.population import (
     S_IJB_IMG, S_IJB_MEDIA, S_IJB_PLAN, S_TRAIN_IMG, S_VAL_IMG, class_sizes, image_latent, population, stream_rng,
@@ -25,15 +26,19 @@ from x2softmax.io import atomic_write_bytes, atomic_write_json, file_sha256
 from x2softmax.vocabulary import BENCHMARKS, IJB_SUITES
 
 
-def train_samples(cfg: dict, latents: np.ndarray, sizes: np.ndarray) -> Iterator[tuple[int, bytes]]:
-    """(class id, JPEG bytes) of every training image, class by class (the RecordIO writer's input)."""
+def train_samples(cfg: dict, latents: np.ndarray, sizes: np.ndarray, workers: int = 1) -> Iterator[tuple[int, bytes]]:
+    """(class id, JPEG bytes) of every training image, class by class (the RecordIO writer's input), rendered in
+    `workers` processes."""
     nz = nuisance_at(cfg["nuisance"], cfg["train"]["nuisance"])
     jitter, seed = cfg["population"]["appearance_jitter"], cfg["seed"]
-    for class_id, size in enumerate(sizes.tolist()):
-        for k in range(size):
-            rng = stream_rng(seed, S_TRAIN_IMG, class_id, k)
-            img, _ = render_face(image_latent(latents[class_id], rng, jitter), draw_condition(rng, nz), rng)
-            yield class_id, encode_image(img, ".jpg", cfg["jpeg_quality"])
+
+    def sample(job: tuple[int, int]) -> tuple[int, bytes]:
+        class_id, k = job
+        rng = stream_rng(seed, S_TRAIN_IMG, class_id, k)
+        img, _ = render_face(image_latent(latents[class_id], rng, jitter), draw_condition(rng, nz), rng)
+        return class_id, encode_image(img, ".jpg", cfg["jpeg_quality"])
+
+    return ordered_map(sample, [(c, k) for c, size in enumerate(sizes.tolist()) for k in range(size)], workers)
 
 
 def _val_condition(cfg: dict, name: str, role: int, rng: np.random.Generator, nz: dict, age_base: tuple) -> dict:
@@ -53,20 +58,24 @@ def _val_condition(cfg: dict, name: str, role: int, rng: np.random.Generator, nz
     return cond
 
 
-def _write_val(cfg: dict, out_root: Path, latents: np.ndarray, families: np.ndarray) -> dict:
+def _write_val(cfg: dict, out_root: Path, latents: np.ndarray, families: np.ndarray, workers: int) -> dict:
     nz = nuisance_at(cfg["nuisance"], cfg["val"]["nuisance"])
     jitter, seed = cfg["population"]["appearance_jitter"], cfg["seed"]
     counts = {}
     for set_index, name in enumerate(BENCHMARKS):
         plan = val_pair_plan(cfg, name, families)
-        encoded = []
-        for i, (identity, role) in enumerate(zip(plan.identity.tolist(), plan.role.tolist())):
+
+        def image(job: tuple[int, int, int], set_index: int = set_index, name: str = name) -> bytes:
+            i, identity, role = job
             age_rng = stream_rng(seed, S_VAL_PLAN, set_index, 1, identity)
             age_base = (age_rng.uniform(-0.3, 0.0), age_rng.uniform(*cfg["val"]["age_gap"]))
             rng = stream_rng(seed, S_VAL_IMG, set_index, i)
             cond = _val_condition(cfg, name, role, rng, nz, age_base)
             img, _ = render_face(image_latent(latents[identity], rng, jitter), cond, rng)
-            encoded.append(encode_image(img, ".jpg", cfg["jpeg_quality"]))
+            return encode_image(img, ".jpg", cfg["jpeg_quality"])
+
+        jobs = [(i, *job) for i, job in enumerate(zip(plan.identity.tolist(), plan.role.tolist()))]
+        encoded = list(ordered_map(image, jobs, workers))
         write_bin(out_root / "val" / f"{name}.bin", [encoded[i] for i in plan.pairs.ravel().tolist()],
                   plan.issame.tolist())
         counts[name] = {"pairs": len(plan.issame), "genuine": int(plan.issame.sum()),
@@ -109,7 +118,7 @@ def ijb_plan(cfg: dict, suite: str, n_identities: int) -> dict:
     }
 
 
-def _write_ijb(cfg: dict, out_root: Path, suite: str, latents: np.ndarray) -> dict:
+def _write_ijb(cfg: dict, out_root: Path, suite: str, latents: np.ndarray, workers: int) -> dict:
     s = cfg[suite.lower()]
     suite_index = IJB_SUITES.index(suite)
     plan = ijb_plan(cfg, suite, len(latents))
@@ -119,19 +128,22 @@ def _write_ijb(cfg: dict, out_root: Path, suite: str, latents: np.ndarray) -> di
     crops_dir = root / "loose_crop"
     if crops_dir.exists():
         shutil.rmtree(crops_dir)  # a previous generation may have written more images
-    names, landmarks, faceness = [], [], []
-    media_cond: dict[int, dict] = {}
-    for n, (subject, media) in enumerate(zip(plan["subjects"].tolist(), plan["media_ids"].tolist()), start=1):
-        if media not in media_cond:
-            media_cond[media] = draw_condition(stream_rng(seed, S_IJB_MEDIA, suite_index, media), nz)
+
+    def image(job: tuple[int, int, int]) -> tuple[bytes, np.ndarray, float]:
+        n, subject, media = job  # a media's condition has its own stream: the same in whichever worker draws it
         rng = stream_rng(seed, S_IJB_IMG, suite_index, n)
-        cond = jitter_condition(media_cond[media], rng, nz)
+        cond = jitter_condition(draw_condition(stream_rng(seed, S_IJB_MEDIA, suite_index, media), nz), rng, nz)
         crop = (int(rng.integers(s["crop"][0], s["crop"][1] + 1)), int(rng.integers(s["crop"][0], s["crop"][1] + 1)))
         img, marks = render_face(image_latent(latents[subject], rng, jitter), cond, rng, crop=crop)
+        return encode_image(img, ".jpg", cfg["jpeg_quality"]), marks, faceness_score(cond, nz["blur"])
+
+    jobs = [(n, *job) for n, job in enumerate(zip(plan["subjects"].tolist(), plan["media_ids"].tolist()), start=1)]
+    names, landmarks, faceness = [], [], []
+    for (n, _, _), (jpeg, marks, score) in zip(jobs, ordered_map(image, jobs, workers)):
         names.append(f"{n}.jpg")
-        atomic_write_bytes(crops_dir / names[-1], encode_image(img, ".jpg", cfg["jpeg_quality"]))
+        atomic_write_bytes(crops_dir / names[-1], jpeg)
         landmarks.append(marks)
-        faceness.append(faceness_score(cond, nz["blur"]))
+        faceness.append(score)
     write_ijb_meta(root, suite, names, plan["template_ids"], plan["media_ids"], np.array(landmarks),
                    np.array(faceness), plan["pairs"])
     return {
@@ -154,21 +166,23 @@ def _size_stats(sizes: np.ndarray) -> dict:
     }
 
 
-def generate(cfg: dict | None, out_root: Path) -> dict:
-    """Write a synthetic data root (train/, val/, IJBB/, IJBC/, MANIFEST.json) and return its manifest."""
+def generate(cfg: dict | None, out_root: Path, workers: int = 1) -> dict:
+    """Write a synthetic data root (train/, val/, IJBB/, IJBC/, MANIFEST.json) and return its manifest; the images
+    are rendered in `workers` processes (the bytes written are the same for any number)."""
     cfg = resolve_config(cfg)
     out_root = Path(out_root)
     train_latents, train_families = population(cfg, "train")
     eval_latents, eval_families = population(cfg, "eval")
     t = cfg["train"]
     sizes = class_sizes(t["identities"], t["images_min"], t["images_max"], t["size_exponent"], cfg["seed"])
-    write_face_recordio(out_root / "train", train_samples(cfg, train_latents, sizes), t["identities"], image_size=112)
+    write_face_recordio(out_root / "train", train_samples(cfg, train_latents, sizes, workers), t["identities"],
+                        image_size=112)
     counts: dict[str, Any] = {
         "train": {"identities": t["identities"], "families": t["families"], "images": int(sizes.sum())},
-        "val": _write_val(cfg, out_root, eval_latents, eval_families),
+        "val": _write_val(cfg, out_root, eval_latents, eval_families, workers),
     }
     for suite in IJB_SUITES:
-        counts[suite] = _write_ijb(cfg, out_root, suite, eval_latents)
+        counts[suite] = _write_ijb(cfg, out_root, suite, eval_latents, workers)
     files = sorted(p for p in out_root.rglob("*") if p.is_file() and p.name != "MANIFEST.json")
     manifest = {
         "generator": "x2softmax.data.synthetic",
