@@ -16,8 +16,11 @@ from x2softmax.evaluate.uncertainty import TABLES as UNCERTAINTY_TABLES
 from x2softmax.losses import build_loss
 from x2softmax.report.artifacts import NOTEBOOKS, caption, figure_paths, table_paths
 from x2softmax.report.params import notebook_lists
+from x2softmax.phases import ENV as CPU_PHASES
 
 REPO = Path(workflow.basedir)
+# Every x2softmax job's log ends with its CPU-seconds by phase (start-up, data, compute): bench/replicate_cpu.py.
+os.environ[CPU_PHASES] = "1"
 
 try:
     # Snakemake has already parsed each --configfile with its own YAML loader (docs/limits.md); re-reading them

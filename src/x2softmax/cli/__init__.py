@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from collections.abc import Sequence
 
+from x2softmax import phases
 from x2softmax.cli import checks, data, reports, runs
 from x2softmax.errors import report_failure
 
@@ -19,7 +20,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    """Entry point of the `x2softmax` command; a failure ends with one clear line (X2S_TRACEBACK=1 shows more)."""
+    """Entry point of the `x2softmax` command; a failure ends with one clear line (X2S_TRACEBACK=1 shows more).
+    Where X2S_CPU_PHASES is set, a success ends with its CPU-seconds by phase (x2softmax.phases)."""
+    phases.start()
     args = build_parser().parse_args(argv)
     report_failure(args.command, lambda: args.func(args))
+    phases.finish()
 

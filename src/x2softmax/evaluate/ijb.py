@@ -32,6 +32,7 @@ from x2softmax.data.align import load_aligned_store
 from x2softmax.data.ijb import load_ijb_suite
 from x2softmax.evaluate.curves import l2_normalize, roc_curve
 from x2softmax.evaluate.embed import cached_embeddings, embed_views, resolve_device, store_fingerprint
+from x2softmax.phases import reading
 from x2softmax.vocabulary import FARS, IJB_SUITES, far_key
 
 STANDARD_MODE = "N1D1F2"
@@ -221,8 +222,9 @@ def evaluate_ijb(model: torch.nn.Module, suite_root: Path, suite: str, aligned_d
     if suite not in IJB_SUITES:
         raise ValueError(f"unknown IJB suite {suite!r}; known: {', '.join(IJB_SUITES)}")
     parse_mode(mode)
-    meta = load_ijb_suite(Path(suite_root), suite)
-    images, index = load_aligned_store(Path(aligned_dir))
+    with reading():
+        meta = load_ijb_suite(Path(suite_root), suite)
+        images, index = load_aligned_store(Path(aligned_dir))
     names = list(index["name"])
     if names != list(meta.names):
         raise ValueError(

@@ -22,6 +22,7 @@ from x2softmax.evaluate.summary import ijb_rows, verification_rows, write_metric
 from x2softmax.evaluate.verification import protocol_scores, score_metrics
 from x2softmax.io import atomic_path, atomic_write_json, file_sha256
 from x2softmax.models import load_backbone
+from x2softmax.phases import reading
 from x2softmax.vocabulary import IJB_SUITES, PROTOCOLS
 
 PROTOCOL_DESCRIPTIONS = {
@@ -47,11 +48,12 @@ def verify_benchmark(model: torch.nn.Module, bin_path: Path, name: str, protocol
     """evaluate_pairs results of one .bin set per protocol, and the per-pair scores (squared L2 distance for
     10fold, cosine for the oracles) with issame; f(x) and f(flip(x)) are embedded once. `store`: the set's decoded
     pair store (x2softmax.data.pair_store), read instead of decoding the .bin."""
-    bin_sha256 = file_sha256(bin_path) if store is not None or cache_dir is not None else None  # read once
-    if store is not None and input_size is not None:
-        images, index, issame = load_pair_store(store, bin_path, input_size, bin_sha256=bin_sha256)
-    else:
-        images, index, issame = load_bin_unique(bin_path)  # an image in several pairs is embedded once
+    with reading():
+        bin_sha256 = file_sha256(bin_path) if store is not None or cache_dir is not None else None  # read once
+        if store is not None and input_size is not None:
+            images, index, issame = load_pair_store(store, bin_path, input_size, bin_sha256=bin_sha256)
+        else:
+            images, index, issame = load_bin_unique(bin_path)  # an image in several pairs is embedded once
 
     def compute() -> np.ndarray:
         return embed_views(model, images, flip=True, batch_size=batch_size, device=device, input_size=input_size)

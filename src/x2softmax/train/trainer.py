@@ -21,6 +21,7 @@ from tqdm import tqdm
 from x2softmax.io import atomic_write_json, atomic_write_text, file_sha256
 from x2softmax.losses import build_loss
 from x2softmax.models import build_backbone
+from x2softmax.phases import reading
 from x2softmax.notices import warn
 from x2softmax.runspec import DataSettings, RunSpec
 from x2softmax.train import distributed as D
@@ -160,7 +161,8 @@ class Trainer:
         if spec.data.in_memory:
             from x2softmax.data.recordio import load_face_arrays
 
-            images, labels = load_face_arrays(self.train_dir, size=self.input_size)
+            with reading():
+                images, labels = load_face_arrays(self.train_dir, size=self.input_size)
             self.batches: InMemoryBatches | StreamedBatches = InMemoryBatches(images, labels, self.plan)
         else:
             if faces.image_size != self.input_size:
