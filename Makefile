@@ -1,7 +1,7 @@
 # Two commands do everything on a fresh machine (Python >= 3.11 on PATH):
 #   make replicate   the embedded default (or PRESET=paper / PRESET=path.yaml) through Snakemake -> reports/index.html
 #   make test        the test suite (what .ci/run calls)
-#   make test-fast   its unit tests only (no test that starts a process: tests/support/tiers.py), in about 2 minutes
+#   make test-fast   its unit tests only (no test that starts a process: tests/support/tiers.py), within 2 minutes
 SHELL := /bin/bash
 PYTHON ?= $(shell command -v python3.11 || command -v python3.12 || command -v python3.13 || command -v python3)
 VENV := .venv

@@ -14,7 +14,7 @@ LINK = re.compile(r"\]\(([^)#\s]+)(?:#[^)]*)?\)")  # a Markdown link's target, a
 DOCS_PATH = re.compile(r"(?<![\w/.])docs/[\w./-]+\.md")  # docs/NAME.md named in the text, linked or not
 # Each command README.md shows, and the test that runs it exactly as README.md writes it (readme_command).
 RUN_BY = {"make replicate": "tests/workflow/test_workflow.py", "make test": "tests/test_docs.py",
-          "make clean": "tests/test_make_clean.py"}
+          "make test-fast": "tests/test_docs.py", "make clean": "tests/test_make_clean.py"}
 
 
 def test_readme_is_at_most_120_lines() -> None:
@@ -54,3 +54,28 @@ def test_readme_make_test_runs_the_suite_it_finds(tmp_path: Path) -> None:
     done = subprocess.run(readme_command("make test"), cwd=project, env=env(), capture_output=True, text=True,
                           timeout=600)
     assert done.returncode != 0 and "1 failed" in done.stdout, done.stdout[-3000:] + done.stderr[-3000:]
+
+
+FAST, STARTS = "def test_unit() -> None:\n    assert True\n", "import subprocess\n\n\ndef test_tool() -> None:\n    " \
+    "subprocess.run(['true'], check=True)\n"
+HIDDEN = "import ctypes.util\n\n\ndef test_hidden() -> None:\n    ctypes.util.find_library('c')\n"  # ldconfig
+
+
+def test_readme_make_test_fast_runs_the_tests_that_start_no_process(tmp_path: Path) -> None:
+    """`make test-fast` as README.md writes it, in a copy holding this suite's tier rule and three probes: the unit
+    probe runs, the probe that starts a process is left out; one that starts a process unseen by the rule fails."""
+    project = copy_project(tmp_path / "project")
+    venv_standin(project)
+    (project / "tests/workflow").mkdir(parents=True)
+    for name in ("conftest.py", "support/tiers.py"):
+        (project / "tests" / name).parent.mkdir(parents=True, exist_ok=True)
+        (project / "tests" / name).write_text((REPO / "tests" / name).read_text(encoding="utf-8"), encoding="utf-8")
+    (project / "tests/test_unit.py").write_text(FAST)
+    (project / "tests/test_tool.py").write_text(STARTS)
+    done = subprocess.run(readme_command("make test-fast"), cwd=project, env=env(), capture_output=True, text=True,
+                          timeout=600)
+    assert done.returncode == 0 and "1 passed in" in done.stdout, done.stdout[-3000:] + done.stderr[-3000:]  # of 2
+    (project / "tests/test_hidden.py").write_text(HIDDEN)
+    done = subprocess.run(readme_command("make test-fast"), cwd=project, env=env(), capture_output=True, text=True,
+                          timeout=600)
+    assert done.returncode != 0 and "started a process" in done.stdout, done.stdout[-3000:] + done.stderr[-3000:]
