@@ -99,7 +99,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--no-pull", action="store_true", help="the files are already restored")
     args = parser.parse_args(argv)
     extra = ["--configfile", args.configfile] if args.configfile else []
-    config = xcfg.load_config(args.configfile)
+    try:  # the bounded reader first: Snakemake's own loader names no file and expands an alias bomb
+        config = xcfg.load_config(args.configfile)
+    except ConfigError as err:
+        sys.exit(f"review: {err}")
     review(Path.cwd(), extra, config, cores=args.cores, pull=not args.no_pull)
 
 
