@@ -13,7 +13,7 @@ PRESET_FILE := $(if $(PRESET),$(if $(findstring /,$(PRESET)),$(PRESET),config/pr
 PRESET_ARGS := $(if $(PRESET),--configfile $(PRESET_FILE),)
 # Snakemake parses the embedded default and a --configfile with its own YAML loader, which names no file on an error
 # and expands an alias bomb: the bounded reader checks both first (one line naming the file).
-CONFIG_CHECK := $(BIN)/x2softmax config-check $(if $(PRESET),--preset $(PRESET_FILE)) &&
+CONFIG_CHECK := $(strip $(BIN)/x2softmax config-check $(if $(PRESET),--preset $(PRESET_FILE))) &&
 SNAKEMAKE := $(BIN)/snakemake --cores $(CORES) $(PRESET_ARGS)
 
 .PHONY: data replicate test review plan cluster-check rehearse gpu-check wheels dry-run lint browser slurm cluster clean
