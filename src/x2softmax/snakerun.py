@@ -20,8 +20,6 @@ from typing import Any
 _METADATA = re.compile(r"(\.snakemake/(?:metadata|incomplete)/\S+?)['\"]?(?:\s|$)")
 _PERMISSION = re.compile(r"(?:PermissionError|OSError): \[Errno (?:13|30)\] [^:]*: '([^']+)'")
 _PROTECTED = re.compile(r"Write-protected output files.*?affected files:\s*(\S+)", re.S)
-
-
 RECORD_FOLDERS = (".snakemake/metadata", ".snakemake/incomplete")  # Snakemake's JSON records of a project
 
 
@@ -43,9 +41,9 @@ def _unreadable(path: Path, validate: Callable[[dict[str, Any]], object] | None)
     `validate` refuses. Unfinished JSON is not: Snakemake skips it with a warning (a record being written)."""
     try:
         record = json.loads(path.read_text(encoding="utf-8"))
-    except UnicodeDecodeError:
+    except (UnicodeDecodeError, RecursionError):
         return True
-    except (json.JSONDecodeError, RecursionError):
+    except json.JSONDecodeError:
         return False
     if not isinstance(record, dict):
         return True

@@ -58,6 +58,8 @@ FAULTS: dict[str, tuple[Callable[[Path], list[str]], str]] = {
     "metadata record in Latin-1": (_corrupt(b'{"code": "caf\xe9"}'), "delete the folder .snakemake/metadata"),
     "metadata record of binary garbage": (_corrupt(b"\xff\xfe\x00\x81" * 8), "delete the folder .snakemake/metadata"),
     "metadata record of another shape": (_corrupt(b'[{"code": 1}]'), "delete the folder .snakemake/metadata"),
+    "metadata record nested 100,000 deep": (_corrupt(b"[" * 100_000 + b"]" * 100_000),
+                                            "delete the folder .snakemake/metadata"),
     "read-only output folder": (_read_only("results/analysis/margins", keep=False),
                                 f"cannot write {TARGET} (permission denied or read-only file system)"),
 }
