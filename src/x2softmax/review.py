@@ -72,7 +72,9 @@ def review(root: Path, snakemake_args: Sequence[str], config: Mapping[str, Any],
     """Pull from the DVC remote (not a real training set), touch what was restored, regenerate the reports."""
     def run(cmd: list[str]) -> None:
         print("+", " ".join(cmd), flush=True)
-        subprocess.run(cmd, cwd=root, check=True)
+        code = subprocess.run(cmd, cwd=root, check=False).returncode
+        if code != 0:  # its own last line says what is wrong: no traceback of ours after it
+            sys.exit(code)
 
     check_params(root, config)
     if pull:
