@@ -12,8 +12,9 @@ PRESET ?=
 CORES ?= 2
 PRESET_FILE := $(if $(PRESET),$(if $(findstring /,$(PRESET)),$(PRESET),config/presets/$(PRESET).yaml),)
 PRESET_ARGS := $(if $(PRESET),--configfile $(PRESET_FILE),)
-# Snakemake does not name the file on a YAML error in a --configfile: check the preset first (one line naming it).
-CONFIG_CHECK := $(if $(PRESET),$(BIN)/x2softmax config-check --preset $(PRESET_FILE) &&,)
+# Snakemake parses the embedded default and a --configfile with its own YAML loader, which names no file on an error
+# and expands an alias bomb: the bounded reader checks both first (one line naming the file).
+CONFIG_CHECK := $(strip $(BIN)/x2softmax config-check $(if $(PRESET),--preset $(PRESET_FILE))) &&
 SNAKEMAKE := $(BIN)/snakemake --cores $(CORES) $(PRESET_ARGS)
 
 .PHONY: data replicate test test-fast review plan cluster-check rehearse gpu-check wheels dry-run lint browser slurm cluster clean

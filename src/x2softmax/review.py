@@ -72,7 +72,9 @@ def review(root: Path, snakemake_args: Sequence[str], config: Mapping[str, Any],
     """Pull from the DVC remote (not a real training set), touch what was restored, regenerate the reports."""
     def run(cmd: list[str]) -> None:
         print("+", " ".join(cmd), flush=True)
-        subprocess.run(cmd, cwd=root, check=True)
+        code = subprocess.run(cmd, cwd=root, check=False).returncode
+        if code != 0:  # its own last line says what is wrong: no traceback of ours after it
+            sys.exit(code)
 
     check_params(root, config)
     if pull:
@@ -99,7 +101,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--no-pull", action="store_true", help="the files are already restored")
     args = parser.parse_args(argv)
     extra = ["--configfile", args.configfile] if args.configfile else []
-    config = xcfg.load_config(args.configfile)
+    try:  # the bounded reader first: Snakemake's own loader names no file and expands an alias bomb
+        config = xcfg.load_config(args.configfile)
+    except ConfigError as err:
+        sys.exit(f"review: {err}")
     review(Path.cwd(), extra, config, cores=args.cores, pull=not args.no_pull)
 
 

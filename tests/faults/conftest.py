@@ -71,6 +71,15 @@ def one_line_error(err: str) -> str:
     return lines[0]
 
 
+def last_line(err: str) -> str:
+    """The last line of a failed command's stderr (asserting there is no traceback): where a user reads what is
+    wrong, so it must name the file given (and the member or key)."""
+    assert "Traceback" not in err, err
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert lines, "nothing on stderr"
+    return lines[-1]
+
+
 def can_mount_tmpfs(where: Path) -> bool:
     """Whether this process may mount a tmpfs (root in a container that allows it)."""
     where.mkdir(parents=True, exist_ok=True)

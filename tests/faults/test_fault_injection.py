@@ -41,6 +41,16 @@ def _dvc_repro(project: Path, stage: str, timeout: float = 60) -> subprocess.Com
     return run_capped([str(Path(sys.executable).parent / "dvc"), "repro", "-s", stage], cwd=project, timeout=timeout)
 
 
+def _project_line(stderr: str, stage: str) -> str:
+    """The line above make's and DVC's closing lines, as DVC prints a failed stage: those two name only the command
+    that failed (`make dvc-STAGE`), so the project's own line, naming the file and key, must come right before."""
+    lines = [line for line in stderr.splitlines() if line.strip()]
+    assert "Traceback" not in stderr and len(lines) >= 3, stderr
+    assert lines[-1] == f"ERROR: failed to reproduce '{stage}': failed to run: make dvc-{stage}, exited with 2", stderr
+    assert lines[-2].startswith("make: *** [Makefile:") and f"dvc-{stage}] Error" in lines[-2], stderr
+    return lines[-3]
+
+
 def _markers(tmp: Path) -> list[Path]:
     """Files a payload made (folders named after a payload are data paths, not markers)."""
     return [path for path in tmp.rglob("MARKER*") if path.is_file()]
@@ -69,6 +79,7 @@ def test_dvc_repro_runs_no_payload_from_params(tmp_path: Path, payload: str) -> 
         assert done.returncode != 0 and f"failed to run: make dvc-{stage}" in done.stderr, done.stderr
         line = one_line_error(done.stderr)
         assert line.startswith(f"x2softmax dvc {stage}: params.yaml: key 'preset'"), line
+        assert _project_line(done.stderr, stage) == line
 
 
 @pytest.mark.parametrize("key", ["preset", "data_root", "data_meta"])
@@ -77,7 +88,8 @@ def test_dvc_repro_names_the_params_key(tmp_path: Path, key: str) -> None:
     _write_params(project, **{key: PAYLOADS[0].format(m=tmp_path / "MARKER")})
     done = _dvc_repro(project, "data")
     assert done.returncode != 0 and not _markers(tmp_path), done.stderr
-    assert f"x2softmax dvc data: params.yaml: key '{key}'" in one_line_error(done.stderr)
+    line = one_line_error(done.stderr)
+    assert f"x2softmax dvc data: params.yaml: key '{key}'" in line and _project_line(done.stderr, "data") == line
 
 
 def _string_keys(value: Any, path: tuple = ()) -> list[tuple]:

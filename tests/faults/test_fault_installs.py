@@ -19,7 +19,7 @@ import pytest
 from x2softmax.data.images import encode_image
 from x2softmax.data.recordio import write_face_recordio
 
-from .conftest import one_line_error, run_capped
+from .conftest import last_line, one_line_error, run_capped
 
 SIZE = 16
 ZEROS = 300 << 20  # beyond the 256 MiB any archive may expand to whatever its ratio
@@ -158,8 +158,10 @@ def test_a_failed_fetch_leaves_the_installed_dataset_untouched(tmp_path: Path, f
             for path in bad.iterdir():
                 zf.write(path, f"ms1m/{path.name}")
     code, err = _fetch(root, source)
-    one_line_error(err)
-    assert code != 0
+    line = one_line_error(err)
+    assert code != 0 and line == last_line(err), err
+    named = f"{source}: member 'ms1m" if form == "zip" else str(bad)  # never the staging copy it was checked in
+    assert named in line and ".ms1mv3." not in line, line
     assert {p.name: _sha(p) for p in (root / "train").iterdir()} == before
     assert not [p for p in root.iterdir() if p.name.startswith(".ms1mv3.")], "staging folder left behind"
 

@@ -46,3 +46,21 @@ def test_hostile_review_yaml_is_one_line_naming_file(tmp_path: Path, name: str, 
     assert "Traceback" not in err, err
     lines = [line for line in err.splitlines() if line.startswith("review: ")]
     assert len(lines) == 1 and name in lines[0], err
+
+
+def test_a_failed_snakemake_call_keeps_its_own_last_line(tmp_path: Path) -> None:
+    """`make review` runs Snakemake twice: when it fails, its own last line (e.g. the workflow naming a corrupt
+    record) stays the last, with no traceback of the reviewer's command after it."""
+    (tmp_path / "params.yaml").write_text("data_root: data/smoke\n", encoding="utf-8")
+    (tmp_path / "results/train/x2softmax").mkdir(parents=True)
+    (tmp_path / "results/train/x2softmax/summary.json").write_text("{}")
+    fake = tmp_path / "bin" / "snakemake"
+    fake.parent.mkdir()
+    fake.write_text("#!/bin/sh\necho 'x2softmax snakemake: the line that says what is wrong' >&2\nexit 3\n")
+    fake.chmod(0o755)
+    code = ("from pathlib import Path; from x2softmax import review; "
+            "review.review(Path('.'), [], {'data': {'root': 'data/smoke'}}, pull=False)")
+    done = run_capped([sys.executable, "-c", code], cwd=tmp_path, timeout=60,
+                      env={"PATH": f"{fake.parent}{os.pathsep}{os.environ['PATH']}"})
+    assert done.returncode == 3 and "Traceback" not in done.stderr, done.stderr
+    assert done.stderr.strip().splitlines()[-1] == "x2softmax snakemake: the line that says what is wrong"

@@ -1,6 +1,7 @@
-"""Snakemake's own failures met by `make replicate` (x2softmax.snakerun): a corrupt .snakemake/metadata record (a
-real Snakemake run), a lock left by a killed run and unwritable outputs (Snakemake's messages, replayed: as root
-a read-only folder is still writable). Each ends in one line saying what to do, not a traceback."""
+"""Snakemake's own failures, met by `make replicate` (x2softmax.snakerun) and by a direct `snakemake` call (the
+workflow's own checks): a corrupt .snakemake/metadata record and a read-only output folder (real Snakemake runs; the
+folder a read-only bind mount, which fails even as root), a lock left by a killed run and permission errors
+(Snakemake's messages, replayed). Each ends in one line saying what to do, not a traceback."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ import pytest
 
 from wfutil import BIN, copy_project, env_without_venv, snakemake
 
-from .conftest import run_capped
+from .conftest import last_line, run_capped
 
 TARGET = "results/analysis/margins/target_logits.csv"
 SMOKE = ["--configfile", "config/presets/smoke.yaml"]
@@ -34,24 +35,66 @@ def _corrupt_records(project: Path, text: bytes) -> None:
         record.write_bytes(text)
 
 
-FAULTS: dict[str, tuple[Callable[[Path], None], str]] = {
-    "metadata record in Latin-1": (lambda p: _corrupt_records(p, b'{"code": "caf\xe9"}'), "delete the folder"),
-    "metadata record of binary garbage": (lambda p: _corrupt_records(p, b"\xff\xfe\x00\x81" * 8), "delete the folder"),
+def _read_only(folder: str, keep: bool) -> Callable[[Path], list[str]]:
+    """A project whose `folder` is a read-only bind mount (in a mount namespace of its own: it fails even as root),
+    its outputs removed unless `keep` (kept outputs are refused by Snakemake itself as write-protected)."""
+    def apply(project: Path) -> list[str]:
+        if not keep:
+            for path in (project / folder).iterdir():
+                path.unlink()
+        return ["unshare", "--map-root-user", "--mount", "sh", "-c",
+                f'mount --bind {folder} {folder} && mount -o remount,bind,ro {folder} && exec "$@"', "sh"]
+    return apply
+
+
+def _corrupt(text: bytes) -> Callable[[Path], list[str]]:
+    def apply(project: Path) -> list[str]:
+        _corrupt_records(project, text)
+        return []
+    return apply
+
+
+FAULTS: dict[str, tuple[Callable[[Path], list[str]], str]] = {
+    "metadata record in Latin-1": (_corrupt(b'{"code": "caf\xe9"}'), "delete the folder .snakemake/metadata"),
+    "metadata record of binary garbage": (_corrupt(b"\xff\xfe\x00\x81" * 8), "delete the folder .snakemake/metadata"),
+    "metadata record of another shape": (_corrupt(b'[{"code": 1}]'), "delete the folder .snakemake/metadata"),
+    "metadata record nested 100,000 deep": (_corrupt(b"[" * 100_000 + b"]" * 100_000),
+                                            "delete the folder .snakemake/metadata"),
+    "read-only output folder": (_read_only("results/analysis/margins", keep=False),
+                                f"cannot write {TARGET} (permission denied or read-only file system)"),
 }
+CALLS = {"make replicate's wrapper": [sys.executable, "-m", "x2softmax.snakerun", str(BIN / "snakemake")],
+         "a direct snakemake call": [str(BIN / "snakemake")]}
 
 
+@pytest.mark.parametrize("call", list(CALLS))
 @pytest.mark.parametrize("fault", list(FAULTS))
-def test_snakemake_failures_end_in_one_line_saying_what_to_do(finished: Path, tmp_path: Path, fault: str) -> None:
+def test_snakemake_failures_end_in_one_line_saying_what_to_do(finished: Path, tmp_path: Path, fault: str,
+                                                              call: str) -> None:
+    """The workflow checks Snakemake's records and the output folders itself: a direct call ends in the same line
+    as make's wrapper, and that line is the last."""
     project = tmp_path / "project"
     subprocess.run(["cp", "-a", str(finished), str(project)], check=True, timeout=120)
     apply, advice = FAULTS[fault]
-    apply(project)
-    done = run_capped([sys.executable, "-m", "x2softmax.snakerun", str(BIN / "snakemake"), "--cores", "1", "-F",
-                       TARGET, *SMOKE], cwd=project, timeout=300, env=env_without_venv())
+    prefix = apply(project)
+    done = run_capped([*prefix, *CALLS[call], "--cores", "1", TARGET, *SMOKE], cwd=project, timeout=300,
+                      env=env_without_venv())
     assert done.returncode != 0
-    assert "Traceback" not in done.stderr, done.stderr[-3000:]
+    line = last_line(done.stderr)
     lines = [line for line in done.stderr.splitlines() if line.startswith("x2softmax snakemake: ")]
-    assert len(lines) == 1 and advice in lines[0], done.stderr[-3000:]
+    assert lines == [line] and advice in line, done.stderr[-3000:]
+
+
+def test_an_existing_write_protected_output_is_one_line_through_make(finished: Path, tmp_path: Path) -> None:
+    """Snakemake refuses a write-protected output it must replace while it builds the DAG (its own message, listing
+    the files, on a direct call: docs/limits.md); make's wrapper ends it in one line naming the first."""
+    project = tmp_path / "project"
+    subprocess.run(["cp", "-a", str(finished), str(project)], check=True, timeout=120)
+    prefix = _read_only("results/analysis/margins", keep=True)(project)
+    done = run_capped([*prefix, *CALLS["make replicate's wrapper"], "--cores", "1", "-F", TARGET, *SMOKE],
+                      cwd=project, timeout=300, env=env_without_venv())
+    assert done.returncode != 0 and "Write-protected output files" in done.stderr, done.stderr[-3000:]
+    assert last_line(done.stderr).startswith("x2softmax snakemake: cannot write results/analysis/margins/")
 
 
 KNOWN = {

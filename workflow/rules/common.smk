@@ -8,7 +8,7 @@ from pathlib import Path
 
 from snakemake.settings.types import DeploymentMethod
 
-from x2softmax import config as xcfg
+from x2softmax import config as xcfg, snakerun
 from x2softmax.cluster import SUBMIT_HOST_RULES
 from x2softmax.data.ijb import meta_paths
 from x2softmax.vocabulary import BENCHMARKS as SYNTHETIC_VAL_SETS, IJB_SUITES
@@ -22,6 +22,15 @@ REPO = Path(workflow.basedir)
 # Every x2softmax job's log ends with its CPU-seconds by phase (start-up, data, compute): bench/replicate_cpu.py.
 os.environ[CPU_PHASES] = "1"
 
+
+
+def refuse(message):
+    """End Snakemake with one line saying what is wrong: a WorkflowError raised in a workflow file would end with a
+    line naming that file's line instead."""
+    lines = [line.strip() for line in str(message).splitlines() if line.strip()]
+    sys.exit(re.sub(r":; ", ": ", "; ".join(lines)))
+
+
 try:
     # Snakemake has already parsed each --configfile with its own YAML loader (docs/limits.md); re-reading them
     # through the bounded reader names the file for an alias bomb, a non-UTF-8 or an oversized preset.
@@ -29,7 +38,17 @@ try:
         xcfg.read_yaml(_configfile)
     xcfg.validate_config(config, REPO / "workflow/schemas/config.schema.yaml")
 except xcfg.ConfigError as err:
-    raise WorkflowError(str(err)) from None
+    _sources = [str(REPO / "config/config.yaml"), *map(str, workflow.config_settings.configfiles)]
+    refuse(f"x2softmax config: {err}" if str(err).startswith("config file ") else
+           f"x2softmax config: {' + '.join(_sources)}: {err}")
+
+# Snakemake reads its records (.snakemake/metadata) only after this file, and a record that is not UTF-8 JSON ends it
+# in a traceback: the main process checks them first and says what to do in one line (x2softmax.snakerun).
+if workflow.is_main_process:
+    from snakemake.persistence import MetadataRecord
+
+    if (_record := snakerun.corrupt_record(Path.cwd(), MetadataRecord.model_validate)) is not None:
+        refuse(f"x2softmax snakemake: {snakerun.corrupt_record_advice(_record)}")
 
 DATA = config["data"]["root"]
 if not config["synthetic"]:
@@ -73,10 +92,15 @@ shell.prefix(
 )
 
 
-# Under the Slurm executor, before anything is submitted: refuse a job kind that no node of its partition can run
-# (Slurm would keep it PENDING for ever and Snakemake would wait without a word), then watch squeue for jobs that
-# pend for a reason waiting will not clear. x2softmax.cluster; `make cluster-check` runs the same check by hand.
+# Before any job runs: the folders of the jobs' outputs must be writable. Under the Slurm executor, before anything
+# is submitted: refuse a job kind that no node of its partition can run (Slurm would keep it PENDING for ever and
+# Snakemake would wait without a word), then watch squeue for jobs that pend for a reason waiting will not clear.
+# x2softmax.cluster; `make cluster-check` runs the same check by hand.
 onstart:
+    # An unwritable output folder ends Snakemake in a traceback when it prepares the job: one line first (an
+    # existing write-protected output is refused by Snakemake itself while it builds the DAG, naming the files).
+    if (_unwritable := snakerun.unwritable_output(str(f) for job in workflow.dag.needrun_jobs() for f in job.output)):
+        refuse(f"x2softmax snakemake: {snakerun.unwritable_advice(_unwritable)}")
     plugin = workflow.executor_plugin
     if plugin is not None and plugin.name == "slurm":
         from x2softmax import cluster

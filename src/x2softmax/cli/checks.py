@@ -10,9 +10,13 @@ from x2softmax.cli.types import bounded, csv_arg
 
 
 def cmd_config_check(args: argparse.Namespace) -> None:
-    """Validate a config and preset."""
+    """Validate a config and preset (and DVC's params.yaml), each read through the bounded YAML reader."""
     from x2softmax import config as xcfg
 
+    if args.params:  # before the preset it names: DVC parses params.yaml before any stage command runs
+        from x2softmax.dvc_stage import read_params
+
+        read_params(Path(args.params))
     config = xcfg.load_config(args.preset, base=args.config or xcfg.DEFAULT_CONFIG)
     print(f"config: valid ({len(xcfg.runs(config))} runs)")
 
@@ -88,6 +92,8 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("config-check", help="validate the config and a preset; errors name the file and the key")
     p.add_argument("--config", default=None, help="base config file (default config/config.yaml)")
     p.add_argument("--preset", default=None, help="smoke, paper or a preset file")
+    p.add_argument("--params", default=None,
+                   help="DVC's params.yaml: its preset, data_root and data_meta must be plain names or paths")
     p.set_defaults(func=cmd_config_check)
 
     p = sub.add_parser("plan", help="every job of a preset with its requests and estimated GPU-hours")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
 from x2softmax.cli.types import json_arg
@@ -41,8 +40,9 @@ def cmd_report_style(args: argparse.Namespace) -> None:
 def cmd_report_index(args: argparse.Namespace) -> None:
     """Build reports/index.html."""
     from x2softmax.report.index import build_index
+    from x2softmax.report.summaries import read_json
 
-    config = json.loads(Path(args.config).read_text(encoding="utf-8"))
+    config = read_json(Path(args.config))  # a missing, non-JSON or non-object file: one line naming it
     print(build_index(Path(args.reports), Path(args.out), config=config, results_dir=Path(args.results)))
 
 

@@ -282,9 +282,43 @@ def _safe_member(name: str, archive: Path) -> PurePosixPath:
     return path
 
 
+class _Layout:
+    """Where each member of an archive lands: a member that would overwrite another (the same name twice, a file
+    and a folder of the same name) or that names no file (empty, `.`) is refused before anything is written; the
+    destination folder itself as a folder member (`.`, as `tar -C DIR -cf A.tar .` writes it) is allowed."""
+
+    def __init__(self, archive: Path) -> None:
+        self.archive = archive
+        self.files: dict[tuple[str, ...], str] = {}
+        self.folders: dict[tuple[str, ...], str] = {}
+
+    def _refuse(self, name: str, why: str) -> None:
+        raise ValueError(f"{self.archive}: member {name!r} {why}; refusing to extract an ambiguous archive")
+
+    def add(self, name: str, is_dir: bool) -> None:
+        """Place one member; ValueError naming the archive and the member when it clashes with an earlier one."""
+        parts = _safe_member(name, self.archive).parts
+        if not parts and not is_dir:
+            self._refuse(name, "names no file (an empty name or '.')")
+        for depth in range(1, len(parts)):
+            if parts[:depth] in self.files:
+                self._refuse(name, f"needs a folder {'/'.join(parts[:depth])!r}, but member "
+                                   f"{self.files[parts[:depth]]!r} is a file of that name")
+            self.folders.setdefault(parts[:depth], name)
+        if parts in self.files:
+            earlier = self.files[parts]
+            self._refuse(name, "appears twice (which copy is meant?)" if earlier == name
+                         else f"lands where member {earlier!r} does (which one is meant?)")
+        if is_dir:
+            self.folders.setdefault(parts, name)
+        elif parts in self.folders:
+            self._refuse(name, f"is a file, and member {self.folders[parts]!r} makes it a folder")
+        else:
+            self.files[parts] = name
+
+
 def _check_tar_member(member: tarfile.TarInfo, archive: Path) -> None:
     """Dataset archives hold regular files and folders only: links (symbolic or hard) and devices are refused."""
-    _safe_member(member.name, archive)
     if member.issym() or member.islnk():
         kind = "symbolic" if member.issym() else "hard"
         raise ValueError(f"{archive}: member {member.name!r} is a {kind} link to {member.linkname!r}; dataset archives "
@@ -309,22 +343,28 @@ def _check_space(archive: Path, dest: Path, total: int) -> None:
 
 
 def _extracting(archive: Path, dest: Path, extract: Callable[[], None]) -> None:
-    """Run `extract`; a full disk is a ValueError naming the archive and the destination."""
+    """Run `extract`; a full disk, or any other failure to write a member, is a ValueError naming the archive (and
+    the member), never only the path of the member in `dest` (a staging folder the user never named)."""
     try:
         extract()
     except OSError as err:
         if err.errno in (errno.ENOSPC, errno.EDQUOT):
             raise ValueError(f"{archive}: no space left in {dest} while extracting; free space first") from None
-        raise
+        where = Path(os.path.abspath(err.filename)) if err.filename else None
+        dest_abs = Path(os.path.abspath(dest))
+        member = (f"member {where.relative_to(dest_abs).as_posix()!r}"
+                  if where is not None and where.is_relative_to(dest_abs) else "a member")
+        raise ValueError(f"{archive}: cannot extract {member} into {dest} ({err.strerror or err})") from None
 
 
 def _extract_zip(archive: Path, dest: Path) -> list[Path]:
     with zipfile.ZipFile(archive) as zf:
         infos = zf.infolist()
+        layout = _Layout(archive)
         for info in infos:
-            _safe_member(info.filename, archive)
             if (info.external_attr >> 16) & 0o170000 == 0o120000:
                 raise ValueError(f"{archive}: member {info.filename!r} is a symlink; refusing to extract")
+            layout.add(info.filename, info.is_dir())
         _check_space(archive, dest, _zip_budget(zf, archive))
         _extracting(archive, dest, lambda: zf.extractall(dest))  # zipfile stops each member at its declared size
         return [dest / info.filename for info in infos if not info.is_dir()]
@@ -335,8 +375,10 @@ def _extract_tar(archive: Path, dest: Path) -> list[Path]:
         total = _tar_budget(tf, archive)
     with tarfile.open(archive) as tf:
         members = tf.getmembers()
+        layout = _Layout(archive)
         for member in members:
             _check_tar_member(member, archive)
+            layout.add(member.name, member.isdir())
         _check_space(archive, dest, total)
         _extracting(archive, dest, lambda: tf.extractall(dest, filter="data"))
         return [dest / m.name for m in members if not m.isdir()]

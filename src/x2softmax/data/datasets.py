@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import struct
 import sys
@@ -247,8 +248,8 @@ def _stage_file(src: Path, dst: Path, move: bool) -> None:
         shutil.copyfile(src, dst)
 
 
-def _stage_training_set(found_in: Path, stage: Path, entry: dict, move: bool) -> list[Path]:
-    """Stage the training set (and the .bin sets beside it); the staged paths relative to `stage`."""
+def _stage_training_set(found_in: Path, stage: Path, entry: dict, move: bool) -> list[tuple[Path, Path]]:
+    """Stage the training set (and the .bin sets beside it); each staged path relative to `stage`, with its source."""
     recs = sorted(found_in.rglob("train.rec"))
     if not recs:
         raise ValueError(f"{found_in}: no train.rec inside; expected insightface's archive layout")
@@ -262,11 +263,11 @@ def _stage_training_set(found_in: Path, stage: Path, entry: dict, move: bool) ->
     bins = sorted(src.glob("*.bin"))
     for bin_file in bins:
         _stage_file(bin_file, stage / "val" / bin_file.name, move)
-    return [Path(entry["path"])] + [Path("val") / b.name for b in bins]
+    return [(Path(entry["path"]), src)] + [(Path("val") / b.name, b) for b in bins]
 
 
-def _stage_ijb(found_in: Path, stage: Path, entry: dict, move: bool) -> list[Path]:
-    """Stage an IJB suite folder; the staged path relative to `stage`."""
+def _stage_ijb(found_in: Path, stage: Path, entry: dict, move: bool) -> list[tuple[Path, Path]]:
+    """Stage an IJB suite folder; the staged path relative to `stage`, with its source."""
     suite = entry["suite"]
     marker = f"{suite.lower()}_name_5pts_score.txt"
     hits = [p.parent.parent for p in found_in.rglob(marker) if p.parent.name == "meta"]
@@ -276,7 +277,7 @@ def _stage_ijb(found_in: Path, stage: Path, entry: dict, move: bool) -> list[Pat
         raise ValueError(f"{found_in}: {len(hits)} copies of {suite}/meta ({hits[0]}, {hits[1]}); expected one")
     for src in sorted(p for p in hits[0].rglob("*") if p.is_file()):
         _stage_file(src, stage / entry["path"] / src.relative_to(hits[0]), move)
-    return [Path(entry["path"])]
+    return [(Path(entry["path"]), hits[0])]
 
 
 def _swap_in(staged: Path, target: Path, trash: Path) -> None:
@@ -295,6 +296,11 @@ def _swap_in(staged: Path, target: Path, trash: Path) -> None:
         raise
 
 
+def _text(err: BaseException) -> str:
+    """An exception's message (a KeyError's without the quotes str() adds)."""
+    return str(err.args[0]) if isinstance(err, KeyError) and err.args else str(err)
+
+
 def _install(found_in: Path, root: Path, tmp: Path, entry: dict, expect: dict | None, move: bool) -> str:
     """Stage the dataset beside the installed copy, check every staged dataset, then swap each in; a failed
     check leaves what was installed untouched."""
@@ -303,11 +309,27 @@ def _install(found_in: Path, root: Path, tmp: Path, entry: dict, expect: dict | 
     stage = tmp / "stage"
     stage_fn = _stage_training_set if entry["kind"] == "recordio" else _stage_ijb
     staged = stage_fn(found_in, stage, entry, move)
-    reports = [check_dataset(stage / staged[0], expect, SAMPLE_IMAGES)]
-    reports += [check_dataset(stage / extra, None, SAMPLE_IMAGES) for extra in staged[1:]]
-    for relative in staged:
+    try:
+        reports = [check_dataset(stage / staged[0][0], expect, SAMPLE_IMAGES)]
+        reports += [check_dataset(stage / extra, None, SAMPLE_IMAGES) for extra, _ in staged[1:]]
+    except (ValueError, OSError, KeyError) as err:  # named by where the user's files came from, not the staging copy
+        message = _text(err)
+        for relative, src in sorted(staged, key=lambda pair: -len(str(pair[0]))):
+            message = message.replace(str(stage / relative), str(src))
+        raise ValueError(message) from None
+    for relative, _ in staged:
         _swap_in(stage / relative, root / relative, tmp / "replaced")
     return "\n".join(report.replace(str(stage), str(root)) for report in reports)
+
+
+def _in_archive_terms(err: BaseException, archive: Path, unpacked: Path, root: Path) -> str:
+    """A failure met while unpacking or checking `archive`, told in the user's terms: "ARCHIVE: ..., member
+    'a/train.idx'" rather than the path of its unpacked copy in a hidden staging folder of the data root."""
+    message = _text(err)
+    message = message.removeprefix(f"{unpacked}: ")
+    message = re.sub(re.escape(str(unpacked)) + r"/([^\s:,;()'\"]+)", lambda m: f"member '{m.group(1)}'", message)
+    message = message.replace(str(unpacked), str(root))  # the folder itself: the data root's file system
+    return message if message.startswith(str(archive)) else f"{archive}: {message}"
 
 
 def fetch_dataset(name: str, root: Path, source: str | None = None) -> Path:
@@ -354,11 +376,15 @@ def fetch_dataset(name: str, root: Path, source: str | None = None) -> Path:
     root.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=root, prefix=f".{name}.") as tmp:
         unpacked = Path(tmp) / "unpacked" if archive is not None else Path(source)
-        if archive is not None:
-            extract_archive(archive, unpacked)
-        else:
+        if archive is None:
             _refuse_links(unpacked)
-        print(_install(unpacked, root, Path(tmp), entry, expect, move=archive is not None), file=sys.stderr)
+            print(_install(unpacked, root, Path(tmp), entry, expect, move=False), file=sys.stderr)
+        else:
+            try:
+                extract_archive(archive, unpacked)
+                print(_install(unpacked, root, Path(tmp), entry, expect, move=True), file=sys.stderr)
+            except (ValueError, OSError, KeyError) as err:
+                raise ValueError(_in_archive_terms(err, archive, unpacked, root)) from None
     record_hashes(name, root, archive)
     return path
 
@@ -375,6 +401,9 @@ def _quick_recordio(path: Path, entry: dict, strict: bool) -> str | None:
         first = fh.readline().split()
     if len(first) != 2 or not first[1].isdigit():
         return f"{path / 'train.idx'}:1: expected 'key<TAB>offset', got {' '.join(first)!r}"
+    rec_size = (path / "train.rec").stat().st_size
+    if int(first[1]) >= rec_size:  # checked before seeking (a huge offset is an OverflowError there)
+        return f"{path / 'train.idx'}:1: offset {first[1]} of key {first[0]} is outside the {rec_size}-byte .rec"
     with open(path / "train.rec", "rb") as fh:
         fh.seek(int(first[1]))
         head = fh.read(8 + 24 + 8)
