@@ -6,12 +6,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from tests.oracles.reference_identification import image2template_feature_1n, run_1n
+from x2softmax.evaluate.bootstrap import identification_boot, resample_counts
 from x2softmax.evaluate.identification import (
     choose_templates, fpir_grid, identification, not_measurable_reason, select_templates,
 )
 from x2softmax.evaluate.ijb import template_features
 from x2softmax.vocabulary import FPIRS, RANKS
+from reference_identification import image2template_feature_1n, run_1n
 
 
 def _unit(x: np.ndarray) -> np.ndarray:
@@ -127,3 +128,25 @@ def test_template_choice_and_pooling_equal_the_reference() -> None:
     np.testing.assert_allclose(ours, ref, atol=2e-6)
     with pytest.raises(ValueError, match="no images in the media list"):
         select_templates(all_templates, all_feats, np.array([1000]), np.array([1]))
+
+
+@pytest.mark.parametrize("ties", [False, True])
+def test_bootstrap_equals_the_reference_on_the_expanded_probe_set(ties: bool) -> None:
+    """Each replicate: the probes repeated as drawn, then the transcription of the reference on that set."""
+    rng = np.random.default_rng(11)
+    probes, probe_ids, galleries = _population(rng, n_subjects=30, neither=4, noise=1.0, dim=8 if ties else 16)
+    if ties:
+        probes = np.round(probes * 2) / 2
+        galleries = [(np.round(f * 2) / 2, ids) for f, ids in galleries]
+    fpirs = [0.05, 0.1, 0.3, 1.0]
+    result = identification(probes, probe_ids, galleries, fpirs=fpirs)
+    weights = resample_counts(len(probe_ids), 40, rng)
+    weights[0] = 1
+    boot = identification_boot(list(result["searches"].values()), len(probe_ids), weights, fpirs, RANKS)
+    assert boot["rank_1"][0] == result["rank_rate"]["1"]
+    for b, w in enumerate(weights):
+        idx = np.repeat(np.arange(len(probe_ids)), w)
+        ref = run_1n(probes[idx], probe_ids[idx], *galleries[0], *galleries[1], fpirs)
+        assert [boot[f"rank_{k}"][b] for k in RANKS] == pytest.approx([ref["top_1"], ref["top_5"], ref["top_10"]],
+                                                                      abs=1e-12)
+        np.testing.assert_allclose([boot[f"tpir_{i}"][b] for i in range(len(fpirs))], ref["mean_tpir"], atol=1e-12)

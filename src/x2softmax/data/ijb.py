@@ -238,16 +238,16 @@ def _read_list(path: Path) -> tuple[np.ndarray, np.ndarray]:
     if not path.is_file():
         raise FileNotFoundError(f"{path}: IJB 1:N meta file not found")
     try:
-        table = pd.read_csv(path, sep=",", skiprows=1, header=None, dtype=str, keep_default_na=False,
-                            usecols=lambda c: c in (0, 1), engine="c")
+        table = pd.read_csv(path, sep=",", skiprows=1, header=None, dtype=str, keep_default_na=False, engine="c")
     except pd.errors.EmptyDataError:
-        raise ValueError(f"{path}: empty file (expected a header row, then template id, subject id rows)") from None
+        raise ValueError(f"{path}: no template rows (expected a header row, then template id, subject id rows)") from None
     except (pd.errors.ParserError, ValueError) as err:
         raise ValueError(f"{path}: not a comma-separated table ({str(err).strip()})") from None
     if len(table) == 0:
-        raise ValueError(f"{path}: no rows after the header")
+        raise ValueError(f"{path}: no template rows (expected a header row, then template id, subject id rows)")
     if table.shape[1] < 2:
         raise ValueError(f"{path}:2: expected template id and subject id in the first two comma-separated columns")
+    table = table.iloc[:, :2]
     values = table.apply(lambda col: pd.to_numeric(col.str.strip(), errors="coerce"))
     ints = values.round()
     bad = (values.isna() | (values != ints)).any(axis=1).to_numpy()

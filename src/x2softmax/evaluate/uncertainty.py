@@ -241,7 +241,7 @@ def uncertainty_tables(runs: Sequence[str], eval_root: Path, train_root: Path, d
     intervals["far"] = pd.to_numeric(intervals["metric"].str.extract(r"^tar_at_far_(.+)_pct$")[0], errors="coerce")
     seeds = _seed_summary(intervals)
     paired = _paired(info, diffs, intervals, x2_run, n_boot, seed, protocol_of)
-    return {"verification_intervals": intervals[~is_ijb].reset_index(drop=True),
+    return {"verification_intervals": intervals[~intervals["dataset"].isin(list(suites))].reset_index(drop=True),
             "ijb_intervals": intervals[is_ijb].reset_index(drop=True),
             "identification_intervals": intervals[is_identification].reset_index(drop=True),
             "seed_summary": seeds, "measurable_far": pd.DataFrame(measurable), "paired_comparisons": paired}
