@@ -47,7 +47,7 @@ def interval_text(value: float, low: float, high: float, digits: int = 2) -> str
 def footnote(frame: pd.DataFrame) -> str:
     """One line per data set and reason of the missing cells of a table ("" when nothing is missing)."""
     missing = frame[frame["note"].astype(str).str.startswith("not measurable")]
-    reasons = (missing["dataset"] + ": " + missing["note"].str.replace(r"FAR \S+ < ", "FAR < ", regex=True))
+    reasons = (missing["dataset"] + ": " + missing["note"].str.replace(r"(FAR|FPIR) \S+ < ", r"\1 < ", regex=True))
     return "\n".join(f"{MISSING} {reason}" for reason in dict.fromkeys(reasons))
 
 
