@@ -152,19 +152,19 @@ def identification(probe_feats: np.ndarray, probe_ids: np.ndarray, galleries: Se
     smallest = min(len(ids) for _, ids in galleries)
     cmc = list(range(1, min(CMC_RANKS, smallest) + 1))
     grid = fpir_grid()
-    per_gallery = {}
-    for search, name in zip(searches, names):
-        tpir, thresholds, measurable = tpir_at(search, fpirs)
-        per_gallery[name] = {
-            "mated": int(search.mated.sum()), "non_mated": int((~search.mated).sum()),
-            "rank_counts": dict(zip(map(str, ranks), rank_counts(search, ranks).tolist())),
-            "tpir": tpir.tolist(), "threshold": thresholds.tolist(), "measurable": measurable.tolist(),
-        }
+    at_fpirs = [tpir_at(s, fpirs) for s in searches]
+    at_grid = [tpir_at(s, grid) for s in searches]
+    per_gallery = {
+        name: {"mated": int(search.mated.sum()), "non_mated": int((~search.mated).sum()),
+               "rank_counts": dict(zip(map(str, ranks), rank_counts(search, ranks).tolist())),
+               "tpir": tpir.tolist(), "threshold": thresholds.tolist(), "measurable": ok.tolist()}
+        for search, name, (tpir, thresholds, ok) in zip(searches, names, at_fpirs)
+    }
     combined_ranks = sum(rank_counts(s, ranks) for s in searches) / n_probes
-    tpirs = np.mean([tpir_at(s, fpirs)[0] for s in searches], axis=0)
-    measurable = np.logical_and.reduce([tpir_at(s, fpirs)[2] for s in searches])
-    curve = np.mean([tpir_at(s, grid)[0] for s in searches], axis=0)
-    curve_ok = np.logical_and.reduce([tpir_at(s, grid)[2] for s in searches])
+    tpirs = np.mean([tpir for tpir, _, _ in at_fpirs], axis=0)
+    measurable = np.logical_and.reduce([ok for _, _, ok in at_fpirs])
+    curve = np.mean([tpir for tpir, _, _ in at_grid], axis=0)
+    curve_ok = np.logical_and.reduce([ok for _, _, ok in at_grid])
     return {
         "probes": n_probes, "fpirs": [float(f) for f in fpirs], "ranks": list(ranks),
         "rank_rate": dict(zip(map(str, ranks), combined_ranks.tolist())),
