@@ -158,7 +158,8 @@ NOTEBOOKS: dict[str, dict] = {
             "04_tar_intervals": "TAR (%) per run, seed and FAR with its 95 % interval; — not measurable",
             "04_measurable_far": "Impostor pairs and the lowest measurable FAR (1 / impostor pairs) per suite",
             "04_seed_summary": "TAR (%) per loss: mean ± sample std over its training seeds",
-            "04_paired_comparisons": "X2-Softmax minus each baseline on the same templates and seeds, 95 % interval, verdict",
+            "04_paired_comparisons": "X2-Softmax minus each baseline on the same templates (1N: probe templates) and "
+                                     "seeds, 95 % interval, verdict",
             "04_power": "Half-width of each paired X2 − baseline interval (points) against its target",
             "04_ijb_roc": "ROC curves (TAR vs FAR, log scale) per IJB suite and loss",
             "04_similarity_distributions": "Genuine and impostor template similarities per suite and loss",
