@@ -67,8 +67,11 @@ def select_templates(templates: np.ndarray, feats: np.ndarray, template_ids: np.
     """(chosen template ids, their subject ids, their features) of a 1:N CSV's rows, taken from the pooled template
     features of every template (`templates` sorted, as template_features returns them); error on unknown ids."""
     chosen, subjects = choose_templates(template_ids, subject_ids)
-    rows = np.searchsorted(templates, chosen).clip(0, max(len(templates) - 1, 0))
-    unknown = ~(np.asarray(templates)[rows] == chosen) if len(templates) else np.ones(len(chosen), bool)
+    templates = np.asarray(templates)
+    if not len(templates):
+        raise ValueError(f"{name}: no template has features")
+    rows = np.searchsorted(templates, chosen).clip(0, len(templates) - 1)
+    unknown = templates[rows] != chosen
     if unknown.any():
         raise ValueError(f"{name}: {int(unknown.sum())} templates have no images in the media list, e.g. "
                          f"{chosen[unknown][:5].tolist()}")
