@@ -230,7 +230,8 @@ def uncertainty_tables(runs: Sequence[str], eval_root: Path, train_root: Path, d
                     rows.append({"run": run, "dataset": entry["dataset"], "protocol": ijb_protocol[entry["dataset"]],
                                  "metric": metric, "value": math.nan, "ci_low": math.nan, "ci_high": math.nan,
                                  "replicates": 0, "unit": "templates", "note": note})
-    unmeasured = metrics[(metrics["protocol"] == IDENTIFICATION) & metrics["value"].isna()]
+    unmeasured = metrics[(metrics["protocol"] == IDENTIFICATION) & metrics["value"].isna()
+                         & metrics["dataset"].isin(list(suites))]
     for row in unmeasured.itertuples(index=False):  # 1:N cells below 1 / non-mated probes: missing, with the reason
         rows.append({"run": row.run, "dataset": row.dataset, "protocol": IDENTIFICATION, "metric": row.metric,
                      "value": math.nan, "ci_low": math.nan, "ci_high": math.nan, "replicates": 0,
