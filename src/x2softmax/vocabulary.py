@@ -1,4 +1,4 @@
-"""The names of the domain, each defined once: verification benchmarks, IJB suites, protocols and FARs.
+"""The names of the domain, each defined once: verification benchmarks, IJB suites, protocols, FARs and FPIRs.
 
 Data synthesis, the readers, evaluation, the reports and the workflow's rules (through the config, validated against
 these names) all spell them from here.
@@ -14,6 +14,9 @@ LABELS = dict(zip(BENCHMARKS + IJB_SUITES, ("LFW", "CFP-FP", "AgeDB-30", "CALFW"
                   strict=True))
 PROTOCOLS = ("10fold", "oracle", "oracle_flip")  # pair verification protocols (x2softmax.evaluate.verification)
 FARS = (1e-6, 1e-5, 1e-4, 1e-3, 1e-2, 1e-1)  # the false accept rates TAR is read at on the IJB ROCs
+IDENTIFICATION = "1N"  # the IJB 1:N identification protocol (insightface IJB_evals.py -N): metrics' protocol name
+FPIRS = (1e-4, 1e-3, 1e-2, 1e-1, 1.0)  # the false positive identification rates TPIR is read at (the reference's)
+RANKS = (1, 5, 10)  # the ranks of the 1:N rank-k identification rates (the reference's top-1/5/10)
 
 
 def settings_key(suite: str) -> str:

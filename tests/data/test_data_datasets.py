@@ -16,7 +16,7 @@ import pytest
 from x2softmax.data import datasets
 from x2softmax.data.archives import download, extract_archive
 from x2softmax.data.datasets import check_dataset, fetch_dataset, load_registry, preflight
-from x2softmax.data.ijb import write_ijb_meta
+from x2softmax.data.ijb import meta_paths, write_identification_meta, write_ijb_meta
 from x2softmax.data.images import encode_image
 from x2softmax.data.pairs import write_bin
 from x2softmax.data.recordio import write_face_recordio
@@ -175,6 +175,8 @@ def make_ijb(root: Path) -> Path:
         (root / "loose_crop" / name).write_bytes(png(i, 40))
     write_ijb_meta(root, "IJBC", names, [1, 1, 2, 2], [1, 2, 3, 4], np.full((4, 5, 2), 20.0), np.ones(4),
                    np.array([[1, 2, 0], [1, 1, 1]]))
+    write_identification_meta(root, "IJBC", {"gallery_1": ([1], [7]), "gallery_2": ([2], [8]),
+                                             "probe": ([1, 2], [7, 8])}, names, [1, 1, 2, 2])
     return root
 
 
@@ -183,7 +185,14 @@ def test_check_dataset_on_small_sets(tmp_path: Path) -> None:
     assert "5 images, 3 classes" in summary
     write_bin(tmp_path / "lfw.bin", [png(i) for i in range(4)], [True, False])
     assert "2 pairs (1 same)" in check_dataset(tmp_path / "lfw.bin")
-    assert "4 images, 2 templates, 2 pairs (1 genuine)" in check_dataset(make_ijb(tmp_path / "IJBC"))
+    assert "4 images, 2 templates, 2 pairs (1 genuine), 1:N 2 gallery and 2 probe templates" in check_dataset(
+        make_ijb(tmp_path / "IJBC"))
+    gallery = meta_paths(tmp_path / "IJBC", "IJBC")["gallery_2"]
+    gallery.write_text(gallery.read_text().replace("\n2,8,", "\n3,8,"))
+    with pytest.raises(ValueError, match=r"ijbc_1N_gallery_G2\.csv:2: template 3 has no images"):
+        check_dataset(tmp_path / "IJBC")
+    with pytest.raises(ValueError, match=r"gallery_templates is 2, the complete dataset has 3531"):
+        check_dataset(make_ijb(tmp_path / "IJBC2"), expect={"gallery_templates": 3531})
     with pytest.raises(ValueError, match="pairs is 2, the complete dataset has 6000"):
         check_dataset(tmp_path / "lfw.bin", expect={"pairs": 6000})
     (tmp_path / "train" / "property").write_text("2,16,16\n")
@@ -202,6 +211,8 @@ def test_preflight_reports_what_to_put_where(tmp_path: Path) -> None:
     assert len(problems) == 3
     assert problems[0].startswith("ms1mv3: ") and str(root / "train") in problems[0]
     assert str(root / "val" / "lfw.bin") in problems[1] and "NIST" in problems[2]
+    assert all(name in problems[2] for name in ("ijbc_1N_gallery_G1.csv", "ijbc_1N_gallery_G2.csv",
+                                                "ijbc_1N_probe_mixed.csv"))
     make_training_set(root / "train")
     write_bin(root / "val" / "lfw.bin", [png(i) for i in range(4)], [True, False])
     make_ijb(root / "IJBC")
@@ -209,6 +220,8 @@ def test_preflight_reports_what_to_put_where(tmp_path: Path) -> None:
     assert len(strict) == 1 and "num_classes is 3, the complete dataset has 93431" in strict[0]
     (root / "MANIFEST.json").write_text("{}")
     assert preflight(["ms1mv3", "lfw", "IJBC"], root) == []
+    meta_paths(root / "IJBC", "IJBC")["probe"].unlink()
+    assert preflight(["IJBC"], root)[0].startswith(f"IJBC: {meta_paths(root / 'IJBC', 'IJBC')['probe']}: missing")
     (root / "val" / "lfw.bin").write_bytes(b"GIF89a")
     assert "not a pickle" in preflight(["lfw"], root)[0]
 

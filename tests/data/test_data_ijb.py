@@ -7,7 +7,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from x2softmax.data.ijb import load_ijb_suite, meta_paths, write_ijb_meta
+from x2softmax.data.ijb import (load_identification_lists, load_ijb_suite, meta_paths, write_identification_meta,
+                              write_ijb_meta)
 
 NAMES = [f"{i}.jpg" for i in range(6)]
 TEMPLATES = [1, 1, 2, 2, 5, 5]
@@ -74,3 +75,48 @@ def test_missing_files_and_bad_suite(tmp_path: Path) -> None:
         load_ijb_suite(tmp_path, "IJBC")
     with pytest.raises(ValueError, match="unknown IJB suite"):
         meta_paths(tmp_path, "IJBA")
+
+
+LISTS = {"gallery_1": ([1], [100]), "gallery_2": ([2], [200]), "probe": ([5], [100])}
+
+
+def write_lists(root: Path, suite: str = "IJBC") -> None:
+    write_identification_meta(root, suite, LISTS, NAMES, TEMPLATES)
+
+
+def test_identification_lists_round_trip(tmp_path: Path) -> None:
+    write_lists(tmp_path, "IJBB")
+    paths = meta_paths(tmp_path, "IJBB")
+    assert [paths[k].name for k in ("gallery_1", "gallery_2", "probe")] == [
+        "ijbb_1N_gallery_S1.csv", "ijbb_1N_gallery_S2.csv", "ijbb_1N_probe_mixed.csv"]
+    assert meta_paths(tmp_path, "IJBC")["gallery_2"].name == "ijbc_1N_gallery_G2.csv"
+    assert paths["probe"].read_text().splitlines() == ["TEMPLATE_ID,SUBJECT_ID,FILENAME", "5,100,4.jpg", "5,100,5.jpg"]
+    lists = load_identification_lists(tmp_path, "IJBB", np.array([1, 2, 5]))
+    np.testing.assert_array_equal(lists.gallery_1[0], [1, 1])
+    np.testing.assert_array_equal(lists.probe[1], [100, 100])
+
+
+@pytest.mark.parametrize(
+    ("which", "edit", "message"),
+    [
+        ("probe", lambda t: t + "7,100,x.jpg\n", r"probe_mixed\.csv:4: template 7 has no images in ijbc_face_tid_mid"),
+        ("probe", lambda t: t.replace("5,100,5.jpg", "5,abc,5.jpg"), r"probe_mixed\.csv:3: template id and subject"),
+        ("gallery_2", lambda t: t + "1,300,0.jpg\n", r"gallery_G2\.csv:4: template 1 is also in ijbc_1N_gallery_G1"),
+        ("gallery_1", lambda t: t.splitlines(keepends=True)[0], r"gallery_G1\.csv: no template rows"),
+        ("gallery_1", lambda t: "", r"gallery_G1\.csv: no template rows"),
+        ("gallery_1", lambda t: "TEMPLATE_ID\n1\n", r"gallery_G1\.csv:2: expected template id and subject id"),
+    ],
+)
+def test_bad_identification_lists_report_file_and_line(tmp_path: Path, which: str, edit, message: str) -> None:
+    write_lists(tmp_path)
+    path = meta_paths(tmp_path, "IJBC")[which]
+    path.write_text(edit(path.read_text()))
+    with pytest.raises(ValueError, match=message):
+        load_identification_lists(tmp_path, "IJBC", np.array([1, 2, 5]))
+
+
+def test_missing_identification_list(tmp_path: Path) -> None:
+    write_lists(tmp_path)
+    meta_paths(tmp_path, "IJBC")["probe"].unlink()
+    with pytest.raises(FileNotFoundError, match=r"ijbc_1N_probe_mixed\.csv: IJB 1:N meta file not found"):
+        load_identification_lists(tmp_path, "IJBC")

@@ -13,7 +13,7 @@ import pytest
 from x2softmax.config import load_config
 from x2softmax.data import synthetic as S
 from x2softmax.data.images import decode_image
-from x2softmax.data.ijb import load_ijb_suite
+from x2softmax.data.ijb import load_identification_lists, load_ijb_suite
 from x2softmax.data.pairs import load_bin_images, load_bin_unique, read_bin
 from x2softmax.data.recordio import FaceRecordIO, load_face_arrays
 from x2softmax.io import file_sha256
@@ -243,6 +243,26 @@ def test_aligned_landmarks_lie_near_the_template() -> None:
     assert np.median(deviation) < 4.0 and deviation.max() < 20.0
     assert np.all(landmarks[:, 0, 0] < landmarks[:, 1, 0])  # left eye left of the right eye, as seen
     assert np.all(landmarks[:, 3, 0] < landmarks[:, 4, 0])
+
+
+def test_ijb_identification_lists(smoke: tuple[Path, dict]) -> None:
+    """Two disjoint galleries, one template per enrolled subject; every probe subject enrolled in exactly one;
+    every template of the 1:1 media list either a gallery or a probe template."""
+    root, manifest = smoke
+    for suite in IJB_SUITES:
+        meta = load_ijb_suite(root / suite, suite)
+        lists = load_identification_lists(root / suite, suite, np.unique(meta.template_ids))
+        g1 = dict(zip(*(a.tolist() for a in lists.gallery_1)))
+        g2 = dict(zip(*(a.tolist() for a in lists.gallery_2)))
+        probes = dict(zip(*(a.tolist() for a in lists.probe)))
+        assert not set(g1) & set(g2) and not set(g1.values()) & set(g2.values())
+        assert len(set(g1.values())) == len(g1) and len(set(g2.values())) == len(g2)
+        assert all((s in g1.values()) != (s in g2.values()) for s in probes.values())
+        assert sorted([*g1, *g2, *probes]) == np.unique(meta.template_ids).tolist()
+        assert manifest["counts"][suite]["identification"] == {"gallery_1": len(g1), "gallery_2": len(g2),
+                                                               "probe": len(probes)}
+        rows = (root / suite / "meta").glob("*_1N_*.csv")
+        assert len(list(rows)) == 3
 
 
 def test_manifest_records_config_counts_and_hashes(smoke: tuple[Path, dict]) -> None:

@@ -11,9 +11,10 @@ import pytest
 import torch
 
 from x2softmax.data.align import ARCFACE_TEMPLATE, align_ijb_suite
-from x2softmax.data.ijb import write_ijb_meta
+from x2softmax.data.ijb import write_identification_meta, write_ijb_meta
 from x2softmax.data.images import encode_image
 from x2softmax.data.pairs import write_bin
+from x2softmax.evaluate.identification import identification
 from x2softmax.evaluate.run import evaluate_model
 from x2softmax.evaluate.summary import COLUMNS
 from x2softmax.models import build_backbone
@@ -52,6 +53,8 @@ def setup(tmp_path: Path) -> dict[str, Path]:
     write_ijb_meta(suite_root, "IJBC", names, template_ids=[1, 1, 2, 2, 3, 3, 4, 4],
                    media_ids=[10, 10, 11, 12, 13, 13, 14, 15], landmarks=landmarks,
                    faceness=np.linspace(0.9, 1.0, 8), pairs=pairs)
+    write_identification_meta(suite_root, "IJBC", {"gallery_1": ([1], [100]), "gallery_2": ([2], [200]),
+                                                   "probe": ([3, 4], [100, 200])}, names, [1, 1, 2, 2, 3, 3, 4, 4])
     align_ijb_suite(suite_root, "IJBC", tmp_path / "aligned" / "IJBC", workers=1)
     return {"run_dir": run_dir, "data_root": data_root, "aligned": tmp_path / "aligned", "tmp": tmp_path}
 
@@ -67,7 +70,7 @@ def test_evaluate_model_end_to_end(setup):
     table = pd.read_csv(metrics_path)
     assert tuple(table.columns) == COLUMNS
     assert set(table["dataset"]) == {"lfw", "IJBC"}
-    assert set(table["protocol"]) == {"10fold", "oracle", "oracle_flip", "N1D1F2"}
+    assert set(table["protocol"]) == {"10fold", "oracle", "oracle_flip", "N1D1F2", "1N"}
     assert table["checkpoint"].astype(str).str.len().eq(12).all()
     lfw = table[table["dataset"] == "lfw"].set_index(["protocol", "metric"])["value"]
     for protocol in ("10fold", "oracle", "oracle_flip"):  # no ordering is claimed between the protocols
@@ -101,6 +104,19 @@ def test_evaluate_model_end_to_end(setup):
     with np.load(out_dir / "ijb_IJBC_scores.npz") as npz:
         assert npz["scores"].dtype == np.float32 and npz["scores"].shape == (6,)
         assert npz["labels"].tolist() == [1, 0, 0, 1, 0, 1]
+
+    # 1:N from the same embeddings: one mated and one non-mated probe per gallery; only FPIR 1 is measurable
+    ident = json.loads((out_dir / "ijb_IJBC_1N.json").read_text())
+    assert ident["probes"] == 2 and ident["tpir"][:4] == [None] * 4 and ident["gallery_names"] == {
+        "gallery_1": "G1", "gallery_2": "G2"}
+    one_n = table[table["protocol"] == "1N"].set_index("metric")
+    assert one_n.loc["rank_1_pct", "value"] == pytest.approx(100.0)  # a one-template gallery: rank 1 always
+    assert one_n.loc["tpir_at_fpir_1e-01_pct", "note"].startswith("not measurable: FPIR 1e-01 < 1/1 non-mated")
+    with np.load(out_dir / "ijb_IJBC_1N.npz") as npz:  # enough to re-check the rule from outside
+        again = identification(npz["probe/features"], npz["probe/subjects"],
+                               [(npz[f"{g}/features"], npz[f"{g}/subjects"]) for g in ("gallery_1", "gallery_2")])
+        assert npz["probe/templates"].tolist() == [3, 4] and npz["gallery_1/mated"].tolist() == [True, False]
+    assert again["rank_rate"] == ident["rank_rate"] and again["tpir"] == ident["tpir"]
 
     cached = sorted(cache.glob("*.npy"))
     assert len(cached) == 2  # lfw views and IJBC views

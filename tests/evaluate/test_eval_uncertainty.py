@@ -11,9 +11,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from x2softmax.data.ijb import write_ijb_meta
+from x2softmax.data.ijb import IDENTIFICATION_FILES, write_ijb_meta
+from x2softmax.evaluate.identification import SEARCH_FIELDS, identification
 from x2softmax.evaluate.ijb import tar_at_far
-from x2softmax.evaluate.summary import ijb_rows, write_metrics
+from x2softmax.evaluate.summary import identification_rows, ijb_rows, write_metrics
 from x2softmax.evaluate.uncertainty import (POWER_TARGETS, TABLES, UNSTABLE, optimistic_note, power_table,
                                             seed_verdict, uncertainty_tables, verdict, write_uncertainty)
 from x2softmax.evaluate.verification import cosine_similarities, evaluate_pairs
@@ -21,6 +22,21 @@ from x2softmax.evaluate.verification import cosine_similarities, evaluate_pairs
 N_PAIRS, N_TEMPLATES = 400, 80
 RUNS = {"x2softmax": ("x2softmax", 2048, 1.6), "x2softmax.seed2049": ("x2softmax", 2049, 1.7),
         "arcface": ("arcface", 2048, 0.3), "arcface.seed2049": ("arcface", 2049, 0.4), "softmax": ("softmax", 2048, 1.0)}
+
+
+def _identification(out: Path, rng: np.random.Generator, separation: float) -> dict:
+    """1:N results of 40 enrolled subjects (20 per gallery) and 120 probes, written as the evaluation job does."""
+    centres = rng.standard_normal((40, 8))
+    subjects = np.repeat(np.arange(40), 3)
+    probes = centres[subjects] + rng.standard_normal((120, 8)) / separation
+    galleries = [(centres[:20] + rng.standard_normal((20, 8)) / separation, np.arange(20)),
+                 (centres[20:] + rng.standard_normal((20, 8)) / separation, np.arange(20, 40))]
+    result = identification(probes, subjects, galleries)
+    arrays = {"probe/templates": np.arange(120)}
+    for key, name in zip(IDENTIFICATION_FILES[:2], ("G1", "G2")):
+        arrays.update({f"{key}/{f}": getattr(result["searches"][name], f) for f in SEARCH_FIELDS})
+    np.savez(out / "ijb_IJBC_1N.npz", **arrays)
+    return result
 
 
 def _project(root: Path, runs: dict[str, tuple[str, int, float]]) -> Path:
@@ -50,6 +66,8 @@ def _project(root: Path, runs: dict[str, tuple[str, int, float]]) -> Path:
         n_imp = int((t_labels == 0).sum())
         rows += [("IJBC", "N1D1F2", m, v, note) for m, v, note in ijb_rows(
             tar_at_far(ijb_scores, t_labels), {"1e-06": f"not measurable: < 1/{n_imp}", "1e-05": "x", "1e-04": "x"})]
+        rows += [("IJBC", "1N", m, v, note) for m, v, note in identification_rows(
+            _identification(out, rng, separation))]
         write_metrics([{"run": run, "loss": loss, "dataset": d, "protocol": p, "metric": m, "value": v,
                         "checkpoint": "c", "note": note} for d, p, m, v, note in rows], out / "metrics.csv")
         (root / "train" / run).mkdir(parents=True)
@@ -83,6 +101,27 @@ def test_intervals_bracket_the_point_values(tables):
     missing = ijb[ijb["value"].isna()]  # 2,4xx impostor pairs: FAR 1e-6 ... 1e-4 are not measurable
     assert set(missing["metric"]) == {"tar_at_far_1e-06_pct", "tar_at_far_1e-05_pct", "tar_at_far_1e-04_pct"}
     assert missing["note"].str.len().gt(0).all() and missing["ci_low"].isna().all()
+
+
+def test_identification_intervals(tables):
+    """1:N: rank-k and the measurable TPIRs with intervals over probe templates; FPIR 1e-4 ... 1e-2 (< 1/60
+    non-mated probes per gallery) missing with the reason; X2 - baseline rows on the same resampled probes."""
+    ident = tables["identification_intervals"]
+    assert set(ident["protocol"]) == {"1N"} and set(ident["run"]) == set(RUNS)
+    measured = ident[ident["value"].notna()]
+    assert set(measured["unit"]) == {"probe templates"}
+    assert set(measured["metric"]) == {"rank_1_pct", "rank_5_pct", "rank_10_pct", "tpir_at_fpir_1e-01_pct",
+                                       "tpir_at_fpir_1e+00_pct"}
+    assert (measured["ci_low"] <= measured["value"] + 1e-9).all()
+    assert (measured["value"] <= measured["ci_high"] + 1e-9).all()
+    missing = ident[ident["value"].isna()]
+    assert set(missing["metric"]) == {"tpir_at_fpir_1e-04_pct", "tpir_at_fpir_1e-03_pct", "tpir_at_fpir_1e-02_pct"}
+    assert missing["note"].str.startswith("not measurable: FPIR").all()
+    assert not tables["ijb_intervals"]["protocol"].eq("1N").any()
+    paired = tables["paired_comparisons"]
+    rank1 = paired[(paired["protocol"] == "1N") & (paired["metric"] == "rank_1_pct")]
+    assert set(rank1["baseline"]) == {"arcface", "softmax"}
+    assert rank1.set_index("baseline").loc["arcface", "verdict"] == "X2 better"
 
 
 def test_measurable_far(tables):

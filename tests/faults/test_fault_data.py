@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from x2softmax.data.ijb import write_ijb_meta
+from x2softmax.data.ijb import write_identification_meta, write_ijb_meta
 from x2softmax.data.images import encode_image
 from x2softmax.data.pairs import write_bin
 from x2softmax.data.recordio import write_face_recordio
@@ -171,6 +171,8 @@ def _ijb(root: Path) -> Path:
         (root / "loose_crop" / name).write_bytes(_png(i, 40))
     write_ijb_meta(root, "IJBC", names, [1] * 6 + [2] * 6, list(range(1, 13)), np.full((12, 5, 2), 20.0),
                    np.ones(12), np.array([[1, 2, 0], [1, 1, 1]]))
+    write_identification_meta(root, "IJBC", {"gallery_1": ([1], [7]), "gallery_2": ([2], [8]),
+                                             "probe": ([1, 2], [7, 8])}, names, [1] * 6 + [2] * 6)
     return root
 
 
@@ -199,6 +201,11 @@ IJB: dict[str, tuple[Callable[[Path], None], str]] = {
     "meta file truncated mid-line": (
         lambda r: next((r / "meta").glob("*5pts*")).write_text(
             next((r / "meta").glob("*5pts*")).read_text()[:40]), r"meta"),
+    "a 1:N list missing": (lambda r: (r / "meta" / "ijbc_1N_probe_mixed.csv").unlink(),
+                           r"ijbc_1N_probe_mixed\.csv: IJB 1:N meta file not found"),
+    "a 1:N list with a text subject id": (
+        lambda r: (r / "meta" / "ijbc_1N_gallery_G1.csv").write_text("TEMPLATE_ID,SUBJECT_ID\n1,seven\n"),
+        r"ijbc_1N_gallery_G1\.csv:2: template id and subject id must be integers"),
 }
 
 

@@ -14,6 +14,8 @@ import pytest
 import torch
 from filelock import FileLock
 
+from x2softmax.evaluate.identification import identification
+from x2softmax.evaluate.summary import identification_rows
 from x2softmax.losses import default_hparams
 from x2softmax.report.artifacts import NOTEBOOKS, figure_paths, table_paths
 from x2softmax.train.health import run_health, write_run_health
@@ -92,14 +94,17 @@ def _write_margins(out: Path) -> None:
 def _write_uncertainty(out: Path, summary: pd.DataFrame) -> None:
     """Well-formed uncertainty tables (the layout of x2softmax.evaluate.uncertainty) around the summary's values."""
     out.mkdir(parents=True, exist_ok=True)
-    rows = summary[summary["metric"].isin(["accuracy_pct"]) | summary["metric"].str.startswith("tar_at_far")]
+    rows = summary[summary["metric"].isin(["accuracy_pct"]) | summary["metric"].str.startswith("tar_at_far")
+                   | (summary["protocol"] == "1N")]
     rows = rows.assign(base_run=rows["run"], seed=2048, ci_low=rows["value"] - 2.0, ci_high=rows["value"] + 1.5,
                        replicates=1000, far=pd.to_numeric(rows["metric"].str.extract(r"tar_at_far_(.+)_pct")[0]))
     columns = ["run", "base_run", "loss", "seed", "dataset", "protocol", "metric", "value", "ci_low", "ci_high",
                "replicates", "unit", "note", "far"]
-    is_ijb = rows["dataset"].isin(SUITES)
-    rows[~is_ijb].assign(unit="pairs within folds")[columns].to_csv(out / "verification_intervals.csv", index=False)
+    is_ijb, is_1n = rows["dataset"].isin(SUITES) & (rows["protocol"] != "1N"), rows["protocol"] == "1N"
+    rows[~is_ijb & ~is_1n].assign(unit="pairs within folds")[columns].to_csv(out / "verification_intervals.csv",
+                                                                             index=False)
     rows[is_ijb].assign(unit="templates")[columns].to_csv(out / "ijb_intervals.csv", index=False)
+    rows[is_1n].assign(unit="probe templates")[columns].to_csv(out / "identification_intervals.csv", index=False)
     seeds = rows.assign(seeds="2048", n_seeds=rows["value"].notna().astype(int), mean=rows["value"], std=np.nan,
                         spread=np.nan)
     seeds = seeds.assign(rank=seeds.groupby(["dataset", "protocol", "metric"])["mean"].rank(ascending=False,
@@ -127,6 +132,20 @@ def _unit(x: np.ndarray) -> np.ndarray:
     return x / np.linalg.norm(x, axis=1, keepdims=True)
 
 
+def _fake_identification(rng: np.random.Generator, out: Path, suite: str) -> dict:
+    """A real 1:N result (x2softmax.evaluate.identification) on random features: 20 subjects in two galleries, 3 probes
+    each (30 non-mated searches per gallery: FPIR 1e-2 and below not measurable); written as the evaluation job."""
+    centres = _unit(rng.normal(size=(20, 16)))
+    subjects = np.repeat(np.arange(20), 3)
+    probes = _unit(centres[subjects] + 0.9 * rng.normal(size=(60, 16)))
+    galleries = [(_unit(centres[ids] + 0.5 * rng.normal(size=(10, 16))), ids)
+                 for ids in (np.arange(10), np.arange(10, 20))]
+    result = identification(probes, subjects, galleries)
+    del result["searches"]
+    (out / f"ijb_{suite}_1N.json").write_text(json.dumps({"dataset": suite, **result}))
+    return result
+
+
 def build_fake_results(root: Path, seed: int = 0) -> dict[str, dict]:
     """Write a fake results tree under root/results and return the papermill parameters of every notebook."""
     rng = np.random.default_rng(seed)
@@ -149,6 +168,7 @@ def build_fake_results(root: Path, seed: int = 0) -> dict[str, dict]:
 
     all_runs = RUNS + list(ABLATIONS)
     rows = []
+    notes: dict[tuple[str, str, str], str] = {}
     for run in all_runs:
         loss = ABLATIONS[run]["loss"] if run in ABLATIONS else run
         for ds in DATASETS:
@@ -162,6 +182,9 @@ def build_fake_results(root: Path, seed: int = 0) -> dict[str, dict]:
             scores = np.clip(rng.normal(0.1 + 0.5 * labels, 0.15), -1, 1).astype(np.float32)
             (results / "eval" / run).mkdir(parents=True, exist_ok=True)
             np.savez(results / "eval" / run / f"ijb_{suite}_scores.npz", scores=scores, labels=labels)
+            one_n = identification_rows(_fake_identification(rng, results / "eval" / run, suite))
+            rows += [(run, loss, suite, "1N", metric, value) for metric, value, _ in one_n]
+            notes.update({(run, suite, metric): note for metric, _, note in one_n if note})
         train = results / "train" / run
         train.mkdir(parents=True, exist_ok=True)
         lines = [{"step": s, "epoch": s // 20, "loss": 10 * np.exp(-s / 30) + rng.random(), "acc": 1 - np.exp(-s / 30),
@@ -191,6 +214,9 @@ def build_fake_results(root: Path, seed: int = 0) -> dict[str, dict]:
     not_measurable = summary["metric"] == "tar_at_far_1e-06_pct"  # as with fewer than 1e6 impostor pairs
     summary.loc[not_measurable, "value"] = np.nan
     summary.loc[not_measurable, "note"] = "not measurable: FAR 1e-06 < 1/2700 impostor pairs (3.70e-04)"
+    for (run, suite, metric), note in notes.items():  # 1:N FPIRs below 1 / non-mated probes
+        summary.loc[(summary["run"] == run) & (summary["dataset"] == suite) & (summary["metric"] == metric),
+                    "note"] = note
     (results / "summary").mkdir(parents=True, exist_ok=True)
     summary.to_csv(results / "summary" / "metrics.csv", index=False)
     _write_uncertainty(results / "uncertainty", summary)

@@ -27,6 +27,10 @@ def _paired_rows():
         ("cosface", "IJBC", "N1D1F2", "tar_at_far_1e-02_pct", "2048", 0.0, -1.0, 1.0, "no detectable difference",
          0.0, 0.0),
         ("x2_a-0.5", "lfw", "10fold", "accuracy_pct", "2048 2049", 0.2, -3.0, 3.5, "unstable over seeds", -2.9, 3.1),
+        ("arcface", "IJBC", "1N", "rank_1_pct", "2048", 2.0, 0.5, 3.5, "X2 better", 2.0, 2.0),
+        ("arcface", "IJBC", "1N", "tpir_at_fpir_1e-02_pct", "2048", -1.0, -2.0, 0.5, "no detectable difference",
+         -1.0, -1.0),
+        ("x2_a-0.5", "IJBC", "1N", "rank_1_pct", "2048", 2.0, 0.5, 3.5, "X2 better", 2.0, 2.0),
     ]
 
 
@@ -78,7 +82,9 @@ def _linked_row(root: Path, row: pd.Series) -> pd.Series:
 def test_every_verdict_recomputes_from_the_table_it_links(project):
     _health(project)
     table = claims.claims_table(project / "reports", project / "results", CONFIG)
-    assert len(table) == 1 + 2 + 5  # margin; toy 2-D, 3-D; arcface/cosface on lfw and IJBC; the ablation on lfw
+    # margin; toy 2-D, 3-D; arcface/cosface on lfw and IJBC; arcface at 1:N (rank-1; the ablation's 1:N row is not a
+    # claim); the ablation on lfw
+    assert len(table) == 1 + 2 + 4 + 1 + 1
     for _, row in table.iterrows():
         linked = _linked_row(project, row)
         if row["benchmark"] == "analysis":
@@ -92,7 +98,12 @@ def test_every_verdict_recomputes_from_the_table_it_links(project):
             assert row["verdict"] == EXPECTED[linked["verdict"]]
             assert (row["effect"], row["ci_low"], row["ci_high"]) == (linked["difference"], linked["ci_low"],
                                                                       linked["ci_high"])
-    ijb = table[table["benchmark"] == "IJBC"].set_index("subject")["metric"]
+    one_n = table[table["claim"] == claims.IDENTIFICATION_CLAIM]
+    assert one_n["subject"].tolist() == ["arcface"] and one_n["metric"].iloc[0] == "rank_1_pct (1N), X2 − arcface"
+    assert one_n["verdict"].iloc[0] == "holds"
+    assert table["claim"].tolist().index(claims.IDENTIFICATION_CLAIM) > table["claim"].tolist().index(
+        claims.BASELINE_CLAIM)
+    ijb = table[(table["benchmark"] == "IJBC") & (table["claim"] == claims.BASELINE_CLAIM)].set_index("subject")["metric"]
     assert ijb["arcface"].startswith("tar_at_far_1e-04_pct") and ijb["cosface"].startswith("tar_at_far_1e-02_pct")
     lfw = table[table["benchmark"] == "lfw"].set_index("subject")
     assert lfw.loc["x2_a-0.5", "claim"] == "the default X2 beats the ablation"

@@ -108,6 +108,12 @@ def test_reader_layouts_pivot_seeds_and_comparisons_by_data_set():
     cells = unc.paired_layout(unc.paired_table(unstable, ["IJBC"]))["IJBC"].tolist()
     assert cells[1] == "1.00 [−0.50, 2.00] unstable over seeds (seeds −1.50 … 3.00)"
     assert cells[2] == "−2.00 [−3.00, −1.00] worse"
+    one_n = raw.iloc[:2].assign(protocol="1N", metric=["tpir_at_fpir_1e-02_pct", "rank_1_pct"])
+    mixed = unc.paired_layout(unc.paired_table(pd.concat([one_n, raw]), ["IJBC"]))  # 1:1 next to 1:N: both keys
+    assert list(mixed.columns) == ["baseline", "seeds", "protocol", "metric", "IJBC"]
+    assert mixed[["protocol", "metric"]].values.tolist() == [["1N", "TPIR@1e-02"], ["1N", "rank-1"],
+                                                             ["N1D1F2", "TAR@1e-06"], ["N1D1F2", "TAR@1e-03"],
+                                                             ["N1D1F2", "TAR@1e-02"]]
 
 
 def test_ablation_intervals_turn_x2_minus_ablation_round():

@@ -34,6 +34,9 @@ def test_paper_preset_plans_every_loss_on_gpus(project: Path) -> None:
 def test_paper_dry_run_prints_gpu_requests(project: Path) -> None:
     proc = snakemake(project, "-n", "--configfile", "config/presets/paper.yaml")
     assert "gpu=1" in proc.stdout + proc.stderr
+    for output in ("results/eval/x2softmax/ijb_IJBC_1N.json", "results/eval/x2softmax/ijb_IJBB_1N.npz",
+                   "results/uncertainty/identification_intervals.csv"):  # IJB 1:N on every run and suite
+        assert output in proc.stdout + proc.stderr
 
 
 def test_invalid_config_value_names_the_key(project: Path, tmp_path: Path) -> None:

@@ -122,6 +122,39 @@ def test_reported_tar_equals_the_reference_reading_of_each_runs_scores(smoke_pro
     assert checked >= 2 * len(RUNS)
 
 
+def test_reported_1n_equals_the_reference_on_each_runs_saved_features(smoke_project: Path) -> None:
+    """Acceptance: every run's 1:N cells (rank-k, TPIR at each measurable FPIR) equal the transcription of
+    insightface's evaluation_1N / run_model_test_1N on the template features the run saved; both suites, every run;
+    the page shows the table and both figures."""
+    import numpy as np
+    from reference_identification import run_1n
+
+    metrics = pd.read_csv(smoke_project / "results/summary/metrics.csv", keep_default_na=False)
+    one_n = metrics[metrics["protocol"] == "1N"].set_index(["run", "dataset", "metric"])
+    checked = 0
+    for run in RUNS:
+        for suite in ("IJBB", "IJBC"):
+            with np.load(smoke_project / f"results/eval/{run}/ijb_{suite}_1N.npz") as npz:
+                feats = {k: (npz[f"{k}/features"].astype(np.float64), npz[f"{k}/subjects"])
+                         for k in ("probe", "gallery_1", "gallery_2")}
+            fpirs = [1e-4, 1e-3, 1e-2, 1e-1, 1.0]
+            ref = run_1n(*feats["probe"], *feats["gallery_1"], *feats["gallery_2"], fpirs)
+            for k in (1, 5, 10):
+                assert float(one_n.loc[(run, suite, f"rank_{k}_pct"), "value"]) == pytest.approx(
+                    100.0 * ref[f"top_{k}"], abs=1e-9)
+            for fpir, tpir in zip(fpirs, ref["mean_tpir"]):
+                cell = one_n.loc[(run, suite, f"tpir_at_fpir_{fpir:.0e}_pct")]
+                if cell["value"] == "":
+                    assert cell["note"].startswith("not measurable: FPIR")
+                else:
+                    assert float(cell["value"]) == pytest.approx(100.0 * tpir, abs=1e-9)
+                    checked += 1
+    assert checked >= 2 * len(RUNS)
+    page = (smoke_project / "reports/04_ijb.html").read_text(encoding="utf-8")
+    assert all(f'id="{stem}"' in page for stem in ("04_identification", "04_identification_tpir_fpir",
+                                                   "04_identification_cmc"))
+
+
 def test_adding_a_seed_trains_only_that_seeds_jobs(smoke_project: Path, tmp_path: Path) -> None:
     extra = tmp_path / "seed.yaml"
     extra.write_text(yaml.safe_dump({"seeds": {"extra": [2049, 2050], "runs": ["x2softmax", "arcface"]}}))

@@ -166,7 +166,7 @@ def train_files():
 
 
 def suite_meta(suite):
-    """The three meta files of an IJB suite in the data root (named by x2softmax.data.ijb.meta_paths)."""
+    """The six meta files (1:1 and 1:N) of an IJB suite in the data root (named by x2softmax.data.ijb.meta_paths)."""
     return [str(path) for path in meta_paths(Path(DATA) / suite, suite).values()]
 
 

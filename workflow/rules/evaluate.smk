@@ -1,12 +1,13 @@
-# Evaluation: pair verification (10-fold and oracle protocols) and IJB 1:1 per run, then one tidy table, then the
-# uncertainty tables over every run.
+# Evaluation: pair verification (10-fold and oracle protocols), IJB 1:1 and IJB 1:N (from the same template features)
+# per run, then one tidy table, then the uncertainty tables over every run.
 
 # The modules one evaluation job runs (the bootstrap and uncertainty modules only rerun the uncertainty job).
-EVALUATE_CODE = [f"evaluate/{m}.py" for m in ("__init__", "embed", "ijb", "run", "summary", "verification")]
+EVALUATE_CODE = [f"evaluate/{m}.py" for m in ("__init__", "embed", "identification", "ijb", "run", "summary",
+                                               "verification")]
 
 
 rule evaluate:
-    """Embeddings of every benchmark and IJB suite, verification accuracy and TAR@FAR for one run."""
+    """Embeddings of every benchmark and IJB suite, verification accuracy, TAR@FAR and 1:N for one run."""
     input:
         backbone="results/train/{run}/backbone.pt",
         summary="results/train/{run}/summary.json",
@@ -21,6 +22,7 @@ rule evaluate:
         pair_scores="results/eval/{run}/verification_scores.npz",
         ijb=expand("results/eval/{{run}}/ijb_{suite}.json", suite=SUITES),
         scores=expand("results/eval/{{run}}/ijb_{suite}_scores.npz", suite=SUITES),
+        identification=expand("results/eval/{{run}}/ijb_{suite}_1N.{ext}", suite=SUITES, ext=("json", "npz")),
     params:
         loss=lambda wildcards: run_loss(wildcards.run),
         benchmarks=",".join(BENCHMARKS),
@@ -71,10 +73,12 @@ rule uncertainty:
         metrics=expand("results/eval/{run}/metrics.csv", run=RUNS),
         scores=expand("results/eval/{run}/verification_scores.npz", run=RUNS),
         ijb=expand("results/eval/{run}/ijb_{suite}_scores.npz", run=RUNS, suite=SUITES),
+        identification=expand("results/eval/{run}/ijb_{suite}_1N.npz", run=RUNS, suite=SUITES),
         summaries=expand("results/train/{run}/summary.json", run=RUNS),
         backbones=expand("results/train/{run}/backbone.pt", run=RUNS),  # byte-identical ones: "identical networks"
         meta=[data_inputs("ijb", s) for s in SUITES],
-        code=code("evaluate/uncertainty.py", "evaluate/bootstrap.py", "evaluate/coverage.py"),
+        code=code("evaluate/uncertainty.py", "evaluate/bootstrap.py", "evaluate/coverage.py",
+                  "evaluate/identification.py"),
     output:
         expand("results/uncertainty/{table}.csv", table=UNCERTAINTY_TABLES),
     params:

@@ -22,6 +22,7 @@ NOTEBOOK_INPUTS = {
     + expand("results/train/{run}/summary.json", run=LOSS_RUNS),
     "04_ijb": [SUMMARY_CSV, REFERENCE, RUN_HEALTH_CSV] + UNCERTAINTY
     + expand("results/eval/{run}/ijb_{suite}_scores.npz", run=LOSS_RUNS, suite=SUITES)
+    + expand("results/eval/{run}/ijb_{suite}_1N.json", run=LOSS_RUNS, suite=SUITES)
     + expand("results/train/{run}/summary.json", run=LOSS_RUNS),
     "05_training": expand("results/train/{run}/{f}", run=RUNS, f=("metrics.jsonl", "summary.json"))
     + expand("results/benchmarks/train_{run}.tsv", run=RUNS) + [RUN_HEALTH_CSV],

@@ -98,7 +98,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--gpus", type=int, default=1, help="GPUs to lease (>1 launches torchrun); CPU if none")
     p.set_defaults(func=cmd_train)
 
-    p = sub.add_parser("evaluate", help="verification benchmarks and IJB 1:1 for one model")
+    p = sub.add_parser("evaluate", help="verification benchmarks and IJB 1:1 and 1:N for one model")
     p.add_argument("--model", required=True, help="backbone.pt of this project or an arcface_torch state_dict")
     p.add_argument("--backbone", default=None, help="architecture for a bare state_dict (e.g. r50)")
     p.add_argument("--run", default=None)

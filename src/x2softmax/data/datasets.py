@@ -20,7 +20,7 @@ import yaml
 from tqdm import tqdm
 
 from x2softmax.data.archives import download, extract_archive, gdrive_download, integrity_problem
-from x2softmax.data.ijb import load_ijb_suite, meta_paths
+from x2softmax.data.ijb import load_identification_lists, load_ijb_suite, meta_paths
 from x2softmax.data.images import decode_image
 from x2softmax.data.pairs import read_bin
 from x2softmax.data.recordio import MAGIC, FaceRecordIO, read_property, unpack_header
@@ -150,16 +150,20 @@ def _check_ijb(path: Path, expect: dict | None, sample: int | None) -> str:
         raise ValueError(f"{crop}: {len(absent)} of {len(suite.names)} listed images missing (first: {absent[0]})")
     _decode_all(_indices(len(suite.names), sample),
                 lambda i: decode_image(suite.image_path(i).read_bytes(), source=str(suite.image_path(i))), crop.name)
+    lists = load_identification_lists(path, suite_name, np.unique(suite.template_ids))
     found = {
         "images": len(suite.names),
         "templates": len(np.unique(suite.template_ids)),
         "pairs": len(suite.labels),
         "genuine": int(suite.labels.sum()),
+        "gallery_templates": len(np.unique(lists.gallery_1[0])) + len(np.unique(lists.gallery_2[0])),
+        "probe_templates": len(np.unique(lists.probe[0])),
     }
     _compare(path, found, expect)
     return (
         f"{path}: {suite_name} suite, {found['images']} images, {found['templates']} templates, {found['pairs']} pairs "
-        f"({found['genuine']} genuine), {_decoded(found['images'], sample)}"
+        f"({found['genuine']} genuine), 1:N {found['gallery_templates']} gallery and {found['probe_templates']} "
+        f"probe templates, {_decoded(found['images'], sample)}"
     )
 
 

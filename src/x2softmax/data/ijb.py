@@ -1,4 +1,10 @@
-"""IJB-B / IJB-C 1:1 meta files (insightface IJB_release layout): write, parse and cross-validate."""
+"""IJB-B / IJB-C meta files (insightface IJB_release layout): write, parse and cross-validate.
+
+1:1: `{suite}_face_tid_mid.txt`, `{suite}_name_5pts_score.txt`, `{suite}_template_pair_label.txt` (space separated).
+1:N: two galleries and the mixed probes (`ijbc_1N_gallery_G1.csv`, `..._G2.csv`, `ijbc_1N_probe_mixed.csv`; IJB-B:
+`ijbb_1N_gallery_S1.csv`, `..._S2.csv`, `ijbb_1N_probe_mixed.csv`): CSV with one header row, template id and
+subject id in the first two columns, several rows per template (insightface ``extract_gallery_prob_data``).
+"""
 
 from __future__ import annotations
 
@@ -41,14 +47,22 @@ def _prefix(suite: str) -> str:
     return suite.lower()
 
 
+IDENTIFICATION_FILES = ("gallery_1", "gallery_2", "probe")  # meta_paths' keys of the three 1:N files
+_GALLERY_NAMES = {"ijbb": ("S1", "S2"), "ijbc": ("G1", "G2")}
+
+
 def meta_paths(root: Path, suite: str) -> dict[str, Path]:
-    """The three 1:1 meta files of a suite: `tid_mid`, `5pts` and `pairs`."""
+    """The six meta files of a suite: 1:1 `tid_mid`, `5pts`, `pairs`; 1:N `gallery_1`, `gallery_2`, `probe`."""
     prefix = _prefix(suite)
     meta = Path(root) / "meta"
+    first, second = _GALLERY_NAMES[prefix]
     return {
         "tid_mid": meta / f"{prefix}_face_tid_mid.txt",
         "5pts": meta / f"{prefix}_name_5pts_score.txt",
         "pairs": meta / f"{prefix}_template_pair_label.txt",
+        "gallery_1": meta / f"{prefix}_1N_gallery_{first}.csv",
+        "gallery_2": meta / f"{prefix}_1N_gallery_{second}.csv",
+        "probe": meta / f"{prefix}_1N_probe_mixed.csv",
     }
 
 
@@ -192,3 +206,74 @@ def load_ijb_suite(root: Path, suite: str) -> IJBSuite:
         root=root,
         suite=suite.upper(),
     )
+
+
+@dataclass
+class IdentificationLists:
+    """A suite's 1:N lists, rows as in the files: template id and subject id per row (int64 [R] each)."""
+
+    gallery_1: tuple[np.ndarray, np.ndarray]
+    gallery_2: tuple[np.ndarray, np.ndarray]
+    probe: tuple[np.ndarray, np.ndarray]
+
+
+def write_identification_meta(root: Path, suite: str, lists: dict[str, tuple[np.ndarray, np.ndarray]],
+                              images: Sequence[str], template_ids: np.ndarray) -> None:
+    """Write the three 1:N CSVs (key of IDENTIFICATION_FILES -> (template ids, subject ids)): one row per image
+    of each template (TEMPLATE_ID,SUBJECT_ID,FILENAME), in the real files' layout."""
+    paths = meta_paths(root, suite)
+    by_template: dict[int, list[str]] = {}
+    for name, template in zip(images, np.asarray(template_ids, dtype=np.int64).tolist()):
+        by_template.setdefault(template, []).append(name)
+    for key in IDENTIFICATION_FILES:
+        templates, subjects = (np.asarray(a, dtype=np.int64) for a in lists[key])
+        lines = ["TEMPLATE_ID,SUBJECT_ID,FILENAME\n"]
+        for t, s in zip(templates.tolist(), subjects.tolist()):
+            lines += [f"{t},{s},{name}\n" for name in by_template[t]]
+        atomic_write_text(paths[key], "".join(lines))
+
+
+def _read_list(path: Path) -> tuple[np.ndarray, np.ndarray]:
+    """(template ids, subject ids) of a 1:N CSV: one header row, integers in the first two columns."""
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: IJB 1:N meta file not found")
+    try:
+        table = pd.read_csv(path, sep=",", skiprows=1, header=None, dtype=str, keep_default_na=False, engine="c")
+    except pd.errors.EmptyDataError:
+        raise ValueError(f"{path}: no template rows (expected a header row, then template id, subject id rows)") from None
+    except (pd.errors.ParserError, ValueError) as err:
+        raise ValueError(f"{path}: not a comma-separated table ({str(err).strip()})") from None
+    if len(table) == 0:
+        raise ValueError(f"{path}: no template rows (expected a header row, then template id, subject id rows)")
+    if table.shape[1] < 2:
+        raise ValueError(f"{path}:2: expected template id and subject id in the first two comma-separated columns")
+    table = table.iloc[:, :2]
+    values = table.apply(lambda col: pd.to_numeric(col.str.strip(), errors="coerce"))
+    ints = values.round()
+    bad = (values.isna() | (values != ints)).any(axis=1).to_numpy()
+    if bad.any():
+        line = int(np.argmax(bad))
+        raise ValueError(f"{path}:{line + 2}: template id and subject id must be integers, got "
+                         f"{','.join(table.iloc[line].tolist())!r}")
+    return ints[0].to_numpy(dtype=np.int64), ints[1].to_numpy(dtype=np.int64)
+
+
+def load_identification_lists(root: Path, suite: str, known_templates: np.ndarray | None = None
+                              ) -> IdentificationLists:
+    """Parse a suite's three 1:N CSVs; check the galleries are disjoint and (given the 1:1 media list's template
+    ids) that every listed template has images."""
+    paths = meta_paths(Path(root), suite)
+    lists = {key: _read_list(paths[key]) for key in IDENTIFICATION_FILES}
+    shared = np.intersect1d(lists["gallery_1"][0], lists["gallery_2"][0])
+    if len(shared):
+        line = int(np.argmax(np.isin(lists["gallery_2"][0], shared))) + 2
+        raise ValueError(f"{paths['gallery_2']}:{line}: template {shared[0]} is also in {paths['gallery_1'].name} "
+                         "(the two galleries must be disjoint)")
+    if known_templates is not None:
+        for key in IDENTIFICATION_FILES:
+            unknown = ~np.isin(lists[key][0], known_templates)
+            if unknown.any():
+                line = int(np.argmax(unknown)) + 2
+                raise ValueError(f"{paths[key]}:{line}: template {lists[key][0][line - 2]} has no images in "
+                                 f"{paths['tid_mid'].name}")
+    return IdentificationLists(**lists)

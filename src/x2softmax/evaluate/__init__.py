@@ -1,4 +1,4 @@
-"""Evaluation: embedding extraction, pair verification protocols, IJB-B/C 1:1, the tidy summary table."""
+"""Evaluation: embedding extraction, pair verification protocols, IJB-B/C 1:1 and 1:N, the tidy summary table."""
 
 from __future__ import annotations
 

@@ -24,6 +24,10 @@ that differences between runs are paired.
   covers every bin (and, with a single bin, the total over all pairs). Integer-exact: float32 row sums while
   (largest pair count) x (number of templates) < 2^24, else float64; products and bin sums likewise in float32
   while (most pairs of a bin) x (largest weight)^2 < 2^24, else float64.
+- IJB 1:N: the unit is the probe template (`identification_boot`); the galleries stay fixed. A replicate is the
+  reference rule on the probe set with each probe repeated as drawn: rank-k over the drawn probes, the threshold
+  read on the drawn non-mated maxima (index max(int(n f) - 1, 0) of the expanded descending list), TPIR over the
+  drawn mated probes (tests/evaluate/test_eval_bootstrap.py against the expanded reference).
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ from typing import NamedTuple
 import numpy as np
 import scipy.sparse as sp
 
+from x2softmax.evaluate.identification import GallerySearch
 from x2softmax.evaluate.ijb import tar_on_rocs
 from x2softmax.evaluate.verification import ACCURACY_THRESHOLDS, N_FOLDS, fold_cells, fold_sizes
 
@@ -321,6 +326,47 @@ def ijb_replicates(scores_by_run: Mapping[str, np.ndarray], labels: np.ndarray, 
                                  grids={"a": grids[a], "b": grids[b]})
         diffs[(a, b)] = crossed_design_correction(raw[a] - raw[b], pair["a"] - pair["b"])
     return per_run, diffs
+
+
+def identification_boot(searches: Sequence[GallerySearch], n_probes: int, weights: np.ndarray,
+                        fpirs: Sequence[float], ranks: Sequence[int]) -> dict[str, np.ndarray]:
+    """[B] replicates of the 1:N rates (fractions) under probe-template resampling (`weights` [B, P], shared by
+    every run): "rank_{k}" and "tpir_{i}" (the i-th FPIR), each replicate the reference rule on the probe set with
+    every probe repeated as often as drawn (x2softmax.evaluate.identification); NaN where a replicate draws no
+    mated or no non-mated probe of a gallery."""
+    w = np.asarray(weights, dtype=np.float64)
+    if w.shape[1] != n_probes:
+        raise ValueError(f"identification_boot: weights for {w.shape[1]} probes, the searches have {n_probes}")
+    total = w.sum(axis=1)
+    out = {f"rank_{k}": w @ sum((s.mated & (s.rank < k)).astype(np.float64) for s in searches) / total
+           for k in ranks}
+    tpirs = []
+    for search in searches:
+        non_mated = np.flatnonzero(~search.mated)
+        order = np.argsort(-search.best_other[non_mated], kind="stable")
+        descending = search.best_other[non_mated][order]
+        drawn = np.cumsum(w[:, non_mated[order]], axis=1)  # [B, n]: draws at or above each sorted score
+        n_drawn = drawn[:, -1]
+        mated = np.flatnonzero(search.mated)
+        correct = mated[search.positive[mated] > search.best_other[mated]]
+        ascending = np.argsort(search.positive[correct], kind="stable")
+        positive = search.positive[correct][ascending]
+        above = np.concatenate([np.cumsum(w[:, correct[ascending]][:, ::-1], axis=1)[:, ::-1],
+                                np.zeros((len(w), 1))], axis=1)  # [B, c + 1]: draws of positives from j up
+        mated_drawn = w[:, mated].sum(axis=1)
+        per_fpir = []
+        for fpir in fpirs:
+            index = np.maximum(np.floor(n_drawn * float(fpir)) - 1, 0)  # the reference's max(int(n f) - 1, 0)
+            position = np.minimum((drawn <= index[:, None]).sum(axis=1), len(descending) - 1)
+            threshold = descending[position]
+            count = np.searchsorted(positive, threshold, side="right")  # positives <= threshold: no hit
+            hits = np.take_along_axis(above, count[:, None], axis=1)[:, 0]
+            with np.errstate(invalid="ignore", divide="ignore"):
+                per_fpir.append(np.where((n_drawn > 0) & (mated_drawn > 0), hits / mated_drawn, np.nan))
+        tpirs.append(per_fpir)
+    for i in range(len(fpirs)):
+        out[f"tpir_{i}"] = np.mean([per_fpir[i] for per_fpir in tpirs], axis=0)
+    return out
 
 
 def percentile_interval(replicates: np.ndarray, level: float = 0.95) -> tuple[np.ndarray, np.ndarray]:

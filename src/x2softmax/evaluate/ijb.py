@@ -32,6 +32,7 @@ from x2softmax.data.align import load_aligned_store
 from x2softmax.data.ijb import load_ijb_suite
 from x2softmax.evaluate.curves import l2_normalize, roc_curve
 from x2softmax.evaluate.embed import cached_embeddings, embed_views, resolve_device, store_fingerprint
+from x2softmax.evaluate.identification import evaluate_identification
 from x2softmax.phases import reading
 from x2softmax.vocabulary import FARS, IJB_SUITES, far_key
 
@@ -218,7 +219,8 @@ def evaluate_ijb(model: torch.nn.Module, suite_root: Path, suite: str, aligned_d
                  batch_size: int = 256, device: str | torch.device = "auto", input_size: int | None = None,
                  cache_dir: Path | None = None, checkpoint_sha256: str | None = None,
                  progress: bool = False) -> dict[str, Any]:
-    """IJB 1:1 verification of a model on one suite: TAR@FAR, subsampled ROC, scores and labels."""
+    """IJB 1:1 verification of a model on one suite (TAR@FAR, subsampled ROC, scores and labels) and its 1:N
+    identification from the same embeddings (x2softmax.evaluate.identification)."""
     if suite not in IJB_SUITES:
         raise ValueError(f"unknown IJB suite {suite!r}; known: {', '.join(IJB_SUITES)}")
     parse_mode(mode)
@@ -245,6 +247,12 @@ def evaluate_ijb(model: torch.nn.Module, suite_root: Path, suite: str, aligned_d
         views = compute()
     feats = image_features(views[0], views[1], meta.faceness, mode)
     templates, tfeats = template_features(feats, meta.template_ids, meta.media_ids)
+    if mode != STANDARD_MODE:  # 1:N always takes the reference's N1D1F2 features (the same embeddings)
+        feats = image_features(views[0], views[1], meta.faceness, STANDARD_MODE)
+        tfeats_1n = template_features(feats, meta.template_ids, meta.media_ids)[1]
+    else:
+        tfeats_1n = tfeats
+    identified, identification_arrays = evaluate_identification(Path(suite_root), suite, templates, tfeats_1n)
     scores = pair_scores(tfeats, templates, meta.pairs)
     labels = np.asarray(meta.labels, dtype=np.uint8)
     fpr, tpr, _ = roc(scores, labels)
@@ -260,4 +268,5 @@ def evaluate_ijb(model: torch.nn.Module, suite_root: Path, suite: str, aligned_d
         "counts": {"images": len(names), "images_not_aligned": int((~index["ok"].astype(bool)).sum()),
                    "templates": len(templates), "pairs": len(labels), "genuine": int(labels.sum())},
         "scores": scores, "labels": labels,
+        "identification": identified, "identification_arrays": identification_arrays,
     }

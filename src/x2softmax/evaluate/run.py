@@ -1,8 +1,11 @@
-"""Evaluate one trained backbone: the .bin verification sets under each protocol and the IJB 1:1 suites.
+"""Evaluate one trained backbone: the .bin verification sets under each protocol and the IJB suites (1:1, 1:N).
 
 Writes into out_dir (docs/architecture.md, results layout): verification.json, verification_scores.npz (per set
 and protocol the per-pair score, "{set}/{protocol}", and "{set}/issame"), ijb_{suite}.json,
-ijb_{suite}_scores.npz and the tidy metrics.csv (see x2softmax.evaluate.summary for the metric names).
+ijb_{suite}_scores.npz, ijb_{suite}_1N.json (1:N results per gallery and combined, CMC and TPIR-FPIR curve),
+ijb_{suite}_1N.npz (per 1:N list "{list}/templates", "/subjects", "/features"; per gallery and probe "/mated",
+"/rank", "/positive", "/best_other": enough to re-check the rule) and the tidy metrics.csv (see
+x2softmax.evaluate.summary for the metric names).
 """
 
 from __future__ import annotations
@@ -18,12 +21,12 @@ from x2softmax.data.pair_store import load_pair_store
 from x2softmax.data.pairs import load_bin_unique
 from x2softmax.evaluate.embed import cached_embeddings, embed_views, resolve_device
 from x2softmax.evaluate.ijb import STANDARD_MODE, evaluate_ijb, parse_mode
-from x2softmax.evaluate.summary import ijb_rows, verification_rows, write_metrics
+from x2softmax.evaluate.summary import identification_rows, ijb_rows, verification_rows, write_metrics
 from x2softmax.evaluate.verification import protocol_scores, score_metrics
 from x2softmax.io import atomic_path, atomic_write_json, file_sha256
 from x2softmax.models import load_backbone
 from x2softmax.phases import reading
-from x2softmax.vocabulary import IJB_SUITES, PROTOCOLS
+from x2softmax.vocabulary import IDENTIFICATION, IJB_SUITES, PROTOCOLS
 
 PROTOCOL_DESCRIPTIONS = {
     "10fold": "insightface 10-fold: flip-summed embeddings, squared L2, thresholds 0:4:0.01, contiguous folds",
@@ -142,12 +145,19 @@ def evaluate_model(model_path: Path, out_dir: Path, *, run: str, loss: str, data
                               batch_size=batch_size, device=dev, input_size=input_size, cache_dir=cache_dir,
                               checkpoint_sha256=sha)
         scores, labels = result.pop("scores"), result.pop("labels")
+        identified, arrays = result.pop("identification"), result.pop("identification_arrays")
         result["description"] = "IJB 1:1 template verification (insightface eval_ijbc), TAR at the nearest FPR"
         atomic_write_json(out_dir / f"ijb_{suite}.json", {**header, **result})
         with atomic_path(out_dir / f"ijb_{suite}_scores.npz") as tmp, open(tmp, "wb") as fh:
             np.savez(fh, scores=scores.astype(np.float32), labels=labels.astype(np.uint8))
         add_rows(suite, ijb_mode, ijb_rows({float(k): v for k, v in result["tar_at_far"].items()},
                                            result["not_measurable"]))
+        identified["description"] = ("IJB 1:N open-set identification (insightface IJB_evals.py -N): rank-k over "
+                                     "all probes, TPIR at FPIR averaged over the two galleries")
+        atomic_write_json(out_dir / f"ijb_{suite}_1N.json", {**header, "dataset": suite, **identified})
+        with atomic_path(out_dir / f"ijb_{suite}_1N.npz") as tmp, open(tmp, "wb") as fh:
+            np.savez(fh, **arrays)
+        add_rows(suite, IDENTIFICATION, identification_rows(identified))
 
     metrics_path = out_dir / "metrics.csv"
     write_metrics(rows, metrics_path)

@@ -3,17 +3,20 @@
 Columns: run, loss, dataset, protocol, metric, value, checkpoint, note.
 
 - dataset: lfw, cfp_fp, agedb_30, calfw, cplfw, vgg2_fp, IJBB, IJBC.
-- protocol: "10fold" and "oracle" for the .bin sets; the IJB feature mode ("N1D1F2", ...) for IJB.
+- protocol: "10fold" and "oracle" for the .bin sets; the IJB feature mode ("N1D1F2", ...) for IJB 1:1, "1N" for
+  IJB 1:N identification.
 - metric names carry their unit; FARs are spelled with two exponent digits (``f"{far:.0e}"``), so
   reference_numbers.csv's ``TAR_at_FAR_1e-4_pct`` is ``tar_at_far_1e-04_pct`` here:
   ``accuracy_pct``, ``accuracy_std_pct`` (population std of the 10 fold accuracies), ``val_at_far_1e-03_pct``,
   ``far_at_val_threshold_pct`` (the FAR measured at the VAL threshold), ``embedding_norm`` (mean norm of the
   unnormalised f(x) and f(flip(x)), as insightface's XNorm), ``threshold_cos`` (the oracle cosine threshold),
-  ``tar_at_far_1e-06_pct`` ... ``tar_at_far_1e-01_pct``.
+  ``tar_at_far_1e-06_pct`` ... ``tar_at_far_1e-01_pct``; 1:N: ``rank_1_pct``, ``rank_5_pct``, ``rank_10_pct``,
+  ``tpir_at_fpir_1e-04_pct`` ... ``tpir_at_fpir_1e+00_pct``.
 - value: full precision; percentages are 100 x the fraction.
 - checkpoint: the first 12 hex digits of the sha256 of the evaluated backbone.pt.
-- note: empty, or why the value is missing (an empty value): a TAR or VAL at a FAR below 1 / (impostor pairs)
-  is "not measurable: ..." and is never shown as a number or compared with a published one.
+- note: empty, or why the value is missing (an empty value): a TAR or VAL at a FAR below 1 / (impostor pairs),
+  a TPIR at an FPIR below 1 / (non-mated probes) is "not measurable: ..." and is never shown as a number or
+  compared with a published one.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from typing import Any
 
 import pandas as pd
 
+from x2softmax.evaluate.identification import not_measurable_reason
 from x2softmax.io import atomic_path
 
 COLUMNS = ("run", "loss", "dataset", "protocol", "metric", "value", "checkpoint", "note")
@@ -63,6 +67,28 @@ def ijb_rows(tar_at_far: dict[float, float | None], not_measurable: dict[str, st
         missing = tar is None or math.isnan(tar)
         note = notes.get(f"{far:.0e}", "not measurable") if missing else ""
         rows.append((metric_at_far("tar", far), math.nan if missing else 100.0 * tar, note))
+    return rows
+
+
+def metric_at_fpir(fpir: float) -> str:
+    """Metric name of the 1:N TPIR at an FPIR in percent, e.g. 1e-2 -> "tpir_at_fpir_1e-02_pct"."""
+    return f"tpir_at_fpir_{fpir:.0e}_pct"
+
+
+def rank_metric(rank: int) -> str:
+    """Metric name of the 1:N rank-k identification rate in percent, e.g. 1 -> "rank_1_pct"."""
+    return f"rank_{rank}_pct"
+
+
+def identification_rows(result: dict[str, Any]) -> list[Row]:
+    """(metric, value, note) rows of an identification result: rank-k rates, then TPIR at each FPIR (missing
+    below 1 / non-mated probes, with the reason)."""
+    rows = [(rank_metric(int(k)), 100.0 * rate, "") for k, rate in result["rank_rate"].items()]
+    non_mated = min(g["non_mated"] for g in result["galleries"].values())
+    for fpir, tpir in zip(result["fpirs"], result["tpir"]):
+        missing = tpir is None or math.isnan(tpir)
+        note = not_measurable_reason(fpir, non_mated) if missing else ""
+        rows.append((metric_at_fpir(fpir), math.nan if missing else 100.0 * tpir, note))
     return rows
 
 

@@ -8,10 +8,12 @@ runs' training summaries (loss, seed) and the IJB meta files (pairs → template
   The oracle protocols' intervals are noted as optimistic with their simulated coverage (`optimistic_note`);
 - ijb_intervals.csv: TAR@FAR per run and suite with its 95 % interval (unit: templates, calibrated for the crossed
   pair design, see x2softmax.evaluate.bootstrap); unmeasurable FARs are missing with their reason;
+- identification_intervals.csv: IJB 1:N rank-k and TPIR@FPIR per run and suite with its 95 % interval (unit: probe
+  templates, the galleries fixed; one resample shared by every run); unmeasurable FPIRs are missing with their reason;
 - seed_summary.csv: per loss/ablation (base run), mean, sample std and spread (max − min) over its seeds, and its
   rank by mean among the base runs (1 = best);
 - measurable_far.csv: per suite the impostor pairs and the lowest measurable FAR (1 / impostor pairs);
-- paired_comparisons.csv: X2 minus each baseline on the same pairs/templates and the same seeds, with a 95 %
+- paired_comparisons.csv: X2 minus each baseline on the same pairs/templates/probes and the same seeds, with a 95 %
   interval (one bootstrap: the shared resampling weights and a resample of the common seeds) and a verdict that
   holds for every seed (`seed_verdict`; else "unstable over seeds", with the spread of the per-seed differences).
 
@@ -31,23 +33,26 @@ import numpy as np
 import pandas as pd
 
 from x2softmax.config import base_run
-from x2softmax.data.ijb import load_ijb_suite
-from x2softmax.evaluate.bootstrap import (fold_stratified_weights, ijb_replicates, percentile_interval,
-                                          verification_boot)
+from x2softmax.data.ijb import IDENTIFICATION_FILES, load_ijb_suite
+from x2softmax.evaluate.bootstrap import (fold_stratified_weights, identification_boot, ijb_replicates,
+                                          percentile_interval, resample_counts, verification_boot)
 from x2softmax.evaluate.coverage import STATED_COVERAGE
 from x2softmax.evaluate.ijb import lowest_measurable_far, template_rows
-from x2softmax.evaluate.summary import metric_at_far, read_metrics
+from x2softmax.evaluate.identification import search_from_arrays
+from x2softmax.evaluate.summary import metric_at_far, metric_at_fpir, rank_metric, read_metrics
 from x2softmax.io import atomic_path, file_sha256
-from x2softmax.vocabulary import FARS
+from x2softmax.vocabulary import FARS, FPIRS, IDENTIFICATION, RANKS
 
 VERDICTS = ("X2 better", "no detectable difference", "X2 worse")
 UNSTABLE = "unstable over seeds"  # the seeds' own verdicts disagree and their spread leaves the mean's interval
 IDENTICAL = "identical networks"  # the verdict when X2's and the baseline's backbones are byte-identical
 ZERO_TOLERANCE = 1e-9  # percentage points: interval ends closer to 0 than this touch 0
-TABLES = ("verification_intervals", "ijb_intervals", "seed_summary", "measurable_far", "paired_comparisons")
+TABLES = ("verification_intervals", "ijb_intervals", "identification_intervals", "seed_summary", "measurable_far",
+          "paired_comparisons")
 # Power targets: the largest half-width (percentage points) of a paired X2 - baseline 95 % interval that can tell
 # losses apart, per metric (LFW-style accuracy; IJB TAR@FAR=1e-3). Other metrics have no target.
 POWER_TARGETS = {"accuracy_pct": 1.0, "tar_at_far_1e-03_pct": 3.0}
+UNITS = {"ijb": "templates", IDENTIFICATION: "probe templates"}  # the resampled unit (else pairs within folds)
 OPTIMISTIC_PROTOCOLS = ("oracle", "oracle_flip")  # point estimate chosen on the test pairs: intervals under-cover
 
 
@@ -153,8 +158,41 @@ def _replicates(info: pd.DataFrame, eval_root: Path, data_root: Path, suites: Se
         for j, far in enumerate(fars):
             reps[(suite, "ijb", metric_at_far("tar", far))] = {run: 100.0 * tars[run][:, j] for run in runs}
             diffs[(suite, "ijb", metric_at_far("tar", far))] = {pair: 100.0 * d[:, j] for pair, d in tar_diffs.items()}
+    id_rng = np.random.default_rng([seed, 2])  # 1:N probe draws: the verification and 1:1 draws stay as they were
+    for suite in suites:
+        for metric, by_run in _identification_replicates(runs, eval_root, suite, n_boot, id_rng).items():
+            reps[(suite, IDENTIFICATION, metric)] = by_run
+            diffs[(suite, IDENTIFICATION, metric)] = {(a, b): by_run[a] - by_run[b] for a, b in comparisons}
     pool.shutdown()
     return reps, diffs, measurable
+
+
+def _identification_replicates(runs: Sequence[str], eval_root: Path, suite: str, n_boot: int,
+                               rng: np.random.Generator) -> dict[str, dict[str, np.ndarray]]:
+    """1:N metric -> run -> [B] replicates (percent) under one probe-template resampling shared by every run; only
+    the FPIRs measurable on the full probe set (the same for every run: it depends on the lists only)."""
+    arrays = {}
+    for run in runs:
+        path = Path(eval_root) / run / f"ijb_{suite}_1N.npz"
+        if not path.is_file():
+            raise FileNotFoundError(f"{path}: 1:N results not found (run `x2softmax evaluate` on {suite})")
+        arrays[run] = dict(np.load(path))
+        if not np.array_equal(arrays[run]["probe/templates"], arrays[runs[0]]["probe/templates"]):
+            raise ValueError(f"{path}: probe templates differ from those of run {runs[0]}")
+    first = arrays[runs[0]]
+    n_probes = len(first["probe/templates"])
+    non_mated = min(int((~first[f"{g}/mated"].astype(bool)).sum()) for g in IDENTIFICATION_FILES[:2])
+    fpirs = [f for f in FPIRS if int(non_mated * f) >= 1]
+    weights = resample_counts(n_probes, n_boot, rng)
+    out: dict[str, dict[str, np.ndarray]] = {}
+    for run in runs:
+        searches = [search_from_arrays(arrays[run], g) for g in IDENTIFICATION_FILES[:2]]
+        boot = identification_boot(searches, n_probes, weights, fpirs, RANKS)
+        for k in RANKS:
+            out.setdefault(rank_metric(k), {})[run] = 100.0 * boot[f"rank_{k}"]
+        for i, fpir in enumerate(fpirs):
+            out.setdefault(metric_at_fpir(fpir), {})[run] = 100.0 * boot[f"tpir_{i}"]
+    return out
 
 
 def uncertainty_tables(runs: Sequence[str], eval_root: Path, train_root: Path, data_root: Path,
@@ -165,7 +203,8 @@ def uncertainty_tables(runs: Sequence[str], eval_root: Path, train_root: Path, d
     metrics = pd.concat([read_metrics(Path(eval_root) / run / "metrics.csv") for run in runs], ignore_index=True)
     reps, diffs, measurable = _replicates(info, eval_root, data_root, suites, n_boot, seed,
                                           _comparisons(info, x2_run), threads=threads)
-    ijb_protocol = {s: metrics.loc[metrics["dataset"] == s, "protocol"].iloc[0] for s in suites}
+    ijb_protocol = {s: metrics.loc[(metrics["dataset"] == s) & (metrics["protocol"] != IDENTIFICATION),
+                                   "protocol"].iloc[0] for s in suites}
 
     def protocol_of(dataset: str, protocol: str) -> str:
         return ijb_protocol[dataset] if protocol == "ijb" else protocol
@@ -181,7 +220,7 @@ def uncertainty_tables(runs: Sequence[str], eval_root: Path, train_root: Path, d
             note = "; ".join(part for part in (note, optimistic_note(proto)) if part)
             rows.append({"run": run, "dataset": dataset, "protocol": proto, "metric": metric, "value": value,
                          "ci_low": float(low), "ci_high": float(high), "replicates": n_boot,
-                         "unit": "templates" if protocol == "ijb" else "pairs within folds", "note": note})
+                         "unit": UNITS.get(protocol, "pairs within folds"), "note": note})
     for entry in measurable:  # unmeasurable TAR cells: missing, with their reason
         for far in FARS:
             if far < entry["lowest_measurable_far"]:
@@ -191,13 +230,21 @@ def uncertainty_tables(runs: Sequence[str], eval_root: Path, train_root: Path, d
                     rows.append({"run": run, "dataset": entry["dataset"], "protocol": ijb_protocol[entry["dataset"]],
                                  "metric": metric, "value": math.nan, "ci_low": math.nan, "ci_high": math.nan,
                                  "replicates": 0, "unit": "templates", "note": note})
+    unmeasured = metrics[(metrics["protocol"] == IDENTIFICATION) & metrics["value"].isna()
+                         & metrics["dataset"].isin(list(suites))]
+    for row in unmeasured.itertuples(index=False):  # 1:N cells below 1 / non-mated probes: missing, with the reason
+        rows.append({"run": row.run, "dataset": row.dataset, "protocol": IDENTIFICATION, "metric": row.metric,
+                     "value": math.nan, "ci_low": math.nan, "ci_high": math.nan, "replicates": 0,
+                     "unit": UNITS[IDENTIFICATION], "note": row.note})
     intervals = info.merge(pd.DataFrame(rows), on="run")
-    is_ijb = intervals["dataset"].isin(list(suites))
+    is_identification = intervals["protocol"] == IDENTIFICATION
+    is_ijb = intervals["dataset"].isin(list(suites)) & ~is_identification
     intervals["far"] = pd.to_numeric(intervals["metric"].str.extract(r"^tar_at_far_(.+)_pct$")[0], errors="coerce")
     seeds = _seed_summary(intervals)
     paired = _paired(info, diffs, intervals, x2_run, n_boot, seed, protocol_of)
-    return {"verification_intervals": intervals[~is_ijb].reset_index(drop=True),
+    return {"verification_intervals": intervals[~intervals["dataset"].isin(list(suites))].reset_index(drop=True),
             "ijb_intervals": intervals[is_ijb].reset_index(drop=True),
+            "identification_intervals": intervals[is_identification].reset_index(drop=True),
             "seed_summary": seeds, "measurable_far": pd.DataFrame(measurable), "paired_comparisons": paired}
 
 

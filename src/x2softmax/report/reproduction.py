@@ -18,7 +18,7 @@ from x2softmax.io import atomic_path
 
 KEYS = ["run", "dataset", "protocol", "metric"]
 COLUMNS = [*KEYS, "committed", "regenerated", "difference", "ci_low", "ci_high", "interval_width", "within", "note"]
-INTERVAL_TABLES = ("verification_intervals.csv", "ijb_intervals.csv")
+INTERVAL_TABLES = ("verification_intervals.csv", "ijb_intervals.csv", "identification_intervals.csv")
 
 
 def flatten_metrics(nested: Any, where: str) -> pd.DataFrame:

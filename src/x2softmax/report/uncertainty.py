@@ -47,7 +47,7 @@ def interval_text(value: float, low: float, high: float, digits: int = 2) -> str
 def footnote(frame: pd.DataFrame) -> str:
     """One line per data set and reason of the missing cells of a table ("" when nothing is missing)."""
     missing = frame[frame["note"].astype(str).str.startswith("not measurable")]
-    reasons = (missing["dataset"] + ": " + missing["note"].str.replace(r"FAR \S+ < ", "FAR < ", regex=True))
+    reasons = (missing["dataset"] + ": " + missing["note"].str.replace(r"(FAR|FPIR) \S+ < ", r"\1 < ", regex=True))
     return "\n".join(f"{MISSING} {reason}" for reason in dict.fromkeys(reasons))
 
 
@@ -102,15 +102,22 @@ VERDICT_WORDS = {**dict(zip(VERDICTS, ("better", "n.d.", "worse"))), UNSTABLE: "
                  IDENTICAL: "identical networks"}
 
 
-def _row_key(rows: pd.DataFrame) -> str:
-    """The field that tells a data set's rows apart: the protocol (.bin sets) or the metric (IJB FARs)."""
-    return "metric" if rows["metric"].nunique() > 1 and rows["protocol"].nunique() == 1 else "protocol"
+def _row_key(rows: pd.DataFrame) -> list[str]:
+    """The fields that tell a data set's rows apart: the protocol (.bin sets), the metric (IJB FARs), or both (IJB
+    1:1 FARs next to the 1:N metrics)."""
+    several = [field for field in ("protocol", "metric") if rows[field].nunique() > 1]
+    return several or ["protocol"]
 
 
 def _metric_label(metric: str) -> str:
-    """A short column label: tar_at_far_1e-03_pct -> TAR@1e-03, accuracy_pct -> accuracy."""
+    """A short column label: tar_at_far_1e-03_pct -> TAR@1e-03, tpir_at_fpir_1e-02_pct -> TPIR@1e-02, rank_1_pct ->
+    rank-1, accuracy_pct -> accuracy."""
     if metric.startswith("tar_at_far_"):
         return "TAR@" + metric[len("tar_at_far_"):].removesuffix("_pct")
+    if metric.startswith("tpir_at_fpir_"):
+        return "TPIR@" + metric[len("tpir_at_fpir_"):].removesuffix("_pct")
+    if metric.startswith("rank_"):
+        return "rank-" + metric[len("rank_"):].removesuffix("_pct")
     return metric.removesuffix("_pct")
 
 
@@ -124,13 +131,16 @@ def _far_of(label: str) -> float:
 
 def _by_dataset(rows: pd.DataFrame, index: list[str], cells: list[str]) -> pd.DataFrame:
     """Rows keyed by `index` plus the protocol or metric, one column per data set holding `cells`."""
-    key = _row_key(rows)
-    keyed = rows.assign(cell=cells, **{key: rows[key].map(_metric_label) if key == "metric" else rows[key]})
-    if key == "metric":  # FARs in increasing order within each row group, whatever order the suites listed them in
+    keys = _row_key(rows)
+    keyed = rows.assign(cell=cells, metric=rows["metric"].map(_metric_label))
+    if "metric" in keys:  # FARs in increasing order within each row group, whatever order the suites listed them in
         group = {value: i for i, value in enumerate(dict.fromkeys(keyed[index[0]]))}
-        keyed = (keyed.assign(_group=keyed[index[0]].map(group), _far=keyed[key].map(_far_of))
-                 .sort_values(["_group", "_far"], kind="stable").drop(columns=["_group", "_far"]))
-    wide = keyed.pivot_table(index=[*index, key], columns="dataset", values="cell", aggfunc="first", sort=False)
+        protocol = {value: i for i, value in enumerate(dict.fromkeys(keyed["protocol"]))}
+        keyed = (keyed.assign(_group=keyed[index[0]].map(group), _protocol=keyed["protocol"].map(protocol),
+                              _far=keyed["metric"].map(_far_of))
+                 .sort_values(["_group", "_protocol", "_far"], kind="stable")
+                 .drop(columns=["_group", "_protocol", "_far"]))
+    wide = keyed.pivot_table(index=[*index, *keys], columns="dataset", values="cell", aggfunc="first", sort=False)
     wide = wide.reindex(columns=benchmark_order(rows["dataset"])).fillna(MISSING)  # the report's benchmark order
     wide.columns.name = None
     return wide.reset_index()

@@ -11,6 +11,7 @@ import numpy as np
 # (stream 10 is plan.S_VAL_PLAN, the verification sets' pair plans and their identities' ages).
 S_TRAIN_POP, S_EVAL_POP, S_TRAIN_IMG, S_VAL_IMG = 1, 2, 3, 20
 S_IJB_PLAN, S_IJB_MEDIA, S_IJB_IMG, S_BENCH = 30, 40, 50, 60
+S_IJB_1N = 70  # the IJB 1:N gallery split: its own stream, so every file written before it stays byte-identical
 
 # Identity appearance: name, low, high. An identity's value is low + (high - low) * Phi(latent).
 # Geometry is in "face units": pixels of the 112x112 ArcFace frame, x relative to the face's vertical axis (x = 56).

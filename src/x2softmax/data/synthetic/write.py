@@ -1,4 +1,5 @@
-"""Writers: the training RecordIO, the verification .bin sets, the IJB-style suites and the manifest of a root."""
+"""Writers: the training RecordIO, the verification .bin sets, the IJB-style suites (1:1 and 1:N meta) and the
+manifest of a root."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from x2softmax.data.ijb import write_ijb_meta
+from x2softmax.data.ijb import write_identification_meta, write_ijb_meta
 from x2softmax.data.images import encode_image
 from x2softmax.data.pairs import write_bin
 from x2softmax.data.recordio import write_face_recordio
@@ -18,7 +19,8 @@ from x2softmax.data.synthetic.nuisance import draw_condition, jitter_condition, 
 from x2softmax.data.synthetic.parallel import ordered_map
 from x2softmax.data.synthetic.plan import S_VAL_PLAN, val_pair_plan
 from x2softmax.data.synthetic.population import (
-    S_IJB_IMG, S_IJB_MEDIA, S_IJB_PLAN, S_TRAIN_IMG, S_VAL_IMG, class_sizes, image_latent, population, stream_rng,
+    S_IJB_1N, S_IJB_IMG, S_IJB_MEDIA, S_IJB_PLAN, S_TRAIN_IMG, S_VAL_IMG, class_sizes, image_latent, population,
+    stream_rng,
 )
 from x2softmax.data.synthetic.render import faceness_score, render_face
 from x2softmax.data.synthetic.settings import GENERATOR_VERSION, resolve_config
@@ -118,6 +120,26 @@ def ijb_plan(cfg: dict, suite: str, n_identities: int) -> dict:
     }
 
 
+def identification_plan(cfg: dict, suite: str, plan: dict) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """The 1:N lists of a suite planned by `ijb_plan` (as the real ones): its subjects split at random into two
+    disjoint galleries, one gallery template per subject drawn at random, every other template a probe (so each
+    probe subject is enrolled in exactly one gallery). Key of IDENTIFICATION_FILES -> (template ids, subject ids)."""
+    rng = stream_rng(cfg["seed"], S_IJB_1N, IJB_SUITES.index(suite))
+    templates, first = np.unique(plan["template_ids"], return_index=True)
+    subject_of = plan["subjects"][first]
+    subjects = np.unique(subject_of)
+    in_first = np.zeros(len(subjects), dtype=bool)
+    in_first[rng.permutation(len(subjects))[: (len(subjects) + 1) // 2]] = True
+    gallery = np.zeros(len(templates), dtype=bool)
+    for subject in subjects.tolist():
+        own = np.flatnonzero(subject_of == subject)
+        gallery[own[int(rng.integers(len(own)))]] = True
+    first_gallery = in_first[np.searchsorted(subjects, subject_of)]
+    return {"gallery_1": (templates[gallery & first_gallery], subject_of[gallery & first_gallery]),
+            "gallery_2": (templates[gallery & ~first_gallery], subject_of[gallery & ~first_gallery]),
+            "probe": (templates[~gallery], subject_of[~gallery])}
+
+
 def _write_ijb(cfg: dict, out_root: Path, suite: str, latents: np.ndarray, workers: int) -> dict:
     s = cfg[suite.lower()]
     suite_index = IJB_SUITES.index(suite)
@@ -146,6 +168,8 @@ def _write_ijb(cfg: dict, out_root: Path, suite: str, latents: np.ndarray, worke
         faceness.append(score)
     write_ijb_meta(root, suite, names, plan["template_ids"], plan["media_ids"], np.array(landmarks),
                    np.array(faceness), plan["pairs"])
+    lists = identification_plan(cfg, suite, plan)
+    write_identification_meta(root, suite, lists, names, plan["template_ids"])
     return {
         "images": len(names),
         "subjects": len(np.unique(plan["subjects"])),
@@ -153,6 +177,7 @@ def _write_ijb(cfg: dict, out_root: Path, suite: str, latents: np.ndarray, worke
         "media": int(plan["media_ids"].max()),
         "pairs": len(plan["pairs"]),
         "genuine": int(plan["pairs"][:, 2].sum()),
+        "identification": {key: len(templates) for key, (templates, _) in lists.items()},
     }
 
 
