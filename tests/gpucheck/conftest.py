@@ -1,10 +1,13 @@
-"""The lent GPU machine simulated here: a Python that has only the machine's packages, and the wheel bundle.
+"""The lent GPU machine simulated here: a Python that has only the machine's packages, at the registry's newest
+versions, and the wheel bundle.
 
-`device_python`: a venv (this interpreter, no system site-packages) whose site-packages links exactly the
-distributions of device_packages.txt that are installed here (torch 2.13.0 CPU standing in for 2.11.0+cu130), built
-once per session in about a second (links, no copies, no network). `device_bundle`: the wheel bundle for this
-interpreter's CPython version (`x2softmax.gpucheck.bundle`, as `make wheels` builds it for 3.12), downloaded once per
-session.
+`device_python`: a venv (this interpreter, no system site-packages) whose site-packages links the distributions of
+device_packages.txt: at the versions of device_image.txt (the registry's newest, or the version recorded on the
+machine), from .device-sim/site where they differ from this environment's, else from here (torch 2.13.0 CPU standing
+in for 2.11.0+cu130); built once per session in about a second (links, no copies, no network). `device_bundle`: the
+wheel bundle for this interpreter's CPython version (`x2softmax.gpucheck.bundle`, as `make wheels` builds it for
+3.12) in .device-sim/whl-X.Y. `make test` builds both first (`python -m x2softmax.gpucheck.image build .device-sim`,
+the registry's only use); the tests need no network.
 """
 
 from __future__ import annotations
@@ -18,9 +21,11 @@ from pathlib import Path
 
 import pytest
 
-from x2softmax.gpucheck import bundle, needs
+from x2softmax.gpucheck import image, needs
 
 REPO = Path(__file__).resolve().parents[2]
+SIM = REPO / ".device-sim"
+BUILD = f"make test builds it first ({sys.executable} -m x2softmax.gpucheck.image build {SIM}, needs the registry)"
 
 
 def _top_level(dist: md.Distribution) -> set[str]:
@@ -28,16 +33,18 @@ def _top_level(dist: md.Distribution) -> set[str]:
     return {Path(str(f)).parts[0] for f in dist.files or [] if not str(f).startswith("..")} - {"__pycache__"}
 
 
-def seed_device_venv(root: Path) -> Path:
-    """A venv at `root` seeded with links to this environment's copies of the machine's distributions; its python."""
+def seed_device_venv(root: Path, seeded: Path) -> Path:
+    """A venv at `root` with links to `seeded`'s distributions, then this environment's other machine ones; its python."""
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(root)], check=True)
     python = root / "bin" / "python"
     site = Path(subprocess.run([str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
                                capture_output=True, text=True, check=True).stdout.strip())
-    machine = needs.device_packages()
-    for dist in md.distributions():
-        if needs.canonical(dist.metadata["Name"]) not in machine:
+    machine, linked = needs.device_packages(), set()
+    for dist in [*md.distributions(path=[str(seeded)]), *md.distributions()]:
+        name = needs.canonical(dist.metadata["Name"])
+        if name not in machine or name in linked:
             continue
+        linked.add(name)
         here = Path(str(dist.locate_file("")))
         for entry in _top_level(dist):
             link = site / entry
@@ -49,15 +56,17 @@ def seed_device_venv(root: Path) -> Path:
 @pytest.fixture(scope="session")
 def device_python(tmp_path_factory) -> Path:
     """The simulated machine's python3 (see the module docstring)."""
-    return seed_device_venv(tmp_path_factory.mktemp("device") / "venv")
+    if not (SIM / "site").is_dir():
+        pytest.fail(f"{SIM / 'site'}: no simulated image: {BUILD}")
+    return seed_device_venv(tmp_path_factory.mktemp("device") / "venv", SIM / "site")
 
 
 @pytest.fixture(scope="session")
-def device_bundle(tmp_path_factory) -> Path:
+def device_bundle() -> Path:
     """The wheel bundle for this interpreter (read-only for tests: copy it to change it)."""
-    version = f"{sys.version_info.major}.{sys.version_info.minor}"
-    out = tmp_path_factory.mktemp("bundle") / "whl"
-    bundle.download(bundle.bundle_pins(REPO / "pyproject.toml", version), out, version)
+    out = SIM / f"whl-{image.python_version()}"
+    if not any(out.glob("*.whl")):
+        pytest.fail(f"{out}: no wheel bundle: {BUILD}")
     return out
 
 
