@@ -1,10 +1,11 @@
 """The lent GPU machine simulated here: a Python that has only the machine's packages, at the registry's newest
-versions, and the wheel bundle.
+versions (or the oldest plausible ones), and the wheel bundle.
 
 `device_python`: a venv (this interpreter, no system site-packages) whose site-packages links the distributions of
 device_packages.txt: at the versions of device_image.txt (the registry's newest, or the version recorded on the
-machine), from .device-sim/site where they differ from this environment's, else from here (torch 2.13.0 CPU standing
-in for 2.11.0+cu130); built once per session in about a second (links, no copies, no network). `device_bundle`: the
+machine), from .device-sim/newest where they differ from this environment's, else from here (torch 2.13.0 CPU
+standing in for 2.11.0+cu130); built once per session in about a second (links, no copies, no network).
+`device_python_oldest`: the same with the oldest plausible versions of what runs before the bundle (packaging, pip). `device_bundle`: the
 wheel bundle for this interpreter's CPython version (`x2softmax.gpucheck.bundle`, as `make wheels` builds it for
 3.12) in .device-sim/whl-X.Y. `make test` builds both first (`python -m x2softmax.gpucheck.image build .device-sim`,
 the registry's only use); the tests need no network.
@@ -53,12 +54,22 @@ def seed_device_venv(root: Path, seeded: Path) -> Path:
     return python
 
 
+def _device_python(tmp_path_factory, which: str) -> Path:
+    if not (SIM / which).is_dir():
+        pytest.fail(f"{SIM / which}: no simulated image: {BUILD}")
+    return seed_device_venv(tmp_path_factory.mktemp(f"device-{which}") / "venv", SIM / which)
+
+
 @pytest.fixture(scope="session")
 def device_python(tmp_path_factory) -> Path:
-    """The simulated machine's python3 (see the module docstring)."""
-    if not (SIM / "site").is_dir():
-        pytest.fail(f"{SIM / 'site'}: no simulated image: {BUILD}")
-    return seed_device_venv(tmp_path_factory.mktemp("device") / "venv", SIM / "site")
+    """The simulated machine's python3, image 'newest' (see the module docstring)."""
+    return _device_python(tmp_path_factory, "newest")
+
+
+@pytest.fixture(scope="session")
+def device_python_oldest(tmp_path_factory) -> Path:
+    """The simulated machine's python3, image 'oldest' (see the module docstring)."""
+    return _device_python(tmp_path_factory, "oldest")
 
 
 @pytest.fixture(scope="session")
