@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -69,7 +70,7 @@ def test_a_wheel_neither_the_image_nor_the_bundle_has_fails_the_preflight_in_one
     done, summary = device_call(device_python, wheels, tmp_path / "site", tmp_path / "out", "--dry", timeout=120)
     assert done.returncode == 2 and not summary["ok"] and summary["error"] == "preflight failed"
     failed = [line for line in summary["preflight"].splitlines() if "FAILED" in line]
-    assert len(failed) == 1 and "connection-pool (needs" in failed[0] and "add the cp312 wheel to" in failed[0]
+    assert len(failed) == 1 and "connection-pool (needs" in failed[0] and f"add the cp{sys.version_info.major}{sys.version_info.minor} wheel to" in failed[0]
     assert not (tmp_path / "site").exists()  # nothing installed once a wheel is known to be missing
 
 

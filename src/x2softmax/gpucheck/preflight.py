@@ -91,8 +91,8 @@ def run(pyproject: Path, wheels: Path, site: Path, dry: bool) -> int:
         print(f"preflight: FAILED: {torch_problem}", flush=True)
         return 2
     if absent:
-        print(f"preflight: FAILED: neither this Python nor {wheels} has {'; '.join(absent)}: add the cp312 "
-              f"{'wheel' if len(absent) == 1 else 'wheels'} to {wheels} (make wheels, here, makes them)", flush=True)
+        print(f"preflight: FAILED: neither this Python nor {wheels} has {'; '.join(absent)}: add the "
+              f"cp{sys.version_info.major}{sys.version_info.minor} {'wheel' if len(absent) == 1 else 'wheels'} to {wheels} (make wheels, here, makes them)", flush=True)
         return 2
     if carry:
         site.mkdir(parents=True, exist_ok=True)
