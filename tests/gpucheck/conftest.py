@@ -5,10 +5,10 @@ versions (or the oldest plausible ones), and the wheel bundle.
 device_packages.txt: at the versions of device_image.txt (the registry's newest, or the version recorded on the
 machine), from .device-sim/newest where they differ from this environment's, else from here (torch 2.13.0 CPU
 standing in for 2.11.0+cu130); built once per session in about a second (links, no copies, no network).
-`device_python_oldest`: the same with the oldest plausible versions of what runs before the bundle (packaging, pip). `device_bundle`: the
-wheel bundle for this interpreter's CPython version (`x2softmax.gpucheck.bundle`, as `make wheels` builds it for
-3.12) in .device-sim/whl-X.Y. `make test` builds both first (`python -m x2softmax.gpucheck.image build .device-sim`,
-the registry's only use); the tests need no network.
+`device_python_oldest`: the same with the oldest plausible versions of what runs before the bundle (packaging, pip).
+`device_bundle`: the wheel bundle for this interpreter's CPython version (`x2softmax.gpucheck.bundle`, as `make
+wheels` builds it for 3.12) in .device-sim/whl-X.Y. `make test` builds both first (`python -m
+x2softmax.gpucheck.image build .device-sim`, the registry's only use); the tests need no network.
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ def _top_level(dist: md.Distribution) -> set[str]:
 
 
 def seed_device_venv(root: Path, seeded: Path) -> Path:
-    """A venv at `root` with links to `seeded`'s distributions, then this environment's other machine ones; its python."""
+    """A venv at `root` linking `seeded`'s distributions, then this environment's other machine ones; its python."""
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(root)], check=True)
     python = root / "bin" / "python"
     site = Path(subprocess.run([str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],

@@ -70,7 +70,8 @@ def test_a_wheel_neither_the_image_nor_the_bundle_has_fails_the_preflight_in_one
     done, summary = device_call(device_python, wheels, tmp_path / "site", tmp_path / "out", "--dry", timeout=120)
     assert done.returncode == 2 and not summary["ok"] and summary["error"] == "preflight failed"
     failed = [line for line in summary["preflight"].splitlines() if "FAILED" in line]
-    assert len(failed) == 1 and "connection-pool (needs" in failed[0] and f"add the cp{sys.version_info.major}{sys.version_info.minor} wheel to" in failed[0]
+    tag = f"cp{sys.version_info.major}{sys.version_info.minor}"
+    assert len(failed) == 1 and "connection-pool (needs" in failed[0] and f"add the {tag} wheel to" in failed[0]
     assert not (tmp_path / "site").exists()  # nothing installed once a wheel is known to be missing
 
 

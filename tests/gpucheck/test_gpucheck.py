@@ -183,3 +183,19 @@ def test_the_requirement_walk_follows_extras_stops_at_the_image_and_judges_torch
     assert walked["torch"].admits("2.11.0+cu130") and walked["torch"].admits("2.13.0+cpu")
     assert not walked["torch"].admits("2.10.0+cu128") and not walked["torch"].admits("2.14.0")
     assert [name for name in walked if needs.carried(name)] == [name for name in walked if name != "torch"]
+
+
+def test_the_simulated_image_list_reads_both_images_and_names_a_bad_line(tmp_path):
+    from x2softmax.gpucheck import image, needs
+
+    listed = tmp_path / "device_image.txt"
+    listed.write_text("# comment\nPackaging 26.4 24.0\njinja2 3.1.6  # recorded\n")
+    assert image.image_versions(listed) == {"packaging": "26.4", "jinja2": "3.1.6"}
+    assert image.image_versions(listed, "oldest") == {"packaging": "24.0", "jinja2": "3.1.6"}
+    listed.write_text("packaging\n")
+    with pytest.raises(ValueError, match=r"device_image.txt:1: expected 'name version \[oldest\]'"):
+        image.image_versions(listed)
+    recorded = needs.recorded_versions()
+    assert recorded["torch"] == "2.11.0" and recorded["numpy"] == "2.5.2" and recorded["packaging"] == ""
+    assert set(needs.FROM_THE_IMAGE) <= needs.device_packages()  # what is never carried is on the image
+    assert set(image.BEFORE_THE_BUNDLE) <= set(image.image_versions())

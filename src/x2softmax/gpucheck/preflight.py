@@ -1,4 +1,4 @@
-"""The device preflight: one line saying what the bundle adds to this Python, then the bundle installed first on the path.
+"""The device preflight: one line saying what the bundle adds to this Python, then the bundle first on the path.
 
 `python3 -m x2softmax.gpucheck.preflight --wheels .whl --site DIR` (tools/device-gpu-check.sh calls it): checks torch
 (and, unless --dry, that it sees a CUDA GPU), walks the check's requirements (x2softmax.gpucheck.needs) through the
@@ -82,7 +82,7 @@ def run(pyproject: Path, wheels: Path, site: Path, dry: bool) -> int:
     found = wheel_files(wheels)
     walked = needed(pyproject, found)
     carry = sorted(name for name in walked if name in found and N.carried(name))
-    absent, _ = unmet({name: need for name, need in walked.items() if name not in found})
+    absent, _ = unmet({name: need for name, need in walked.items() if name not in carry})
     shadowed = _shadowed(carry, found)
     print(f"preflight: Python {platform.python_version()}, {described}; the bundle adds {len(carry)} "
           f"({', '.join(carry) or 'none'}), {len(shadowed)} of them over the image's own "
@@ -91,8 +91,9 @@ def run(pyproject: Path, wheels: Path, site: Path, dry: bool) -> int:
         print(f"preflight: FAILED: {torch_problem}", flush=True)
         return 2
     if absent:
-        print(f"preflight: FAILED: neither this Python nor {wheels} has {'; '.join(absent)}: add the "
-              f"cp{sys.version_info.major}{sys.version_info.minor} {'wheel' if len(absent) == 1 else 'wheels'} to {wheels} (make wheels, here, makes them)", flush=True)
+        tag, noun = f"cp{sys.version_info.major}{sys.version_info.minor}", "wheel" if len(absent) == 1 else "wheels"
+        print(f"preflight: FAILED: neither this Python nor {wheels} has {'; '.join(absent)}: add the {tag} {noun} to "
+              f"{wheels} (make wheels, here, makes them)", flush=True)
         return 2
     if carry:
         site.mkdir(parents=True, exist_ok=True)
@@ -105,8 +106,9 @@ def run(pyproject: Path, wheels: Path, site: Path, dry: bool) -> int:
     if str(site) not in sys.path:
         sys.path.insert(0, str(site))
     absent, outside = unmet(needed(pyproject, {}))
-    not_first = [f"{name} {dist.version} (the bundle's is {N.wheel_name(found[name])[1]})" for name in carry
-                 if (dist := N.installed(name)) is not None and Version(dist.version) != Version(N.wheel_name(found[name])[1])]
+    bundled = {name: N.wheel_name(found[name])[1] for name in carry}
+    not_first = [f"{name} {dist.version} (the bundle's is {bundled[name]})" for name in carry
+                 if (dist := N.installed(name)) is not None and Version(dist.version) != Version(bundled[name])]
     if absent or not_first:
         print(f"preflight: FAILED after installing {len(carry)} wheels in {site}: missing "
               f"{'; '.join(absent) or 'none'}; not taken from {site}: {'; '.join(not_first) or 'none'}", flush=True)
@@ -120,7 +122,7 @@ def main(argv: list[str] | None = None) -> int:
     """Command line of the preflight (see the module's docstring)."""
     parser = argparse.ArgumentParser(prog="python3 -m x2softmax.gpucheck.preflight", description=__doc__)
     parser.add_argument("--wheels", type=Path, default=Path(".whl"), help="the wheel folder (make wheels)")
-    parser.add_argument("--site", type=Path, required=True, help="where missing wheels are installed (--target)")
+    parser.add_argument("--site", type=Path, required=True, help="where the bundle is installed (--target)")
     parser.add_argument("--pyproject", type=Path, default=Path("pyproject.toml"))
     parser.add_argument("--dry", action="store_true", help="the CPU is enough (gpu-check --dry)")
     args = parser.parse_args(argv)
