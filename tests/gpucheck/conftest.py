@@ -14,6 +14,7 @@ x2softmax.gpucheck.image build .device-sim`, the registry's only use); the tests
 from __future__ import annotations
 
 import importlib.metadata as md
+import json
 import os
 import subprocess
 import sys
@@ -26,6 +27,7 @@ from x2softmax.gpucheck import image, needs
 
 REPO = Path(__file__).resolve().parents[2]
 SIM = REPO / ".device-sim"
+SCRIPT = REPO / "tools" / "device-gpu-check.sh"
 BUILD = f"make test builds it first ({sys.executable} -m x2softmax.gpucheck.image build {SIM}, needs the registry)"
 
 
@@ -93,3 +95,32 @@ def device_env(python: Path, wheels: Path, site: Path) -> dict[str, str]:
     return {**keep, "PYTHON": str(python), "WHEELS": str(wheels), "SITE": str(site),
             "PATH": f"{python.parent}:/usr/local/bin:/usr/bin:/bin", "PIP_NO_INDEX": "1",
             "PIP_FIND_LINKS": "", "PIP_CONFIG_FILE": os.devnull, "HOME": str(site.parent)}
+
+
+@pytest.fixture
+def device_call(device_environment):
+    """Run the device script (first arg --dry, then OUT, then gpu-check options); (process, its one JSON line)."""
+    def call(python: Path, wheels: Path, site: Path, out: Path, *args: str, timeout: float = 1500,
+             budget: int = 1200):
+        # CPU budgets: the smoke workflow gets 0.6 x 1200 s for its two calls (its GPU cap is 240 s)
+        env = {**device_environment(python, wheels, site), "BUDGET_S": str(budget),
+               "HARD_LIMIT_S": str(budget + 200)}
+        done = subprocess.run([str(SCRIPT), *args[:1], str(out), *args[1:]], cwd=REPO, capture_output=True,
+                              text=True, env=env, timeout=timeout)
+        lines = done.stdout.strip().splitlines()
+        assert len(lines) == 1, done.stdout[-2000:] + done.stderr[-2000:]  # one JSON line on stdout
+        return done, json.loads(lines[0])
+    return call
+
+
+def _versions(python: Path, names: list[str], env: dict[str, str]) -> dict[str, str]:
+    """name -> version of `names` as the simulated python sees them."""
+    code = "import importlib.metadata as md, sys; print(*(md.version(n) for n in sys.argv[1:]))"
+    done = subprocess.run([str(python), "-c", code, *names], capture_output=True, text=True, env=env, check=True)
+    return dict(zip(names, done.stdout.split()))
+
+
+@pytest.fixture(scope="session")
+def device_versions() -> Callable[[Path, list[str], dict[str, str]], dict[str, str]]:
+    """_versions, for tests."""
+    return _versions

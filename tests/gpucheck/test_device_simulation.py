@@ -20,31 +20,11 @@ from x2softmax.cli import main as cli
 from x2softmax.gpucheck import CHECKS, image, needs
 
 REPO = Path(__file__).resolve().parents[2]
-SCRIPT = REPO / "tools" / "device-gpu-check.sh"
-
-
-@pytest.fixture
-def device_call(device_environment):
-    """Run the device script (first arg --dry, then OUT, then gpu-check options); (process, its one JSON line)."""
-    def call(python: Path, wheels: Path, site: Path, out: Path, *args: str, timeout: float = 1500, budget: int = 1200):
-        # CPU budgets: the smoke workflow gets 0.6 x 1200 s for its two calls (its GPU cap is 240 s)
-        env = {**device_environment(python, wheels, site), "BUDGET_S": str(budget), "HARD_LIMIT_S": str(budget + 200)}
-        done = subprocess.run([str(SCRIPT), *args[:1], str(out), *args[1:]], cwd=REPO, capture_output=True,
-                              text=True, env=env, timeout=timeout)
-        lines = done.stdout.strip().splitlines()
-        assert len(lines) == 1, done.stdout[-2000:] + done.stderr[-2000:]  # one JSON line on stdout
-        return done, json.loads(lines[0])
-    return call
-
-
-def _versions(python: Path, names: list[str], env: dict[str, str]) -> dict[str, str]:
-    code = "import importlib.metadata as md, sys; print(*(md.version(n) for n in sys.argv[1:]))"
-    done = subprocess.run([str(python), "-c", code, *names], capture_output=True, text=True, env=env, check=True)
-    return dict(zip(names, done.stdout.split()))
 
 
 def test_the_simulated_machine_has_the_listed_versions_and_lacks_what_the_bundle_adds(device_python, device_bundle,
-                                                                                      device_environment):
+                                                                                      device_environment,
+                                                                                      device_versions):
     env = device_environment(device_python, device_bundle, Path("/nonexistent"))
     done = subprocess.run([str(device_python), "-c", "import torch, numpy, pandas, yaml, jinja2; import snakemake"],
                           capture_output=True, text=True, env=env)
@@ -53,7 +33,7 @@ def test_the_simulated_machine_has_the_listed_versions_and_lacks_what_the_bundle
     assert set(listed) <= needs.device_packages() and "torch" not in listed
     assert listed["packaging"] != needs.installed("packaging").version  # the registry's newest, not this venv's
     shared = ["packaging", "jinja2", "pyyaml", "requests", "typing-extensions", "psutil"]
-    assert _versions(device_python, shared, env) == {name: listed[name] for name in shared}
+    assert device_versions(device_python, shared, env) == {name: listed[name] for name in shared}
     names = {needs.wheel_name(w)[0] for w in device_bundle.glob("*.whl")}
     assert {"snakemake", "jsonschema", "papermill", "nbconvert", "nbformat", "ipykernel", "connection-pool",
             "tinycss2", *shared} <= names  # the shared dependencies travel too, at this environment's versions
@@ -147,19 +127,3 @@ def test_the_bundle_command_prints_its_size_fits_the_carry_limit_and_needs_no_gi
     shutil.copy(REPO / "pyproject.toml", archive)
     line = bundle.main(wheels, image.python_version(), archive)
     assert f"wheels: {count} wheels" in line and "tree not measured" in line and "not a git checkout" in line
-
-
-@pytest.mark.e2e
-def test_the_oldest_plausible_image_passes_every_dry_check_and_the_real_smoke_workflow(device_python_oldest,
-                                                                                     device_bundle, device_call,
-                                                                                     device_environment, tmp_path):
-    oldest = image.image_versions(which="oldest")
-    env = device_environment(device_python_oldest, device_bundle, tmp_path / "site")
-    assert _versions(device_python_oldest, list(image.BEFORE_THE_BUNDLE), env) == {
-        name: oldest[name] for name in image.BEFORE_THE_BUNDLE}  # the preflight's packaging, the installing pip
-    assert oldest["packaging"] != image.image_versions()["packaging"]
-    done, summary = device_call(device_python_oldest, device_bundle, tmp_path / "site", tmp_path / "out", "--dry",
-                                "--run-smoke", timeout=2600, budget=2200)  # one call: every check, the real smoke
-    assert done.returncode == 0 and summary["ok"] and summary["finished"], done.stderr[-3000:]
-    assert set(summary["checks"]) == set(CHECKS) and summary["checks"]["smoke_workflow"]["ran"]
-    assert summary["checks"]["smoke_workflow"]["second_run_does_nothing"]
