@@ -94,7 +94,8 @@ gpu-check: $(STAMP)
 	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/x2softmax gpu-check $(if $(DRY),--dry,)
 endif
 
-# The wheels gpu-check needs beyond the lent GPU machine's packages (CPython 3.12), in .whl; prints the total.
+# Every wheel gpu-check needs but the lent machine's torch and numeric stack (CPython 3.12), in .whl: also the
+# packages the image has (packaging, jinja2, ...), so the check runs whatever versions it holds; prints the total.
 wheels: $(STAMP)
 	$(BIN)/x2softmax wheels --out .whl
 
