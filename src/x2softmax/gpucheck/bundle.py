@@ -97,10 +97,11 @@ def main(out: Path, python_version: str = "3.12", repo: Path = Path(".")) -> str
     wheels = sorted(out.glob("*.whl"))
     size = sum(w.stat().st_size for w in wheels)
     tree = travelling_bytes(repo)
-    shadowed = sorted(set(pins) & N.device_packages())
+    shadowed = len(set(pins) & N.device_packages())
     travel = (f"tree not measured ({repo.resolve()} is not a git checkout): the bundle is {size / 2**20:.1f} MiB of"
               f" the 64 MiB a call carries" if tree is None else
               f"tree {tree / 2**20:.1f} MiB + bundle = {(tree + size) / 2**20:.1f} MiB of the 64 MiB a call carries")
     return (f"wheels: {len(wheels)} wheels for CPython {python_version}, {size / 2**20:.1f} MiB in {out}"
-            f" ({len(shadowed)} also on the machine's image, carried for their versions; built here: "
+            f" ({shadowed} also on the machine's image, carried for their versions; taken from the image: "
+            f"{', '.join(sorted(N.FROM_THE_IMAGE))}; built here: "
             f"{', '.join(built) or 'none'}; left out: {', '.join(sorted(N.LEFT_OUT))}); {travel}")
