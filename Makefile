@@ -17,7 +17,7 @@ PRESET_ARGS := $(if $(PRESET),--configfile $(PRESET_FILE),)
 CONFIG_CHECK := $(strip $(BIN)/x2softmax config-check $(if $(PRESET),--preset $(PRESET_FILE))) &&
 SNAKEMAKE := $(BIN)/snakemake --cores $(CORES) $(PRESET_ARGS)
 
-.PHONY: data replicate test test-fast review plan cluster-check rehearse gpu-check wheels dry-run lint browser slurm cluster clean
+.PHONY: data replicate test test-fast review plan cluster-check rehearse gpu-check wheels device-image dry-run lint browser slurm cluster clean
 
 $(STAMP): pyproject.toml requirements.lock
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python >= 3.11 is needed (set PYTHON=...)")'
@@ -60,7 +60,14 @@ slurm:
 cluster: $(STAMP)
 	$(BIN)/python -m pip install -q -e '.[cluster]'
 
-test: $(TEST_STAMP) browser slurm
+# The simulated lent GPU machine the tests run the device check on (tests/gpucheck): its image at the versions of
+# device_image.txt and the wheel bundle for this Python, from the registry once; the tests then need no network.
+DEVICE_SIM := .device-sim
+$(DEVICE_SIM)/.built: $(TEST_STAMP) src/x2softmax/gpucheck/device_image.txt
+	$(BIN)/python -m x2softmax.gpucheck.image build $(DEVICE_SIM)
+	touch $@
+
+test: $(TEST_STAMP) $(DEVICE_SIM)/.built browser slurm
 	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/python -m pytest -n 2 --dist loadfile --no-loadscope-reorder -q --durations=25 tests
 
 # The fast tier: every test that starts no process (no Snakemake, DVC, papermill, Chromium, Slurm, no second Python);
@@ -94,9 +101,15 @@ gpu-check: $(STAMP)
 	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/x2softmax gpu-check $(if $(DRY),--dry,)
 endif
 
-# The wheels gpu-check needs beyond the lent GPU machine's packages (CPython 3.12), in .whl; prints the total.
+# Every wheel gpu-check needs but the lent machine's torch and numeric stack (CPython 3.12), in .whl: also the
+# packages the image has (packaging, jinja2, ...), so the check runs whatever versions it holds; prints the total.
 wheels: $(STAMP)
 	$(BIN)/x2softmax wheels --out .whl
+
+# The simulated machine's image versions from the registry (its newest; the recorded ones where served), rewritten in
+# src/x2softmax/gpucheck/device_image.txt: commit the change, make test then rebuilds .device-sim.
+device-image: $(STAMP)
+	$(BIN)/python -m x2softmax.gpucheck.image refresh
 
 dry-run: $(STAMP)
 	$(CONFIG_CHECK) $(SNAKEMAKE) -n

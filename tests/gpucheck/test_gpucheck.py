@@ -165,17 +165,37 @@ def test_the_plan_refuses_a_gpu_summary_without_training_and_embedding_rates(tmp
         throughput_source(xcfg.load_config("paper"), measured=partial)
 
 
-def test_the_requirement_walk_follows_extras_stops_at_the_machine_and_judges_torch_builds():
+def test_the_requirement_walk_follows_extras_stops_at_the_image_and_judges_torch_builds():
     from packaging.requirements import Requirement
 
     from x2softmax.gpucheck import needs
 
     metadata = {"nbconvert": ["bleach[css]!=5.0.0", "jinja2>=3.0", 'pywin32; sys_platform == "win32"'],
                 "bleach": ["webencodings", 'tinycss2<1.5,>=1.1.0; extra == "css"'], "webencodings": [],
-                "tinycss2": ["webencodings>=0.4"], "jinja2": ["never-walked"]}
+                "tinycss2": ["webencodings>=0.4"], "jinja2": ["markupsafe>=2.0"], "markupsafe": [],
+                "torch": ["jinja2>=3.1", "sympy>=1.13", 'nvidia-cublas; platform_system == "Windows"']}
     walked = needs.walk([Requirement("torch>=2.11,<2.14"), Requirement("nbconvert>=7.16")], "3.12",
-                        frozenset({"torch", "jinja2"}), metadata.get)
-    assert set(walked) == {"torch", "nbconvert", "bleach", "webencodings", "tinycss2", "jinja2"}
+                        frozenset({"torch"}), metadata.get)
+    assert set(walked) == {"torch", "nbconvert", "bleach", "webencodings", "tinycss2", "jinja2", "markupsafe"}
     assert set(walked["webencodings"].required_by) == {"tinycss2", "bleach"}
+    # what the image's torch asks of a distribution already needed counts; its other needs are the image's
+    assert walked["jinja2"].required_by == ["nbconvert", "torch"] and str(walked["jinja2"].specifier) == ">=3.0,>=3.1"
     assert walked["torch"].admits("2.11.0+cu130") and walked["torch"].admits("2.13.0+cpu")
     assert not walked["torch"].admits("2.10.0+cu128") and not walked["torch"].admits("2.14.0")
+    assert [name for name in walked if needs.carried(name)] == [name for name in walked if name != "torch"]
+
+
+def test_the_simulated_image_list_reads_both_images_and_names_a_bad_line(tmp_path):
+    from x2softmax.gpucheck import image, needs
+
+    listed = tmp_path / "device_image.txt"
+    listed.write_text("# comment\nPackaging 26.4 24.0\njinja2 3.1.6  # recorded\n")
+    assert image.image_versions(listed) == {"packaging": "26.4", "jinja2": "3.1.6"}
+    assert image.image_versions(listed, "oldest") == {"packaging": "24.0", "jinja2": "3.1.6"}
+    listed.write_text("packaging\n")
+    with pytest.raises(ValueError, match=r"device_image.txt:1: expected 'name version \[oldest\]'"):
+        image.image_versions(listed)
+    recorded = needs.recorded_versions()
+    assert recorded["torch"] == "2.11.0" and recorded["numpy"] == "2.5.2" and recorded["packaging"] == ""
+    assert set(needs.FROM_THE_IMAGE) <= needs.device_packages()  # what is never carried is on the image
+    assert set(image.BEFORE_THE_BUNDLE) <= set(image.image_versions())

@@ -81,7 +81,7 @@ def cmd_gpu_check(args: argparse.Namespace) -> None:
 
 
 def cmd_wheels(args: argparse.Namespace) -> None:
-    """Write the wheels gpu-check needs beyond the lent machine's packages."""
+    """Write every wheel gpu-check needs but the lent machine's torch and numeric stack (needs.FROM_THE_IMAGE)."""
     from x2softmax.gpucheck import bundle
 
     print(bundle.main(Path(args.out), args.python_version))
@@ -129,7 +129,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
                    help="with --dry: run the smoke workflow on the CPU, not only plan it")
     p.set_defaults(func=cmd_gpu_check)
 
-    p = sub.add_parser("wheels", help="the wheels gpu-check needs beyond the lent GPU machine's packages (make wheels)")
+    p = sub.add_parser("wheels", help="every wheel gpu-check needs but the lent machine's torch and numeric stack (make wheels)")
     p.add_argument("--out", default=".whl", help="the wheel folder (ignored by git; carried to the machine)")
     p.add_argument("--python-version", default="3.12", help="the target's CPython (the lent machine's: 3.12)")
     p.set_defaults(func=cmd_wheels)

@@ -1,8 +1,10 @@
-"""`make wheels`: the wheels the GPU check needs beyond what the lent machine has, one version of each.
+"""`make wheels`: every distribution the GPU check needs but the image's own (needs.FROM_THE_IMAGE), one version each.
 
-The versions are the ones installed in this environment (the versions the tests ran with); the files are CPython
-`python_version` manylinux x86-64 or pure-Python wheels from the registry, and a pure-Python wheel is built here for
-any distribution the registry offers only as source (connection_pool). LEFT_OUT distributions are not carried.
+The bundle carries also what the lent machine has (packaging, jinja2, pyyaml, requests, ...): installed first on
+the path, it makes the check run with the versions the tests ran with, whatever versions the image holds. The
+versions are the ones installed in this environment; the files are CPython `python_version` manylinux x86-64 or
+pure-Python wheels from the registry, and a pure-Python wheel is built here for any distribution the registry offers
+only as source (connection_pool). LEFT_OUT distributions are not carried.
 """
 
 from __future__ import annotations
@@ -21,13 +23,10 @@ NO_MATCH = re.compile(r"No matching distribution found for ([A-Za-z0-9_.\-]+)=="
 
 
 def bundle_pins(pyproject: Path, python_version: str) -> dict[str, str]:
-    """Canonical name -> version installed here, for every distribution the check needs that the machine lacks."""
-    machine = N.device_packages()
-    walked = N.walk(N.check_requirements(pyproject), python_version, machine, N.installed_requires)
+    """Canonical name -> version installed here, for every distribution the check needs that the bundle carries."""
+    walked = N.walk(N.check_requirements(pyproject), python_version, set(N.FROM_THE_IMAGE), N.installed_requires)
     pins, absent = {}, []
-    for name in sorted(walked):
-        if name in machine or name in N.LEFT_OUT:
-            continue
+    for name in sorted(filter(N.carried, walked)):
         dist = N.installed(name)
         if dist is None:
             absent.append(name)
@@ -45,12 +44,13 @@ def _pip(*args: str) -> subprocess.CompletedProcess[str]:
 def download(pins: dict[str, str], out: Path, python_version: str) -> list[str]:
     """Download each pinned wheel for the target into `out`; build pure-Python wheels for source-only ones.
 
-    Returns the names that were built here.
+    A pinned wheel already in `out` is kept (no registry call when all are). Returns the names built here this time.
     """
     out.mkdir(parents=True, exist_ok=True)
+    present = {N.wheel_name(w) for w in out.glob("*.whl")}  # a rerun downloads only what changed
     target = ["--no-deps", "--only-binary=:all:", "--python-version", python_version, "--implementation", "cp",
               *(arg for platform in PLATFORMS for arg in ("--platform", platform)), "-d", str(out)]
-    wanted, built = dict(pins), []
+    wanted, built = {name: version for name, version in pins.items() if (name, version) not in present}, []
     while wanted:
         done = _pip("download", "-q", *target, *(f"{name}=={version}" for name, version in wanted.items()))
         if done.returncode == 0:
@@ -80,10 +80,13 @@ def download(pins: dict[str, str], out: Path, python_version: str) -> list[str]:
     return built
 
 
-def travelling_bytes(repo: Path) -> int:
-    """Bytes of what a device call sends: tracked files and untracked files git does not ignore."""
-    listed = subprocess.run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"], cwd=repo,
-                            capture_output=True, text=True, check=True).stdout.split("\0")
+def travelling_bytes(repo: Path) -> int | None:
+    """Bytes of what a device call sends (tracked files, untracked ones git does not ignore); None without git."""
+    try:
+        listed = subprocess.run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"], cwd=repo,
+                                capture_output=True, text=True, check=True).stdout.split("\0")
+    except (OSError, subprocess.CalledProcessError):  # no git, or not a git checkout (a downloaded archive)
+        return None
     return sum((repo / name).stat().st_size for name in listed if name and (repo / name).is_file())
 
 
@@ -94,6 +97,11 @@ def main(out: Path, python_version: str = "3.12", repo: Path = Path(".")) -> str
     wheels = sorted(out.glob("*.whl"))
     size = sum(w.stat().st_size for w in wheels)
     tree = travelling_bytes(repo)
+    shadowed = len(set(pins) & N.device_packages())
+    travel = (f"tree not measured ({repo.resolve()} is not a git checkout): the bundle is {size / 2**20:.1f} MiB of"
+              f" the 64 MiB a call carries" if tree is None else
+              f"tree {tree / 2**20:.1f} MiB + bundle = {(tree + size) / 2**20:.1f} MiB of the 64 MiB a call carries")
     return (f"wheels: {len(wheels)} wheels for CPython {python_version}, {size / 2**20:.1f} MiB in {out}"
-            f" (built here: {', '.join(built) or 'none'}; left out: {', '.join(sorted(N.LEFT_OUT))});"
-            f" tree {tree / 2**20:.1f} MiB + bundle = {(tree + size) / 2**20:.1f} MiB of the 64 MiB a call carries")
+            f" ({shadowed} also on the machine's image, carried for their versions; taken from the image: "
+            f"{', '.join(sorted(N.FROM_THE_IMAGE))}; built here: "
+            f"{', '.join(built) or 'none'}; left out: {', '.join(sorted(N.LEFT_OUT))}); {travel}")

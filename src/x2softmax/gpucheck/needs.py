@@ -2,7 +2,9 @@
 
 Shared by the wheel bundle (`make wheels`, here) and the device preflight (on the lent machine). Imports only the
 standard library and `packaging` (present on the lent machine), so it runs before any bundle is installed.
-Distributions the lent machine already has (device_packages.txt) end the walk: their own needs are the machine's.
+The walk ends at FROM_THE_IMAGE (torch and the compiled numeric stack built against the image's numpy: always the
+image's own) and at LEFT_OUT; everything else it reaches is carried by the bundle, so the check runs with the
+bundle's versions whatever the image has. What the image's own packages ask of a carried one is added after the walk.
 """
 
 from __future__ import annotations
@@ -26,6 +28,15 @@ PACKAGES_FILE = Path(__file__).with_name("device_packages.txt")
 LEFT_OUT = {"pulp": "Snakemake's ILP scheduler (the gpu profile uses the greedy one)",
             "debugpy": "ipykernel's debugger (imported only if present)",
             "jedi": "IPython's completer (imported only if present)"}
+# Taken from the lent machine's image, never carried: torch is its CUDA build (a wheel of about 1 GB); the compiled
+# numeric stack is built against the image's numpy, and scipy, pandas, scikit-learn, OpenCV and matplotlib together
+# are over 100 MiB, more than a device call carries. A range of theirs that the image does not meet is a warning.
+FROM_THE_IMAGE = {"torch": "the machine's CUDA build (2.11.0+cu130 on 2026-11-17)",
+                  "numpy": "the machine's (2.5.2 on 2026-11-17); the packages below are built against it",
+                  "scipy": "compiled against the image's numpy", "pandas": "compiled against the image's numpy",
+                  "scikit-learn": "compiled against the image's numpy",
+                  "opencv-python-headless": "compiled against the image's numpy",
+                  "matplotlib": "compiled against the image's numpy"}
 NOT_FOR_THE_CHECK = {"dvc"}  # data versioning: the check runs the workflow, never `dvc`
 
 
@@ -34,10 +45,16 @@ def canonical(name: str) -> str:
     return re.sub(r"[-_.]+", "-", name).lower()
 
 
+def recorded_versions(path: Path = PACKAGES_FILE) -> dict[str, str]:
+    """Canonical name -> version ('' where none was recorded) of every distribution the lent machine has."""
+    lines = (line.split("#", 1)[0].strip() for line in path.read_text().splitlines())
+    pairs = (line.partition("==")[::2] for line in lines if line)
+    return {canonical(name.strip()): version.strip() for name, version in pairs}
+
+
 def device_packages(path: Path = PACKAGES_FILE) -> frozenset[str]:
     """Canonical names of the distributions the lent machine has."""
-    lines = (line.split("#", 1)[0].strip() for line in path.read_text().splitlines())
-    return frozenset(canonical(line) for line in lines if line)
+    return frozenset(recorded_versions(path))
 
 
 def check_requirements(pyproject: Path) -> list[Requirement]:
@@ -73,12 +90,14 @@ class Need:
             version, prereleases=True)
 
 
-def walk(roots: list[Requirement], python_version: str, machine: frozenset[str],
+def walk(roots: list[Requirement], python_version: str, stop: frozenset[str] | set[str],
          requires: Callable[[str], list[str] | None]) -> dict[str, Need]:
     """Every distribution reachable from `roots` (markers evaluated for `python_version`), keyed by canonical name.
 
-    The walk descends through `requires(name)` (None: unknown, so not descended) and stops at the machine's
-    own distributions and at LEFT_OUT ones, which appear in the result but are not expanded.
+    The walk descends through `requires(name)` (None: unknown, so not descended) and stops at `stop` (the image's
+    own distributions) and at LEFT_OUT ones, which appear in the result but are not expanded. Then what each `stop`
+    distribution asks of a distribution already in the result is added to that one's needs (the image's packages
+    import the carried ones too).
     """
     env = marker_environment(python_version)
     needs: dict[str, Need] = {}
@@ -89,12 +108,8 @@ def walk(roots: list[Requirement], python_version: str, machine: frozenset[str],
         if req.marker is not None and not req.marker.evaluate({**env, "extra": parent_extra}):
             continue
         name = canonical(req.name)
-        if name in needs:
-            needs[name].specifier &= req.specifier
-            needs[name].required_by.append(parent)
-        else:
-            needs[name] = Need(name, SpecifierSet(str(req.specifier)), [parent])
-        if name in machine or name in LEFT_OUT:
+        _add(needs, name, req, parent)
+        if name in stop or name in LEFT_OUT:
             continue
         extras = {""} | {canonical(extra) for extra in req.extras}  # bleach[css] also needs what "css" adds
         new = extras - walked_extras.setdefault(name, set())
@@ -102,7 +117,25 @@ def walk(roots: list[Requirement], python_version: str, machine: frozenset[str],
         for extra in sorted(new):
             queue.extend((Requirement(text), name, extra) for text in requires(name) or []
                          if extra == "" or Requirement(text).marker is not None)
+    for parent in sorted(set(needs) & set(stop)):
+        for req in map(Requirement, requires(parent) or []):
+            name = canonical(req.name)
+            if name in needs and (req.marker is None or req.marker.evaluate(env)):
+                _add(needs, name, req, parent)
     return needs
+
+
+def _add(needs: dict[str, Need], name: str, req: Requirement, parent: str) -> None:
+    if name in needs:
+        needs[name].specifier &= req.specifier
+        needs[name].required_by.append(parent)
+    else:
+        needs[name] = Need(name, SpecifierSet(str(req.specifier)), [parent])
+
+
+def carried(name: str) -> bool:
+    """Whether the bundle carries a distribution the check needs (all but FROM_THE_IMAGE and LEFT_OUT)."""
+    return name not in FROM_THE_IMAGE and name not in LEFT_OUT
 
 
 def installed_requires(name: str) -> list[str] | None:
