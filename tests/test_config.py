@@ -165,6 +165,16 @@ def test_the_schema_enumerates_the_vocabulary():
     assert tuple(evaluate["ijb"]["items"]["enum"]) == IJB_SUITES
 
 
+def test_the_schema_enumerates_the_cpu_kernel_settings():
+    """cpu_kernels accepts exactly the settings x2softmax.cpukernels defines; the default pins, the paper does not."""
+    from x2softmax.config import SCHEMA, read_yaml
+    from x2softmax.cpukernels import CPU_KERNELS
+
+    assert tuple(read_yaml(SCHEMA)["properties"]["cpu_kernels"]["enum"]) == CPU_KERNELS
+    assert xcfg.load_config()["cpu_kernels"] == "avx2"
+    assert xcfg.load_config(preset="paper")["cpu_kernels"] == "native"
+
+
 def test_the_shipped_defaults_are_the_files_one_edits() -> None:
     """In a checkout the package data is config/ and workflow/schemas/ themselves: one copy of each file."""
     assert xcfg.DEFAULT_CONFIG == REPO / "config" / "config.yaml"

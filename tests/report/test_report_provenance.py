@@ -13,10 +13,26 @@ from x2softmax.report import provenance
 def test_environment_record_names_machine_cpu_threads_and_libraries(tmp_path):
     out = provenance.write_environment(tmp_path / "environment.json")
     record = json.loads(out.read_text())
-    assert {"commit", "machine", "cpu_model", "cpu_flags", "cpu_count", "torch_threads", "libraries"} <= set(record)
+    assert {"commit", "machine", "cpu_model", "cpu_flags", "cpu_count", "torch_threads", "cpu_kernels",
+            "code_path_environment", "aten_cpu_capability", "libraries"} <= set(record)
     assert set(record["libraries"]) == set(provenance.NUMERIC_LIBRARIES)
     assert record["libraries"]["torch"].startswith("2.") and record["torch_threads"] >= 1
     assert provenance.read_environment(tmp_path) == record and provenance.numbers_commit(tmp_path) == record["commit"]
+
+
+def test_environment_record_names_the_cpu_kernel_pins(monkeypatch):
+    from x2softmax.cpukernels import CODE_PATH_VARIABLES, pin_environment
+
+    for name in CODE_PATH_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+    assert provenance.cpu_kernels_record()["code_path_environment"] == "none set"
+    for name, value in pin_environment("avx2").items():
+        monkeypatch.setenv(name, value)
+    record = provenance.cpu_kernels_record()
+    assert record["cpu_kernels"] == "avx2"
+    assert record["code_path_environment"] == ("ATEN_CPU_CAPABILITY=avx2 ONEDNN_MAX_CPU_ISA=AVX2 MKL_CBWR=COMPATIBLE "
+                                               "MKL_DYNAMIC=FALSE")
+    assert record["aten_cpu_capability"] in ("AVX512", "AVX2", "DEFAULT")  # this process's, chosen when torch loaded
 
 
 def test_cpu_info_reads_model_and_numeric_flags(tmp_path):

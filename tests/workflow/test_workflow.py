@@ -85,6 +85,19 @@ def test_hyperparameter_change_reruns_only_that_loss(smoke_project: Path, tmp_pa
     assert "index" in jobs
 
 
+def test_jobs_run_under_the_cpu_pins_and_a_change_of_setting_reruns_the_numeric_jobs(smoke_project: Path,
+                                                                                     tmp_path: Path) -> None:
+    record = json.loads((smoke_project / "results/environment.json").read_text())
+    assert record["cpu_kernels"] == "avx2" and "ATEN_CPU_CAPABILITY=avx2" in record["code_path_environment"]
+    if "avx2" in record["cpu_flags"].split():
+        assert record["aten_cpu_capability"] == "AVX2"  # AVX-512 or not, the jobs' ATen ran its AVX2 kernels
+    extra = tmp_path / "native.yaml"
+    extra.write_text("cpu_kernels: native\n")
+    jobs = planned_jobs(smoke_project, *SMOKE, str(extra))
+    assert wildcard_values(jobs, "train", "run") == set(RUNS) and wildcard_values(jobs, "evaluate", "run") == set(RUNS)
+    assert "toy" in jobs and "synthesize" not in jobs and "align_ijb" not in jobs
+
+
 def test_uncertainty_tables_have_intervals_and_verdicts(smoke_project: Path) -> None:
     assert {"x2softmax.seed2049", "arcface.seed2049"} <= set(RUNS)
     ver = pd.read_csv(smoke_project / "results/uncertainty/verification_intervals.csv")

@@ -25,13 +25,14 @@ rule margins:
 rule toy:
     """The toy example: 8 classes, 2-D or 3-D normalised embeddings, one loss."""
     input:
-        code("analysis/toy.py"),
+        code("analysis/toy.py", "cpukernels.py"),
         lambda wildcards: loss_sources(wildcards.loss),
         data_inputs("train") if config["toy"]["settings"].get("data") == "recordio" else [],
     output:
         "results/toy/{loss}_{dim}d.npz",
     params:
         hparams=lambda wildcards: json.dumps(xcfg.loss_hparams(config, wildcards.loss), sort_keys=True),
+        cpu_kernels=config["cpu_kernels"],  # exported by the shell prefix (common.smk); a change reruns the job
         settings=lambda wildcards: json.dumps(config["toy"]["settings"], sort_keys=True),
     log:
         "logs/toy/{loss}_{dim}d.log",

@@ -10,6 +10,7 @@ from snakemake.settings.types import DeploymentMethod
 
 from x2softmax import config as xcfg, snakerun
 from x2softmax.cluster import SUBMIT_HOST_RULES
+from x2softmax.cpukernels import shell_exports
 from x2softmax.data.ijb import meta_paths
 from x2softmax.vocabulary import BENCHMARKS as SYNTHETIC_VAL_SETS, IJB_SUITES
 from x2softmax.evaluate.uncertainty import TABLES as UNCERTAINTY_TABLES
@@ -85,9 +86,16 @@ if workflow.local_exec and workflow.is_main_process:
     if "gpu" not in workflow.global_resources and (n_gpus := machine_gpus()) > 0:
         workflow.register_resource("gpu", n_gpus)
 
+# The CPU code paths of torch's numerics (config key cpu_kernels; x2softmax.cpukernels): exported in every job's shell,
+# before the job's Python loads ATen, oneDNN and MKL (each reads its knob once, when it loads). DVC's stages and
+# `make replicate` run their jobs through this file, so no job trains or evaluates without them; a user's own values
+# of these variables are overridden in the jobs.
+CPU_KERNEL_EXPORT = shell_exports(config["cpu_kernels"])
+
 shell.prefix(
     "set -euo pipefail; "  # Snakemake's own prefix for bash, which shell.prefix replaces
     + LEASE_EXPORT.replace("{", "{{").replace("}", "}}")
+    + CPU_KERNEL_EXPORT.replace("{", "{{").replace("}", "}}")
     + f'x2softmax() {{{{ {_PY} -m x2softmax "$@"; }}}}; papermill() {{{{ {_PY} -m papermill "$@"; }}}}; '
 )
 

@@ -15,7 +15,8 @@ rule evaluate:
         ijb=[data_inputs("ijb", s) for s in SUITES],
         aligned=expand("results/aligned/{suite}/images.npy", suite=SUITES),
         pairs=expand("results/pairs/{benchmark}.npz", benchmark=BENCHMARKS),
-        code=code(*EVALUATE_CODE, "models", "data/pairs.py", "data/pair_store.py", "data/align.py", "data/ijb.py"),
+        code=code(*EVALUATE_CODE, "models", "data/pairs.py", "data/pair_store.py", "data/align.py", "data/ijb.py",
+                  "cpukernels.py"),
     output:
         metrics="results/eval/{run}/metrics.csv",
         verification="results/eval/{run}/verification.json",
@@ -31,6 +32,7 @@ rule evaluate:
         root=data_path(),
         mode=config["evaluate"]["ijb_mode"],
         batch_size=config["evaluate"]["batch_size"],
+        cpu_kernels=config["cpu_kernels"],  # exported by the shell prefix (common.smk); a change reruns the job
     threads: config["train"]["threads"]
     log:
         "logs/evaluate/{run}.log",

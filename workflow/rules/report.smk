@@ -128,7 +128,7 @@ rule environment:
     input:
         expand("results/train/{run}/summary.json", run=RUNS),
         SUMMARY_CSV,
-        code=code("report/provenance.py"),
+        code=code("report/provenance.py", "cpukernels.py"),
     output:
         "results/environment.json",
     log:

@@ -5,7 +5,7 @@ rule train:
     """Train a backbone and classifier head with one margin loss; resumes from results/checkpoints/{run}."""
     input:
         data_inputs("train"),
-        code("train", "models", "data/recordio.py", "data/images.py"),
+        code("train", "models", "data/recordio.py", "data/images.py", "cpukernels.py"),
         loss_code,
     output:
         backbone="results/train/{run}/backbone.pt",
@@ -14,6 +14,7 @@ rule train:
         summary="results/train/{run}/summary.json",
     params:
         spec=train_spec,
+        cpu_kernels=config["cpu_kernels"],  # exported by the shell prefix (common.smk); a change reruns the job
     threads: config["train"]["threads"]
     log:
         "logs/train/{run}.log",

@@ -1,6 +1,7 @@
 """Where the numbers were produced: `results/environment.json`, written by the rule `environment` right after the
-training and evaluation jobs (the commit of the sources, the machine, CPU model and instruction set, threads and the
-versions of every library that touches the numbers). Page footers and the index read it back."""
+training and evaluation jobs (the commit of the sources, the machine, CPU model and instruction set, threads, the CPU
+code paths torch's libraries were pinned to and the versions of every library that touches the numbers). Page footers
+and the index read it back."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from x2softmax.cpukernels import code_path_environment, pinned_setting
 from x2softmax.io import atomic_write_json
 
 # The libraries whose versions can change a number (the lock file, requirements.lock, pins them).
@@ -49,15 +51,26 @@ def library_versions(names: Sequence[str] = NUMERIC_LIBRARIES) -> dict[str, str]
     return out
 
 
+def cpu_kernels_record() -> dict[str, Any]:
+    """The CPU code paths of this process: the `cpu_kernels` pins it carries, each code-path variable as set, and
+    the kernel set ATen dispatches to (the jobs of one workflow run share the environment of its shell prefix)."""
+    import torch
+
+    variables = code_path_environment()
+    return {"cpu_kernels": pinned_setting(),
+            "code_path_environment": " ".join(f"{k}={v}" for k, v in variables.items()) or "none set",
+            "aten_cpu_capability": torch.backends.cpu.get_cpu_capability()}
+
+
 def environment_record(repo: Path = Path(".")) -> dict[str, Any]:
-    """The provenance of numbers computed now: commit, machine, CPU, threads and library versions."""
+    """The provenance of numbers computed now: commit, machine, CPU, threads, code paths and library versions."""
     import torch
 
     from x2softmax.report.render import git_commit
 
     return {"commit": git_commit(repo), "machine": platform.machine(), "system": platform.platform(),
             **cpu_info(), "cpu_count": os.cpu_count() or 0, "torch_threads": torch.get_num_threads(),
-            "python": platform.python_version(), "libraries": library_versions()}
+            **cpu_kernels_record(), "python": platform.python_version(), "libraries": library_versions()}
 
 
 def write_environment(out: Path, repo: Path = Path(".")) -> Path:
