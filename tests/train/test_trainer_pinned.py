@@ -3,7 +3,8 @@
 AVX2. A change that moves a single bit of that path fails here.
 
 Each run is a `x2softmax train` process of its own (the pins are read when the libraries load). Under the pins the
-bytes are compared exactly (torch 2.13 CPU; another torch build rounds elsewhere and gets the tolerance below).
+bytes are compared exactly (torch 2.13 CPU on the vendor they were pinned on; another torch build rounds elsewhere,
+and another vendor is not yet measured: both get the tolerance below).
 The same run under other kernels — the machine's own choice, ATen's AVX2 kernels alone, ATen's scalar default — must
 agree within the precision of its dtype: an AVX-512 machine then exercises the kernels an AVX2-only one takes.
 """
@@ -42,6 +43,19 @@ PINNED = {
 }
 AMP = {"none": {}, "fp16": {"amp": "fp16", "scaler_growth_interval": 3}}
 PINNED_TORCH = "2.13.0+cpu"
+# The vendor the bytes were pinned on. Under the pins two AMD machines (AVX-512 and AVX2-only) agree bit for bit;
+# whether an Intel CPU does too is not yet measured (oneDNN sizes its blocking by the caches): on another vendor the
+# pinned run is held to the dtype's precision instead, and the test says so in its output.
+PINNED_VENDOR = "AuthenticAMD"
+
+
+def _cpu_vendor() -> str:
+    """The CPU's vendor_id from /proc/cpuinfo ('' where there is none)."""
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return ""
+    return next((line.split(":", 1)[1].strip() for line in text.splitlines() if line.startswith("vendor_id")), "")
 # Other kernels round each step differently and training carries the difference on: |loss - pinned| must stay
 # within atol + rtol * |pinned|. Measured on the pinned run's four logged losses (AMD EPYC, AVX-512 native, ATen
 # avx2 and default; and the Intel Xeon values pinned here before): float32 differs by at most 5e-5 (rtol 1e-3 leaves
@@ -91,7 +105,8 @@ def test_run_under_the_workflow_pins_is_bit_identical_to_the_pinned_run(tmp_path
     summary, lines = _train(make_spec(train=AMP[amp]), tmp_path / "out", pin_environment("avx2"))
     pinned = PINNED[amp]
     assert summary["skipped_steps"] == pinned["skipped_steps"]
-    if torch.__version__ != PINNED_TORCH:
+    if torch.__version__ != PINNED_TORCH or _cpu_vendor() != PINNED_VENDOR:
+        print(f"pinned bytes are for torch {PINNED_TORCH} on {PINNED_VENDOR}: held to the dtype's precision here")
         _assert_within_the_dtype_precision(lines, amp)
         return
     assert [(x["loss"], x["acc"]) for x in lines] == pinned["loss_acc"]
