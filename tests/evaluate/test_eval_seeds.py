@@ -10,7 +10,7 @@ from scipy.stats import t as student_t
 
 from x2softmax.evaluate.bootstrap import percentile_interval
 from x2softmax.evaluate.seeds import (TEST_ONLY, SeedPool, interval_contents, pooled_seed_variance,
-                                      rerun_change_rate, trained_interval)
+                                      rerun_change_rate, rerun_half_width, trained_interval)
 
 
 def test_pooled_variance_by_hand():
@@ -56,3 +56,8 @@ def test_without_a_pool_the_test_set_percentile_interval():
 def test_rerun_change_rate_is_about_twice_the_error_rate():
     assert rerun_change_rate(0.95) == pytest.approx(1 - (0.95 ** 2 + 2 * 0.025 ** 2))
     assert 0.09 < rerun_change_rate(0.95) < 0.10
+
+
+def test_rerun_half_width_is_two_trainings_apart():
+    assert rerun_half_width(SeedPool(0.5, 4, ("x", "y"))) == pytest.approx(student_t.ppf(0.975, 4) * 1.0)
+    assert math.isnan(rerun_half_width(SeedPool(math.nan, 0, ())))

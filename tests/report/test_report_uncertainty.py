@@ -103,11 +103,6 @@ def test_reader_layouts_pivot_seeds_and_comparisons_by_data_set():
     assert list(unc.paired_layout(two).columns)[-2:] == ["IJBB", "IJBC"]  # the table's order, not the FAR sort's
     assert layout["metric"].tolist() == ["TAR@1e-06", "TAR@1e-03", "TAR@1e-02"]  # in increasing FAR
     assert layout["IJBC"].tolist() == ["—", "1.00 [−0.50, 2.00] n.d.", "−2.00 [−3.00, −1.00] worse"]
-    unstable = raw.assign(verdict=["unstable over seeds", "X2 worse", ""], seed_low=[-1.5, -2.5, math.nan],
-                          seed_high=[3.0, -1.5, math.nan])
-    cells = unc.paired_layout(unc.paired_table(unstable, ["IJBC"]))["IJBC"].tolist()
-    assert cells[1] == "1.00 [−0.50, 2.00] unstable over seeds (seeds −1.50 … 3.00)"
-    assert cells[2] == "−2.00 [−3.00, −1.00] worse"
 
 
 def test_ablation_intervals_turn_x2_minus_ablation_round():
@@ -116,11 +111,9 @@ def test_ablation_intervals_turn_x2_minus_ablation_round():
          "ci_high": hi} for p, lo, hi in [("10fold", -1.0, 3.0), ("oracle", 5.0, 6.0)]])
     turned = unc.ablation_intervals(paired)
     assert turned.to_dict("records") == [{"run": "x2_k-0.8", "dataset": "lfw", "protocol": "10fold", "low": -3.0,
-                                          "high": 1.0, "unstable": False},
+                                          "high": 1.0},
                                          {"run": "x2_k-0.8", "dataset": "lfw", "protocol": "oracle", "low": -6.0,
-                                          "high": -5.0, "unstable": False}]
-    planted = unc.ablation_intervals(paired.assign(verdict=["unstable over seeds", "X2 better"]))
-    assert planted["unstable"].tolist() == [True, False]
+                                          "high": -5.0}]
 
 
 def test_toy_comparison_layout_shows_interval_spread_and_outcome():

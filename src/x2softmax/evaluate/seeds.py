@@ -94,6 +94,14 @@ def trained_interval(difference: float, seed_replicates: np.ndarray, pool: SeedP
     return TrainedInterval(difference - half, difference + half, df, test_var, train_var)
 
 
+def rerun_half_width(pool: SeedPool, level: float = LEVEL) -> float:
+    """Half-width of the interval of one number's change when every network is retrained (a rerun, another machine)
+    on the same test set: t(df) · sqrt(2 s²), the seed spread of two trainings (NaN without a pool)."""
+    if pool.df < 1 or math.isnan(pool.variance):
+        return math.nan
+    return float(student_t.ppf(0.5 + level / 2.0, pool.df)) * math.sqrt(2.0 * pool.variance)
+
+
 def interval_contents(pool: SeedPool) -> str:
     """What a comparison's interval holds, in words (the note of its row)."""
     if pool.df < 1:

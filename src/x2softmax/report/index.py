@@ -16,7 +16,9 @@ import yaml
 from x2softmax.io import atomic_write_json, atomic_write_text, file_sha256
 from x2softmax.report.artifacts import NOTEBOOKS, PROTOCOLS, SYNTHETIC_NOTICE, figure_paths, table_paths
 from x2softmax.report.page import figure_number, table_number
+from x2softmax.report.render import config_hash
 from x2softmax.report.style import STYLESHEET
+from x2softmax.report.uncertainty import rerun_expectation
 
 SOFTWARE = ("torch", "numpy", "pandas", "snakemake", "dvc", "papermill", "nbconvert", "matplotlib", "seaborn",
             "scikit-learn", "x2softmax")
@@ -83,6 +85,7 @@ def _provenance_html(config: Mapping[str, Any], results_dir: Path, here: Path) -
     manifest_path, manifest = _manifest(config, results_dir)
     synthetic = is_synthetic(config, manifest)
     parts = []
+    parts.append(f"<p>{_numbers_line(results_dir)}</p>")
     if synthetic:
         parts.append(f'<div class="notice synthetic"><strong>Synthetic data.</strong> {_esc(SYNTHETIC_NOTICE)}</div>')
     else:
@@ -172,30 +175,54 @@ def _environment_html(results_dir: Path) -> str:
         return (f"<p>Not recorded: <code>{_esc(Path(results_dir) / ENVIRONMENT)}</code> is absent (results produced "
                 "before the record existed).</p>")
     rows = [[_esc(k.replace("_", " ")), f"<code>{_esc(v)}</code>"] for k, v in record.items() if k != "libraries"]
+    rows.insert(1, ["config hash", f"<code>{_esc(config_hash(results_dir / 'config.json'))}</code> (sha256 of "
+                    "<code>results/config.json</code>, as in every page footer)"])
     rows += [[_esc(name), f"<code>{_esc(version)}</code>"] for name, version in record.get("libraries", {}).items()]
     return ("<p>Recorded right after training and evaluation (<code>results/environment.json</code>); the lock file "
             "<code>requirements.lock</code> pins these library versions for <code>make replicate</code>.</p>"
             + _table(["recorded", "value"], rows))
 
 
+def _numbers_line(results_dir: Path) -> str:
+    """The commit the numbers were produced at, with the config hash beside it (as the page footers give them)."""
+    from x2softmax.report.provenance import numbers_commit
+
+    return (f"Numbers produced at commit <code>{_esc(numbers_commit(results_dir))}</code> with config hash "
+            f"<code>{_esc(config_hash(results_dir / 'config.json'))}</code> (sha256 of "
+            "<code>results/config.json</code>).")
+
+
 def _reproduction_html(path: Path, here: Path) -> str:
-    """The reproduction check: how many regenerated numbers lie within their interval of the committed ones."""
-    from x2softmax.report.reproduction import read_reproduction, summary_line
+    """The reproduction check: numbers within their rerun interval, verdicts that agree (those that differ listed),
+    and the environment difference against the committed pages."""
+    from x2softmax.report.reproduction import read_reproduction, summary_line, verdicts_path
 
     written = read_reproduction(path)
     if written is None:
         return f"<p>Not checked: <code>{_esc(path.name)}</code> was not produced.</p>"
-    table, statement = written
-    out = f"<p>{_esc(summary_line(table, statement))} All numbers: {_link(path, here, path.name)}.</p>"
+    table, verdicts = written.numbers, written.verdicts
+    out = (f"<p>{_esc(summary_line(written))} All numbers: {_link(path, here, path.name)}; every verdict compared: "
+           f"{_link(verdicts_path(path), here, verdicts_path(path).name)}.</p>")
+    if written.environment:
+        out += ("<p>Environment of the regenerated numbers against the one recorded for the committed pages:</p><ul>"
+                + "".join(f"<li>{_esc(line)}</li>" for line in written.environment) + "</ul>")
+    differ = verdicts[verdicts["agree"].astype(str).str.lower() == "false"]
+    if len(differ):
+        rows = [[_esc(r.kind), _esc(r.key), _esc(r.committed), _esc(r.regenerated),
+                 "yes" if str(r.reversed).lower() == "true" else ""] for r in differ.itertuples(index=False)]
+        out += (f"<details><summary>Verdicts that differ from the committed ones ({len(differ)})</summary>"
+                '<div class="table-scroll">' + _table(["kind", "comparison", "committed", "regenerated",
+                                                      "reversed sign"], rows) + "</div></details>")
     judged = table[table["within"].astype(str).str.lower().isin(["true", "false"])]
     outside = judged[judged["within"].astype(str).str.lower() == "false"]
     if len(outside):
         rows = [[_esc(r.run), _esc(r.dataset), _esc(r.protocol), _esc(r.metric), f"{r.committed:.2f}",
                  f"{r.regenerated:.2f}", f"{r.difference:+.2f}", f"{r.interval_width:.2f}"]
                 for r in outside.itertuples(index=False)]
-        out += ("<p>Numbers outside their interval:</p><div class=\"table-scroll\">"
-                + _table(["run", "data set", "protocol", "metric", "committed", "regenerated", "difference",
-                          "interval width"], rows) + "</div>")
+        out += (f"<details><summary>Numbers outside their rerun interval ({len(outside)})</summary>"
+                '<div class="table-scroll">' + _table(["run", "data set", "protocol", "metric", "committed",
+                                                      "regenerated", "difference", "interval width"], rows)
+                + "</div></details>")
     return out
 
 
@@ -214,6 +241,7 @@ def build_index(reports_dir: Path, out_html: Path, *, config: dict, results_dir:
         "<p>Replication of <em>X2-Softmax: Margin Adaptive Loss Function for Face Recognition</em> "
         "(Xu et al., arXiv 2312.05281). Every figure and table below is regenerated by an executed notebook.</p>",
     ]
+    parts.append(f"<p>{_numbers_line(results_dir)}</p>")
     if synthetic:
         parts.append(f'<div class="notice synthetic"><strong>⚠ Synthetic data.</strong> {_esc(SYNTHETIC_NOTICE)}</div>')
     from x2softmax.report.claims import claims_table, write_claims
@@ -223,9 +251,12 @@ def build_index(reports_dir: Path, out_html: Path, *, config: dict, results_dir:
     parts.append("<h2>Claims scoreboard</h2>")
     parts.append(_claims_html(claims, here, claims_csv))
     parts.append("<h2>Reproduction</h2>")
-    parts.append("<p>After <code>make replicate</code>: each regenerated number against the number committed in git, "
-                 "inside the regenerated 95 % bootstrap interval or not (<code>x2softmax.report.reproduction</code>)."
-                 "</p>")
+    parts.append("<p>After <code>make replicate</code>, against what is committed in git "
+                 "(<code>x2softmax.report.reproduction</code>): each regenerated number, inside the 95 % interval of a "
+                 "rerun or not (the regenerated value ± t·√(2 s²), s² the between-seed variance pooled over the losses "
+                 "trained with several seeds: a rerun retrains every network); every paired X2-vs-baseline verdict "
+                 "and every claim, agreeing or not; and the CPU, instruction set, threads and library versions "
+                 f"against those recorded for the committed pages. {_esc(rerun_expectation())}</p>")
     parts.append(_reproduction_html(reports_dir / "tables" / "reproduction.csv", here))
     parts.append("<p>Snakemake's own report (rules, runtimes, provenance of every file) is not part of the repository "
                  "(it holds timings and absolute paths): <code>make replicate</code> writes it to "

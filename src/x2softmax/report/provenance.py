@@ -80,6 +80,29 @@ def read_environment(results_dir: Path) -> Mapping[str, Any] | None:
     return record
 
 
+DIFFERENCE_FIELDS = {"cpu_model": "CPU", "machine": "machine", "torch_threads": "torch threads",
+                     "cpu_count": "CPU cores", "python": "Python"}
+
+
+def environment_difference(committed: Mapping[str, Any], regenerated: Mapping[str, Any]) -> list[str]:
+    """What differs between two environment records, one line per field: CPU model, instruction set (the flags
+    lost and gained), threads, cores, Python and each numeric library; [] when nothing recorded differs."""
+    lines = []
+    for key, label in DIFFERENCE_FIELDS.items():
+        old, new = committed.get(key), regenerated.get(key)
+        if old is not None and new is not None and str(old) != str(new):
+            lines.append(f"{label} {old} → {new}")
+    old_flags = str(committed.get("cpu_flags", "")).split()
+    new_flags = str(regenerated.get("cpu_flags", "")).split()
+    if old_flags and new_flags and old_flags != new_flags:
+        change = [f"−{f}" for f in old_flags if f not in new_flags] + [f"+{f}" for f in new_flags if f not in old_flags]
+        lines.append("instruction set " + " ".join(change))
+    old_libs, new_libs = committed.get("libraries") or {}, regenerated.get("libraries") or {}
+    lines += [f"{name} {old_libs[name]} → {new_libs[name]}" for name in old_libs
+              if name in new_libs and str(old_libs[name]) != str(new_libs[name])]
+    return lines
+
+
 def numbers_commit(results_dir: Path) -> str:
     """The commit the numbers were produced at, as a footer states it."""
     record = read_environment(results_dir)

@@ -303,6 +303,17 @@ def ijb_tar_table(
     return table[["method", "source", *tar_columns, "backbone", "train_data", "protocol"]]
 
 
+def tar_layout(table: pd.DataFrame) -> pd.DataFrame:
+    """`ijb_tar_table` as page 04 shows it: the FARs this run measures first, then those it cannot measure (below
+    1 / impostor pairs: published numbers only), labelled so; cell text wraps on the page."""
+    tar = [c for c in table.columns if str(c).startswith("TAR@FAR=")]
+    ours = table[table["source"] == "this run"]
+    unmeasured = [c for c in tar if len(ours) and ours[c].isna().all()]
+    order = [*[c for c in table.columns if c not in unmeasured and c not in ("backbone", "train_data", "protocol")],
+             *unmeasured, "backbone", "train_data", "protocol"]
+    return table[order].rename(columns={c: f"{c} not measurable here" for c in unmeasured})
+
+
 def roc_points(scores: np.ndarray, labels: np.ndarray, max_points: int = 2000) -> pd.DataFrame:
     """ROC curve (FAR, TAR) of genuine/impostor scores, subsampled evenly in log-FAR for plotting."""
     from sklearn.metrics import roc_curve

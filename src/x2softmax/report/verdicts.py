@@ -151,7 +151,7 @@ ABLATION_PROTOCOLS = ("10fold", "oracle")  # the accuracy protocols page 06 show
 def _ablation_call(frame: pd.DataFrame, run: str, baseline: str, protocol: str, datasets: Sequence[str],
                    intervals: pd.DataFrame | None) -> tuple[str, list[float]] | None:
     """One protocol's reading of an ablation: the call (better/worse/no difference, or no interval) and the deltas."""
-    deltas, better, worse, unknown, unstable = [], [], [], [], []
+    deltas, better, worse, unknown = [], [], [], []
     for ds in datasets:
         column = f"{ds} {protocol}"
         if column not in frame.columns:
@@ -166,9 +166,6 @@ def _ablation_call(frame: pd.DataFrame, run: str, baseline: str, protocol: str, 
                             & (intervals["protocol"] == protocol)]
             if len(hit):
                 low, high = float(hit["low"].iloc[0]), float(hit["high"].iloc[0])
-                if "unstable" in hit.columns and bool(hit["unstable"].iloc[0]):
-                    unstable.append(ds)
-                    continue
         if low is None:
             sd = np.hypot(frame.loc[run].get(f"{column} std", np.nan), frame.loc[baseline].get(f"{column} std", np.nan))
             if not np.isfinite(sd):
@@ -186,8 +183,6 @@ def _ablation_call(frame: pd.DataFrame, run: str, baseline: str, protocol: str, 
         call = f"better on {', '.join(better)}, worse on {', '.join(worse)}"
     else:
         call = "no benchmark differs beyond the noise"
-    if unstable:
-        call += f"; unstable over seeds on {', '.join(unstable)} (the seeds' verdicts disagree)"
     if unknown:
         call += f" (no interval on {', '.join(unknown)})"
     return call, deltas
@@ -198,8 +193,8 @@ def ablation_verdict(table: pd.DataFrame, baseline: str, intervals: pd.DataFrame
     """Per ablation and per protocol shown (10-fold and oracle): mean accuracy change over the benchmarks, and on
     which it exceeds the noise; protocols that disagree are said to.
 
-    Noise: `intervals` (run, dataset, protocol, low, high of the difference to the baseline, in points, optionally
-    `unstable`: the seeds disagree, counted on neither side) where given,
+    Noise: `intervals` (run, dataset, protocol, low, high of the difference to the baseline, in points: test-set and
+    training noise) where given,
     else twice the standard error of the difference of two 10-fold means, 2·√(sd₁² + sd₂²)/√10, from the fold
     standard deviations; a protocol without either has no interval and no call. An ablation in `identical` trained a
     byte-identical network to the baseline: it gets no verdict.
@@ -231,7 +226,8 @@ def ablation_verdict(table: pd.DataFrame, baseline: str, intervals: pd.DataFrame
         agree = "" if len(calls) == 1 else " The protocols disagree: read the difference as protocol-dependent."
         lines.append(f"- **{run}** ({overrides}): " + "; ".join(parts) + "." + agree)
     fold_noise = "± 2·√(sd₁² + sd₂²)/√10 from the fold standard deviations"
-    noise = (f"the paired 95 % bootstrap interval of results/uncertainty where given, else {fold_noise}"
+    noise = (f"the paired 95 % interval of results/uncertainty (test-set and training noise) where given, else "
+             f"{fold_noise}"
              if intervals is not None else fold_noise)
     return (f"Accuracy of each ablation minus the default run `{baseline}` under each protocol shown "
             f"({', '.join(protocols)}; noise: {noise}):\n\n" + "\n".join(lines))
