@@ -19,6 +19,7 @@ import time
 
 from x2softmax.evaluate.coverage import (IjbDesign, SeedDesign, VerificationDesign, coverage, ijb_replicates,
                                          seed_coverage, seed_replicates, verification_replicates)
+from x2softmax.evaluate.seeds import SeedPool
 
 
 def report(name: str, results: dict, seconds: float) -> None:
@@ -26,7 +27,7 @@ def report(name: str, results: dict, seconds: float) -> None:
     for method, c in results.items():
         se = math.sqrt(c.covered * (1 - c.covered) / c.n_sets) if 0 < c.covered < 1 else 0.0
         verdict = "in 93-97 %" if 0.93 <= c.covered <= 0.97 else "OUTSIDE 93-97 %"
-        print(f"{name:<22} {method:<18} coverage {c.covered:.3f} ± {se:.3f} (SE, {c.n_sets} sets)  "
+        print(f"{name:<22} {method:<40} coverage {c.covered:.3f} ± {se:.3f} (SE, {c.n_sets} sets)  "
               f"half-width {100 * c.half_width:.2f} points  {verdict}")
     print(f"{name:<22} ({seconds:.0f} s)", flush=True)
 
@@ -52,9 +53,14 @@ def main() -> None:
     if "seeds" not in args.designs:
         return
     start = time.perf_counter()
-    report("verification seeds", {f"{n} seed{'s' if n > 1 else ''} difference":
-                                  seed_coverage(seed_replicates(SeedDesign(), n, args.sets, args.replicates, args.seed))
-                                  for n in (1, 3)}, time.perf_counter() - start)
+    results = {}
+    for n in (1, 3):
+        simulated = seed_replicates(SeedDesign(), n, args.sets, args.replicates, args.seed)
+        method = f"{n} seed{'s' if n > 1 else ''} difference"
+        results[method] = seed_coverage(simulated)
+        unpooled = [SeedPool(math.nan, 0, ())] * len(simulated.pools)  # test-set noise only: the old intervals
+        results[f"{method}, test-set noise only"] = seed_coverage(simulated._replace(pools=unpooled))
+    report("verification seeds", results, time.perf_counter() - start)
 
 
 if __name__ == "__main__":

@@ -168,3 +168,23 @@ def test_power_and_measurable_layouts() -> None:
     measurable = pd.DataFrame({"dataset": ["IJBC"], "lowest_measurable_far": [1 / 7000]})
     assert list(unc.measurable_layout(measurable)["lowest_measurable_far"]) == ["1.43e-04"]
     assert measurable["lowest_measurable_far"].dtype == float  # the saved table keeps the number
+
+
+def test_the_verdict_overview_and_what_the_intervals_hold():
+    paired = pd.DataFrame([
+        {"baseline": b, "dataset": d, "protocol": p, "metric": "accuracy_pct", "seeds": s, "difference": diff,
+         "ci_low": diff - 0.5, "ci_high": diff + 0.5, "verdict": v, "seed_df": df,
+         "note": "test-set noise and training noise: between-seed variance pooled over x2softmax, arcface (4 df), "
+                 "equal seed variance across losses assumed" if df else "test-set noise only: training noise not "
+                 "measured (no loss trained with two seeds)"}
+        for b, d, p, s, diff, v, df in [("arcface", "lfw", "10fold", "1 2 3", 1.0, "X2 better", 4),
+                                        ("arcface", "lfw", "oracle", "1 2 3", -1.0, "X2 worse", 4),
+                                        ("softmax", "lfw", "10fold", "1", 0.1, "no detectable difference", 4),
+                                        ("cosface", "lfw", "10fold", "1", -2.0, "X2 worse", 0)]])
+    overview = unc.verdict_overview(paired, [])
+    assert "10-fold accuracy" in overview and "3 comparisons" in overview  # the 10-fold (headline) rows only
+    assert "- **X2 better**: 1 (arcface on lfw 1.00 [0.50, 1.50])" in overview
+    assert overview.index("X2 better") < overview.index("X2 worse") < overview.index("no detectable difference")
+    words = unc.interval_words(paired)
+    assert words.startswith("3 of 4 intervals hold the test-set noise") and "pooled over x2softmax, arcface" in words
+    assert "1 intervals hold the test-set noise only" in words and "about 10 % (2 × 5 %)" in words

@@ -42,7 +42,8 @@ STATED_COVERAGE = {
     "verification": {"10fold": 0.976, "10fold difference": 0.983, "oracle": 0.810, "oracle difference": 0.953},
     "IJB weak templates": {"tar": 0.935, "tar difference": 0.947},
     "IJB strong templates": {"tar": 0.898, "tar difference": 0.901},
-    "verification seeds": {"1 seed difference": 0.95, "3 seeds difference": 0.95},
+    # `python bench/coverage.py --sets 1000 --replicates 150 --seed 1 --designs seeds` (binomial SE 0.005-0.007)
+    "verification seeds": {"1 seed difference": 0.970, "3 seeds difference": 0.948},
 }
 LABELS = {  # per design, what the pages say of a method whose coverage lies outside CALIBRATED
     "verification": {

@@ -184,7 +184,7 @@ def verdict_overview(paired: pd.DataFrame, suites: Sequence[str]) -> str:
               else ", ".join(dict.fromkeys(_metric_label(m) for m in rows["metric"])))
     lines = [f"**X2 against each baseline** ({metric}, percentage points; the 95 % interval holds the test-set and "
              f"the training noise, see below): {len(rows)} comparisons."]
-    order = [*VERDICTS, IDENTICAL]
+    order = [VERDICTS[0], VERDICTS[2], VERDICTS[1], IDENTICAL]  # the decisive verdicts first
     for verdict in sorted(set(rows["verdict"]), key=lambda v: order.index(v) if v in order else len(order)):
         group = rows[rows["verdict"] == verdict]
         if verdict in (VERDICTS[0], VERDICTS[2]):
