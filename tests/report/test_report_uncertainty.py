@@ -186,5 +186,5 @@ def test_the_verdict_overview_and_what_the_intervals_hold():
     assert "- **X2 better**: 1 (arcface on lfw 1.00 [0.50, 1.50])" in overview
     assert overview.index("X2 better") < overview.index("X2 worse") < overview.index("no detectable difference")
     words = unc.interval_words(paired)
-    assert words.startswith("3 of 4 intervals hold the test-set noise") and "pooled over x2softmax, arcface" in words
+    assert words.startswith("3 of 4 intervals hold the test-set noise") and "(x2softmax, arcface; 4 degrees" in words
     assert "1 intervals hold the test-set noise only" in words and "about 10 % (2 × 5 %)" in words
