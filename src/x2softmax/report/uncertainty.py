@@ -218,8 +218,10 @@ def interval_words(paired: pd.DataFrame) -> str:
             f"trained with several seeds ({losses.iloc[0] if len(losses) else 'those losses'}; "
             f"{'/'.join(map(str, dfs))} degrees of freedom), applied to every comparison, single-seed ones too. "
             "This assumes every loss has the same seed variance and that two losses' training noise is "
-            "independent; the interval is a t interval (x2softmax.evaluate.seeds), and its coverage on simulated "
-            f"runs is {coverage_statement('verification seeds').split(': ', 1)[1]}")
+            "independent; the interval is a t interval (x2softmax.evaluate.seeds) whose 95 % intervals covered "
+            + " and ".join(f"{value:.1%} with {method.removesuffix(' difference')}"
+                        for method, value in STATED_COVERAGE["verification seeds"].items())
+            + " in simulated runs with a known seed spread (bench/coverage.py).")
     untrained = len(paired) - len(trained)
     if untrained:
         parts.append(f"{untrained} intervals hold the test-set noise only: no loss was trained with two seeds, so "
