@@ -122,6 +122,8 @@ def test_the_environment_difference_is_named(repo):
     assert "environment: CPU Intel(R) Xeon(R) Processor → AMD EPYC 7B13; instruction set −avx512f" in \
         reproduction.summary_line(check)
     assert environment_difference(ENVIRONMENT, {**ENVIRONMENT, "torch_threads": 4}) == ["torch threads 1 → 4"]
+    assert environment_difference({**ENVIRONMENT, "config_hash": "d01046b7"}, {**ENVIRONMENT, "config_hash": "2ab4"}) \
+        == ["config hash d01046b7 → 2ab4"]  # another preset: the numbers are not comparable
 
 
 def test_pages_committed_before_the_record_read_the_index(repo):

@@ -127,6 +127,7 @@ rule environment:
     input:
         expand("results/train/{run}/summary.json", run=RUNS),
         SUMMARY_CSV,
+        config="results/config.json",
         code=code("report/provenance.py"),
     output:
         "results/environment.json",
@@ -138,7 +139,7 @@ rule environment:
     conda:
         ENV
     shell:
-        "x2softmax report environment --out {output[0]:q} {output[1]:q} > {log:q} 2>&1"
+        "x2softmax report environment --config {input.config:q} --out {output[0]:q} {output[1]:q} > {log:q} 2>&1"
 
 
 rule reproduction:

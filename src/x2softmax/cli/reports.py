@@ -51,7 +51,7 @@ def cmd_report_environment(args: argparse.Namespace) -> None:
     from x2softmax.report.provenance import write_environment
 
     for out in args.out:
-        print(write_environment(Path(out)))
+        print(write_environment(Path(out), config_json=Path(args.config) if args.config else None))
 
 
 def cmd_report_reproduction(args: argparse.Namespace) -> None:
@@ -118,6 +118,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
                           help="record commit, machine, CPU and library versions (results/environment.json)")
     p.add_argument("--out", required=True, nargs="+",
                    help="results/environment.json and the copy committed with the pages, reports/environment.json")
+    p.add_argument("--config", default=None, help="resolved config JSON: its hash is recorded too")
     p.set_defaults(func=cmd_report_environment)
     p = report.add_parser("reproduction",
                           help="regenerated numbers, verdicts and environment vs those committed in git")

@@ -175,8 +175,6 @@ def _environment_html(results_dir: Path) -> str:
         return (f"<p>Not recorded: <code>{_esc(Path(results_dir) / ENVIRONMENT)}</code> is absent (results produced "
                 "before the record existed).</p>")
     rows = [[_esc(k.replace("_", " ")), f"<code>{_esc(v)}</code>"] for k, v in record.items() if k != "libraries"]
-    rows.insert(1, ["config hash", f"<code>{_esc(config_hash(results_dir / 'config.json'))}</code> (sha256 of "
-                    "<code>results/config.json</code>, as in every page footer)"])
     rows += [[_esc(name), f"<code>{_esc(version)}</code>"] for name, version in record.get("libraries", {}).items()]
     return ("<p>Recorded right after training and evaluation (<code>results/environment.json</code>); the lock file "
             "<code>requirements.lock</code> pins these library versions for <code>make replicate</code>.</p>"

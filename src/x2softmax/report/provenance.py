@@ -49,20 +49,22 @@ def library_versions(names: Sequence[str] = NUMERIC_LIBRARIES) -> dict[str, str]
     return out
 
 
-def environment_record(repo: Path = Path(".")) -> dict[str, Any]:
-    """The provenance of numbers computed now: commit, machine, CPU, threads and library versions."""
+def environment_record(repo: Path = Path("."), config_json: Path | None = None) -> dict[str, Any]:
+    """The provenance of numbers computed now: commit, config hash (with `config_json`), machine, CPU, threads and
+    library versions."""
     import torch
 
-    from x2softmax.report.render import git_commit
+    from x2softmax.report.render import config_hash, git_commit
 
-    return {"commit": git_commit(repo), "machine": platform.machine(), "system": platform.platform(),
+    config = {"config_hash": config_hash(config_json)} if config_json is not None else {}
+    return {"commit": git_commit(repo), **config, "machine": platform.machine(), "system": platform.platform(),
             **cpu_info(), "cpu_count": os.cpu_count() or 0, "torch_threads": torch.get_num_threads(),
             "python": platform.python_version(), "libraries": library_versions()}
 
 
-def write_environment(out: Path, repo: Path = Path(".")) -> Path:
+def write_environment(out: Path, repo: Path = Path("."), config_json: Path | None = None) -> Path:
     """Write environment_record() as JSON atomically."""
-    atomic_write_json(Path(out), environment_record(repo))
+    atomic_write_json(Path(out), environment_record(repo, config_json))
     return Path(out)
 
 
@@ -80,13 +82,14 @@ def read_environment(results_dir: Path) -> Mapping[str, Any] | None:
     return record
 
 
-DIFFERENCE_FIELDS = {"cpu_model": "CPU", "machine": "machine", "torch_threads": "torch threads",
+DIFFERENCE_FIELDS = {"config_hash": "config hash", "cpu_model": "CPU", "machine": "machine", "torch_threads": "torch threads",
                      "cpu_count": "CPU cores", "python": "Python"}
 
 
 def environment_difference(committed: Mapping[str, Any], regenerated: Mapping[str, Any]) -> list[str]:
-    """What differs between two environment records, one line per field: CPU model, instruction set (the flags
-    lost and gained), threads, cores, Python and each numeric library; [] when nothing recorded differs."""
+    """What differs between two environment records, one line per field: the config hash, CPU model, instruction
+    set (the flags lost and gained), threads, cores, Python and each numeric library; [] when nothing recorded
+    differs."""
     lines = []
     for key, label in DIFFERENCE_FIELDS.items():
         old, new = committed.get(key), regenerated.get(key)
