@@ -14,8 +14,8 @@ the population value.
   Var(u[a] + u[b]) = `template_share` of a total variance of 1. Population FAR threshold
   t = impostor mean + Phi^-1(1 - FAR), TAR = Phi(genuine mean - t).
 - Training seeds (`SeedDesign`): three losses X, Y, Z (Z as good as Y), each trained with several seeds, scored on
-  one verification set. A network's separation is its loss's plus N(0, seed_sd^2) training noise (fresh per seed); a pair's noise is
-  shared by every network to `item_correlation` (pairs that are hard for one network are hard for all). The
+  one verification set. A network's separation is its loss's plus N(0, seed_sd^2) training noise (fresh per seed);
+  a pair's noise is shared by every network to `item_correlation` (pairs hard for one network are hard for all). The
   population difference X - Y averages over training seeds and pairs: E Phi((d + b) / 2) = Phi(d / 2 /
   sqrt(1 + seed_sd^2 / 4)). The comparison X - Y uses 1 or 3 common seeds; the seed variance is pooled over the
   losses with several seeds (X and Z with 3 each, Y when it has 3) and goes through `x2softmax.evaluate.seeds`.

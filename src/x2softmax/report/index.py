@@ -250,11 +250,11 @@ def build_index(reports_dir: Path, out_html: Path, *, config: dict, results_dir:
     parts.append(_claims_html(claims, here, claims_csv))
     parts.append("<h2>Reproduction</h2>")
     parts.append("<p>After <code>make replicate</code>, against what is committed in git "
-                 "(<code>x2softmax.report.reproduction</code>): each regenerated number, inside the 95 % interval of a "
-                 "rerun or not (the regenerated value ± t·√(2 s²), s² the between-seed variance pooled over the losses "
-                 "trained with several seeds: a rerun retrains every network); every paired X2-vs-baseline verdict "
-                 "and every claim, agreeing or not; and the CPU, instruction set, threads and library versions "
-                 f"against those recorded for the committed pages. {_esc(rerun_expectation())}</p>")
+                 "(<code>x2softmax.report.reproduction</code>): each regenerated number, inside the 95 % interval of "
+                 "a rerun or not (the regenerated value ± t·√(2 s²), s² the between-seed variance pooled over the "
+                 "losses trained with several seeds: a rerun retrains every network); every paired X2-vs-baseline "
+                 "verdict and every claim, agreeing or not; and the config hash, CPU, instruction set, threads and "
+                 f"library versions against those recorded for the committed pages. {_esc(rerun_expectation())}</p>")
     parts.append(_reproduction_html(reports_dir / "tables" / "reproduction.csv", here))
     parts.append("<p>Snakemake's own report (rules, runtimes, provenance of every file) is not part of the repository "
                  "(it holds timings and absolute paths): <code>make replicate</code> writes it to "
