@@ -22,7 +22,7 @@ import json
 import math
 import re
 import subprocess
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from html import unescape
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -186,7 +186,7 @@ def _read_committed_csv(path: Path, repo: Path) -> pd.DataFrame | None:
 
 
 def _verdict_rows(kind: str, committed: pd.DataFrame | None, regenerated: pd.DataFrame | None, keys: list[str],
-                  text: Any) -> list[dict[str, Any]]:
+                  text: Callable[[pd.Series, str], str]) -> list[dict[str, Any]]:
     """The verdicts of `kind` present in both tables, agreeing or not."""
     if committed is None or regenerated is None or not set(keys) <= set(committed) or not set(keys) <= set(
             regenerated):
@@ -202,11 +202,13 @@ def _verdict_rows(kind: str, committed: pd.DataFrame | None, regenerated: pd.Dat
 
 
 def _paired_text(row: pd.Series, suffix: str) -> str:
+    """A paired comparison's verdict in the committed (suffix _c) or regenerated (_r) table."""
     value = row[f"verdict{suffix}"]
     return value if isinstance(value, str) else ""
 
 
 def _claim_text(row: pd.Series, suffix: str) -> str:
+    """A claim's verdict, with this run's result where it differs ('not testable here (X2 better)')."""
     verdict, result = (row[f"{c}{suffix}"] for c in ("verdict", "result"))
     verdict = verdict if isinstance(verdict, str) else ""
     return f"{verdict} ({result})" if isinstance(result, str) and result and result != verdict else verdict
@@ -252,6 +254,7 @@ def reproduction_check(metrics_json: Path, uncertainty_dir: Path, repo: Path, en
 
 
 def _verdict_part(verdicts: pd.DataFrame, kind: str, label: str) -> str:
+    """'N of M label agree (K reversed)', or that they were not compared."""
     rows = verdicts[verdicts["kind"] == kind]
     if not len(rows):
         return f"{label}: not compared"
