@@ -6,7 +6,7 @@ Claims (docs/architecture.md, "Claims scoreboard"):
 - margin: the X2 angular margin grows with the angle between classes (page 01, `01_margin_at_angles.csv`); an
   analysis of the loss, exact, no seeds;
 - compact: X2 gives more compact classes than each other toy loss, per dimension (page 02,
-  `02_toy_seed_comparison.csv`, seeds and held-out samples resampled);
+  `02_toy_seed_comparison.csv`, held-out samples resampled, training noise pooled over the losses' seeds);
 - baseline: X2 beats each baseline on each benchmark (pages 03/04, `results/uncertainty/paired_comparisons.csv`):
   10-fold accuracy on a verification set, TAR at FAR 1e-4 (else the lowest measured FAR) on an IJB suite;
 - ablation: the default X2 beats each ablation (a, h, k, exact gradient) on each verification set (pages 03/06).

@@ -137,8 +137,9 @@ def compactness_verdict(compactness: pd.DataFrame, loss: str = "x2softmax",
                    + "; ".join(parts) + f": {_claim_from(outcomes)}.")
     if not out:
         return f"{loss} was not trained in the toy example; no verdict."
-    rule = ("the difference of mean angles with its 95 % interval (seeds and held-out samples resampled); a verdict "
-            "is stated only when every seed's own interval agrees or a decisive mean holds the seeds' spread"
+    rule = ("the difference of mean angles with its 95 % interval (held-out samples resampled, training noise pooled "
+            "over the losses' seeds); a verdict is stated only when every seed's own interval agrees or a decisive "
+            "mean holds the seeds' spread"
             if comparisons is not None and len(comparisons) else
             f"differences below {tie:.0%} of the rival's angle count as a tie (one seed, no interval)")
     return (f"Claim: {loss} gives more compact classes. Rule: a smaller mean angle to the class centre is more "
