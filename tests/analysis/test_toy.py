@@ -132,6 +132,7 @@ def test_compactness_comparison_interval_and_seed_spread():
     mixed = {"x2softmax": _planted([list(rival[0] - 3), list(rival[1] + 3), list(rival[2])]), "arcface": toys["arcface"]}
     row = toy.compactness_comparisons(mixed, "x2softmax", ["arcface"]).iloc[0]
     assert row["seed_low"] == pytest.approx(-3) and row["seed_high"] == pytest.approx(3)
+    assert row["ci_low"] < -3 and row["ci_high"] > 3  # the seeds' spread (pooled training noise) is in the interval
     with pytest.raises(ValueError, match="share no seed"):
         toy.compactness_comparisons({"x2softmax": _planted(list(rival), (7, 8, 9)), "arcface": toys["arcface"]},
                                     "x2softmax", ["arcface"])

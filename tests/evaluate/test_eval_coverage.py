@@ -3,12 +3,14 @@ that the check must catch (bench/coverage.py runs the full-size simulation that 
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 
-from x2softmax.evaluate import bootstrap, coverage
-from x2softmax.evaluate.coverage import (CALIBRATED, STATED_COVERAGE, IjbDesign, VerificationDesign,
-                                         coverage_failures, ijb_replicates, verification_replicates)
+from x2softmax.evaluate import bootstrap, coverage, seeds
+from x2softmax.evaluate.coverage import (CALIBRATED, STATED_COVERAGE, IjbDesign, SeedDesign, VerificationDesign,
+                                         coverage_failures, ijb_replicates, seed_replicates, verification_replicates)
 
 N_SETS, N_BOOT = 200, 150  # 150 replicates as the stated coverages' bench run; bands of 3 binomial SEs
 INNER = 0.80  # calibrated methods are also checked at the 80 % level, where a too-wide interval shows plainly
@@ -111,3 +113,41 @@ def test_pair_bootstrap_with_unit_draws_reads_the_point_estimate():
     want = bootstrap.ijb_tar_boot(scores, labels, rows, 6000, fars, np.ones((3, 6000), np.int32))
     for run in scores:
         np.testing.assert_array_equal(got[run], want[run])
+
+
+SEED_COUNTS = {"1 seed difference": 1, "3 seeds difference": 3}
+
+
+@pytest.fixture(scope="module")
+def seed_simulated() -> dict[str, coverage.SeedSimulated]:
+    return {method: seed_replicates(SeedDesign(), n, N_SETS, N_BOOT, seed=11) for method, n in SEED_COUNTS.items()}
+
+
+def _seed_failures(simulated: dict[str, coverage.SeedSimulated]) -> set[str]:
+    """Methods whose coverage with training noise misses its stated coverage (at 95 %, and at 80 % against 80 %)."""
+    measured = {method: coverage.seed_coverage(sim) for method, sim in simulated.items()}
+    failed = {line.split(":")[0] for line in coverage_failures(measured, STATED_COVERAGE["verification seeds"], {})}
+    half = max(0.03, 3.0 * np.sqrt(INNER * (1.0 - INNER) / N_SETS))
+    return failed | {method for method, sim in simulated.items()
+                     if abs(coverage.seed_coverage(sim, INNER).covered - INNER) > half}
+
+
+def test_intervals_with_training_noise_cover_for_one_and_three_seeds(seed_simulated):
+    assert set(seed_simulated) == set(STATED_COVERAGE["verification seeds"])
+    assert all(CALIBRATED[0] <= v <= CALIBRATED[1] for v in STATED_COVERAGE["verification seeds"].values())
+    assert _seed_failures(seed_simulated) == set()
+
+
+def test_test_set_noise_only_is_too_narrow(seed_simulated):
+    """Planted: the intervals without the pooled seed variance (test-set noise only) must fail for 1 and 3 seeds."""
+    unpooled = {method: sim._replace(pools=[seeds.SeedPool(math.nan, 0, ())] * len(sim.pools))
+                for method, sim in seed_simulated.items()}
+    assert _seed_failures(unpooled) == set(SEED_COUNTS)
+    assert max(coverage.seed_coverage(sim).covered for sim in unpooled.values()) < 0.85
+
+
+def test_a_planted_narrow_seed_variance_fails(seed_simulated):
+    """The pooled seed standard deviation planted ×0.6 too small must fail for 1 and 3 seeds."""
+    scaled = {method: sim._replace(pools=[p._replace(variance=p.variance * 0.36) for p in sim.pools])
+              for method, sim in seed_simulated.items()}
+    assert _seed_failures(scaled) == set(SEED_COUNTS)

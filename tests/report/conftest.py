@@ -16,6 +16,7 @@ from filelock import FileLock
 
 from x2softmax.evaluate.identification import identification
 from x2softmax.evaluate.summary import identification_rows
+from x2softmax.evaluate.seeds import TEST_ONLY
 from x2softmax.losses import default_hparams
 from x2softmax.report.artifacts import NOTEBOOKS, figure_paths, table_paths
 from x2softmax.train.health import run_health, write_run_health
@@ -124,7 +125,9 @@ def _write_uncertainty(out: Path, summary: pd.DataFrame) -> None:
                            "ci_low": diff - 1.0, "ci_high": diff + 1.0,
                            "verdict": "" if np.isnan(diff) else ("X2 better" if diff > 1 else "X2 worse" if diff < -1
                                                                  else "no detectable difference"),
-                           "note": "one common seed: test-set noise only"})
+                           "note": TEST_ONLY, "seed_differences": f"{diff:.6g}", "seed_low": diff, "seed_high": diff,
+                           "test_low": diff - 1.0, "test_high": diff + 1.0, "seed_sd": np.nan, "seed_df": 0,
+                           "interval_df": np.inf})
     pd.DataFrame(paired).to_csv(out / "paired_comparisons.csv", index=False)
 
 

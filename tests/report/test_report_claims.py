@@ -11,26 +11,27 @@ import pytest
 from x2softmax.report import claims
 
 PAIRED_COLUMNS = ["baseline", "dataset", "protocol", "metric", "seeds", "difference", "ci_low", "ci_high",
-                  "verdict", "seed_low", "seed_high"]
+                  "verdict", "seed_low", "seed_high", "seed_df"]
 
 
 def _paired_rows():
     return [
-        ("arcface", "lfw", "10fold", "accuracy_pct", "2048 2049", 1.5, 0.5, 2.5, "X2 better", 1.2, 1.8),
-        ("arcface", "lfw", "oracle", "accuracy_pct", "2048 2049", -9.0, -10.0, -8.0, "X2 worse", -9.5, -8.5),
-        ("cosface", "lfw", "10fold", "accuracy_pct", "2048", -2.0, -3.0, -1.0, "X2 worse", -2.0, -2.0),
+        ("arcface", "lfw", "10fold", "accuracy_pct", "2048 2049", 1.5, 0.5, 2.5, "X2 better", 1.2, 1.8, 2),
+        ("arcface", "lfw", "oracle", "accuracy_pct", "2048 2049", -9.0, -10.0, -8.0, "X2 worse", -9.5, -8.5, 2),
+        ("cosface", "lfw", "10fold", "accuracy_pct", "2048", -2.0, -3.0, -1.0, "X2 worse", -2.0, -2.0, 0),
         ("arcface", "IJBC", "N1D1F2", "tar_at_far_1e-03_pct", "2048", 4.0, -1.0, 9.0, "no detectable difference",
-         4.0, 4.0),
-        ("arcface", "IJBC", "N1D1F2", "tar_at_far_1e-04_pct", "2048", 3.0, 1.0, 5.0, "X2 better", 3.0, 3.0),
+         4.0, 4.0, 2),
+        ("arcface", "IJBC", "N1D1F2", "tar_at_far_1e-04_pct", "2048", 3.0, 1.0, 5.0, "X2 better", 3.0, 3.0, 2),
         ("cosface", "IJBC", "N1D1F2", "tar_at_far_1e-06_pct", "2048", math.nan, math.nan, math.nan, "", math.nan,
-         math.nan),
+         math.nan, 0),
         ("cosface", "IJBC", "N1D1F2", "tar_at_far_1e-02_pct", "2048", 0.0, -1.0, 1.0, "no detectable difference",
-         0.0, 0.0),
-        ("x2_a-0.5", "lfw", "10fold", "accuracy_pct", "2048 2049", 0.2, -3.0, 3.5, "unstable over seeds", -2.9, 3.1),
-        ("arcface", "IJBC", "1N", "rank_1_pct", "2048", 2.0, 0.5, 3.5, "X2 better", 2.0, 2.0),
+         0.0, 0.0, 0),
+        ("x2_a-0.5", "lfw", "10fold", "accuracy_pct", "2048 2049", 0.2, -3.0, 3.5, "no detectable difference", -2.9,
+         3.1, 2),
+        ("arcface", "IJBC", "1N", "rank_1_pct", "2048", 2.0, 0.5, 3.5, "X2 better", 2.0, 2.0, 2),
         ("arcface", "IJBC", "1N", "tpir_at_fpir_1e-02_pct", "2048", -1.0, -2.0, 0.5, "no detectable difference",
-         -1.0, -1.0),
-        ("x2_a-0.5", "IJBC", "1N", "rank_1_pct", "2048", 2.0, 0.5, 3.5, "X2 better", 2.0, 2.0),
+         -1.0, -1.0, 2),
+        ("x2_a-0.5", "IJBC", "1N", "rank_1_pct", "2048", 2.0, 0.5, 3.5, "X2 better", 2.0, 2.0, 2),
     ]
 
 
@@ -63,8 +64,7 @@ def _health(root: Path, saturated: str = "", identical: str = "") -> None:
 
 
 CONFIG = {"synthetic": False, "ablations": {"x2_a-0.5": {"loss": "x2softmax", "hparams": {"a": -0.5}}}}
-EXPECTED = {"X2 better": "holds", "X2 worse": "does not hold", "no detectable difference": "no detectable difference",
-            "unstable over seeds": "unstable over seeds"}
+EXPECTED = {"X2 better": "holds", "X2 worse": "does not hold", "no detectable difference": "no detectable difference"}
 
 
 def _linked_row(root: Path, row: pd.Series) -> pd.Series:
@@ -107,9 +107,9 @@ def test_every_verdict_recomputes_from_the_table_it_links(project):
     assert ijb["arcface"].startswith("tar_at_far_1e-04_pct") and ijb["cosface"].startswith("tar_at_far_1e-02_pct")
     lfw = table[table["benchmark"] == "lfw"].set_index("subject")
     assert lfw.loc["x2_a-0.5", "claim"] == "the default X2 beats the ablation"
-    assert lfw.loc["x2_a-0.5", "stable_over_seeds"] == "no (2 seeds, per-seed -2.90 … +3.10)"
-    assert lfw.loc["arcface", "stable_over_seeds"].startswith("yes (2 seeds")
-    assert lfw.loc["cosface", "stable_over_seeds"] == "one seed: not tested"
+    assert lfw.loc["x2_a-0.5", "stable_over_seeds"] == ("yes (training noise in the interval: 2 seeds, seed variance "
+                                                         "pooled, 2 df)")
+    assert lfw.loc["cosface", "stable_over_seeds"] == "one seed: training noise not measured"
     assert table.iloc[0]["verdict"] == "does not hold" and "94°" in table.iloc[0]["reason"]
 
 
@@ -118,7 +118,7 @@ def test_synthetic_runs_cannot_test_the_real_face_claims(project):
     table = claims.claims_table(project / "reports", project / "results", {**CONFIG, "synthetic": True})
     trained = table[~table["benchmark"].isin(["analysis", "toy 2-D", "toy 3-D"])]
     assert (trained["verdict"] == "not testable here").all() and trained["reason"].str.contains("synthetic").all()
-    assert set(trained["result"]) == {"X2 better", "X2 worse", "no detectable difference", "unstable over seeds"}
+    assert set(trained["result"]) == {"X2 better", "X2 worse", "no detectable difference"}
     assert table[table["benchmark"] == "toy 2-D"]["verdict"].tolist() == ["holds"]  # digits: still testable
 
 

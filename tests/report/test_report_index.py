@@ -38,6 +38,7 @@ def test_index_links_everything(fake_tree, populate_reports, tmp_path):
     assert "report.html" not in links  # Snakemake's report is not in the repository: named, never linked
     assert "style.css" in links and "<style" not in page
     assert "Synthetic data" in page and "fake-preset" in page
+    assert "Numbers produced at commit" in page and "with config hash <code>" in page
     assert all(name in page for name in PROTOCOLS)
     assert "x2softmax.data.synthetic 1" in page and "cdcdcdcd" not in page  # manifest scalars on the page,
     assert "data_manifest.json" in links and "cdcdcdcd" in (reports / "data_manifest.json").read_text()  # lists linked

@@ -18,6 +18,10 @@ def test_environment_record_names_machine_cpu_threads_and_libraries(tmp_path):
     assert set(record["libraries"]) == set(provenance.NUMERIC_LIBRARIES)
     assert record["libraries"]["torch"].startswith("2.") and record["torch_threads"] >= 1
     assert provenance.read_environment(tmp_path) == record and provenance.numbers_commit(tmp_path) == record["commit"]
+    assert "config_hash" not in record
+    (tmp_path / "config.json").write_text('{"preset": "smoke"}')
+    with_config = provenance.environment_record(config_json=tmp_path / "config.json")
+    assert list(with_config)[:2] == ["commit", "config_hash"] and len(with_config["config_hash"]) == 16
 
 
 def test_environment_record_names_the_cpu_kernel_pins(monkeypatch):

@@ -202,3 +202,22 @@ def test_accuracy_rows_keep_the_pair_benchmarks_of_the_runs(tmp_path: Path) -> N
     published = Path(__file__).resolve().parents[2] / "config" / "reference_numbers.csv"
     metrics, reference = summaries.read_metrics_and_reference(tmp_path / "metrics.csv", published)
     assert len(metrics) == 6 and set(summaries.REFERENCE_COLUMNS) <= set(reference.columns)
+
+
+def test_the_tar_layout_opens_on_the_measurable_fars(fake_tree):
+    """Table 4.1 as shown: this run's measurable FARs first, an unmeasurable FAR with published numbers after them
+    (labelled), a FAR with no number at all left out; the CSV table keeps every column."""
+    _, params = fake_tree
+    p = params["04_ijb"]
+    summary = summaries.read_table(p["summary_csv"], summaries.SUMMARY_COLUMNS)
+    reference = summaries.read_table(p["reference_csv"], summaries.REFERENCE_COLUMNS)
+    table = summaries.ijb_tar_table(summary, reference, ["arcface"], ["IJBC"])
+    table.loc[table["source"] == "this run", "TAR@FAR=1e-05 IJBC"] = np.nan  # below 1 / impostor pairs here
+    table["TAR@FAR=1e-06 IJBC"] = np.nan  # nobody has a number
+    shown = summaries.tar_layout(table)
+    tar = [c for c in shown.columns if "IJBC" in c.split()]
+    assert tar[0] == "1e-04 IJBC" and "1e-06 IJBC" not in " ".join(tar)
+    assert tar.index("1e-05 IJBC not measurable here") > tar.index("1e-01 IJBC")
+    assert shown.columns[-1] == "backbone · data · protocol" and "protocol" not in shown.columns
+    published = shown[shown["source"].str.contains("2021 model zoo")].iloc[0]
+    assert published["1e-05 IJBC not measurable here"] == 94.79

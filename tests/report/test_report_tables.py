@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -62,3 +63,15 @@ def test_a_wide_benchmark_table_splits_into_narrow_sub_tables_that_keep_the_run(
     block = table_block("06_ablations", "06_ablations", frame, split_by=benchmarks)
     assert block.count('<div class="table-scroll">') == len(benchmarks)
     assert max(len(re.findall("<th>", chunk)) for chunk in block.split('<p class="subtable">')) <= 8
+
+
+def test_a_collapsed_table_keeps_its_caption_and_csv_outside_the_disclosure():
+    from x2softmax.report.page import table_block
+
+    frame = pd.DataFrame({"run": ["a", "b"], "lfw 10fold": ["90.00 [89.00, 91.00]", "80.00 [79.00, 81.00]"]})
+    block = table_block("03_verification", "03_accuracy_intervals", frame, tables_dir=Path("tables"),
+                        collapsed=True, wrap=True)
+    caption, body = block.split("</figcaption>")
+    assert "Table 3.3." in caption and 'href="tables/03_accuracy_intervals.csv"' in caption
+    assert body.startswith("<details><summary>Every row (2): open the table</summary>")
+    assert '<table class="wrap">' in body and "<details>" not in table_block("03_verification", "03_power", frame)

@@ -103,11 +103,6 @@ def test_reader_layouts_pivot_seeds_and_comparisons_by_data_set():
     assert list(unc.paired_layout(two).columns)[-2:] == ["IJBB", "IJBC"]  # the table's order, not the FAR sort's
     assert layout["metric"].tolist() == ["TAR@1e-06", "TAR@1e-03", "TAR@1e-02"]  # in increasing FAR
     assert layout["IJBC"].tolist() == ["—", "1.00 [−0.50, 2.00] n.d.", "−2.00 [−3.00, −1.00] worse"]
-    unstable = raw.assign(verdict=["unstable over seeds", "X2 worse", ""], seed_low=[-1.5, -2.5, math.nan],
-                          seed_high=[3.0, -1.5, math.nan])
-    cells = unc.paired_layout(unc.paired_table(unstable, ["IJBC"]))["IJBC"].tolist()
-    assert cells[1] == "1.00 [−0.50, 2.00] unstable over seeds (seeds −1.50 … 3.00)"
-    assert cells[2] == "−2.00 [−3.00, −1.00] worse"
     one_n = raw.iloc[:2].assign(protocol="1N", metric=["tpir_at_fpir_1e-02_pct", "rank_1_pct"])
     mixed = unc.paired_layout(unc.paired_table(pd.concat([one_n, raw]), ["IJBC"]))  # 1:1 next to 1:N: both keys
     assert list(mixed.columns) == ["baseline", "seeds", "protocol", "metric", "IJBC"]
@@ -122,11 +117,9 @@ def test_ablation_intervals_turn_x2_minus_ablation_round():
          "ci_high": hi} for p, lo, hi in [("10fold", -1.0, 3.0), ("oracle", 5.0, 6.0)]])
     turned = unc.ablation_intervals(paired)
     assert turned.to_dict("records") == [{"run": "x2_k-0.8", "dataset": "lfw", "protocol": "10fold", "low": -3.0,
-                                          "high": 1.0, "unstable": False},
+                                          "high": 1.0},
                                          {"run": "x2_k-0.8", "dataset": "lfw", "protocol": "oracle", "low": -6.0,
-                                          "high": -5.0, "unstable": False}]
-    planted = unc.ablation_intervals(paired.assign(verdict=["unstable over seeds", "X2 better"]))
-    assert planted["unstable"].tolist() == [True, False]
+                                          "high": -5.0}]
 
 
 def test_toy_comparison_layout_shows_interval_spread_and_outcome():
@@ -181,3 +174,23 @@ def test_power_and_measurable_layouts() -> None:
     measurable = pd.DataFrame({"dataset": ["IJBC"], "lowest_measurable_far": [1 / 7000]})
     assert list(unc.measurable_layout(measurable)["lowest_measurable_far"]) == ["1.43e-04"]
     assert measurable["lowest_measurable_far"].dtype == float  # the saved table keeps the number
+
+
+def test_the_verdict_overview_and_what_the_intervals_hold():
+    paired = pd.DataFrame([
+        {"baseline": b, "dataset": d, "protocol": p, "metric": "accuracy_pct", "seeds": s, "difference": diff,
+         "ci_low": diff - 0.5, "ci_high": diff + 0.5, "verdict": v, "seed_df": df,
+         "note": "test-set noise and training noise: between-seed variance pooled over x2softmax, arcface (4 df), "
+                 "equal seed variance across losses assumed" if df else "test-set noise only: training noise not "
+                 "measured (no loss trained with two seeds)"}
+        for b, d, p, s, diff, v, df in [("arcface", "lfw", "10fold", "1 2 3", 1.0, "X2 better", 4),
+                                        ("arcface", "lfw", "oracle", "1 2 3", -1.0, "X2 worse", 4),
+                                        ("softmax", "lfw", "10fold", "1", 0.1, "no detectable difference", 4),
+                                        ("cosface", "lfw", "10fold", "1", -2.0, "X2 worse", 0)]])
+    overview = unc.verdict_overview(paired, [])
+    assert "10-fold accuracy" in overview and "3 comparisons" in overview  # the 10-fold (headline) rows only
+    assert "- **X2 better**: 1 (arcface on lfw 1.00 [0.50, 1.50])" in overview
+    assert overview.index("X2 better") < overview.index("X2 worse") < overview.index("no detectable difference")
+    words = unc.interval_words(paired)
+    assert words.startswith("3 of 4 intervals hold the test-set noise") and "(x2softmax, arcface; 4 degrees" in words
+    assert "1 intervals hold the test-set noise only" in words and "about 10 % (2 × 5 %)" in words

@@ -128,9 +128,11 @@ rule environment:
     input:
         expand("results/train/{run}/summary.json", run=RUNS),
         SUMMARY_CSV,
+        config="results/config.json",
         code=code("report/provenance.py", "cpukernels.py"),
     output:
         "results/environment.json",
+        "reports/environment.json",  # committed with the pages: the reproduction check compares against it
     log:
         "logs/report/environment.log",
     resources:
@@ -138,17 +140,24 @@ rule environment:
     conda:
         ENV
     shell:
-        "x2softmax report environment --out {output:q} > {log:q} 2>&1"
+        "x2softmax report environment --config {input.config:q} --out {output[0]:q} {output[1]:q} > {log:q} 2>&1"
 
 
 rule reproduction:
-    """reports/tables/reproduction.csv: the regenerated numbers against those committed at HEAD."""
+    """reports/tables/reproduction.csv (and _verdicts.csv): the regenerated numbers, paired verdicts, claims and
+    environment against those committed at HEAD."""
     input:
         metrics="reports/metrics.json",
         uncertainty=UNCERTAINTY,
-        code=code("report/reproduction.py"),
+        config="results/config.json",
+        environment="results/environment.json",
+        # the claims' evidence: pages 01 and 02's tables and the trainer's health check
+        claims=[str(p) for nb in ("01_margins", "02_toy") for p in table_paths(nb, TABLES)],
+        health=RUN_HEALTH_CSV,
+        code=code("report/reproduction.py", "report/claims.py", "report/provenance.py", "evaluate/seeds.py"),
     output:
         "reports/tables/reproduction.csv",
+        "reports/tables/reproduction_verdicts.csv",
     log:
         "logs/report/reproduction.log",
     resources:
@@ -157,7 +166,7 @@ rule reproduction:
         ENV
     shell:
         "x2softmax report reproduction --metrics {input.metrics:q} --uncertainty results/uncertainty"
-        " --out {output:q} > {log:q} 2>&1"
+        " --results results --config {input.config:q} --out {output[0]:q} > {log:q} 2>&1"
 
 
 rule index:
@@ -173,7 +182,7 @@ rule index:
         manifest=[f"{DATA}/MANIFEST.json"] if config["synthetic"] else [],
         uncertainty=UNCERTAINTY,
         environment="results/environment.json",
-        reproduction="reports/tables/reproduction.csv",
+        reproduction=["reports/tables/reproduction.csv", "reports/tables/reproduction_verdicts.csv"],
         # the trainer's health check (saturated runs, identical networks)
         health=RUN_HEALTH_CSV,
     output:

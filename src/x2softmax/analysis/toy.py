@@ -15,7 +15,8 @@ sets that override (None keeps the loss's own s); the npz records the hyperparam
 Seeds: `TOY_DEFAULTS["seeds"]` networks are trained per loss and dimension, with seeds seed, seed + 1, ...; each
 seed draws its own split, initialisation and batches. The plots show the first seed; the npz also holds, per seed,
 the held-out samples and their angles to their own centre, from which `compactness_comparisons` computes the
-difference of two losses' mean angles with a 95 % interval (held-out samples and seeds resampled).
+difference of two losses' mean angles with a 95 % interval (held-out samples resampled, and the training noise:
+the seed variance pooled over the losses, x2softmax.evaluate.seeds).
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from x2softmax.evaluate.seeds import pooled_seed_variance, trained_interval
 from x2softmax.io import atomic_path
 
 TOY_DEFAULTS: dict[str, Any] = {
@@ -247,13 +249,17 @@ def run_toy(loss: str, hparams: dict, dim: int, cfg: dict, out_path: Path) -> Pa
 def compactness_comparisons(toys: Mapping[str, Mapping[str, np.ndarray]], loss: str, rivals: list[str],
                             n_boot: int = 2000, seed: int = 0) -> pd.DataFrame:
     """`loss` minus each rival: mean angle (deg) of a held-out sample to its own centre, averaged over the common
-    seeds, with a 95 % percentile interval (per replicate: seeds resampled, then the shared held-out samples of each
-    seed, paired between the two losses) and each seed's difference and interval. Negative = `loss` more compact.
+    seeds, with a 95 % interval that carries the training noise (`x2softmax.evaluate.seeds.trained_interval`: the
+    held-out samples of each seed resampled, paired between the two losses, and the seed variance of the mean angle
+    pooled over every loss of `toys` trained with several seeds) and each seed's difference and held-out interval.
+    Negative = `loss` more compact.
 
     Rows: loss, rival, seeds, difference, ci_low, ci_high, seed_differences, seed_low, seed_high, seed_intervals
     (one "low:high" per seed); a rival without a run is left out.
     """
     rows = []
+    pool = pooled_seed_variance({name: run["seed_angles"].mean(axis=1) for name, run in toys.items()
+                                 if "seed_angles" in run})
     for rival in rivals:
         if rival not in toys or loss not in toys:
             continue
@@ -274,13 +280,11 @@ def compactness_comparisons(toys: Mapping[str, Mapping[str, np.ndarray]], loss: 
         n_seeds, n = per_sample.shape
         draws = rng.integers(0, n, size=(n_boot, n_seeds, n))
         boot_by_seed = np.take_along_axis(per_sample[None].repeat(n_boot, 0), draws, axis=2).mean(axis=2)  # [B, S]
-        pick = rng.integers(0, n_seeds, size=(n_boot, n_seeds))
-        boot = np.take_along_axis(boot_by_seed, pick, axis=1).mean(axis=1)
         seed_means = per_sample.mean(axis=1)
         seed_lows, seed_highs = np.percentile(boot_by_seed, [2.5, 97.5], axis=0)
-        low, high = np.percentile(boot, [2.5, 97.5])
+        interval = trained_interval(float(seed_means.mean()), boot_by_seed, pool)
         rows.append({"loss": loss, "rival": rival, "seeds": " ".join(map(str, common)),
-                     "difference": float(seed_means.mean()), "ci_low": float(low), "ci_high": float(high),
+                     "difference": float(seed_means.mean()), "ci_low": interval.low, "ci_high": interval.high,
                      "seed_differences": " ".join(f"{d:.6g}" for d in seed_means),
                      "seed_low": float(seed_means.min()), "seed_high": float(seed_means.max()),
                      "seed_intervals": " ".join(f"{lo:.6g}:{hi:.6g}" for lo, hi in zip(seed_lows, seed_highs))})

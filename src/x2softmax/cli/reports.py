@@ -47,23 +47,33 @@ def cmd_report_index(args: argparse.Namespace) -> None:
 
 
 def cmd_report_environment(args: argparse.Namespace) -> None:
-    """Record commit, machine and library versions."""
+    """Record commit, machine and library versions (the same record into every --out)."""
     from x2softmax.report.provenance import write_environment
 
-    print(write_environment(Path(args.out)))
+    for out in args.out:
+        print(write_environment(Path(out), config_json=Path(args.config) if args.config else None))
 
 
 def cmd_report_reproduction(args: argparse.Namespace) -> None:
-    """Compare the regenerated numbers with the committed ones (or print the written summary)."""
-    from x2softmax.report.reproduction import read_reproduction, reproduction_table, summary_line, write_reproduction
+    """Compare the regenerated numbers, verdicts and environment with the committed ones (or print the written
+    summary)."""
+    from x2softmax.report.provenance import read_environment
+    from x2softmax.report.reproduction import read_reproduction, reproduction_check, summary_line, write_reproduction
 
     if args.summary:  # print the line of the table the workflow wrote (make replicate's last line)
         written = read_reproduction(Path(args.out))
-        print(summary_line(*written) if written else f"Reproduction: not checked ({args.out} absent).")
+        print(summary_line(written) if written else f"Reproduction: not checked ({args.out} absent).")
         return
-    table, statement = reproduction_table(Path(args.metrics), Path(args.uncertainty), Path(args.repo))
-    write_reproduction(table, statement, Path(args.out))
-    print(summary_line(table, statement))
+    claims = None
+    if args.config:
+        from x2softmax.report.claims import claims_table
+
+        config = json.loads(Path(args.config).read_text(encoding="utf-8"))
+        claims = claims_table(Path(args.metrics).parent, Path(args.results), config)
+    check = reproduction_check(Path(args.metrics), Path(args.uncertainty), Path(args.repo),
+                               read_environment(Path(args.results)), claims)
+    write_reproduction(check, Path(args.out))
+    print(summary_line(check))
 
 
 def cmd_report_config(args: argparse.Namespace) -> None:
@@ -106,11 +116,17 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=cmd_report_index)
     p = report.add_parser("environment",
                           help="record commit, machine, CPU and library versions (results/environment.json)")
-    p.add_argument("--out", required=True)
+    p.add_argument("--out", required=True, nargs="+",
+                   help="results/environment.json and the copy committed with the pages, reports/environment.json")
+    p.add_argument("--config", default=None, help="resolved config JSON: its hash is recorded too")
     p.set_defaults(func=cmd_report_environment)
-    p = report.add_parser("reproduction", help="regenerated numbers vs those committed in git, per metric")
+    p = report.add_parser("reproduction",
+                          help="regenerated numbers, verdicts and environment vs those committed in git")
     p.add_argument("--metrics", default="reports/metrics.json", help="the regenerated reports/metrics.json")
     p.add_argument("--uncertainty", default="results/uncertainty", help="the regenerated interval tables")
+    p.add_argument("--results", default="results",
+                   help="the results directory (environment.json, summary/run_health.csv for the claims)")
+    p.add_argument("--config", default=None, help="resolved config JSON: the claims are compared too")
     p.add_argument("--repo", default=".", help="the git checkout whose HEAD holds the committed numbers")
     p.add_argument("--out", required=True)
     p.add_argument("--summary", action="store_true", help="only print the summary line of the written table")

@@ -14,8 +14,9 @@ runs' training summaries (loss, seed) and the IJB meta files (pairs → template
   rank by mean among the base runs (1 = best);
 - measurable_far.csv: per suite the impostor pairs and the lowest measurable FAR (1 / impostor pairs);
 - paired_comparisons.csv: X2 minus each baseline on the same pairs/templates/probes and the same seeds, with a 95 %
-  interval (one bootstrap: the shared resampling weights and a resample of the common seeds) and a verdict that
-  holds for every seed (`seed_verdict`; else "unstable over seeds", with the spread of the per-seed differences).
+  interval that carries the test-set noise (the shared resampling weights) and the training noise (the seed
+  variance pooled over the losses trained with several seeds, x2softmax.evaluate.seeds), and the verdict of that
+  interval; `note` says what the interval holds, test_low/test_high give the test-set-only interval.
 
 `power_table` turns the paired table into the half-width of each interval against POWER_TARGETS (the pages show it).
 """
@@ -39,6 +40,7 @@ from x2softmax.evaluate.bootstrap import (fold_stratified_weights, identificatio
 from x2softmax.evaluate.coverage import STATED_COVERAGE
 from x2softmax.evaluate.ijb import lowest_measurable_far, template_rows
 from x2softmax.evaluate.identification import search_from_arrays
+from x2softmax.evaluate.seeds import SeedPool, interval_contents, pooled_seed_variance, trained_interval
 from x2softmax.evaluate.summary import metric_at_far, metric_at_fpir, rank_metric, read_metrics
 from x2softmax.io import atomic_path, file_sha256
 from x2softmax.vocabulary import FARS, FPIRS, IDENTIFICATION, RANKS
@@ -241,7 +243,7 @@ def uncertainty_tables(runs: Sequence[str], eval_root: Path, train_root: Path, d
     is_ijb = intervals["dataset"].isin(list(suites)) & ~is_identification
     intervals["far"] = pd.to_numeric(intervals["metric"].str.extract(r"^tar_at_far_(.+)_pct$")[0], errors="coerce")
     seeds = _seed_summary(intervals)
-    paired = _paired(info, diffs, intervals, x2_run, n_boot, seed, protocol_of)
+    paired = _paired(info, diffs, intervals, x2_run, protocol_of)
     return {"verification_intervals": intervals[~intervals["dataset"].isin(list(suites))].reset_index(drop=True),
             "ijb_intervals": intervals[is_ijb].reset_index(drop=True),
             "identification_intervals": intervals[is_identification].reset_index(drop=True),
@@ -284,52 +286,62 @@ def _comparisons(info: pd.DataFrame, x2_run: str | None) -> list[tuple[str, str]
             if baseline != x2_run for s in sorted(set(seed_runs[x2_run]) & set(seed_runs[baseline]))]
 
 
+def seed_pools(intervals: pd.DataFrame) -> dict[tuple[str, str, str], SeedPool]:
+    """(dataset, protocol, metric) -> the between-seed variance of one run pooled over the base runs trained with
+    two seeds or more (`x2softmax.evaluate.seeds.pooled_seed_variance`)."""
+    pools = {}
+    for key, group in intervals.groupby(["dataset", "protocol", "metric"], sort=False):
+        pools[key] = pooled_seed_variance({base: list(rows["value"]) for base, rows in group.groupby("base_run",
+                                                                                                      sort=False)})
+    return pools
+
+
 def _paired(info: pd.DataFrame, diffs: Differences, intervals: pd.DataFrame,
-            x2_run: str | None, n_boot: int, seed: int, protocol_of: Any) -> pd.DataFrame:
-    """X2 minus each other loss run on the same resamples and seeds: difference, 95 % interval, verdict.
+            x2_run: str | None, protocol_of: Any) -> pd.DataFrame:
+    """X2 minus each other loss run on the same resamples and seeds: difference, 95 % interval that carries the
+    test-set noise and the training noise (`x2softmax.evaluate.seeds.trained_interval`, the seed variance pooled per
+    data set, protocol and metric), verdict, and what the interval holds (`note`).
 
     A baseline whose backbones are byte-identical to X2's at every common seed gets the verdict IDENTICAL (the
     interval is [0, 0] because the same network was evaluated twice, not because the losses were compared).
     """
     columns = ["baseline", "dataset", "protocol", "metric", "seeds", "x2_mean", "baseline_mean", "difference",
-               "ci_low", "ci_high", "verdict", "note", "seed_differences", "seed_low", "seed_high", "interval_verdict"]
+               "ci_low", "ci_high", "verdict", "note", "seed_differences", "seed_low", "seed_high", "test_low",
+               "test_high", "seed_sd", "seed_df", "interval_df"]
     if x2_run is None or x2_run not in set(info["base_run"]):
         return pd.DataFrame(columns=columns)
-    rng = np.random.default_rng(seed + 1)
     seed_runs = _seed_runs(info)
     sha = dict(zip(info["run"], info["backbone_sha256"]))
     value = intervals.set_index(["run", "dataset", "protocol", "metric"])["value"]
+    pools = seed_pools(intervals)
     rows = []
     for baseline in dict.fromkeys(info["base_run"]):
         if baseline == x2_run:
             continue
         common = sorted(set(seed_runs[x2_run]) & set(seed_runs[baseline]))
-        pick = rng.integers(0, len(common), size=(n_boot, len(common)))  # seeds resampled with replacement
         x2 = [seed_runs[x2_run][s] for s in common]
         base = [seed_runs[baseline][s] for s in common]
         identical = all(sha[a] == sha[b] for a, b in zip(x2, base))
         for (dataset, protocol, metric), by_pair in diffs.items():
             proto = protocol_of(dataset, protocol)
             seed_reps = np.stack([by_pair[(a, b)] for a, b in zip(x2, base)], axis=1)  # [B, seeds]
-            boot = np.take_along_axis(seed_reps, pick, axis=1).mean(axis=1)
-            low, high = (float(v) for v in percentile_interval(boot))
             x2_values = [value[(r, dataset, proto, metric)] for r in x2]
             base_values = [value[(r, dataset, proto, metric)] for r in base]
             per_seed = np.subtract(x2_values, base_values).astype(float)
-            seed_intervals = [tuple(map(float, percentile_interval(seed_reps[:, j]))) for j in range(len(common))]
-            call = seed_verdict(low, high, seed_intervals, list(per_seed))
-            note = "" if len(common) > 1 else "one common seed: test-set noise only"
-            if call == UNSTABLE:
-                note = f"seeds disagree: per-seed differences {per_seed.min():+.2f} to {per_seed.max():+.2f}"
+            pool = SeedPool(math.nan, 0, ()) if identical else pools[(dataset, proto, metric)]  # identical: [0, 0]
+            interval = trained_interval(float(np.mean(per_seed)), seed_reps, pool)
+            test_low, test_high = (float(v) for v in percentile_interval(seed_reps.mean(axis=1)))
             rows.append({"baseline": baseline, "dataset": dataset, "protocol": proto, "metric": metric,
                          "seeds": " ".join(map(str, common)), "x2_mean": float(np.mean(x2_values)),
                          "baseline_mean": float(np.mean(base_values)), "difference": float(np.mean(per_seed)),
-                         "ci_low": low, "ci_high": high, "verdict": IDENTICAL if identical else call,
+                         "ci_low": interval.low, "ci_high": interval.high,
+                         "verdict": IDENTICAL if identical else verdict(interval.low, interval.high),
                          "note": "byte-identical trained backbones: the same network evaluated twice" if identical
-                         else note,
+                         else interval_contents(pool),
                          "seed_differences": " ".join(f"{d:.6g}" for d in per_seed),
                          "seed_low": float(np.min(per_seed)), "seed_high": float(np.max(per_seed)),
-                         "interval_verdict": verdict(low, high)})
+                         "test_low": test_low, "test_high": test_high, "seed_sd": math.sqrt(pool.variance),
+                         "seed_df": pool.df, "interval_df": interval.df})
     return pd.DataFrame(rows, columns=columns)
 
 

@@ -69,17 +69,25 @@ def split_frame(frame: pd.DataFrame, split_by: str | Sequence[str] | None) -> li
 
 
 def table_block(nb: str, stem: str, frame: pd.DataFrame, decimals: Mapping[str, int] | None = None,
-                split_by: str | Sequence[str] | None = None, tables_dir: Path | None = None) -> str:
+                split_by: str | Sequence[str] | None = None, tables_dir: Path | None = None, *,
+                collapsed: bool = False, wrap: bool = False) -> str:
     """HTML of a table: number and caption above, formatted cells, a scrolling container; optionally split into
-    sub-tables (see `split_frame`, e.g. one per IJB suite), and a link to the CSV."""
+    sub-tables (see `split_frame`, e.g. one per IJB suite), and a link to the CSV. `collapsed`: behind a disclosure
+    whose summary is the caption, the row count and the CSV link (full row-per-cell tables); `wrap`: cell text wraps
+    so the table fits the page."""
     label = f"Table {table_number(nb, stem)}. {caption(stem)}"
     parts = [f'<p class="subtable">{html.escape(key)}</p>' + table_html(part, decimals)
              for key, part in split_frame(frame, split_by)]
     if not parts:
         parts = [table_html(frame, decimals)]
+    if wrap:
+        parts = [part.replace("<table>", '<table class="wrap">') for part in parts]
     csv = f' <a class="formats" href="{Path(tables_dir).name}/{stem}.csv">CSV</a>' if tables_dir is not None else ""
-    return (f'<figure class="x2-table" id="{stem}"><figcaption>{html.escape(label)}{csv}</figcaption>'
-            + "".join(parts) + "</figure>")
+    body = "".join(parts)
+    if collapsed:
+        body = f"<details><summary>Every row ({len(frame)}): open the table</summary>{body}</details>"
+    return f'<figure class="x2-table" id="{stem}"><figcaption>{html.escape(label)}{csv}</figcaption>{body}</figure>'
+
 
 
 def _display_html(block: str) -> None:
@@ -97,11 +105,12 @@ def show_figure(fig: Figure, nb: str, stem: str, figures_dir: Path) -> None:
 
 def show_table(frame: pd.DataFrame, nb: str, stem: str, tables_dir: Path, *,
                decimals: Mapping[str, int] | None = None, split_by: str | Sequence[str] | None = None,
-               shown: pd.DataFrame | None = None) -> None:
+               shown: pd.DataFrame | None = None, collapsed: bool = False, wrap: bool = False) -> None:
     """Save a declared table as CSV (full precision) and show it (or `shown`, a reader's layout of the same
-    numbers) formatted, numbered and captioned."""
+    numbers) formatted, numbered and captioned (`collapsed`, `wrap`: see `table_block`)."""
     save_table(frame, nb, stem, Path(tables_dir))
-    _display_html(table_block(nb, stem, frame if shown is None else shown, decimals, split_by, tables_dir))
+    _display_html(table_block(nb, stem, frame if shown is None else shown, decimals, split_by, tables_dir,
+                              collapsed=collapsed, wrap=wrap))
 
 
 def notice_html(kind: str, datasets: Sequence[tuple[str, str]] = ()) -> str:

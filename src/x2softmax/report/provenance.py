@@ -62,20 +62,22 @@ def cpu_kernels_record() -> dict[str, Any]:
             "aten_cpu_capability": torch.backends.cpu.get_cpu_capability()}
 
 
-def environment_record(repo: Path = Path(".")) -> dict[str, Any]:
-    """The provenance of numbers computed now: commit, machine, CPU, threads, code paths and library versions."""
+def environment_record(repo: Path = Path("."), config_json: Path | None = None) -> dict[str, Any]:
+    """The provenance of numbers computed now: commit, config hash (with `config_json`), machine, CPU, threads, code
+    paths and library versions."""
     import torch
 
-    from x2softmax.report.render import git_commit
+    from x2softmax.report.render import config_hash, git_commit
 
-    return {"commit": git_commit(repo), "machine": platform.machine(), "system": platform.platform(),
+    config = {"config_hash": config_hash(config_json)} if config_json is not None else {}
+    return {"commit": git_commit(repo), **config, "machine": platform.machine(), "system": platform.platform(),
             **cpu_info(), "cpu_count": os.cpu_count() or 0, "torch_threads": torch.get_num_threads(),
             **cpu_kernels_record(), "python": platform.python_version(), "libraries": library_versions()}
 
 
-def write_environment(out: Path, repo: Path = Path(".")) -> Path:
+def write_environment(out: Path, repo: Path = Path("."), config_json: Path | None = None) -> Path:
     """Write environment_record() as JSON atomically."""
-    atomic_write_json(Path(out), environment_record(repo))
+    atomic_write_json(Path(out), environment_record(repo, config_json))
     return Path(out)
 
 
@@ -91,6 +93,31 @@ def read_environment(results_dir: Path) -> Mapping[str, Any] | None:
     if not isinstance(record, dict) or "commit" not in record:
         raise ValueError(f"{path}: not an environment record (no 'commit')")
     return record
+
+
+DIFFERENCE_FIELDS = {"config_hash": "config hash", "cpu_model": "CPU", "machine": "machine",
+                     "aten_cpu_capability": "ATen kernels", "cpu_kernels": "CPU code-path pins",
+                     "torch_threads": "torch threads", "cpu_count": "CPU cores", "python": "Python"}
+
+
+def environment_difference(committed: Mapping[str, Any], regenerated: Mapping[str, Any]) -> list[str]:
+    """What differs between two environment records, one line per field: the config hash, CPU model, instruction
+    set (the flags lost and gained), threads, cores, Python and each numeric library; [] when nothing recorded
+    differs."""
+    lines = []
+    for key, label in DIFFERENCE_FIELDS.items():
+        old, new = committed.get(key), regenerated.get(key)
+        if old is not None and new is not None and str(old) != str(new):
+            lines.append(f"{label} {old} → {new}")
+    old_flags = str(committed.get("cpu_flags", "")).split()
+    new_flags = str(regenerated.get("cpu_flags", "")).split()
+    if old_flags and new_flags and old_flags != new_flags:
+        change = [f"−{f}" for f in old_flags if f not in new_flags] + [f"+{f}" for f in new_flags if f not in old_flags]
+        lines.append("instruction set " + " ".join(change))
+    old_libs, new_libs = committed.get("libraries") or {}, regenerated.get("libraries") or {}
+    lines += [f"{name} {old_libs[name]} → {new_libs[name]}" for name in old_libs
+              if name in new_libs and str(old_libs[name]) != str(new_libs[name])]
+    return lines
 
 
 def numbers_commit(results_dir: Path) -> str:

@@ -51,6 +51,9 @@ th { background: #f0f0f0; position: sticky; top: 0; }
        background: #fff; box-shadow: 1px 0 0 #bbb; }
 .table-scroll th:first-child { background: #f0f0f0; z-index: 2; }
 table.wrap th, table.wrap td { white-space: normal; }
+table.wrap td.long { min-width: 10em; }
+table.wrap td.long { overflow-wrap: anywhere; }
+figure.x2-table details > summary { cursor: pointer; color: #1a5fb4; margin: 0.2em 0; }
 .figures { display: flex; flex-wrap: wrap; gap: 12px; }
 .figures figure { margin: 0; width: 260px; border: 1px solid #ddd; padding: 6px; background: #fafafa; }
 .figures figure img { width: 100%; height: 150px; object-fit: contain; background: white; }

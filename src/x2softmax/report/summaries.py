@@ -307,6 +307,23 @@ def ijb_tar_table(
     return table[["method", "source", *tar_columns, "backbone", "train_data", "protocol"]]
 
 
+def tar_layout(table: pd.DataFrame) -> pd.DataFrame:
+    """`ijb_tar_table` as page 04 shows it: the FARs this run measures first, then those it cannot measure (below
+    1 / impostor pairs: published numbers only), labelled so; a FAR with no number in any row is left out (the
+    footnote names what cannot be measured); a column is named by its FAR and suite (the caption says TAR),
+    backbone, training data and protocol share one column."""
+    table = table.drop(columns=[c for c in table.columns if str(c).startswith("TAR@FAR=") and table[c].isna().all()])
+    tar = [c for c in table.columns if str(c).startswith("TAR@FAR=")]
+    ours = table[table["source"] == "this run"]
+    unmeasured = [c for c in tar if "(" not in c and len(ours) and ours[c].isna().all()]  # this run's protocol
+    provenance = [" · ".join(str(v) for v in values if isinstance(v, str) and v)
+                  for values in zip(table["backbone"], table["train_data"], table["protocol"])]
+    order = [*[c for c in table.columns if c not in unmeasured and c not in ("backbone", "train_data", "protocol")],
+             *unmeasured]
+    names = {c: c.removeprefix("TAR@FAR=") + (" not measurable here" if c in unmeasured else "") for c in tar}
+    return table[order].rename(columns=names).assign(**{"backbone · data · protocol": provenance})
+
+
 def roc_points(scores: np.ndarray, labels: np.ndarray, max_points: int = 2000) -> pd.DataFrame:
     """ROC curve (FAR, TAR) of genuine/impostor scores, subsampled evenly in log-FAR for plotting."""
     from sklearn.metrics import roc_curve

@@ -14,8 +14,9 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from x2softmax.evaluate.coverage import CALIBRATED, LABELS, STATED_COVERAGE
-from x2softmax.evaluate.uncertainty import IDENTICAL, TABLES, UNSTABLE, VERDICTS
+from x2softmax.evaluate.coverage import CALIBRATED, LABELS, LEVEL, STATED_COVERAGE
+from x2softmax.evaluate.seeds import rerun_change_rate
+from x2softmax.evaluate.uncertainty import IDENTICAL, TABLES, VERDICTS
 from x2softmax.report.palette import series_styles
 from x2softmax.report.plots import notice_figure, outside_legend, panel_grid
 from x2softmax.report.summaries import benchmark_order
@@ -98,7 +99,7 @@ def seed_spread_text(low: float, high: float) -> str:
     return f"{format_number(float(low), 2)} … {format_number(float(high), 2)}"
 
 
-VERDICT_WORDS = {**dict(zip(VERDICTS, ("better", "n.d.", "worse"))), UNSTABLE: "unstable over seeds",
+VERDICT_WORDS = {**dict(zip(VERDICTS, ("better", "n.d.", "worse"))),
                  IDENTICAL: "identical networks"}
 
 
@@ -157,10 +158,8 @@ def seed_layout(seeds: pd.DataFrame) -> pd.DataFrame:
 def paired_layout(paired: pd.DataFrame) -> pd.DataFrame:
     """The reader's layout of `paired_table`: per baseline, "difference [95 %] verdict" in one column per data set
     (verdict words: better, worse, n.d. = no detectable difference)."""
-    words = [VERDICT_WORDS.get(v, "") + (f" (seeds {spread})" if v == UNSTABLE and spread else "")
-             for v, spread in zip(paired["verdict"], paired.get("seed spread", [""] * len(paired)))]
-    cells = [f"{text} {word}".strip() if text != MISSING else MISSING
-             for text, word in zip(paired["X2 − baseline [95 %]"], words)]
+    cells = [f"{text} {VERDICT_WORDS.get(v, '')}".strip() if text != MISSING else MISSING
+             for text, v in zip(paired["X2 − baseline [95 %]"], paired["verdict"])]
     return _by_dataset(paired, ["baseline", "seeds"], cells)
 
 
@@ -179,6 +178,65 @@ def power_sentence(power: pd.DataFrame) -> str:
                      f"{widest['protocol']}); target ±{target:g}: {'met' if met == len(rows) else 'not met'} "
                      f"({met} of {len(rows)} intervals within it).")
     return "\n".join(lines) or "No paired X2 − baseline interval has a width target on these data sets."
+
+
+def verdict_overview(paired: pd.DataFrame, suites: Sequence[str]) -> str:
+    """What a reviewer decides from, in words: the headline comparisons of X2 against each baseline (10-fold
+    accuracy; IJB TAR at FAR 1e-4, else the lowest FAR with an interval; `x2softmax.report.claims.headline`) grouped
+    by verdict, each decisive one with its difference and interval."""
+    from x2softmax.report.claims import headline
+
+    rows = headline(paired, suites)
+    rows = rows[rows["verdict"].astype(str) != ""]
+    if not len(rows):
+        return "No X2 − baseline comparison in this configuration."
+    metric = ("10-fold accuracy" if not rows["dataset"].isin(list(suites)).any()
+              else ", ".join(dict.fromkeys(_metric_label(m) for m in rows["metric"])))
+    lines = [f"**X2 against each baseline** ({metric}, percentage points; the 95 % interval holds the test-set and "
+             f"the training noise, see below): {len(rows)} comparisons."]
+    order = [VERDICTS[0], VERDICTS[2], VERDICTS[1], IDENTICAL]  # the decisive verdicts first
+    for verdict in sorted(set(rows["verdict"]), key=lambda v: order.index(v) if v in order else len(order)):
+        group = rows[rows["verdict"] == verdict]
+        if verdict in (VERDICTS[0], VERDICTS[2]):
+            items = "; ".join(f"{r.baseline} on {r.dataset} {interval_text(r.difference, r.ci_low, r.ci_high)}"
+                              for r in group.itertuples())
+            lines.append(f"- **{verdict}**: {len(group)} ({items})")
+        else:
+            lines.append(f"- **{verdict}**: {len(group)} ({', '.join(dict.fromkeys(group['baseline']))})")
+    return "\n".join(lines)
+
+
+def rerun_expectation(level: float = LEVEL) -> str:
+    """How often two independent reruns are expected to disagree on a verdict, in words."""
+    rate = rerun_change_rate(level)
+    return ("Two independent reruns (another seed, another CPU) are expected to give different verdicts on about "
+            f"{100 * rate:.0f} % (2 × {100 * (1 - level):.0f} %) of the comparisons with no true difference, and "
+            "on up to half of those whose true difference lies near the edge of what the intervals can detect; "
+            "only byte-identical training gives none.")
+
+
+def interval_words(paired: pd.DataFrame) -> str:
+    """What the paired intervals hold, in words, from their `note`, `seed_df` and `seeds` columns."""
+    trained = paired[paired["seed_df"].fillna(0).astype(float) > 0] if "seed_df" in paired else paired.iloc[:0]
+    parts = []
+    if len(trained):
+        dfs = sorted({int(v) for v in trained["seed_df"]})
+        losses = trained["note"].str.extract(r"pooled over (.*?) \(")[0].dropna()
+        parts.append(
+            f"{len(trained)} of {len(paired)} intervals hold the test-set noise (the shared bootstrap of pairs or "
+            f"templates) and the training noise: the between-seed variance of one run, pooled over the losses "
+            f"trained with several seeds ({losses.iloc[0] if len(losses) else 'those losses'}; "
+            f"{'/'.join(map(str, dfs))} degrees of freedom), applied to every comparison, single-seed ones too. "
+            "This assumes every loss has the same seed variance and that two losses' training noise is "
+            "independent; the interval is a t interval (x2softmax.evaluate.seeds) whose 95 % intervals covered "
+            + " and ".join(f"{value:.1%} with {method.removesuffix(' difference')}"
+                        for method, value in STATED_COVERAGE["verification seeds"].items())
+            + " in simulated runs with a known seed spread (bench/coverage.py).")
+    untrained = len(paired) - len(trained)
+    if untrained:
+        parts.append(f"{untrained} intervals hold the test-set noise only: no loss was trained with two seeds, so "
+                     "training noise was not measured and a retrained network can move them further.")
+    return " ".join(parts) + " " + rerun_expectation()
 
 
 def coverage_statement(design: str) -> str:
@@ -211,13 +269,10 @@ def toy_comparison_layout(comparisons: pd.DataFrame) -> pd.DataFrame:
 
 def ablation_intervals(paired: pd.DataFrame, protocols: Sequence[str] = ("10fold", "oracle")) -> pd.DataFrame:
     """Per ablation run, data set and protocol, the 95 % interval of (ablation − X2) accuracy in points: the
-    X2 − baseline comparisons of `paired_comparisons` turned round (run, dataset, protocol, low, high, unstable: the
-    seeds disagree)."""
+    X2 − baseline comparisons of `paired_comparisons` turned round (run, dataset, protocol, low, high)."""
     rows = paired[paired["protocol"].isin(protocols) & (paired["metric"] == "accuracy_pct")]
-    unstable = rows["verdict"] == UNSTABLE if "verdict" in rows else pd.Series(False, index=rows.index)
     return pd.DataFrame({"run": rows["baseline"], "dataset": rows["dataset"], "protocol": rows["protocol"],
-                         "low": -rows["ci_high"], "high": -rows["ci_low"],
-                         "unstable": unstable.astype(bool)}).reset_index(drop=True)
+                         "low": -rows["ci_high"], "high": -rows["ci_low"]}).reset_index(drop=True)
 
 
 def errorbar_figure(intervals: pd.DataFrame, runs: Sequence[str], panel: str, x: str, ylabel: str,

@@ -137,8 +137,9 @@ def compactness_verdict(compactness: pd.DataFrame, loss: str = "x2softmax",
                    + "; ".join(parts) + f": {_claim_from(outcomes)}.")
     if not out:
         return f"{loss} was not trained in the toy example; no verdict."
-    rule = ("the difference of mean angles with its 95 % interval (seeds and held-out samples resampled); a verdict "
-            "is stated only when every seed's own interval agrees or a decisive mean holds the seeds' spread"
+    rule = ("the difference of mean angles with its 95 % interval (held-out samples resampled, training noise pooled "
+            "over the losses' seeds); a verdict is stated only when every seed's own interval agrees or a decisive "
+            "mean holds the seeds' spread"
             if comparisons is not None and len(comparisons) else
             f"differences below {tie:.0%} of the rival's angle count as a tie (one seed, no interval)")
     return (f"Claim: {loss} gives more compact classes. Rule: a smaller mean angle to the class centre is more "
@@ -151,7 +152,7 @@ ABLATION_PROTOCOLS = ("10fold", "oracle")  # the accuracy protocols page 06 show
 def _ablation_call(frame: pd.DataFrame, run: str, baseline: str, protocol: str, datasets: Sequence[str],
                    intervals: pd.DataFrame | None) -> tuple[str, list[float]] | None:
     """One protocol's reading of an ablation: the call (better/worse/no difference, or no interval) and the deltas."""
-    deltas, better, worse, unknown, unstable = [], [], [], [], []
+    deltas, better, worse, unknown = [], [], [], []
     for ds in datasets:
         column = f"{ds} {protocol}"
         if column not in frame.columns:
@@ -166,9 +167,6 @@ def _ablation_call(frame: pd.DataFrame, run: str, baseline: str, protocol: str, 
                             & (intervals["protocol"] == protocol)]
             if len(hit):
                 low, high = float(hit["low"].iloc[0]), float(hit["high"].iloc[0])
-                if "unstable" in hit.columns and bool(hit["unstable"].iloc[0]):
-                    unstable.append(ds)
-                    continue
         if low is None:
             sd = np.hypot(frame.loc[run].get(f"{column} std", np.nan), frame.loc[baseline].get(f"{column} std", np.nan))
             if not np.isfinite(sd):
@@ -186,8 +184,6 @@ def _ablation_call(frame: pd.DataFrame, run: str, baseline: str, protocol: str, 
         call = f"better on {', '.join(better)}, worse on {', '.join(worse)}"
     else:
         call = "no benchmark differs beyond the noise"
-    if unstable:
-        call += f"; unstable over seeds on {', '.join(unstable)} (the seeds' verdicts disagree)"
     if unknown:
         call += f" (no interval on {', '.join(unknown)})"
     return call, deltas
@@ -198,8 +194,8 @@ def ablation_verdict(table: pd.DataFrame, baseline: str, intervals: pd.DataFrame
     """Per ablation and per protocol shown (10-fold and oracle): mean accuracy change over the benchmarks, and on
     which it exceeds the noise; protocols that disagree are said to.
 
-    Noise: `intervals` (run, dataset, protocol, low, high of the difference to the baseline, in points, optionally
-    `unstable`: the seeds disagree, counted on neither side) where given,
+    Noise: `intervals` (run, dataset, protocol, low, high of the difference to the baseline, in points: test-set and
+    training noise) where given,
     else twice the standard error of the difference of two 10-fold means, 2·√(sd₁² + sd₂²)/√10, from the fold
     standard deviations; a protocol without either has no interval and no call. An ablation in `identical` trained a
     byte-identical network to the baseline: it gets no verdict.
@@ -231,7 +227,8 @@ def ablation_verdict(table: pd.DataFrame, baseline: str, intervals: pd.DataFrame
         agree = "" if len(calls) == 1 else " The protocols disagree: read the difference as protocol-dependent."
         lines.append(f"- **{run}** ({overrides}): " + "; ".join(parts) + "." + agree)
     fold_noise = "± 2·√(sd₁² + sd₂²)/√10 from the fold standard deviations"
-    noise = (f"the paired 95 % bootstrap interval of results/uncertainty where given, else {fold_noise}"
+    noise = (f"the paired 95 % interval of results/uncertainty (test-set and training noise) where given, else "
+             f"{fold_noise}"
              if intervals is not None else fold_noise)
     return (f"Accuracy of each ablation minus the default run `{baseline}` under each protocol shown "
             f"({', '.join(protocols)}; noise: {noise}):\n\n" + "\n".join(lines))
