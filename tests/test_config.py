@@ -23,7 +23,7 @@ def default() -> dict:
     return xcfg.load_config()
 
 
-@pytest.mark.parametrize("preset", [None, "smoke", "paper"])
+@pytest.mark.parametrize("preset", [None, "smoke", "paper", "mechanism"])
 def test_default_and_presets_are_valid(preset: str | None) -> None:
     config = xcfg.load_config(preset)
     assert config["run_losses"]

@@ -7,7 +7,7 @@ import pytest
 
 from x2softmax.analysis import geometry
 from x2softmax.analysis.geometry import (
-    class_geometry, compactness_table, nearest_centre_angles, overlap_coefficient,
+    class_geometry, compactness_table, kept_margins, nearest_centre_angles, overlap_coefficient,
 )
 
 
@@ -96,3 +96,21 @@ def test_overlap_coefficient():
     assert overlap_coefficient(np.array([0.7, 0.8]), np.array([0.75, 0.2]), np.array([0, 0.5, 1])) == 0.5
     with pytest.raises(ValueError, match="non-empty"):
         overlap_coefficient(np.array([]), same)
+
+
+def test_kept_margins_are_the_angles_of_the_features_to_the_bisector() -> None:
+    def unit(deg: float) -> list[float]:
+        return [np.cos(np.deg2rad(deg)), np.sin(np.deg2rad(deg))]
+
+    weight = 3.0 * np.array([unit(0.0), unit(60.0), unit(180.0)])  # class 0's nearest is class 1; the bisector at 30°
+    features = 2.0 * np.array([unit(-10.0), unit(10.0), unit(0.0), unit(50.0), unit(35.0), unit(170.0)])
+    labels = np.array([0, 0, 0, 1, 1, 2])
+    table = kept_margins(features, labels, weight)
+    assert table["nearest_class"].tolist() == [1, 0, 1]
+    assert table["weight_angle_deg"].to_numpy() == pytest.approx([60.0, 60.0, 120.0])
+    # class 0: 30 - 10; class 1: 35 lies 5° past the bisector on class 1's side; class 2: its bisector with class 1
+    # is at 120°, 50° from 170°
+    assert table["kept_margin_deg"].to_numpy() == pytest.approx([20.0, 5.0, 50.0])
+    assert kept_margins(features, labels, weight, quantile=1.0)["kept_margin_deg"].iloc[0] == pytest.approx(40.0)
+    with pytest.raises(ValueError, match="labels must be 6 class ids in \\[0, 3\\)"):
+        kept_margins(features, labels + 1, weight)

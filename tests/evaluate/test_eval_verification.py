@@ -11,6 +11,7 @@ from x2softmax.evaluate.verification import (
     _threshold_at_far,
     evaluate_pairs,
     fold_indices,
+    kind_accuracy,
     squared_l2_distances,
     ten_fold_accuracy,
 )
@@ -169,3 +170,17 @@ def test_oracle_flip_is_the_oracle_rule_on_the_embeddings_given():
     a = evaluate_pairs(emb1, emb2, issame, "oracle")
     b = evaluate_pairs(emb1, emb2, issame, "oracle_flip")
     assert a["accuracy"] == b["accuracy"] and a["thresholds"] == b["thresholds"] and b["protocol"] == "oracle_flip"
+
+
+def test_kind_accuracy_reads_the_ten_fold_decisions_per_kind() -> None:
+    rng = np.random.default_rng(5)
+    issame = np.tile(np.repeat([True, False], 30), 10)
+    kinds = np.where(issame, "genuine", np.where(rng.random(600) < 0.5, "lookalike", "random"))
+    dist = np.where(issame, 0.8, np.where(kinds == "lookalike", 1.1, 1.6)) + 0.3 * rng.standard_normal(600)
+    _, chosen = ten_fold_accuracy_loop(dist, issame)
+    correct = [(dist[i] < chosen[i // 60]) == issame[i] for i in range(600)]  # 10 contiguous folds of 60
+    kind_names = ("genuine", "lookalike", "random")
+    expected = {k: float(np.mean([c for c, kind in zip(correct, kinds) if kind == k])) for k in kind_names}
+    result = kind_accuracy(dist, issame, kinds)
+    assert result == pytest.approx(expected)
+    assert result["lookalike"] < result["random"]

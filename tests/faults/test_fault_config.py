@@ -48,7 +48,7 @@ def test_missing_preset_file_is_named(tmp_path: Path) -> None:
 
 
 def test_the_shipped_presets_are_valid() -> None:
-    for preset in ("smoke", "paper"):
+    for preset in ("smoke", "paper", "mechanism"):
         code, _ = cli_capped(["config-check", "--preset", preset])
         assert code == 0
 

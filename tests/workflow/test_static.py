@@ -31,6 +31,14 @@ def test_paper_preset_plans_every_loss_on_gpus(project: Path) -> None:
     assert "preflight" in jobs and "synthesize" not in jobs
 
 
+def test_mechanism_preset_plans_three_seeds_of_x2_and_its_fixed_margin_rivals(project: Path) -> None:
+    jobs = planned_jobs(project, "--configfile", "config/presets/mechanism.yaml")
+    losses, seeds = ("arcface", "cosface", "x2softmax"), (2049, 2050)
+    runs = set(losses) | {f"{loss}.seed{seed}" for loss in losses for seed in seeds}
+    assert wildcard_values(jobs, "train", "run") == runs and wildcard_values(jobs, "evaluate", "run") == runs
+    assert "synthesize" in jobs
+
+
 def test_paper_dry_run_prints_gpu_requests(project: Path) -> None:
     proc = snakemake(project, "-n", "--configfile", "config/presets/paper.yaml")
     assert "gpu=1" in proc.stdout + proc.stderr

@@ -99,6 +99,25 @@ def class_geometry(
     return frame
 
 
+def kept_margins(features: np.ndarray, labels: np.ndarray, weight: np.ndarray, quantile: float = 0.0) -> pd.DataFrame:
+    """Per class with features: its nearest other centre, the angle between their weights and the margin its trained
+    features keep, the `quantile` (0: smallest) of their angles to the bisecting boundary with that class (degrees;
+    negative: on the other class's side)."""
+    centres, feats = _unit_rows(weight, "weight"), _unit_rows(features, "features")
+    labels = np.asarray(labels, dtype=np.int64)
+    if labels.shape != (feats.shape[0],) or labels.min() < 0 or labels.max() >= centres.shape[0]:
+        raise ValueError(f"labels must be {feats.shape[0]} class ids in [0, {centres.shape[0]}), got shape "
+                         f"{labels.shape}")
+    angles, nearest = nearest_centre_angles(centres, return_index=True)
+    normal = centres - centres[nearest]  # the bisector of w_c and w_j has normal w_c - w_j (unit centres)
+    normal /= np.linalg.norm(normal, axis=1, keepdims=True)
+    to_boundary = np.rad2deg(np.arcsin(np.clip(np.einsum("nd,nd->n", feats, normal[labels]), -1.0, 1.0)))
+    classes = np.unique(labels)
+    kept = [float(np.quantile(to_boundary[labels == c], quantile)) for c in classes]
+    return pd.DataFrame({"class_id": classes, "nearest_class": nearest[classes],
+                         "weight_angle_deg": np.rad2deg(angles[classes]), "kept_margin_deg": kept})
+
+
 def compactness_table(features: np.ndarray, labels: np.ndarray, centres: np.ndarray) -> dict[str, float]:
     """Intra-class compactness and inter-class separation of embeddings around given class centres (degrees)."""
     feats = _unit_rows(features, "features")

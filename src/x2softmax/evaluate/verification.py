@@ -104,6 +104,17 @@ def ten_fold_accuracy(dist: np.ndarray, issame: np.ndarray,
     return correct[folds, best] / sizes.astype(float), thresholds[best]
 
 
+def kind_accuracy(dist: np.ndarray, issame: np.ndarray, kinds: np.ndarray,
+                  thresholds: np.ndarray = ACCURACY_THRESHOLDS) -> dict[str, float]:
+    """Per pair kind (e.g. genuine, lookalike, random: `synthetic.plan.pair_kinds`) the share of its pairs decided
+    right at the 10-fold protocol's held-out thresholds (a pair is same when dist < its fold's threshold)."""
+    issame, kinds = np.asarray(issame, dtype=bool), np.asarray(kinds)
+    _, chosen = ten_fold_accuracy(dist, issame, thresholds)
+    fold = np.repeat(np.arange(len(chosen)), fold_sizes(len(dist)))
+    correct = (np.asarray(dist) < chosen[fold]) == issame
+    return {str(kind): float(correct[kinds == kind].mean()) for kind in np.unique(kinds)}
+
+
 def _threshold_at_far(far: np.ndarray, thresholds: np.ndarray, far_target: float) -> float:
     """Threshold where a non-decreasing FAR curve reaches the target (slinear interpolation, old-scipy rule)."""
     if far.max() < far_target:

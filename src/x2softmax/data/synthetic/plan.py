@@ -5,7 +5,8 @@ A set draws `val.identities` evaluation identities (whole families, so that look
 are split into two roles (role 0: frontal / moderate pose / younger; role 1: profile / wide pose / older) and every
 pair, genuine or impostor, joins a role-0 image with a role-1 image; in lfw any two images form a pair. Genuine pairs
 are drawn without replacement from all allowed pairs of one identity, impostor pairs without repetition from images
-of two identities (of one family in calfw / cplfw). Pairs are fold-contiguous: per fold, genuine then impostor.
+of two identities (of one family in calfw / cplfw and in a share val.lookalike_impostors of the other sets' impostor
+pairs). Pairs are fold-contiguous: per fold, genuine then impostor.
 """
 
 from __future__ import annotations
@@ -69,6 +70,10 @@ def val_pair_plan(cfg: dict, name: str, families: np.ndarray) -> ValPlan:
     slot = {int(i): k for k, i in enumerate(ids)}
     mates = [[slot[int(j)] for j in ids if families[j] == families[i] and j != i] for i in ids]
     seen: set[tuple[int, int]] = set()
+    # look-alike impostors in a set with random ones: a stream of its own, drawn only when asked for (the default's
+    # plans stay as they were)
+    kind_rng = (np.random.default_rng([cfg["seed"], S_VAL_PLAN, BENCHMARKS.index(name), 2])
+                if val["lookalike_impostors"] > 0 and name not in LOOKALIKE_SETS else None)
     impostor = np.empty((half * N_FOLDS, 2), np.int64)
     count, attempts = 0, 0
     while count < len(impostor):
@@ -77,7 +82,7 @@ def val_pair_plan(cfg: dict, name: str, families: np.ndarray) -> ValPlan:
             raise ValueError(f"synthetic config val: too few identities or images for {len(impostor)} distinct "
                              f"impostor pairs of {name} (val.identities {n_ids}, val.images {per_id})")
         x = int(rng.integers(len(ids)))
-        if name in LOOKALIKE_SETS:
+        if name in LOOKALIKE_SETS or (kind_rng is not None and kind_rng.random() < val["lookalike_impostors"]):
             if not mates[x]:
                 continue
             y = mates[x][int(rng.integers(len(mates[x])))]
@@ -99,3 +104,9 @@ def val_pair_plan(cfg: dict, name: str, families: np.ndarray) -> ValPlan:
     swap = rng.random(n_pairs) < 0.5  # which image comes first is random
     pairs[swap] = pairs[swap, ::-1]
     return ValPlan(identity, role, pairs, issame)
+
+
+def pair_kinds(plan: ValPlan, families: np.ndarray) -> np.ndarray:
+    """The kind of each pair of a plan: 'genuine', 'lookalike' (an impostor pair within one family) or 'random'."""
+    family = families[plan.identity[plan.pairs]]
+    return np.where(plan.issame, "genuine", np.where(family[:, 0] == family[:, 1], "lookalike", "random"))

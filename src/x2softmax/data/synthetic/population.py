@@ -71,7 +71,8 @@ def stream_rng(seed: int, *keys: int) -> np.random.Generator:
 
 
 def population(cfg: dict, split: str) -> tuple[np.ndarray, np.ndarray]:
-    """Identity latents float64 [N, N_FIELDS] and family index [N] of the 'train' or 'eval' population."""
+    """Identity latents float64 [N, N_FIELDS] and family index [N] of the 'train' or 'eval' population; a training
+    population keeps round(train.lookalike_share x families) families, the others' members stand alone."""
     if split not in ("train", "eval"):
         raise ValueError(f"population: split must be 'train' or 'eval', got {split!r}")
     stream = S_TRAIN_POP if split == "train" else S_EVAL_POP
@@ -86,7 +87,15 @@ def population(cfg: dict, split: str) -> tuple[np.ndarray, np.ndarray]:
         spreads[f] = pop["identity_spread"] * math.exp(rng.uniform(low, high))
     families = np.arange(n) % n_families
     latents = np.stack([stream_rng(seed, stream, 1, i).standard_normal(N_FIELDS) for i in range(n)])
-    return prototypes[families] + spreads[families, None] * latents, families
+    identities = prototypes[families] + spreads[families, None] * latents
+    kept = n_families if split == "eval" else round(cfg["train"]["lookalike_share"] * n_families)
+    alone = np.flatnonzero(families >= kept)  # members of the dissolved families: unrelated identities
+    if len(alone):  # their own prototypes come from a stream of their own: the kept families' draws do not move
+        own = np.stack([stream_rng(seed, stream, 3, int(i)).standard_normal(N_FIELDS) for i in alone])
+        identities[alone] = own + spreads[families[alone], None] * latents[alone]
+        families = families.copy()
+        families[alone] = n_families + np.arange(len(alone))  # each one a family of its own
+    return identities, families
 
 
 def class_sizes(n_classes: int, low: int, high: int, exponent: float, seed: int) -> np.ndarray:

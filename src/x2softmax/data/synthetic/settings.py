@@ -41,6 +41,9 @@ DEFAULTS: dict[str, Any] = {
     "train": {
         "identities": 300,  # training classes
         "families": 60,  # families of look-alike identities among them
+        # share of the families kept as look-alike groups (rounded to whole families); the members of the others
+        # become unrelated identities, each around a prototype of its own (the same spread): 1.0 is every family
+        "lookalike_share": 1.0,
         "images_min": 5,  # smallest class size
         "images_max": 80,  # largest class size
         "size_exponent": 1.0,  # class sizes follow a power-law density n^-exponent on [images_min, images_max]
@@ -61,6 +64,9 @@ DEFAULTS: dict[str, Any] = {
         "nuisance": 1.0,  # nuisance level of the verification images
         "profile_yaw_deg": [40.0, 70.0],  # |yaw| of the profile image of cfp_fp/vgg2_fp pairs (and cplfw's wide pose)
         "age_gap": [0.35, 0.7],  # age difference of agedb_30 / calfw pairs (age in [0, 1])
+        # share of the impostor pairs of the sets with random impostors (lfw, cfp_fp, agedb_30, vgg2_fp) drawn from
+        # one family (look-alikes; plan.pair_kinds labels every pair); 0.0: every impostor pair random
+        "lookalike_impostors": 0.0,
     },
     # Many small templates (2 images each on average): about 1,300 (IJB-B) and 3,900 (IJB-C) genuine template pairs
     # from about 450 and 900 templates, and every impostor pair (about 100,000 and 400,000: FAR 1e-4 is measurable).
@@ -137,6 +143,7 @@ def _check(cfg: dict) -> None:
     need(1 <= cfg["jpeg_quality"] <= 100, "jpeg_quality", f"must be in [1, 100], got {cfg['jpeg_quality']}")
     need(train["identities"] >= 2, "train.identities", "need at least 2 training identities")
     need(1 <= train["families"] <= train["identities"], "train.families", "must be in [1, train.identities]")
+    need(train["lookalike_share"] <= 1, "train.lookalike_share", "must be a share in [0, 1]")
     need(train["images_min"] >= 1, "train.images_min", "must be >= 1")
     need(train["images_min"] <= train["images_max"], "train.images_max", "must be >= train.images_min")
     need(evalp["families"] >= 1, "eval.families", "must be >= 1")
@@ -144,6 +151,7 @@ def _check(cfg: dict) -> None:
     pairs = val["pairs"]
     need(pairs >= 20 and pairs % 20 == 0, "val.pairs", f"must be a positive multiple of 20, got {pairs}")
     need(2 <= val["identities"] <= evalp["identities"], "val.identities", "must be in [2, eval.identities]")
+    need(val["lookalike_impostors"] <= 1, "val.lookalike_impostors", "must be a share in [0, 1]")
     need(val["images"] >= 2, "val.images", f"must be >= 2, got {val['images']}")
     offered = min(genuine_capacity(name, val["images"]) for name in BENCHMARKS) * val["identities"]
     need(offered >= pairs // 2, "val.pairs",
