@@ -131,8 +131,8 @@ rule environment:
         config="results/config.json",
         code=code("report/provenance.py", "cpukernels.py"),
     output:
-        "results/environment.json",
-        "reports/environment.json",  # committed with the pages: the reproduction check compares against it
+        results="results/environment.json",
+        committed="reports/environment.json",  # committed with the pages: the reproduction check compares against it
     log:
         "logs/report/environment.log",
     resources:
@@ -140,7 +140,7 @@ rule environment:
     conda:
         ENV
     shell:
-        "x2softmax report environment --config {input.config:q} --out {output[0]:q} {output[1]:q} > {log:q} 2>&1"
+        "x2softmax report environment --config {input.config:q} --out {output.results:q} {output.committed:q} > {log:q} 2>&1"
 
 
 rule reproduction:
@@ -156,8 +156,8 @@ rule reproduction:
         health=RUN_HEALTH_CSV,
         code=code("report/reproduction.py", "report/claims.py", "report/provenance.py", "evaluate/seeds.py"),
     output:
-        "reports/tables/reproduction.csv",
-        "reports/tables/reproduction_verdicts.csv",
+        numbers="reports/tables/reproduction.csv",
+        verdicts="reports/tables/reproduction_verdicts.csv",
     log:
         "logs/report/reproduction.log",
     resources:
@@ -166,7 +166,7 @@ rule reproduction:
         ENV
     shell:
         "x2softmax report reproduction --metrics {input.metrics:q} --uncertainty results/uncertainty"
-        " --results results --config {input.config:q} --out {output[0]:q} > {log:q} 2>&1"
+        " --results results --config {input.config:q} --out {output.numbers:q} > {log:q} 2>&1"
 
 
 rule index:
