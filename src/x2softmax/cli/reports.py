@@ -67,8 +67,9 @@ def cmd_report_reproduction(args: argparse.Namespace) -> None:
     claims = None
     if args.config:
         from x2softmax.report.claims import claims_table
+        from x2softmax.report.summaries import read_json
 
-        config = json.loads(Path(args.config).read_text(encoding="utf-8"))
+        config = read_json(Path(args.config))  # a missing, non-JSON or non-object file: one line naming it
         claims = claims_table(Path(args.metrics).parent, Path(args.results), config)
     check = reproduction_check(Path(args.metrics), Path(args.uncertainty), Path(args.repo),
                                read_environment(Path(args.results)), claims)
