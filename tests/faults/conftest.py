@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from wfutil import MAKE_VARIABLES
+
 from x2softmax import cli
 
 FAULTS_DIR = Path(__file__).parent
@@ -42,8 +44,10 @@ def _cap_memory() -> None:
 def run_capped(argv: list[str], cwd: Path | None = None, timeout: float = 120,
                env: dict[str, str] | None = None, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
     """Run a command under a 2 GiB address-space cap and a time limit (a hang or a huge allocation fails the case
-    instead of stalling CI); this checkout's package first on PYTHONPATH."""
-    environ = {**os.environ, **(env or {}), "PYTHONPATH": os.pathsep.join(filter(None, [str(SRC), os.environ.get(
+    instead of stalling CI); this checkout's package first on PYTHONPATH; without make's variables (under `make test`
+    a make the case starts would print `make[1]:` where a user's prints `make:`)."""
+    user = {key: value for key, value in os.environ.items() if key not in MAKE_VARIABLES}
+    environ = {**user, **(env or {}), "PYTHONPATH": os.pathsep.join(filter(None, [str(SRC), os.environ.get(
         "PYTHONPATH")]))}
     return subprocess.run(argv, cwd=cwd, env=environ, capture_output=True, text=True, timeout=timeout,
                           preexec_fn=_cap_memory, input=stdin)
