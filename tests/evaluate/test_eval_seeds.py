@@ -53,6 +53,16 @@ def test_without_a_pool_the_test_set_percentile_interval():
     assert math.isnan(trained_interval(math.nan, reps, SeedPool(1.0, 4, ("x",))).low)
 
 
+def test_replicates_with_an_undefined_statistic_are_left_out():
+    reps = np.random.default_rng(3).normal(0.0, 1.0, (400, 2))
+    holed = reps.copy()
+    holed[::7, 1] = np.nan  # e.g. 1:N resamples that drew no non-mated probe of a gallery at the second seed
+    pool = SeedPool(0.5, 4, ("x", "y"))
+    assert trained_interval(0.1, holed, pool) == trained_interval(0.1, reps[np.isfinite(holed).all(axis=1)], pool)
+    assert math.isfinite(trained_interval(0.1, holed, pool).low)
+    assert math.isnan(trained_interval(0.1, np.full((5, 2), np.nan), pool).low)  # nothing defined: no interval
+
+
 def test_rerun_change_rate_is_about_twice_the_error_rate():
     assert rerun_change_rate(0.95) == pytest.approx(1 - (0.95 ** 2 + 2 * 0.025 ** 2))
     assert 0.09 < rerun_change_rate(0.95) < 0.10

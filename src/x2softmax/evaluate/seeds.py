@@ -75,10 +75,13 @@ def trained_interval(difference: float, seed_replicates: np.ndarray, pool: SeedP
                      level: float = LEVEL) -> TrainedInterval:
     """The interval of a seed-mean difference (module docstring) from the test-set bootstrap replicates of each
     common seed's difference [B, seeds] (the same resampling weights for every seed) and the pooled seed variance;
-    the test-set percentile interval of the seed mean without a pool."""
+    the test-set percentile interval of the seed mean without a pool. A replicate whose statistic is undefined (NaN
+    at some seed: e.g. a 1:N resample that drew no non-mated probe of a gallery) is left out, as
+    `percentile_interval` leaves it out; fewer than two defined replicates give no interval."""
     reps = np.asarray(seed_replicates, dtype=float)
     reps = reps[:, None] if reps.ndim == 1 else reps
-    if math.isnan(difference) or not np.isfinite(reps).all():
+    reps = reps[np.isfinite(reps).all(axis=1)]
+    if math.isnan(difference) or len(reps) < 2:
         return TrainedInterval(math.nan, math.nan, math.nan, math.nan, math.nan)
     n_seeds = reps.shape[1]
     mean = reps.mean(axis=1)
