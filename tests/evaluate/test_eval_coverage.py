@@ -9,12 +9,28 @@ import numpy as np
 import pytest
 
 from x2softmax.evaluate import bootstrap, coverage, seeds
-from x2softmax.evaluate.coverage import (CALIBRATED, STATED_COVERAGE, IjbDesign, SeedDesign, VerificationDesign,
-                                         coverage_failures, ijb_replicates, seed_replicates, verification_replicates)
+from x2softmax.evaluate.coverage import (CALIBRATED, STATED_COVERAGE, Coverage, IjbDesign, SeedDesign,
+                                         VerificationDesign, ijb_replicates, seed_replicates, verification_replicates)
 
 N_SETS, N_BOOT = 200, 150  # 150 replicates as the stated coverages' bench run; bands of 3 binomial SEs
 INNER = 0.80  # calibrated methods are also checked at the 80 % level, where a too-wide interval shows plainly
 DESIGNS = {"verification": None, "IJB weak templates": 0.05, "IJB strong templates": 0.5}
+
+
+def coverage_failures(measured: dict[str, Coverage], stated: dict[str, float], labels: dict[str, str],
+                      z: float = 3.0) -> list[str]:
+    """One line per method ("method: why") whose measured coverage lies further than z binomial SEs (at least 1.5
+    points) from its stated coverage, or whose stated coverage is outside CALIBRATED without a label."""
+    failures = []
+    for method, result in measured.items():
+        want = stated[method]
+        half = max(0.015, z * math.sqrt(want * (1.0 - want) / result.n_sets))
+        if abs(result.covered - want) > half:
+            failures.append(f"{method}: coverage {result.covered:.3f} over {result.n_sets} sets, stated {want:.3f} "
+                            f"± {half:.3f}")
+        if not CALIBRATED[0] <= want <= CALIBRATED[1] and method not in labels:
+            failures.append(f"{method}: stated coverage {want:.3f} outside {CALIBRATED} and not labelled")
+    return failures
 
 
 def _simulate(name: str) -> coverage.Simulated:

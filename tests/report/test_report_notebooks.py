@@ -9,10 +9,11 @@ import nbformat
 import pandas as pd
 import pytest
 from nbformat.v4 import new_code_cell, new_notebook, new_output
+from notebook_outputs import stray_outputs  # tests/support
 
 from x2softmax.report.artifacts import NOTEBOOKS, check_outputs, figure_paths, table_paths
 from x2softmax.report.page import data_kind
-from x2softmax.report.render import remote_references, render_html, stray_outputs
+from x2softmax.report.render import remote_references, render_html
 
 NOTICE = {"analysis": "Analysis only", "digits": "Real handwritten digits", "synthetic": "Synthetic data",
           "real": "Real data"}

@@ -3,6 +3,8 @@ still readable once its figure is scaled to the page's content width."""
 
 from __future__ import annotations
 
+import itertools
+
 import matplotlib
 import numpy as np
 import pandas as pd
@@ -13,8 +15,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.colors import to_hex  # noqa: E402
 
 from x2softmax.report import palette, plots, uncertainty  # noqa: E402
-from x2softmax.report.artifacts import MIN_LEGEND_TEXT_PX, legend_text_px  # noqa: E402
-from x2softmax.report.style import CONTENT_WIDTH_PX  # noqa: E402
+from figure_text import CONTENT_WIDTH_PX, MIN_LEGEND_TEXT_PX, legend_text_px  # noqa: E402  (tests/support)
 
 LOSSES = ["softmax", "normface", "sphereface", "cosface", "arcface", "elasticface_arc", "elasticface_cos",
           "elasticface_arc_plus", "elasticface_cos_plus", "magface", "curricularface", "adaface", "x2softmax"]
@@ -23,10 +24,17 @@ RUNS_23 = LOSSES + ABLATIONS + ["arcface.seed2049", "cosface.seed2049", "adaface
                                 "normface.seed2049", "magface.seed2049"]
 
 
+def closest_pair(styles: dict[str, dict]) -> tuple[str, str, float]:
+    """The two labels whose colours are nearest in CIELAB (CIE76 ΔE) and that distance; ('', '', inf) if < 2."""
+    lab = {label: palette.cielab(style["color"]) for label, style in styles.items()}
+    pairs = ((a, b, float(np.linalg.norm(lab[a] - lab[b]))) for a, b in itertools.combinations(lab, 2))
+    return min(pairs, key=lambda p: p[2], default=("", "", float("inf")))
+
+
 def test_twenty_three_runs_get_colours_far_apart_and_x2_stands_out():
     assert len(RUNS_23) == 23
     styles = palette.series_styles(RUNS_23)
-    a, b, distance = palette.closest_pair(styles)
+    a, b, distance = closest_pair(styles)
     assert distance >= palette.MIN_DELTA_E, (a, b, distance)
     x2 = styles["x2softmax"]
     others = [s for run, s in styles.items() if run != "x2softmax"]
@@ -45,7 +53,7 @@ def test_the_pairs_a_reader_confused_are_far_apart(pair):
 
 def test_the_colour_check_catches_a_planted_near_identical_pair(monkeypatch):
     monkeypatch.setattr(palette, "COLOURS", ("#1f77b4", "#ff7f0e", "#1f78b6"))
-    a, b, distance = palette.closest_pair(palette.series_styles(["arcface", "cosface", "adaface"]))
+    a, b, distance = closest_pair(palette.series_styles(["arcface", "cosface", "adaface"]))
     assert (a, b) == ("arcface", "adaface") and distance < palette.MIN_DELTA_E
 
 

@@ -172,8 +172,7 @@ def test_degenerate_samples_are_detected(values):
 def test_similarity_panels_share_one_scale_and_stay_readable_on_the_page():
     """Fig. 4.2 with 13 runs on two suites: one density scale for every panel, and no text under 9 px once the
     figure is fitted to the page's content width."""
-    from x2softmax.report.artifacts import MIN_LEGEND_TEXT_PX, smallest_text_px
-    from x2softmax.report.style import CONTENT_WIDTH_PX
+    from figure_text import CONTENT_WIDTH_PX, MIN_LEGEND_TEXT_PX, smallest_text_px
 
     rng = np.random.default_rng(3)
     labels = (rng.random(400) < 0.2).astype(int)

@@ -8,9 +8,15 @@ import pytest
 import torch
 
 from x2softmax.train import devices as devices_module
-from x2softmax.train.devices import assigned_by, default_lock_dir, lease_gpus, machine_gpus, visible_devices
+from x2softmax.train.devices import default_lock_dir, lease_decision, lease_gpus, machine_gpus, visible_devices
 
 LOCAL = {"X2S_GPU_LEASE": "1"}  # what a local Snakemake run exports to its jobs
+
+
+def assigned_by(environ: dict[str, str]) -> str | None:
+    """Who gave this process its GPUs (so it takes no lease): 'Slurm', 'Kubernetes', 'CUDA_VISIBLE_DEVICES',
+    'X2S_GPU_LEASE=0', or None (lease them)."""
+    return lease_decision(environ)[0]
 
 
 def test_two_leases_get_disjoint_ids_and_release(tmp_path):

@@ -54,7 +54,7 @@ def test_pages_show_only_what_they_mean_to_and_fit_the_report(smoke_project: Pat
     import nbformat
 
     from x2softmax.report.artifacts import NOTEBOOKS
-    from x2softmax.report.render import stray_outputs
+    from notebook_outputs import stray_outputs  # tests/support
 
     assert (smoke_project / "reports/style.css").is_file()
     for nb in NOTEBOOKS:

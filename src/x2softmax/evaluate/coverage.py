@@ -263,19 +263,3 @@ def coverage(simulated: Simulated, level: float = LEVEL) -> dict[str, Coverage]:
         out[method] = Coverage(float(np.mean((low <= truth) & (truth <= high))), float(np.mean(high - low) / 2.0),
                                len(reps))
     return out
-
-
-def coverage_failures(measured: dict[str, Coverage], stated: dict[str, float], labels: dict[str, str],
-                      z: float = 3.0) -> list[str]:
-    """One line per method ("method: why") whose measured coverage lies further than z binomial SEs (at least 1.5
-    points) from its stated coverage, or whose stated coverage is outside CALIBRATED without a label."""
-    failures = []
-    for method, result in measured.items():
-        want = stated[method]
-        half = max(0.015, z * math.sqrt(want * (1.0 - want) / result.n_sets))
-        if abs(result.covered - want) > half:
-            failures.append(f"{method}: coverage {result.covered:.3f} over {result.n_sets} sets, stated {want:.3f} "
-                            f"± {half:.3f}")
-        if not CALIBRATED[0] <= want <= CALIBRATED[1] and method not in labels:
-            failures.append(f"{method}: stated coverage {want:.3f} outside {CALIBRATED} and not labelled")
-    return failures

@@ -4,7 +4,6 @@ thicker, drawn on top) wherever it is compared."""
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Sequence
 
 import numpy as np
@@ -62,10 +61,3 @@ def cielab(colour: object) -> np.ndarray:
     xyz = m @ linear / np.array([0.95047, 1.0, 1.08883])
     f = np.where(xyz > (6 / 29) ** 3, np.cbrt(xyz), xyz / (3 * (6 / 29) ** 2) + 4 / 29)
     return np.array([116 * f[1] - 16, 500 * (f[0] - f[1]), 200 * (f[1] - f[2])])
-
-
-def closest_pair(styles: dict[str, dict]) -> tuple[str, str, float]:
-    """The two labels whose colours are nearest in CIELAB (CIE76 ΔE) and that distance; ('', '', inf) if < 2."""
-    lab = {label: cielab(style["color"]) for label, style in styles.items()}
-    pairs = ((a, b, float(np.linalg.norm(lab[a] - lab[b]))) for a, b in itertools.combinations(lab, 2))
-    return min(pairs, key=lambda p: p[2], default=("", "", float("inf")))

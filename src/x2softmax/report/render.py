@@ -34,27 +34,6 @@ def remote_references(html_text: str) -> list[str]:
     return [html_text[max(0, m.start() - 20) : m.end() + 60].replace("\n", " ") for m in _REMOTE.finditer(html_text)]
 
 
-# The only outputs a report notebook may show: HTML blocks of the page helpers and computed Markdown.
-ALLOWED_HTML = re.compile(r'^<(figure class="x2-(figure|table)"|div class="(notice|computed)|section class="verdict")')
-
-
-def stray_outputs(notebook: dict[str, Any]) -> list[str]:
-    """Every output of an executed notebook other than a page block or Markdown (text, reprs, streams, errors,
-    inline images), as 'cell N: what'."""
-    found = []
-    for index, cell in enumerate(notebook["cells"]):
-        for output in cell.get("outputs", []):
-            kind = output["output_type"]
-            data = output.get("data", {})
-            if kind == "display_data" and "text/markdown" in data:
-                continue
-            if kind == "display_data" and "text/html" in data and ALLOWED_HTML.match("".join(data["text/html"])):
-                continue
-            shown = "".join(output.get("text", "")) or "".join(data.get("text/plain", "")) or output.get("ename", "")
-            found.append(f"cell {index}: {kind} {shown[:80]!r}")
-    return found
-
-
 def git_commit(repo: Path = Path(".")) -> str:
     """The last commit that changed the sources of the pages (12 hex digits; '+ local changes' when the sources
     differ from it), or 'unknown'. Committing regenerated reports/ does not change it, so regenerating the committed

@@ -7,7 +7,6 @@ from pathlib import Path
 from x2softmax.io import atomic_write_text
 
 STYLESHEET = "style.css"
-CONTENT_WIDTH_PX = 1150 - 2 * 16  # body max-width minus its side padding (below): the widest a figure is shown
 
 CSS = """\
 /* X2-Softmax replication reports: one shared stylesheet (written by `x2softmax report style`). */

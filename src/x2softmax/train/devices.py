@@ -111,12 +111,6 @@ def lease_decision(environ: Mapping[str, str] | None = None) -> tuple[str | None
     return None, "GPUs leased with file locks (no scheduler, no CUDA_VISIBLE_DEVICES)"
 
 
-def assigned_by(environ: Mapping[str, str] | None = None) -> str | None:
-    """Who gave this process its GPUs (so it takes no lease): 'Slurm', 'Kubernetes', 'CUDA_VISIBLE_DEVICES',
-    'X2S_GPU_LEASE=0', or None (lease them)."""
-    return lease_decision(environ)[0]
-
-
 @contextlib.contextmanager
 def lease_gpus(
     n: int,
