@@ -1,4 +1,5 @@
-"""Imports under src/x2softmax and in the notebooks point down the layers drawn in docs/architecture.md ("Layers")."""
+"""Imports under src/x2softmax and in the notebooks point down the layers drawn in docs/architecture.md ("Layers"),
+and no two modules of the package import each other (function-local imports included)."""
 
 from __future__ import annotations
 
@@ -75,3 +76,77 @@ def test_notebooks_import_the_report_layer_and_below() -> None:
         upward += [f"{path.name} imports {n}" for n in _imported(ast.parse(code, str(path)))
                    if n.startswith("x2softmax.") and LAYERS[n.split(".")[1]] > NOTEBOOK_TOP]
     assert not upward, "\n".join(upward)
+
+
+def _module_name(path: Path, src: Path) -> str:
+    """The dotted name of a module file under `src` (a package's __init__.py is the package)."""
+    parts = list(path.relative_to(src.parent).with_suffix("").parts)
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def import_graph(src: Path) -> dict[str, set[str]]:
+    """{module: the package modules it imports}, function-local imports included: `from a.b import c` points to
+    a.b.c where that is a module, else to a.b; relative imports are resolved."""
+    files = {_module_name(path, src): path for path in sorted(src.rglob("*.py"))}
+    graph = {}
+    for name, path in files.items():
+        package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+        targets = set()
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), str(path))):
+            if isinstance(node, ast.Import):
+                targets |= {alias.name for alias in node.names if alias.name in files}
+            elif isinstance(node, ast.ImportFrom):
+                base = node.module or ""
+                if node.level:
+                    anchor = package.split(".")[:len(package.split(".")) - node.level + 1]
+                    base = ".".join([*anchor, *([base] if base else [])])
+                targets |= {f"{base}.{alias.name}" if f"{base}.{alias.name}" in files else base
+                            for alias in node.names if f"{base}.{alias.name}" in files or base in files}
+        graph[name] = targets - {name}
+    return graph
+
+
+def import_cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """The modules that import each other, directly or round a loop: the strongly connected components of more than
+    one module (Tarjan), each sorted."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    cycles = []
+
+    def visit(module: str) -> None:
+        index[module] = low[module] = len(index)
+        stack.append(module)
+        for target in sorted(graph[module]):
+            if target not in index:
+                visit(target)
+                low[module] = min(low[module], low[target])
+            elif target in stack:
+                low[module] = min(low[module], index[target])
+        if low[module] == index[module]:
+            component = stack[stack.index(module):]
+            del stack[stack.index(module):]
+            if len(component) > 1:
+                cycles.append(sorted(component))
+
+    for module in sorted(graph):
+        if module not in index:
+            visit(module)
+    return cycles
+
+
+def test_no_two_package_modules_import_each_other() -> None:
+    cycles = import_cycles(import_graph(SRC))
+    assert not cycles, "import cycles (function-local imports included):\n" + "\n".join(" ↔ ".join(c) for c in cycles)
+
+
+def test_the_cycle_check_catches_a_planted_function_local_cycle(tmp_path: Path) -> None:
+    package = tmp_path / "pkg"
+    (package / "sub").mkdir(parents=True)
+    (package / "__init__.py").write_text("")
+    (package / "sub/__init__.py").write_text("")
+    (package / "sub/a.py").write_text("from pkg.sub import b\n")
+    (package / "sub/b.py").write_text("def f():\n    from . import c\n")
+    (package / "sub/c.py").write_text("import pkg.sub.a\n")
+    (package / "d.py").write_text("from pkg.sub.a import x\n")
+    assert import_cycles(import_graph(package)) == [["pkg.sub.a", "pkg.sub.b", "pkg.sub.c"]]

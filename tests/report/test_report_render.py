@@ -8,7 +8,8 @@ import pytest
 from nbclient import NotebookClient
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
-from x2softmax.report.render import config_hash, footer_html, page_html, remote_references, render_html
+from x2softmax.report.provenance import config_hash
+from x2softmax.report.render import footer_html, page_html, remote_references, render_html
 
 
 @pytest.fixture(scope="module")
@@ -100,7 +101,7 @@ def test_run_noise_does_not_reach_the_page(executed):
 def test_commit_in_the_footer_ignores_commits_of_the_reports(tmp_path):
     import subprocess
 
-    from x2softmax.report.render import git_commit
+    from x2softmax.report.provenance import git_commit
 
     def git(*args):
         return subprocess.run(["git", "-C", str(tmp_path), *args], capture_output=True, text=True, check=True).stdout

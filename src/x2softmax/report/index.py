@@ -16,7 +16,7 @@ import yaml
 from x2softmax.io import atomic_write_json, atomic_write_text, file_sha256
 from x2softmax.report.artifacts import NOTEBOOKS, PROTOCOLS, SYNTHETIC_NOTICE, figure_paths, table_paths
 from x2softmax.report.page import figure_number, table_number
-from x2softmax.report.render import config_hash
+from x2softmax.report.provenance import config_hash
 from x2softmax.report.style import STYLESHEET
 from x2softmax.report.uncertainty import rerun_expectation
 

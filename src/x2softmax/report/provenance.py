@@ -1,14 +1,16 @@
 """Where the numbers were produced: `results/environment.json`, written by the rule `environment` right after the
 training and evaluation jobs (the commit of the sources, the machine, CPU model and instruction set, threads, the CPU
-code paths torch's libraries were pinned to and the versions of every library that touches the numbers). Page footers
-and the index read it back."""
+code paths torch's libraries were pinned to and the versions of every library that touches the numbers), the commit
+the pages' sources were last changed at and the resolved configuration's hash. Page footers and the index read them."""
 
 from __future__ import annotations
 
+import hashlib
 import importlib.metadata
 import json
 import os
 import platform
+import subprocess
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -22,6 +24,34 @@ NUMERIC_LIBRARIES = ("torch", "numpy", "opencv-python-headless", "pillow", "scip
 CPU_FLAGS = ("sse4_2", "avx", "avx2", "fma", "f16c", "avx512f", "avx512bw", "avx512_vnni", "avx512_bf16",
              "amx_tile", "amx_bf16", "asimd", "sve")
 ENVIRONMENT = "environment.json"
+# Paths whose changes make a commit's pages differ (the rest of a dirty tree, e.g. reports/, does not).
+SOURCE_PATHS = ("src", "notebooks", "workflow", "config", "Snakefile")
+
+
+def git_commit(repo: Path = Path(".")) -> str:
+    """The last commit that changed the sources of the pages (12 hex digits; '+ local changes' when the sources
+    differ from it), or 'unknown'. Committing regenerated reports/ does not change it, so regenerating the committed
+    pages from a clone gives the same bytes."""
+    try:
+        head = subprocess.run(["git", "-C", str(repo), "log", "-1", "--format=%h", "--abbrev=12", "--", *SOURCE_PATHS],
+                              capture_output=True, text=True, check=True, timeout=30).stdout.strip()
+        dirty = subprocess.run(["git", "-C", str(repo), "status", "--porcelain", "--untracked-files=no", "--",
+                                *SOURCE_PATHS], capture_output=True, text=True, check=True, timeout=30).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return "unknown (not a git checkout)"
+    return head + (" + local changes" if dirty else "")
+
+
+def config_hash(config_json: Path | None) -> str:
+    """sha256 (16 hex digits) of the resolved configuration, canonically serialised; 'unknown' without one."""
+    if config_json is None or not Path(config_json).is_file():
+        return "unknown (no resolved configuration)"
+    try:
+        config = json.loads(Path(config_json).read_text(encoding="utf-8"))
+    except json.JSONDecodeError as err:
+        raise ValueError(f"{config_json}: not valid JSON ({err.msg} at line {err.lineno})") from err
+    canonical = json.dumps(config, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()[:16]
 
 
 def cpu_info(cpuinfo: Path = Path("/proc/cpuinfo")) -> dict[str, str]:
@@ -66,8 +96,6 @@ def environment_record(repo: Path = Path("."), config_json: Path | None = None) 
     """The provenance of numbers computed now: commit, config hash (with `config_json`), machine, CPU, threads, code
     paths and library versions."""
     import torch
-
-    from x2softmax.report.render import config_hash, git_commit
 
     config = {"config_hash": config_hash(config_json)} if config_json is not None else {}
     return {"commit": git_commit(repo), **config, "machine": platform.machine(), "system": platform.platform(),

@@ -8,16 +8,14 @@ page, so the same results give the same bytes.
 
 from __future__ import annotations
 
-import hashlib
 import html
-import json
 import re
-import subprocess
 from pathlib import Path
 from typing import Any
 
 from x2softmax.io import atomic_write_text
 from x2softmax.report.artifacts import NOTEBOOKS
+from x2softmax.report.provenance import config_hash, git_commit, numbers_commit
 from x2softmax.report.style import STYLESHEET
 
 # Anything the browser would fetch or link from the network: src/href/srcset attributes and CSS url()/@import.
@@ -25,39 +23,11 @@ _REMOTE = re.compile(
     r"""(?:\b(?:src|href|srcset|data|poster)\s*=\s*["']?\s*|url\(\s*["']?\s*|@import\s+["'])(?:https?:)?//""",
     re.IGNORECASE,
 )
-# Paths whose changes make a commit's pages differ (the rest of a dirty tree, e.g. reports/, does not).
-SOURCE_PATHS = ("src", "notebooks", "workflow", "config", "Snakefile")
 
 
 def remote_references(html_text: str) -> list[str]:
     """Every network reference (src/href/srcset to http(s) or //, CSS url()/@import) in an HTML page, in context."""
     return [html_text[max(0, m.start() - 20) : m.end() + 60].replace("\n", " ") for m in _REMOTE.finditer(html_text)]
-
-
-def git_commit(repo: Path = Path(".")) -> str:
-    """The last commit that changed the sources of the pages (12 hex digits; '+ local changes' when the sources
-    differ from it), or 'unknown'. Committing regenerated reports/ does not change it, so regenerating the committed
-    pages from a clone gives the same bytes."""
-    try:
-        head = subprocess.run(["git", "-C", str(repo), "log", "-1", "--format=%h", "--abbrev=12", "--", *SOURCE_PATHS],
-                              capture_output=True, text=True, check=True, timeout=30).stdout.strip()
-        dirty = subprocess.run(["git", "-C", str(repo), "status", "--porcelain", "--untracked-files=no", "--",
-                                *SOURCE_PATHS], capture_output=True, text=True, check=True, timeout=30).stdout.strip()
-    except (OSError, subprocess.SubprocessError):
-        return "unknown (not a git checkout)"
-    return head + (" + local changes" if dirty else "")
-
-
-def config_hash(config_json: Path | None) -> str:
-    """sha256 (16 hex digits) of the resolved configuration, canonically serialised; 'unknown' without one."""
-    if config_json is None or not Path(config_json).is_file():
-        return "unknown (no resolved configuration)"
-    try:
-        config = json.loads(Path(config_json).read_text(encoding="utf-8"))
-    except json.JSONDecodeError as err:
-        raise ValueError(f"{config_json}: not valid JSON ({err.msg} at line {err.lineno})") from err
-    canonical = json.dumps(config, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()[:16]
 
 
 def markdown_html(text: str) -> str:
@@ -159,7 +129,6 @@ def render_html(ipynb: Path, html_path: Path, config_json: Path | None = None) -
         notebook = nbformat.read(ipynb, as_version=4)
     except Exception as err:  # nbformat raises several unrelated types for unreadable files
         raise ValueError(f"{ipynb}: not a readable Jupyter notebook ({err})") from err
-    from x2softmax.report.provenance import numbers_commit
 
     results = Path(config_json).parent if config_json is not None else Path("results")
     body = page_html(notebook, ipynb.stem, commit=git_commit(), config_digest=config_hash(config_json),
