@@ -13,6 +13,7 @@ import pandas as pd
 import pytest
 import torch
 from filelock import FileLock
+from run_specs import planted_spec  # tests/support
 
 from x2softmax.evaluate.identification import identification
 from x2softmax.evaluate.summary import identification_rows
@@ -203,7 +204,7 @@ def build_fake_results(root: Path, seed: int = 0) -> dict[str, dict]:
         (train / "summary.json").write_text(json.dumps({
             "run": run, "loss": loss, "steps": 60, "wall_time_s": 12.5, "images_per_s": 510.0, "peak_memory_mb": 900.0,
             "data_hash": "ab" * 32, "device": "cpu",
-            "spec": {"run": run, "loss": {"name": loss, "hparams": hparams}, "train": {"seed": 2048}}}))
+            "spec": planted_spec(run, loss, hparams)}))
         torch.save({"weight": torch.randn(CLASSES, EMBEDDING)}, train / "head.pt")
         # every run's backbone differs, but x2_a-0.5's is planted byte-identical to x2softmax's (a no-op ablation)
         torch.save({"w": torch.full((3,), float(all_runs.index(run if run != "x2_a-0.5" else "x2softmax")))},

@@ -7,6 +7,7 @@ import shutil
 
 import pandas as pd
 import pytest
+from run_specs import planted_spec  # tests/support
 
 from x2softmax.train.health import COLUMNS, health_warnings, identical_pairs, run_health, write_run_health
 
@@ -15,7 +16,7 @@ def _plant(root, run, loss_name, hparams, seed=2048, backbone=b"weights", last=N
     """A trained-run folder with a summary, a metrics log ending in `last` and a backbone of the given bytes."""
     out = root / run
     out.mkdir(parents=True)
-    spec = {"run": run, "loss": {"name": loss_name, "hparams": hparams}, "train": {"seed": seed}}
+    spec = planted_spec(run, loss_name, hparams, seed)
     (out / "summary.json").write_text(json.dumps({"run": run, "spec": spec}))
     lines = [{"step": 10, "loss": 50.0, "target_prob_median": 1e-20, "target_prob_below_1e-6": 1.0},
              {"step": 12, "val_set": "lfw", "accuracy": 0.5},  # a validation line is not a log line
@@ -97,3 +98,12 @@ def test_command_writes_the_table_and_warns_on_stderr(tmp_path, capsys):
     captured = capsys.readouterr()
     assert str(out) in captured.out and len(pd.read_csv(out)) == 2
     assert captured.err.count("x2softmax: warning:") == 1 and "x2softmax and x2_h-0.2" in captured.err
+
+
+def test_a_summary_whose_spec_is_not_a_run_spec_names_the_file_and_key(tmp_path):
+    _plant(tmp_path, "r", "cosface", {})
+    summary = json.loads((tmp_path / "r" / "summary.json").read_text())
+    del summary["spec"]["train"]["seed"]
+    (tmp_path / "r" / "summary.json").write_text(json.dumps(summary))
+    with pytest.raises(ValueError, match=r"r/summary.json: run spec key 'train.seed': missing"):
+        run_health(tmp_path, ["r"])

@@ -7,6 +7,7 @@ trained nothing different: a comparison between them would report "no difference
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Sequence
 from pathlib import Path
@@ -16,6 +17,7 @@ import pandas as pd
 
 from x2softmax.config import base_run
 from x2softmax.io import atomic_path, file_sha256
+from x2softmax.runspec import RunSpec
 from x2softmax.train.saturation import BELOW_KEY, MEDIAN_KEY, is_saturated
 
 COLUMNS = ["run", "base_run", "loss", "seed", "final_loss", MEDIAN_KEY, BELOW_KEY, "saturated", "backbone_sha256",
@@ -43,8 +45,8 @@ def _last_logged(path: Path) -> dict[str, Any]:
     return last
 
 
-def _run_row(train_root: Path, run: str) -> tuple[dict[str, Any], dict[str, Any]]:
-    """(health row without identical_to, the run's spec without its name) of one trained run."""
+def _run_row(train_root: Path, run: str) -> tuple[dict[str, Any], RunSpec]:
+    """(health row without identical_to, the run's spec with its name blanked) of one trained run."""
     directory = Path(train_root) / run
     summary_path = directory / "summary.json"
     if not summary_path.is_file():
@@ -52,18 +54,21 @@ def _run_row(train_root: Path, run: str) -> tuple[dict[str, Any], dict[str, Any]
     summary = json.loads(summary_path.read_text())
     if not isinstance(summary, dict) or "spec" not in summary or not isinstance(summary["spec"], dict):
         raise ValueError(f"{summary_path}: no 'spec' object (not a training summary)")
-    spec = summary["spec"]
+    try:
+        spec = RunSpec.from_dict(summary["spec"])
+    except ValueError as err:
+        raise ValueError(f"{summary_path}: {err}") from None
     last = _last_logged(directory / "metrics.jsonl")
     backbone = directory / "backbone.pt"
     if not backbone.is_file():
         raise FileNotFoundError(f"{backbone}: trained backbone not found")
     final_loss = float(last["loss"])
     row = {
-        "run": run, "base_run": base_run(run), "loss": spec["loss"]["name"], "seed": int(spec["train"]["seed"]),
+        "run": run, "base_run": base_run(run), "loss": spec.loss.name, "seed": spec.train.seed,
         "final_loss": final_loss, MEDIAN_KEY: float(last[MEDIAN_KEY]), BELOW_KEY: float(last[BELOW_KEY]),
         "saturated": is_saturated(final_loss, float(last[BELOW_KEY])), "backbone_sha256": file_sha256(backbone),
     }
-    return row, {key: value for key, value in spec.items() if key != "run"}
+    return row, dataclasses.replace(spec, run="")
 
 
 def run_health(train_root: Path, runs: Sequence[str]) -> pd.DataFrame:
