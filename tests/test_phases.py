@@ -17,14 +17,14 @@ def _busy(seconds: float) -> None:
 
 
 def test_without_the_variable_nothing_is_timed_or_printed(monkeypatch, capsys) -> None:
-    monkeypatch.delenv(phases.ENV, raising=False)
+    monkeypatch.delenv(phases.CPU_PHASES_ENV, raising=False)
     assert phases.start() is False and builtins.__import__ is not phases._timed_import
     phases.finish()
     assert capsys.readouterr().err == ""
 
 
 def test_the_summary_line_counts_imports_data_and_the_rest(monkeypatch, capsys) -> None:
-    monkeypatch.setenv(phases.ENV, "1")
+    monkeypatch.setenv(phases.CPU_PHASES_ENV, "1")
     monkeypatch.setattr(phases, "_seconds", {"imports": 0.0, "data": 0.0})
     try:
         assert phases.start() is True

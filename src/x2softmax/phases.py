@@ -13,7 +13,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-ENV = "X2S_CPU_PHASES"
+CPU_PHASES_ENV = "X2S_CPU_PHASES"
 PREFIX = "x2softmax: cpu-seconds:"
 _seconds = {"imports": 0.0, "data": 0.0}
 _depth = [0]  # nesting of import statements: only the outermost one is timed
@@ -40,7 +40,7 @@ def _timed_import(*args: object, **kwargs: object) -> object:
 
 def start() -> bool:
     """Time the import statements from now on where X2S_CPU_PHASES is set; whether it is."""
-    if not os.environ.get(ENV):
+    if not os.environ.get(CPU_PHASES_ENV):
         return False
     _seconds["at_start"] = time.process_time()  # the interpreter and the imports before this call
     builtins.__import__ = _timed_import

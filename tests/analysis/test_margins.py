@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 
 from x2softmax.analysis.margins import (
+    MARGIN_TABLES,
     angular_margin,
     cosine_margin,
     decision_boundaries,
@@ -118,9 +119,8 @@ def test_write_margin_tables(tmp_path, caplog) -> None:
     with caplog.at_level(logging.WARNING):
         paths = write_margin_tables(losses, tmp_path / "margins", x2_grid=grid)
     assert "MagFace" in caplog.text
-    names = sorted(p.name for p in paths)
-    assert names == ["angular_margins.csv", "boundaries.csv", "target_logits.csv", "x2_grid.csv",
-                     "x2_grid_margins.csv"]
+    assert [p.name for p in paths] == [f"{name}.csv" for name in MARGIN_TABLES]
+    assert sorted(MARGIN_TABLES) == ["angular_margins", "boundaries", "target_logits", "x2_grid", "x2_grid_margins"]
     targets = pd.read_csv(tmp_path / "margins" / "target_logits.csv")
     assert list(targets.columns) == ["loss", "theta_deg", "f", "cosine_margin"]
     assert set(targets["loss"]) == {"X2-Softmax", "ArcFace", "CosFace"}

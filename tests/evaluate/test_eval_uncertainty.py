@@ -16,8 +16,8 @@ from x2softmax.evaluate.identification import SEARCH_FIELDS, identification
 from x2softmax.evaluate.ijb import tar_at_far
 from x2softmax.evaluate.seeds import TEST_ONLY
 from x2softmax.evaluate.summary import identification_rows, ijb_rows, write_metrics
-from x2softmax.evaluate.uncertainty import (POWER_TARGETS, TABLES, UNSTABLE, optimistic_note, power_table,
-                                            seed_verdict, uncertainty_tables, verdict, write_uncertainty)
+from x2softmax.evaluate.uncertainty import (POWER_TARGETS, UNCERTAINTY_TABLES, UNSTABLE, optimistic_note,
+                                            power_table, seed_verdict, uncertainty_tables, verdict, write_uncertainty)
 from x2softmax.evaluate.verification import cosine_similarities, evaluate_pairs
 
 N_PAIRS, N_TEMPLATES = 400, 80
@@ -238,7 +238,7 @@ def test_verdict_counts_a_rounding_residue_as_zero():
 
 def test_tables_are_written_with_missing_cells_empty(tables, tmp_path):
     paths = write_uncertainty(tables, tmp_path)
-    assert [p.stem for p in paths] == list(TABLES)
+    assert [p.stem for p in paths] == list(UNCERTAINTY_TABLES)
     text = (tmp_path / "ijb_intervals.csv").read_text()
     assert "tar_at_far_1e-06_pct,,,," in text and "nan" not in text.lower()
 

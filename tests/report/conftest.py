@@ -254,7 +254,7 @@ def build_fake_results(root: Path, seed: int = 0) -> dict[str, dict]:
                                  "runs": all_runs, "run_health_csv": str(health_csv)},
         "06_ablations": common | {"summary_csv": str(results / "summary" / "metrics.csv"),
                                   "train_dir": str(results / "train"), "ablations": ABLATIONS,
-                                  "baseline": "x2softmax", "uncertainty_dir": str(results / "uncertainty"),
+                                  "default_run": "x2softmax", "uncertainty_dir": str(results / "uncertainty"),
                                   "run_health_csv": str(health_csv)},
         "07_geometry": common | {"train_dir": str(results / "train"),
                                  "class_counts_csv": str(data / "class_counts.csv"),

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from x2softmax import config as xcfg
-from x2softmax.report.params import enter_project_root, notebook_lists, notebook_parameters, run_config
+from x2softmax.report.params import enter_project_root, notebook_inputs, notebook_lists, notebook_parameters, run_config
 
 
 def test_notebook_lists_follow_the_config() -> None:
@@ -19,7 +19,7 @@ def test_notebook_lists_follow_the_config() -> None:
     assert lists["runs"] == xcfg.runs(config)  # loss runs, ablation runs, then the extra-seed runs
     assert lists["base_runs"] == config["run_losses"] + config["run_ablations"]  # page 07 by hand: no seed runs
     assert set(lists["ablations"]) == set(config["run_ablations"])
-    assert lists["baseline"] == "x2softmax"
+    assert lists["default_run"] == "x2softmax"
     assert lists["loss_specs"]["x2_a-0.5"] == {"name": "x2softmax",
                                                "hparams": xcfg.loss_spec(config, "x2_a-0.5")["hparams"]}
 
@@ -74,3 +74,14 @@ def test_setup_opened_by_hand_takes_the_finished_runs_parameters(tmp_path: Path,
     assert "Synthetic data" in shown[0] and "Preset: <code>smoke</code>" in shown[0]  # the page's notice
     passed = {**vars(p), "preset": "given"}
     assert vars(setup("04_ijb", passed)) == passed  # the workflow's parameters are taken as they are
+
+
+def test_notebook_inputs_expand_the_parameters_in_order() -> None:
+    config = xcfg.load_config()
+    ablations = notebook_inputs("06_ablations", config)
+    assert ablations[-2:] == ["results/train/x2softmax/metrics.jsonl", "results/train/x2softmax/summary.json"]
+    assert ablations[:2] == ["results/summary/metrics.csv", "results/summary/run_health.csv"]
+    config["run_losses"] = [loss for loss in config["run_losses"] if loss != "x2softmax"]
+    assert not any("/x2softmax/" in path for path in notebook_inputs("06_ablations", config))  # no default run
+    toy = notebook_inputs("02_toy", config)
+    assert toy[:2] == [f"results/toy/{config['toy']['losses'][0]}_{dim}d.npz" for dim in config["toy"]["dims"]]

@@ -7,7 +7,8 @@ import re
 import pandas as pd
 import pytest
 
-from x2softmax.report.artifacts import NOTEBOOKS, PROTOCOLS, figure_paths, table_paths
+from x2softmax.report.artifacts import NOTEBOOKS, figure_paths, table_paths
+from x2softmax.report.index import PROTOCOL_DESCRIPTIONS
 from x2softmax.report.index import build_index, is_synthetic
 from x2softmax.report.render import remote_references
 
@@ -39,7 +40,7 @@ def test_index_links_everything(fake_tree, populate_reports, tmp_path):
     assert "style.css" in links and "<style" not in page
     assert "Synthetic data" in page and "fake-preset" in page
     assert "Numbers produced at commit" in page and "with config hash <code>" in page
-    assert all(name in page for name in PROTOCOLS)
+    assert all(name in page for name in PROTOCOL_DESCRIPTIONS)
     assert "x2softmax.data.synthetic 1" in page and "cdcdcdcd" not in page  # manifest scalars on the page,
     assert "data_manifest.json" in links and "cdcdcdcd" in (reports / "data_manifest.json").read_text()  # lists linked
     assert "abababab" in page  # a run's training-data hash

@@ -6,10 +6,7 @@ rule margins:
     input:
         code("analysis/margins.py"),
     output:
-        expand(
-            "results/analysis/margins/{table}.csv",
-            table=("target_logits", "angular_margins", "x2_grid", "x2_grid_margins", "boundaries"),
-        ),
+        expand("results/analysis/margins/{table}.csv", table=MARGIN_TABLES),
     params:
         losses=lambda wildcards: json.dumps(xcfg.losses_for_analysis(config), sort_keys=True),
     log:

@@ -9,19 +9,19 @@ from pathlib import Path
 from snakemake.settings.types import DeploymentMethod
 
 from x2softmax import config as xcfg, snakerun
+from x2softmax.analysis.margins import MARGIN_TABLES
 from x2softmax.cluster import SUBMIT_HOST_RULES
 from x2softmax.cpukernels import shell_exports
 from x2softmax.data.ijb import meta_paths
-from x2softmax.vocabulary import BENCHMARKS as SYNTHETIC_VAL_SETS, IJB_SUITES
-from x2softmax.evaluate.uncertainty import TABLES as UNCERTAINTY_TABLES
+from x2softmax.vocabulary import BENCHMARKS, IJB_SUITES
+from x2softmax.evaluate.uncertainty import UNCERTAINTY_TABLES
 from x2softmax.losses import build_loss
 from x2softmax.report.artifacts import NOTEBOOKS, caption, figure_paths, table_paths
-from x2softmax.report.params import notebook_lists
-from x2softmax.phases import ENV as CPU_PHASES
+from x2softmax.phases import CPU_PHASES_ENV
 
 REPO = Path(workflow.basedir)
 # Every x2softmax job's log ends with its CPU-seconds by phase (start-up, data, compute): bench/replicate_cpu.py.
-os.environ[CPU_PHASES] = "1"
+os.environ[CPU_PHASES_ENV] = "1"
 
 
 
@@ -59,7 +59,7 @@ if not config["synthetic"]:
 RUNS = xcfg.runs(config)
 LOSS_RUNS = list(config["run_losses"])
 ABLATION_RUNS = list(config["run_ablations"])
-BENCHMARKS = list(config["evaluate"]["benchmarks"])
+EVALUATED_BENCHMARKS = list(config["evaluate"]["benchmarks"])  # of vocabulary.BENCHMARKS, those evaluated
 SUITES = list(config["evaluate"]["ijb"])
 ENV = str(REPO / "envs/x2softmax.yaml")
 PKG = REPO / "src/x2softmax"
@@ -193,7 +193,7 @@ def data_inputs(kind, name=None):
         if kind == "train":
             return train_files()
         if kind == "val":
-            return [f"{DATA}/val/{b}.bin" for b in ([name] if name else BENCHMARKS)]
+            return [f"{DATA}/val/{b}.bin" for b in ([name] if name else EVALUATED_BENCHMARKS)]
         return suite_meta(name)
     return ["results/preflight.json"]
 

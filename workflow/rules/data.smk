@@ -9,7 +9,7 @@ if config["synthetic"]:
             code("data/synthetic", "data/recordio.py", "data/pairs.py", "data/ijb.py", "data/images.py"),
         output:
             train_files(),
-            [f"{DATA}/val/{b}.bin" for b in SYNTHETIC_VAL_SETS],
+            [f"{DATA}/val/{b}.bin" for b in BENCHMARKS],
             [m for suite in IJB_SUITES for m in suite_meta(suite)],
             manifest=f"{DATA}/MANIFEST.json",
         params:
@@ -124,7 +124,7 @@ rule decode_pairs:
         bin=data_path("val", "{benchmark}.bin"),
         size=config["model"]["input_size"],
     wildcard_constraints:
-        benchmark="|".join(BENCHMARKS),
+        benchmark="|".join(EVALUATED_BENCHMARKS),
     log:
         "logs/data/decode_pairs_{benchmark}.log",
     resources:

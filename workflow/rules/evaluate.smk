@@ -14,7 +14,7 @@ rule evaluate:
         val=data_inputs("val"),
         ijb=[data_inputs("ijb", s) for s in SUITES],
         aligned=expand("results/aligned/{suite}/images.npy", suite=SUITES),
-        pairs=expand("results/pairs/{benchmark}.npz", benchmark=BENCHMARKS),
+        pairs=expand("results/pairs/{benchmark}.npz", benchmark=EVALUATED_BENCHMARKS),
         code=code(*EVALUATE_CODE, "models", "data/pairs.py", "data/pair_store.py", "data/align.py", "data/ijb.py",
                   "cpukernels.py"),
     output:
@@ -26,7 +26,7 @@ rule evaluate:
         identification=expand("results/eval/{{run}}/ijb_{suite}_1N.{ext}", suite=SUITES, ext=("json", "npz")),
     params:
         loss=lambda wildcards: run_loss(wildcards.run),
-        benchmarks=",".join(BENCHMARKS),
+        benchmarks=",".join(EVALUATED_BENCHMARKS),
         protocols=",".join(config["evaluate"]["protocols"]),
         ijb=",".join(SUITES),
         root=data_path(),

@@ -1,45 +1,25 @@
 # Reports: one papermill job per notebook (its figures and tables are declared outputs), offline HTML per
 # notebook, reports/index.html, and the figures flagged for Snakemake's own report (snakemake --report).
 
-from x2softmax.report.artifacts import COMMON_PATHS, REFERENCE_CSV, RUN_HEALTH_CSV, SUMMARY_CSV
-from x2softmax.report.params import notebook_parameters
+from x2softmax.report.artifacts import COMMON_PATHS, REFERENCE_CSV, RUN_HEALTH_CSV, SUMMARY_CSV, UNCERTAINTY_DIR
+from x2softmax.report.params import notebook_inputs, notebook_parameters
 
-FIGURES = COMMON_PATHS["figures_dir"]
-TABLES = COMMON_PATHS["tables_dir"]
+FIGURES_DIR = COMMON_PATHS["figures_dir"]
+TABLES_DIR = COMMON_PATHS["tables_dir"]
 REFERENCE = source(REPO / REFERENCE_CSV)
-LISTS = notebook_lists(config)  # the run lists every notebook takes (x2softmax.report.params)
-BASELINE = LISTS["baseline"]
-BASE_RUNS = LISTS["base_runs"]  # one per loss / ablation (first seed) for the plots
-UNCERTAINTY = expand("results/uncertainty/{table}.csv", table=UNCERTAINTY_TABLES)
+UNCERTAINTY = [f"{UNCERTAINTY_DIR}/{table}.csv" for table in UNCERTAINTY_TABLES]
 
 
-# Per notebook: the DAG files it reads (its papermill parameters: x2softmax.report.params.notebook_parameters, from
-# its NOTEBOOKS entry).
-NOTEBOOK_INPUTS = {
-    "01_margins": rules.margins.output,
-    "02_toy": expand("results/toy/{loss}_{dim}d.npz", loss=config["toy"]["losses"], dim=config["toy"]["dims"]),
-    "03_verification": [SUMMARY_CSV, REFERENCE, RUN_HEALTH_CSV] + UNCERTAINTY
-    + expand("results/train/{run}/summary.json", run=LOSS_RUNS),
-    "04_ijb": [SUMMARY_CSV, REFERENCE, RUN_HEALTH_CSV] + UNCERTAINTY
-    + expand("results/eval/{run}/ijb_{suite}_scores.npz", run=LOSS_RUNS, suite=SUITES)
-    + expand("results/eval/{run}/ijb_{suite}_1N.json", run=LOSS_RUNS, suite=SUITES)
-    + expand("results/train/{run}/summary.json", run=LOSS_RUNS),
-    "05_training": expand("results/train/{run}/{f}", run=RUNS, f=("metrics.jsonl", "summary.json"))
-    + expand("results/benchmarks/train_{run}.tsv", run=RUNS) + [RUN_HEALTH_CSV],
-    "06_ablations": [SUMMARY_CSV, RUN_HEALTH_CSV] + UNCERTAINTY
-    + expand("results/train/{run}/{f}", run=ABLATION_RUNS + ([BASELINE] if BASELINE else []),
-             f=("metrics.jsonl", "summary.json")),
-    "07_geometry": expand("results/train/{run}/head.pt", run=BASE_RUNS) + [f"{DATA}/class_counts.csv"],
-}
-
-for nb, nb_inputs in NOTEBOOK_INPUTS.items():
+# One papermill job per notebook: its inputs and parameters both come from its NOTEBOOKS entry
+# (x2softmax.report.params.notebook_inputs, notebook_parameters); the reference numbers are a file of this repository.
+for nb in NOTEBOOKS:
 
     rule:
         name:
             f"notebook_{nb}"
         input:
             notebook=source(REPO / f"notebooks/{nb}.ipynb"),
-            data=nb_inputs,
+            data=[REFERENCE if path == REFERENCE_CSV else path for path in notebook_inputs(nb, config)],
             code=code("analysis", "report", "torchfile.py", "evaluate/uncertainty.py", "evaluate/coverage.py"),
         output:
             notebook=f"results/notebooks/{nb}.ipynb",
@@ -52,9 +32,9 @@ for nb, nb_inputs in NOTEBOOK_INPUTS.items():
                 )
                 if path.endswith(".png")
                 else path
-                for path in map(str, figure_paths(nb, FIGURES))
+                for path in map(str, figure_paths(nb, FIGURES_DIR))
             ],
-            tables=[str(p) for p in table_paths(nb, TABLES)],
+            tables=[str(p) for p in table_paths(nb, TABLES_DIR)],
         params:
             parameters=yaml_params(parameters=notebook_parameters(nb, config)),
         log:
@@ -152,7 +132,7 @@ rule reproduction:
         config="results/config.json",
         environment="results/environment.json",
         # the claims' evidence: pages 01 and 02's tables and the trainer's health check
-        claims=[str(p) for nb in ("01_margins", "02_toy") for p in table_paths(nb, TABLES)],
+        claims=[str(p) for nb in ("01_margins", "02_toy") for p in table_paths(nb, TABLES_DIR)],
         health=RUN_HEALTH_CSV,
         code=code("report/reproduction.py", "report/claims.py", "report/provenance.py", "evaluate/seeds.py"),
     output:
@@ -173,7 +153,9 @@ rule index:
     """reports/index.html: every figure and table with its caption, configuration, provenance, protocols."""
     input:
         pages=expand("reports/{nb}.html", nb=NOTEBOOKS),
-        artifacts=[str(p) for nb in NOTEBOOKS for p in [*figure_paths(nb, FIGURES), *table_paths(nb, TABLES)]],
+        artifacts=[
+            str(p) for nb in NOTEBOOKS for p in [*figure_paths(nb, FIGURES_DIR), *table_paths(nb, TABLES_DIR)]
+        ],
         config="results/config.json",
         style="reports/style.css",
         summaries=expand("results/train/{run}/summary.json", run=RUNS),

@@ -34,6 +34,8 @@ X2_GRID: dict[str, tuple[float, ...]] = {
     "k": (0.35, 0.5, 0.65, 0.8, 0.95),
 }
 BOUNDARY_THETA_W_DEG = (45, 90, 135)
+# The tables write_margin_tables writes, each {name}.csv (the rule margins' outputs, page 01's inputs).
+MARGIN_TABLES = ("target_logits", "angular_margins", "x2_grid", "x2_grid_margins", "boundaries")
 
 
 def _angles(values: object, what: str) -> np.ndarray:
@@ -140,7 +142,7 @@ def write_margin_tables(
     out_dir: Path,
     x2_grid: Mapping[str, Sequence[float]] | None = None,
 ) -> list[Path]:
-    """Write target_logits, angular_margins, x2_grid, x2_grid_margins and boundaries CSVs into `out_dir`.
+    """Write the MARGIN_TABLES (target_logits, angular_margins, x2_grid, x2_grid_margins, boundaries) as CSVs.
 
     `losses` maps display name → {"name": registry name, "hparams": {...}}. Losses without a fixed target logit
     are skipped and named in a logged warning. `x2_grid` overrides the a/h/k values varied (default X2_GRID)
@@ -171,15 +173,15 @@ def write_margin_tables(
         raise ValueError("margin tables: no loss with a fixed target logit was given")
     curves, grid_margins = _x2_grid(default_hparams("x2softmax"), X2_GRID if x2_grid is None else x2_grid)
     frames = {
-        "target_logits.csv": pd.concat(targets, ignore_index=True),
-        "angular_margins.csv": pd.concat(angular, ignore_index=True),
-        "x2_grid.csv": curves,
-        "x2_grid_margins.csv": grid_margins,
-        "boundaries.csv": pd.concat(bounds, ignore_index=True),
+        "target_logits": pd.concat(targets, ignore_index=True),
+        "angular_margins": pd.concat(angular, ignore_index=True),
+        "x2_grid": curves,
+        "x2_grid_margins": grid_margins,
+        "boundaries": pd.concat(bounds, ignore_index=True),
     }
     written = []
-    for filename, frame in frames.items():
-        path = out / filename
+    for name in MARGIN_TABLES:
+        path, frame = out / f"{name}.csv", frames[name]
         atomic_write_text(path, frame.to_csv(index=False, float_format="%.6f"))
         written.append(path)
     return written

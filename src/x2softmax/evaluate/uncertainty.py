@@ -49,8 +49,8 @@ VERDICTS = ("X2 better", "no detectable difference", "X2 worse")
 UNSTABLE = "unstable over seeds"  # the seeds' own verdicts disagree and their spread leaves the mean's interval
 IDENTICAL = "identical networks"  # the verdict when X2's and the baseline's backbones are byte-identical
 ZERO_TOLERANCE = 1e-9  # percentage points: interval ends closer to 0 than this touch 0
-TABLES = ("verification_intervals", "ijb_intervals", "identification_intervals", "seed_summary", "measurable_far",
-          "paired_comparisons")
+UNCERTAINTY_TABLES = ("verification_intervals", "ijb_intervals", "identification_intervals", "seed_summary",
+                      "measurable_far", "paired_comparisons")
 # Power targets: the largest half-width (percentage points) of a paired X2 - baseline 95 % interval that can tell
 # losses apart, per metric (LFW-style accuracy; IJB TAR@FAR=1e-3). Other metrics have no target.
 POWER_TARGETS = {"accuracy_pct": 1.0, "tar_at_far_1e-03_pct": 3.0}
@@ -369,7 +369,7 @@ def power_table(paired: pd.DataFrame, datasets: Iterable[str] | None = None) -> 
 def write_uncertainty(tables: dict[str, pd.DataFrame], out_dir: Path) -> list[Path]:
     """Write the tables as out_dir/{name}.csv atomically; missing values are empty cells with a note."""
     paths = []
-    for name in TABLES:
+    for name in UNCERTAINTY_TABLES:
         path = Path(out_dir) / f"{name}.csv"
         _write(tables[name], path)
         paths.append(path)

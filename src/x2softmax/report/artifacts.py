@@ -26,26 +26,14 @@ REFERENCE_CSV = "config/reference_numbers.csv"
 UNCERTAINTY_DIR = "results/uncertainty"
 TRAIN_DIR = "results/train"
 RUN_HEALTH_CSV = "results/summary/run_health.csv"
-
-# Footer functions a notebook does not run: they wrote its inputs, in the workflow rule named.
-UPSTREAM = {
-    "x2softmax.analysis.margins.write_margin_tables": "margins",
-    "x2softmax.analysis.toy.run_toy": "toy",
-    "x2softmax.evaluate.run.evaluate_model": "evaluate",
-    "x2softmax.evaluate.uncertainty": "uncertainty",
-    "x2softmax.train.trainer.train": "train",
-    "x2softmax.train.health.run_health": "run_health",
-}
-
-# Page plumbing every notebook calls (the start, its figures, tables and verdicts, the check of its outputs).
-COMMON_CALLS = ("x2softmax.report.notebook.setup", "x2softmax.report.page.show_figure",
-                "x2softmax.report.page.show_table", "x2softmax.report.page.show_verdict",
-                "x2softmax.report.artifacts.check_outputs")
+UNCERTAINTY_INPUT = "{uncertainty_dir}/{uncertainty_table}.csv"  # every table `x2softmax uncertainty` writes
 
 # Per notebook, its one declaration: title, data, declared figures and tables, its parameters ("paths",
-# "from_config"), the functions its footer names as computing its numbers ("functions": called by the notebook, by a
-# function it calls, or by the rule of UPSTREAM that wrote its inputs), every package function the notebook calls
-# besides COMMON_CALLS ("calls"; tests/report/test_notebook_declarations.py reads the notebook), and captions.
+# "from_config"), the files it reads ("inputs": the notebook job's inputs in the workflow, each "{name}" a parameter
+# of the notebook or a list of x2softmax.report.params.INPUT_LISTS, expanded by params.notebook_inputs), the functions
+# its footer names as computing its numbers ("functions": called by the notebook, by a function it calls, or by the
+# workflow rule that wrote its inputs), and captions. What else a notebook calls is read from its code cells
+# (tests/report/test_notebook_declarations.py).
 NOTEBOOKS: dict[str, dict] = {
     "01_margins": {
         "title": "Target logits and the adaptive margin",
@@ -54,14 +42,10 @@ NOTEBOOKS: dict[str, dict] = {
         "tables": ["01_margin_at_angles", "01_x2_grid_minimum"],
         "paths": {"margins_dir": "results/analysis/margins"},
         "from_config": {},
+        "inputs": ["{margins_dir}/{margin_table}.csv"],
         "functions": ["x2softmax.analysis.margins.write_margin_tables", "x2softmax.report.summaries.margin_at_angles",
                       "x2softmax.report.summaries.x2_grid_minimum", "x2softmax.report.verdicts.margin_claim_verdict",
                       "x2softmax.report.verdicts.grid_verdict"],
-        "calls": ["x2softmax.report.plots.angular_margin_figure", "x2softmax.report.plots.decision_boundary_figure",
-                  "x2softmax.report.plots.target_logit_figure", "x2softmax.report.plots.x2_grid_figure",
-                  "x2softmax.report.summaries.margin_at_angles", "x2softmax.report.summaries.read_table",
-                  "x2softmax.report.summaries.x2_grid_minimum", "x2softmax.report.verdicts.grid_verdict",
-                  "x2softmax.report.verdicts.margin_claim_verdict", "x2softmax.report.verdicts.x2_defaults"],
         "captions": {
             "01_target_logits": "Target logit f(θ) and cosine margin cos θ − f(θ) of every loss",
             "01_angular_margins": "Two-class angular margin versus the angle between the class weights",
@@ -78,13 +62,9 @@ NOTEBOOKS: dict[str, dict] = {
         "tables": ["02_toy_compactness", "02_toy_seed_comparison"],
         "paths": {"toy_dir": "results/toy"},
         "from_config": {"toy_losses": "toy_losses", "dims": "dims", "toy_data": "toy_data"},
+        "inputs": ["{toy_dir}/{toy_losses}_{dims}d.npz"],
         "functions": ["x2softmax.analysis.toy.run_toy", "x2softmax.analysis.geometry.compactness_table",
                       "x2softmax.analysis.toy.compactness_comparisons", "x2softmax.report.verdicts.compactness_verdict"],
-        "calls": ["x2softmax.report.pagetables.toy_compactness", "x2softmax.report.pagetables.toy_comparisons",
-                  "x2softmax.report.pagetables.toy_runs", "x2softmax.report.plots.notice_figure",
-                  "x2softmax.report.plots.toy_2d_figure", "x2softmax.report.plots.toy_3d_figure",
-                  "x2softmax.report.uncertainty.toy_comparison_layout",
-                  "x2softmax.report.verdicts.compactness_verdict"],
         "captions": {
             "02_toy_2d": "Held-out 2-D features of 8 classes per loss, with the class centres",
             "02_toy_3d": "Held-out 3-D features per loss (Lambert equal-area projection of the sphere)",
@@ -101,21 +81,10 @@ NOTEBOOKS: dict[str, dict] = {
         "paths": {"summary_csv": SUMMARY_CSV, "reference_csv": REFERENCE_CSV, "uncertainty_dir": UNCERTAINTY_DIR,
                   "train_dir": TRAIN_DIR, "run_health_csv": RUN_HEALTH_CSV},
         "from_config": {"runs": "loss_runs"},
+        "inputs": ["{summary_csv}", "{reference_csv}", "{run_health_csv}", UNCERTAINTY_INPUT,
+                   "{train_dir}/{runs}/summary.json"],
         "functions": ["x2softmax.evaluate.run.evaluate_model", "x2softmax.report.summaries.verification_table",
                       "x2softmax.report.summaries.reference_comparison", "x2softmax.evaluate.uncertainty"],
-        "calls": ["x2softmax.evaluate.uncertainty.optimistic_note", "x2softmax.evaluate.uncertainty.power_table",
-                  "x2softmax.report.notebook.show_comparison_notice", "x2softmax.report.plots.verification_figure",
-                  "x2softmax.report.summaries.accuracy_rows", "x2softmax.report.summaries.benchmark_order",
-                  "x2softmax.report.summaries.not_run_note", "x2softmax.report.summaries.pair_rows",
-                  "x2softmax.report.summaries.read_metrics_and_reference",
-                  "x2softmax.report.summaries.reference_comparison", "x2softmax.report.summaries.reference_layout",
-                  "x2softmax.report.summaries.verification_table", "x2softmax.report.uncertainty.coverage_statement",
-                  "x2softmax.report.uncertainty.errorbar_figure", "x2softmax.report.uncertainty.interval_table",
-                  "x2softmax.report.uncertainty.paired_layout", "x2softmax.report.uncertainty.paired_table",
-                  "x2softmax.report.uncertainty.power_layout", "x2softmax.report.uncertainty.power_sentence",
-                  "x2softmax.report.uncertainty.read_uncertainty", "x2softmax.report.uncertainty.seed_layout",
-                  "x2softmax.report.uncertainty.seed_table", "x2softmax.report.uncertainty.interval_words",
-                  "x2softmax.report.uncertainty.verdict_overview"],
         "captions": {
             "03_accuracy_error_bars": "Accuracy per run with its 95 % bootstrap interval (pairs resampled within folds)",
             "03_accuracy_intervals": "Accuracy (%) per run and seed with its 95 % bootstrap interval over pairs",
@@ -137,25 +106,12 @@ NOTEBOOKS: dict[str, dict] = {
         "paths": {"summary_csv": SUMMARY_CSV, "reference_csv": REFERENCE_CSV, "eval_dir": "results/eval",
                   "uncertainty_dir": UNCERTAINTY_DIR, "train_dir": TRAIN_DIR, "run_health_csv": RUN_HEALTH_CSV},
         "from_config": {"runs": "loss_runs", "suites": "suites"},
+        "inputs": ["{summary_csv}", "{reference_csv}", "{run_health_csv}", UNCERTAINTY_INPUT,
+                   "{eval_dir}/{runs}/ijb_{suites}_scores.npz", "{eval_dir}/{runs}/ijb_{suites}_1N.json",
+                   "{train_dir}/{runs}/summary.json"],
         "functions": ["x2softmax.evaluate.run.evaluate_model", "x2softmax.report.summaries.ijb_tar_table",
                       "x2softmax.report.summaries.roc_points", "x2softmax.analysis.geometry.overlap_coefficient",
                       "x2softmax.evaluate.uncertainty"],
-        "calls": ["x2softmax.evaluate.uncertainty.power_table", "x2softmax.report.identification.cmc_figure",
-                  "x2softmax.report.identification.identification_table",
-                  "x2softmax.report.identification.read_identification",
-                  "x2softmax.report.identification.tpir_fpir_figure", "x2softmax.report.notebook.show_comparison_notice",
-                  "x2softmax.report.pagetables.ijb_scores", "x2softmax.report.pagetables.similarity_overlap",
-                  "x2softmax.report.plots.notice_figure", "x2softmax.report.plots.roc_figure",
-                  "x2softmax.report.plots.similarity_figure", "x2softmax.report.summaries.ijb_tar_table",
-                  "x2softmax.report.summaries.read_metrics_and_reference", "x2softmax.report.summaries.roc_points",
-                  "x2softmax.report.uncertainty.coverage_statement", "x2softmax.report.uncertainty.errorbar_figure",
-                  "x2softmax.report.uncertainty.footnote", "x2softmax.report.uncertainty.interval_table",
-                  "x2softmax.report.uncertainty.measurable_layout", "x2softmax.report.uncertainty.paired_layout",
-                  "x2softmax.report.uncertainty.paired_table", "x2softmax.report.uncertainty.power_layout",
-                  "x2softmax.report.uncertainty.power_sentence", "x2softmax.report.uncertainty.read_uncertainty",
-                  "x2softmax.report.uncertainty.seed_layout", "x2softmax.report.uncertainty.seed_table",
-                  "x2softmax.report.summaries.tar_layout", "x2softmax.report.uncertainty.interval_words",
-                  "x2softmax.report.uncertainty.verdict_overview"],
         "captions": {
             "04_tar_error_bars": "TAR per run and FAR with its 95 % bootstrap interval (templates resampled)",
             "04_tar_intervals": "TAR (%) per run, seed and FAR with its 95 % interval; — not measurable",
@@ -180,13 +136,10 @@ NOTEBOOKS: dict[str, dict] = {
         "tables": ["05_run_health", "05_training_cost"],
         "paths": {"train_dir": TRAIN_DIR, "benchmarks_dir": "results/benchmarks", "run_health_csv": RUN_HEALTH_CSV},
         "from_config": {"runs": "runs"},
+        "inputs": ["{train_dir}/{runs}/{train_record}", "{benchmarks_dir}/train_{runs}.tsv", "{run_health_csv}"],
         "functions": ["x2softmax.train.trainer.train", "x2softmax.report.summaries.training_curves",
                       "x2softmax.report.summaries.training_cost_table", "x2softmax.train.health.run_health",
                       "x2softmax.report.health.saturation_words"],
-        "calls": ["x2softmax.config.base_run", "x2softmax.report.health.health_layout",
-                  "x2softmax.report.health.identical_notice", "x2softmax.report.health.read_run_health",
-                  "x2softmax.report.health.saturation_words", "x2softmax.report.plots.training_curves_figure",
-                  "x2softmax.report.summaries.training_cost_table", "x2softmax.report.summaries.training_curves"],
         "captions": {
             "05_training_curves": "Training loss, accuracy and learning rate per loss and ablation (first seed)",
             "05_saturation": "Median target probability (after scale and margin) and share of samples under 1e-6",
@@ -200,18 +153,11 @@ NOTEBOOKS: dict[str, dict] = {
         "tables": ["06_ablations"],
         "paths": {"summary_csv": SUMMARY_CSV, "train_dir": TRAIN_DIR, "uncertainty_dir": UNCERTAINTY_DIR,
                   "run_health_csv": RUN_HEALTH_CSV},
-        "from_config": {"baseline": "baseline", "ablations": "ablations"},
+        "from_config": {"default_run": "default_run", "ablations": "ablations"},
+        "inputs": ["{summary_csv}", "{run_health_csv}", UNCERTAINTY_INPUT, "{train_dir}/{ablations}/{train_record}",
+                   "{train_dir}/{default_run}/{train_record}"],
         "functions": ["x2softmax.report.summaries.ablation_table", "x2softmax.report.summaries.training_curves",
                       "x2softmax.report.verdicts.ablation_verdict"],
-        "calls": ["x2softmax.report.health.read_run_health", "x2softmax.report.health.twins_of",
-                  "x2softmax.report.notebook.show_comparison_notice", "x2softmax.report.plots.notice_figure",
-                  "x2softmax.report.plots.training_curves_figure", "x2softmax.report.plots.verification_figure",
-                  "x2softmax.report.summaries.ablated_parameters", "x2softmax.report.summaries.ablation_table",
-                  "x2softmax.report.summaries.accuracy_rows", "x2softmax.report.summaries.benchmark_order",
-                  "x2softmax.report.summaries.not_run_note", "x2softmax.report.summaries.pair_rows",
-                  "x2softmax.report.summaries.read_table", "x2softmax.report.summaries.training_curves",
-                  "x2softmax.report.uncertainty.ablation_intervals", "x2softmax.report.uncertainty.read_uncertainty",
-                  "x2softmax.report.verdicts.ablation_verdict"],
         "captions": {
             "06_ablation_accuracy": "Verification accuracy of the X2 ablations next to the default X2 run",
             "06_ablation_loss": "Training loss curves of the X2 ablations and the default X2 run",
@@ -224,11 +170,9 @@ NOTEBOOKS: dict[str, dict] = {
         "tables": ["07_geometry_summary"],
         "paths": {"train_dir": TRAIN_DIR, "class_counts_csv": "{data_root}/class_counts.csv"},
         "from_config": {"runs": "base_runs", "loss_specs": "loss_specs"},
+        "inputs": ["{train_dir}/{runs}/head.pt", "{class_counts_csv}"],
         "functions": ["x2softmax.analysis.geometry.class_geometry", "x2softmax.report.summaries.geometry_summary",
                       "x2softmax.report.verdicts.geometry_verdict"],
-        "calls": ["x2softmax.report.pagetables.head_geometry", "x2softmax.report.plots.angle_vs_count_figure",
-                  "x2softmax.report.plots.nearest_angle_figure", "x2softmax.report.plots.realised_margin_figure",
-                  "x2softmax.report.summaries.geometry_summary", "x2softmax.report.verdicts.geometry_verdict"],
         "captions": {
             "07_nearest_angles": "Angle from each class centre to its nearest other centre, per run",
             "07_realised_margins": "Two-class margin each loss realises at the trained nearest-centre angles",
@@ -243,18 +187,6 @@ SYNTHETIC_NOTICE = (
     "the pipeline runs end to end; the numbers say nothing about how the losses behave on real faces, and "
     "differences to published numbers are not meaningful."
 )
-
-PROTOCOLS: dict[str, str] = {
-    "10fold": "insightface 10-fold protocol: flip-summed embeddings, squared L2 distance, threshold chosen on the "
-    "other 9 folds; mean ± population std of the fold accuracies",
-    "oracle": "X2-Softmax authors' protocol: no flip, cosine similarity, the best threshold chosen on the whole test "
-    "set; no ordering with 10fold holds (the threshold choice helps, the missing flip hurts)",
-    "oracle_flip": "the oracle threshold rule on the flip-summed embeddings of 10fold: oracle_flip − 10fold is the "
-    "threshold-choice effect, oracle_flip − oracle the flip effect",
-    "N1D1F2": "insightface IJB 1:1 evaluation: flip-summed, unnormalised image features weighted by faceness, "
-    "media-averaged templates; TAR read as eval_ijbc.py (reversed ROC: at the nearest FAR, the highest TAR); a FAR "
-    "below 1 / impostor pairs is not measurable (—)",
-}
 
 
 def notebook_entry(nb: str) -> dict:

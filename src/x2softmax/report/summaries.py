@@ -394,15 +394,16 @@ def training_cost_table(train_dir: Path, benchmarks_dir: Path, runs: Sequence[st
 
 
 def ablation_table(
-    summary: pd.DataFrame, ablations: Mapping[str, Mapping[str, Any]], baseline: str
+    summary: pd.DataFrame, ablations: Mapping[str, Mapping[str, Any]], default_run: str
 ) -> pd.DataFrame:
-    """Baseline and ablation runs: their overrides, 10-fold and oracle accuracy per benchmark, and Δ to baseline."""
-    runs = [baseline, *[name for name in ablations if name != baseline]]
+    """The default run and its ablations: their overrides, 10-fold and oracle accuracy per benchmark, and Δ to the
+    default run."""
+    runs = [default_run, *[name for name in ablations if name != default_run]]
     table = verification_table(summary, runs).set_index("run")
     accuracy = [c for c in table.columns if c.endswith((" 10fold", " oracle"))]
     for column in accuracy:
-        table[f"Δ {column}"] = table[column] - table.loc[baseline, column]
-    overrides = {baseline: "defaults"} | {
+        table[f"Δ {column}"] = table[column] - table.loc[default_run, column]
+    overrides = {default_run: "defaults"} | {
         name: ", ".join(f"{k}={v}" for k, v in spec.get("hparams", {}).items()) or "defaults"
         for name, spec in ablations.items()
     }

@@ -16,7 +16,7 @@ from matplotlib.figure import Figure
 
 from x2softmax.evaluate.coverage import CALIBRATED, LABELS, LEVEL, STATED_COVERAGE
 from x2softmax.evaluate.seeds import rerun_change_rate
-from x2softmax.evaluate.uncertainty import IDENTICAL, TABLES, VERDICTS
+from x2softmax.evaluate.uncertainty import IDENTICAL, UNCERTAINTY_TABLES, VERDICTS
 from x2softmax.report.palette import series_styles
 from x2softmax.report.plots import notice_figure, outside_legend, panel_grid
 from x2softmax.report.summaries import benchmark_order
@@ -26,7 +26,7 @@ from x2softmax.report.tables import MISSING, format_number
 def read_uncertainty(directory: Path) -> dict[str, pd.DataFrame]:
     """Every uncertainty table of a directory by name; a clear error naming a missing file."""
     tables = {}
-    for name in TABLES:
+    for name in UNCERTAINTY_TABLES:
         path = Path(directory) / f"{name}.csv"
         if not path.is_file():
             raise FileNotFoundError(f"{path}: uncertainty table not found (it should have been produced by the workflow)")

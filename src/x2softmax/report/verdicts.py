@@ -149,7 +149,7 @@ def compactness_verdict(compactness: pd.DataFrame, loss: str = "x2softmax",
 ABLATION_PROTOCOLS = ("10fold", "oracle")  # the accuracy protocols page 06 shows (Table 6.1), each read
 
 
-def _ablation_call(frame: pd.DataFrame, run: str, baseline: str, protocol: str, datasets: Sequence[str],
+def _ablation_call(frame: pd.DataFrame, run: str, default_run: str, protocol: str, datasets: Sequence[str],
                    intervals: pd.DataFrame | None) -> tuple[str, list[float]] | None:
     """One protocol's reading of an ablation: the call (better/worse/no difference, or no interval) and the deltas."""
     deltas, better, worse, unknown = [], [], [], []
@@ -157,7 +157,7 @@ def _ablation_call(frame: pd.DataFrame, run: str, baseline: str, protocol: str, 
         column = f"{ds} {protocol}"
         if column not in frame.columns:
             continue
-        delta = frame.loc[run, column] - frame.loc[baseline, column]
+        delta = frame.loc[run, column] - frame.loc[default_run, column]
         if not np.isfinite(delta):
             continue
         deltas.append(delta)
@@ -168,7 +168,7 @@ def _ablation_call(frame: pd.DataFrame, run: str, baseline: str, protocol: str, 
             if len(hit):
                 low, high = float(hit["low"].iloc[0]), float(hit["high"].iloc[0])
         if low is None:
-            sd = np.hypot(frame.loc[run].get(f"{column} std", np.nan), frame.loc[baseline].get(f"{column} std", np.nan))
+            sd = np.hypot(frame.loc[run].get(f"{column} std", np.nan), frame.loc[default_run].get(f"{column} std", np.nan))
             if not np.isfinite(sd):
                 unknown.append(ds)
                 continue
@@ -177,9 +177,9 @@ def _ablation_call(frame: pd.DataFrame, run: str, baseline: str, protocol: str, 
     if not deltas:
         return None
     if better and not worse:
-        call = f"better than {baseline} on {', '.join(better)}"
+        call = f"better than {default_run} on {', '.join(better)}"
     elif worse and not better:
-        call = f"worse than {baseline} on {', '.join(worse)}"
+        call = f"worse than {default_run} on {', '.join(worse)}"
     elif better and worse:
         call = f"better on {', '.join(better)}, worse on {', '.join(worse)}"
     else:
@@ -189,16 +189,16 @@ def _ablation_call(frame: pd.DataFrame, run: str, baseline: str, protocol: str, 
     return call, deltas
 
 
-def ablation_verdict(table: pd.DataFrame, baseline: str, intervals: pd.DataFrame | None = None,
+def ablation_verdict(table: pd.DataFrame, default_run: str, intervals: pd.DataFrame | None = None,
                      identical: Sequence[str] = ()) -> str:
     """Per ablation and per protocol shown (10-fold and oracle): mean accuracy change over the benchmarks, and on
     which it exceeds the noise; protocols that disagree are said to.
 
-    Noise: `intervals` (run, dataset, protocol, low, high of the difference to the baseline, in points: test-set and
+    Noise: `intervals` (run, dataset, protocol, low, high of the difference to the default run, in points: test-set and
     training noise) where given,
     else twice the standard error of the difference of two 10-fold means, 2·√(sd₁² + sd₂²)/√10, from the fold
     standard deviations; a protocol without either has no interval and no call. An ablation in `identical` trained a
-    byte-identical network to the baseline: it gets no verdict.
+    byte-identical network to the default run: it gets no verdict.
     """
     frame = table.set_index("run")
     if intervals is not None and "protocol" not in intervals.columns:
@@ -207,18 +207,18 @@ def ablation_verdict(table: pd.DataFrame, baseline: str, intervals: pd.DataFrame
                                                        for c in frame.columns)]
     datasets = list(dict.fromkeys(c.rsplit(" ", 1)[0] for c in frame.columns
                                   if not c.startswith("Δ") and c.rsplit(" ", 1)[-1] in protocols))
-    if baseline not in frame.index or not datasets:
+    if default_run not in frame.index or not datasets:
         return "No ablation runs with 10-fold or oracle accuracies in this configuration; no verdict."
     lines = []
     for run in frame.index:
-        if run == baseline:
+        if run == default_run:
             continue
         overrides = frame.loc[run, "overrides"] if "overrides" in frame.columns else ""
         if run in identical:
             lines.append(f"- **{run}** ({overrides}): identical networks: its trained backbone is byte-identical to "
-                         f"{baseline}'s, so the ablation changed nothing in training and was not tested.")
+                         f"{default_run}'s, so the ablation changed nothing in training and was not tested.")
             continue
-        readings = {p: r for p in protocols if (r := _ablation_call(frame, run, baseline, p, datasets, intervals))}
+        readings = {p: r for p in protocols if (r := _ablation_call(frame, run, default_run, p, datasets, intervals))}
         if not readings:
             continue
         parts = [f"{p}: mean Δ {float(np.mean(deltas)):+.2f} points over {len(deltas)} benchmarks, {call}"
@@ -230,7 +230,7 @@ def ablation_verdict(table: pd.DataFrame, baseline: str, intervals: pd.DataFrame
     noise = (f"the paired 95 % interval of results/uncertainty (test-set and training noise) where given, else "
              f"{fold_noise}"
              if intervals is not None else fold_noise)
-    return (f"Accuracy of each ablation minus the default run `{baseline}` under each protocol shown "
+    return (f"Accuracy of each ablation minus the default run `{default_run}` under each protocol shown "
             f"({', '.join(protocols)}; noise: {noise}):\n\n" + "\n".join(lines))
 
 
