@@ -1,5 +1,5 @@
 """README.md and docs/: a README a newcomer reads in a minute, every command in it run by a test exactly as written,
-and every docs/ page that README.md or a docs/ page names exists."""
+every docs/ page that README.md or a docs/ page names exists, and docs/pipeline.md lists every rule of the workflow."""
 
 from __future__ import annotations
 
@@ -79,3 +79,22 @@ def test_readme_make_test_fast_runs_the_tests_that_start_no_process(tmp_path: Pa
     done = subprocess.run(readme_command("make test-fast"), cwd=project, env=env(), capture_output=True, text=True,
                           timeout=600)
     assert done.returncode != 0 and "started a process" in done.stdout, done.stdout[-3000:] + done.stderr[-3000:]
+
+
+def workflow_rules() -> set[str]:
+    """Every rule the Snakefile and workflow/rules/*.smk define (those defined under a condition included); a rule
+    named per item of a loop (`name: f"notebook_{nb}"`) as `notebook_*`."""
+    text = "\n".join(path.read_text(encoding="utf-8")
+                     for path in [REPO / "Snakefile", *sorted((REPO / "workflow/rules").glob("*.smk"))])
+    named = re.findall(r'^\s*name:\s*\n?\s*f"(\w+)\{\w+\}"', text, flags=re.M)
+    return set(re.findall(r"^\s*(?:local)?rule (\w+):", text, flags=re.M)) | {f"{prefix}*" for prefix in named}
+
+
+def test_the_pipeline_page_lists_every_rule() -> None:
+    page = (REPO / "docs/pipeline.md").read_text(encoding="utf-8")
+    table = page[page.index("| stage | rule(s) |"):].split("\n\n")[0]
+    listed = {name for row in table.splitlines()[2:] for name in re.findall(r"`([\w*]+)`", row.split(" | ")[1])}
+    rules = workflow_rules()
+    assert {"all", "train", "notebook_*", "fetch_dataset", "synthesize"} <= rules  # the parser sees each kind
+    assert listed == rules, (f"missing from docs/pipeline.md: {sorted(rules - listed)}; "
+                             f"no such rule: {sorted(listed - rules)}")

@@ -79,7 +79,8 @@ def test_every_package_function_a_notebook_calls_exists(nb: str) -> None:
 
 def test_the_call_reader_sees_imported_names_and_module_attributes() -> None:
     tree = ast.parse("from x2softmax.report import plots as pl\nfrom x2softmax.report.page import show_table\n"
-                     "import numpy as np\npl.roc_figure(np.ones(2))\nshow_table(1)\ndef f():\n    pl.notice_figure('')\n")
+                     "import numpy as np\npl.roc_figure(np.ones(2))\nshow_table(1)\n"
+                     "def f():\n    pl.notice_figure('')\n")
     assert package_calls(tree) == {"x2softmax.report.plots.roc_figure", "x2softmax.report.page.show_table",
                                    "x2softmax.report.plots.notice_figure"}
 
