@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -48,6 +49,13 @@ def test_order_follows_the_landmark_file(tmp_path: Path) -> None:
     np.testing.assert_array_equal(suite.media_ids, range(10, 16))
 
 
+def _edited(root: Path, which: str, edit: Callable[[str], str]) -> Path:
+    """Rewrite one IJB-C meta file under `root` (a key of meta_paths) with `edit`; returns `root`."""
+    path = meta_paths(root, "IJBC")[which]
+    path.write_text(edit(path.read_text()))
+    return root
+
+
 @pytest.mark.parametrize(
     ("which", "edit", "message"),
     [
@@ -64,10 +72,8 @@ def test_order_follows_the_landmark_file(tmp_path: Path) -> None:
 )
 def test_inconsistent_files_report_file_and_line(tmp_path: Path, which: str, edit, message: str) -> None:
     write_suite(tmp_path)
-    path = meta_paths(tmp_path, "IJBC")[which]
-    path.write_text(edit(path.read_text()))
     with pytest.raises(ValueError, match=message):
-        load_ijb_suite(tmp_path, "IJBC")
+        load_ijb_suite(_edited(tmp_path, which, edit), "IJBC")
 
 
 def test_missing_files_and_bad_suite(tmp_path: Path) -> None:
@@ -109,10 +115,8 @@ def test_identification_lists_round_trip(tmp_path: Path) -> None:
 )
 def test_bad_identification_lists_report_file_and_line(tmp_path: Path, which: str, edit, message: str) -> None:
     write_lists(tmp_path)
-    path = meta_paths(tmp_path, "IJBC")[which]
-    path.write_text(edit(path.read_text()))
     with pytest.raises(ValueError, match=message):
-        load_identification_lists(tmp_path, "IJBC", np.array([1, 2, 5]))
+        load_identification_lists(_edited(tmp_path, which, edit), "IJBC", np.array([1, 2, 5]))
 
 
 def test_missing_identification_list(tmp_path: Path) -> None:

@@ -1,12 +1,13 @@
 """The tables pages 02, 04 and 07 compute from several result files: the toy's compactness per loss and dimension
 and X2 against each other loss over the toy seeds, the overlap of the IJB genuine and impostor similarities, and
-the geometry of each run's trained class centres."""
+the geometry of each run's trained class centres; and the one reader of the evaluation's per-run IJB files
+(`read_ijb_files`: scores here, 1:N results for report.identification)."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import pandas as pd
@@ -19,6 +20,7 @@ from x2softmax.torchfile import load_plain
 OVERLAP_COLUMNS = ["suite", "run", "genuine_pairs", "impostor_pairs", "genuine_mean", "impostor_mean",
                    "overlap_coefficient"]
 OVERLAP_BINS = np.linspace(-1, 1, 201)  # 200 bins over the cosine range
+T = TypeVar("T")
 
 
 def toy_runs(toy_dir: Path, losses: Sequence[str], dims: Sequence[int]) -> dict[int, dict[str, dict[str, Any]]]:
@@ -43,19 +45,31 @@ def toy_comparisons(toys: Mapping[int, Mapping[str, Mapping[str, Any]]], loss: s
     ], ignore_index=True)
 
 
+def produced(path: Path, what: str) -> Path:
+    """`path`, or FileNotFoundError naming it and `what` it holds when an upstream job did not write it."""
+    if not Path(path).is_file():
+        raise FileNotFoundError(f"{path}: {what} not found (it should have been produced by the workflow)")
+    return Path(path)
+
+
+def read_ijb_files(eval_dir: Path, runs: Sequence[str], suites: Sequence[str], name: str, what: str,
+                   read: Callable[[Path], T]) -> dict[str, dict[str, T]]:
+    """{suite: {run: read(path)}} of the evaluation files `{eval_dir}/{run}/ijb_{suite}_{name}` (`what` they hold
+    names a missing one)."""
+    return {suite: {run: read(produced(Path(eval_dir) / run / f"ijb_{suite}_{name}", what)) for run in runs}
+            for suite in suites}
+
+
+def _scores(path: Path) -> tuple[np.ndarray, np.ndarray]:
+    """(template-pair scores, labels) of one `ijb_{suite}_scores.npz`."""
+    with np.load(path) as npz:
+        return npz["scores"].astype(np.float64), npz["labels"].astype(np.int64)
+
+
 def ijb_scores(eval_dir: Path, runs: Sequence[str],
                suites: Sequence[str]) -> dict[str, dict[str, tuple[np.ndarray, np.ndarray]]]:
     """{suite: {run: (template-pair scores, labels)}} from `{eval_dir}/{run}/ijb_{suite}_scores.npz`."""
-    scores: dict[str, dict[str, tuple[np.ndarray, np.ndarray]]] = {}
-    for suite in suites:
-        scores[suite] = {}
-        for run in runs:
-            path = Path(eval_dir) / run / f"ijb_{suite}_scores.npz"
-            if not path.is_file():
-                raise FileNotFoundError(f"{path}: IJB scores not found (it should have been produced by the workflow)")
-            with np.load(path) as npz:
-                scores[suite][run] = (npz["scores"].astype(np.float64), npz["labels"].astype(np.int64))
-    return scores
+    return read_ijb_files(eval_dir, runs, suites, "scores.npz", "IJB scores", _scores)
 
 
 def similarity_overlap(scores: Mapping[str, Mapping[str, tuple[np.ndarray, np.ndarray]]]) -> pd.DataFrame:
@@ -72,9 +86,7 @@ def similarity_overlap(scores: Mapping[str, Mapping[str, tuple[np.ndarray, np.nd
 
 def head_weight(path: Path) -> np.ndarray:
     """The class-weight matrix of a trained head (`head.pt`), loaded with the checked loader, as float32."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: trained head not found (it should have been produced by the workflow)")
+    path = produced(path, "trained head")
     state = load_plain(path)
     if not isinstance(state, dict) or "weight" not in state:
         raise ValueError(f"{path}: not a trained head (no 'weight' tensor)")
