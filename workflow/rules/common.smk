@@ -58,7 +58,6 @@ if not config["synthetic"]:
     logger.info(data_plan(config))
 RUNS = xcfg.runs(config)
 LOSS_RUNS = list(config["run_losses"])
-ABLATION_RUNS = list(config["run_ablations"])
 EVALUATED_BENCHMARKS = list(config["evaluate"]["benchmarks"])  # of vocabulary.BENCHMARKS, those evaluated
 SUITES = list(config["evaluate"]["ijb"])
 ENV = str(REPO / "envs/x2softmax.yaml")
