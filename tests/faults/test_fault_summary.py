@@ -1,19 +1,19 @@
-"""docs/robustness.md states the size of this suite; it must match what pytest collects."""
+"""docs/robustness.md lists the fault classes of this suite, one module each, and states no case count (pytest
+counts the cases and conftest prints the summary: a number in a document would be a fixture to keep in step)."""
 
 from __future__ import annotations
 
 import re
-import subprocess
-import sys
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[2]
+FAULTS_DIR = Path(__file__).parent
+DOC = FAULTS_DIR.parents[1] / "docs/robustness.md"
 
 
-def test_docs_state_how_many_fault_cases_there_are() -> None:
-    listed = subprocess.run([sys.executable, "-m", "pytest", "--collect-only", "-q", "-p", "no:xdist",
-                             str(Path(__file__).parent)], cwd=REPO, capture_output=True, text=True, timeout=300)
-    cases = [line for line in listed.stdout.splitlines() if "::" in line and "test_fault_summary" not in line]
-    stated = re.search(r"fault injection: (\d+) cases tried, (\d+) handled", (REPO / "docs/robustness.md").read_text())
-    assert stated, "docs/robustness.md lost the fault-injection summary line"
-    assert int(stated.group(1)) == len(cases), f"docs/robustness.md says {stated.group(1)} cases, pytest collects {len(cases)}"
+def test_docs_list_every_fault_class_and_no_case_count() -> None:
+    text = DOC.read_text()
+    listed = set(re.findall(r"`(test_fault_\w+\.py)`", text)) - {"test_fault_summary.py"}
+    modules = {path.name for path in FAULTS_DIR.glob("test_fault_*.py")} - {"test_fault_summary.py"}
+    assert listed == modules, f"docs/robustness.md lists {sorted(listed - modules)} but not {sorted(modules - listed)}"
+    assert "fault injection: N cases tried" in text, "docs/robustness.md lost the fault-injection summary line"
+    assert not re.search(r"fault injection: \d+ cases", text), "docs/robustness.md states a case count"
