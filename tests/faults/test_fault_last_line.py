@@ -8,6 +8,7 @@ runs in a subprocess capped at 2 GiB and a time limit."""
 from __future__ import annotations
 
 import io
+import re
 import sys
 import tarfile
 import warnings
@@ -24,6 +25,7 @@ from x2softmax.data.recordio import write_face_recordio
 from .conftest import cli_capped, last_line, run_capped
 from .test_fault_injection import _dvc_project, _dvc_repro
 
+REPO = Path(__file__).resolve().parents[2]
 SIZE = 16
 BOMB = "a: &a [x, x, x, x, x, x, x, x, x, x]\n" + "".join(
     f"{c}: &{c} [*{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}]\n"
@@ -202,3 +204,20 @@ def test_a_direct_snakemake_call_ends_naming_the_preset(tmp_path: Path, case: st
     code, err = _snakemake(tmp_path, text)
     line = last_line(err)
     assert code != 0 and line.startswith("x2softmax config: ") and "preset.yaml" in line and expected in line, line
+
+
+
+def test_every_documented_snakemake_call_checks_its_config_first() -> None:
+    """A `.venv/bin/snakemake --configfile F` line of the docs runs `x2softmax config-check --preset F &&` first, and
+    every Snakemake call of the Makefile but the lint and the report after a checked run is behind make's config
+    check: Snakemake's own YAML loader names no file (docs/limits.md)."""
+    calls = 0
+    for doc in [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]:
+        for preset in re.findall(r"\.venv/bin/snakemake [^`\n]*--configfile ([^\s`]+)", doc.read_text()):
+            calls += 1
+            assert re.search(rf"x2softmax config-check --preset {re.escape(preset)} && \.venv/bin/snakemake [^`\n]*"
+                             rf"--configfile {re.escape(preset)}", doc.read_text()), (doc.name, preset)
+    recipes = [line for line in (REPO / "Makefile").read_text().splitlines() if line.startswith("\t")]
+    checked = [line for line in recipes if "$(SNAKEMAKE)" in line and "--report" not in line]
+    assert calls >= 3 and len(checked) == 3 and all(line.startswith("\t$(CONFIG_CHECK) ") for line in checked), \
+        (calls, checked)
