@@ -3,8 +3,8 @@ record, an unwritable output folder, a lock left by another or a killed run.
 
 `make replicate`'s Snakemake call runs through `run` (its output passes through live; an unknown failure keeps
 Snakemake's own output); the workflow itself (workflow/rules/common.smk) checks the records (`corrupt_record`) and
-the output folders of the jobs to run (`unwritable_output`) before Snakemake meets them, so that a direct
-`snakemake` call ends in the same line."""
+the output folders of the jobs to run (`unwritable_output`) before Snakemake meets them, and ends Snakemake's refusal
+of an existing write-protected output in `explain`'s line, so that a direct `snakemake` call ends in the same line."""
 
 from __future__ import annotations
 

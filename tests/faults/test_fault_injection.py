@@ -1,12 +1,14 @@
-"""Hostile configuration: shell payloads in params.yaml and in a preset (through a real `dvc repro`, whose shell runs
-the stage commands, and through the rules), bombs and odd files as presets, numbers that are not finite or out of
-range. Every case runs in a subprocess capped at 2 GiB and a time limit."""
+"""Hostile configuration: shell payloads in params.yaml and in a preset (one payload through a real `dvc repro`, whose
+shell runs the stage commands, the others through the stage's command alone; and through the rules), bombs and odd
+files as presets, numbers that are not finite or out of range. Every case runs in a subprocess capped at 2 GiB and a
+time limit."""
 
 from __future__ import annotations
 
 import json
 import math
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -15,7 +17,7 @@ from typing import Any
 import pytest
 import yaml
 
-from .conftest import cli_capped, one_line_error, run_capped
+from .conftest import cli_capped, last_line, one_line_error, run_capped
 from x2softmax import config as xcfg
 
 PAYLOADS = ["x; touch {m}; false", "$(touch {m})", "`touch {m}`", "x' ; touch {m}; '", "x\ntouch {m}",
@@ -42,13 +44,25 @@ def _dvc_repro(project: Path, stage: str, timeout: float = 60) -> subprocess.Com
 
 
 def _project_line(stderr: str, stage: str) -> str:
-    """The line above make's and DVC's closing lines, as DVC prints a failed stage: those two name only the command
-    that failed (`make dvc-STAGE`), so the project's own line, naming the file and key, must come right before."""
+    """The line right above DVC's closing line, as DVC prints a failed stage: DVC's names only the command that failed
+    (the stage's call of x2softmax.dvc_stage, no make in between), so the project's own line, naming the file and key,
+    must come right before it."""
     lines = [line for line in stderr.splitlines() if line.strip()]
-    assert "Traceback" not in stderr and len(lines) >= 3, stderr
-    assert lines[-1] == f"ERROR: failed to reproduce '{stage}': failed to run: make dvc-{stage}, exited with 2", stderr
-    assert lines[-2].startswith("make: *** [Makefile:") and f"dvc-{stage}] Error" in lines[-2], stderr
-    return lines[-3]
+    assert "Traceback" not in stderr and len(lines) >= 2, stderr
+    assert re.fullmatch(f"ERROR: failed to reproduce '{stage}': failed to run: \\.venv/bin/python -m "
+                        f"x2softmax\\.dvc_stage {stage}, exited with [12]", lines[-1]), stderr
+    return lines[-2]
+
+
+def _stage(project: Path, stage: str, real_dvc: bool, timeout: float = 60) -> tuple[subprocess.CompletedProcess[str],
+                                                                                   str]:
+    """A DVC stage on `project`: through a real `dvc repro -s STAGE` (slow: a few of the cases) or its command alone
+    (what DVC's shell runs; dvc.yaml interpolates nothing into it); (the process, the project's last line)."""
+    if real_dvc:
+        done = _dvc_repro(project, stage, timeout)
+        return done, _project_line(done.stderr, stage)
+    done = run_capped([sys.executable, "-m", "x2softmax.dvc_stage", stage], cwd=project, timeout=timeout)
+    return done, last_line(done.stderr)
 
 
 def _markers(tmp: Path) -> list[Path]:
@@ -62,9 +76,13 @@ def _write_params(project: Path, **values: str) -> None:
     (project / "params.yaml").write_text(yaml.safe_dump(params))
 
 
+REAL_DVC = {PAYLOADS[0]}  # the payloads run through a real `dvc repro` (each takes seconds; the rest: DVC's command)
+
+
 @pytest.mark.parametrize("payload", PAYLOADS)
 def test_dvc_repro_runs_no_payload_from_params(tmp_path: Path, payload: str) -> None:
-    """Every key of params.yaml a payload (one marker per key): both stages, as DVC runs them, refuse in one line."""
+    """Every key of params.yaml a payload (one marker per key): both stages, as DVC runs them, refuse in one line, the
+    last before DVC's own."""
     project = _dvc_project(tmp_path)
     keys = yaml.safe_load((project / "params.yaml").read_text())
     values = {key: payload.format(m=tmp_path / f"MARKER-{key}") for key in keys}
@@ -74,22 +92,19 @@ def test_dvc_repro_runs_no_payload_from_params(tmp_path: Path, payload: str) -> 
     (project / "results").mkdir()
     (project / "results/preflight.json").write_text("{}")
     for stage in ("data", "replicate"):
-        done = _dvc_repro(project, stage)
+        done, line = _stage(project, stage, payload in REAL_DVC)
         assert not _markers(tmp_path), f"dvc repro {stage} ran a payload of params.yaml: {_markers(tmp_path)}"
-        assert done.returncode != 0 and f"failed to run: make dvc-{stage}" in done.stderr, done.stderr
-        line = one_line_error(done.stderr)
+        assert done.returncode != 0 and one_line_error(done.stderr) == line, done.stderr
         assert line.startswith(f"x2softmax dvc {stage}: params.yaml: key 'preset'"), line
-        assert _project_line(done.stderr, stage) == line
 
 
 @pytest.mark.parametrize("key", ["preset", "data_root", "data_meta"])
-def test_dvc_repro_names_the_params_key(tmp_path: Path, key: str) -> None:
+def test_dvc_stage_names_the_params_key(tmp_path: Path, key: str) -> None:
     project = _dvc_project(tmp_path)
     _write_params(project, **{key: PAYLOADS[0].format(m=tmp_path / "MARKER")})
-    done = _dvc_repro(project, "data")
+    done, line = _stage(project, "data", real_dvc=False)
     assert done.returncode != 0 and not _markers(tmp_path), done.stderr
-    line = one_line_error(done.stderr)
-    assert f"x2softmax dvc data: params.yaml: key '{key}'" in line and _project_line(done.stderr, "data") == line
+    assert line.startswith(f"x2softmax dvc data: params.yaml: key '{key}'") and one_line_error(done.stderr) == line
 
 
 def _string_keys(value: Any, path: tuple = ()) -> list[tuple]:
@@ -121,14 +136,14 @@ def _hostile_preset(project: Path, values: dict[tuple, str]) -> None:
 @pytest.mark.parametrize("payload", PAYLOADS)
 def test_dvc_repro_refuses_a_preset_with_payloads_in_every_string_key(tmp_path: Path, payload: str) -> None:
     """Every string of the merged smoke config a payload: DVC's data stage stops at the config check, in one line
-    naming the keys the schema refuses (each key alone: the next test; ACCEPTED ones run through the rules)."""
+    naming the keys the schema refuses, the last before DVC's own (each key alone: the next test; ACCEPTED ones run
+    through the rules)."""
     project = _dvc_project(tmp_path)
     keys = _string_keys(xcfg.load_config("smoke"))
     _hostile_preset(project, {path: payload.format(m=tmp_path / "MARKER") for path in keys})
-    done = _dvc_repro(project, "data")
+    done, line = _stage(project, "data", payload in REAL_DVC)
     assert not _markers(tmp_path), f"dvc repro data ran a payload of the preset: {_markers(tmp_path)}"
-    assert done.returncode != 0 and "failed to run: make dvc-data" in done.stderr, done.stderr
-    line = one_line_error(done.stderr)
+    assert done.returncode != 0 and one_line_error(done.stderr) == line, done.stderr
     assert line.startswith("x2softmax config-check: ") and "config key 'run_losses.0'" in line, line
 
 

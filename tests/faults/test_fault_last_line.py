@@ -1,12 +1,14 @@
 """The last line of stderr names what the user gave, whatever layer refused it: an ambiguous archive and its member
 (never the staging copy it was unpacked into), a garbage config JSON given to `x2softmax report index`, the `.idx`
 of an out-of-range offset met by the preflight, and, at every entry point that reads YAML before an upstream tool
-does (make's config check, `make review`, `make dvc-*`, a direct `snakemake`), the config file and key. Each case
+does (make's config check, `make review`, DVC's stages and `make dvc-*`, a direct `snakemake`), the config file and
+key of an alias bomb, a non-UTF-8 file or an invalid value. Each case
 runs in a subprocess capped at 2 GiB and a time limit."""
 
 from __future__ import annotations
 
 import io
+import re
 import sys
 import tarfile
 import warnings
@@ -21,7 +23,9 @@ from x2softmax.data.images import encode_image
 from x2softmax.data.recordio import write_face_recordio
 
 from .conftest import cli_capped, last_line, run_capped
+from .test_fault_injection import _dvc_project, _dvc_repro
 
+REPO = Path(__file__).resolve().parents[2]
 SIZE = 16
 BOMB = "a: &a [x, x, x, x, x, x, x, x, x, x]\n" + "".join(
     f"{c}: &{c} [*{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}]\n"
@@ -139,31 +143,42 @@ def test_preflight_names_the_idx_of_an_offset_outside_the_rec(tmp_path: Path, of
     assert code != 0 and f"{idx}:1: offset {offset} of key 0 is outside" in line, line
 
 
-def _bomb(tmp: Path) -> Path:
-    path = tmp / "bomb.yaml"
-    path.write_text(BOMB)
-    return path
-
-
-# An alias bomb where each entry point reads YAML first: refused by the bounded reader, naming the file.
-ENTRY_POINTS: dict[str, Callable[[Path], tuple[list[str], Path]]] = {
-    "make replicate / dry-run / data (config-check --preset)": lambda t: (
-        [sys.executable, "-m", "x2softmax", "config-check", "--preset", str(_bomb(t))], t / "bomb.yaml"),
-    "config-check --params (DVC's params.yaml)": lambda t: (
-        [sys.executable, "-m", "x2softmax", "config-check", "--params", str(_bomb(t))], t / "bomb.yaml"),
-    "make dvc-data (x2softmax.dvc_stage)": lambda t: (
-        [sys.executable, "-m", "x2softmax.dvc_stage", "data", "--params", str(_bomb(t))], t / "bomb.yaml"),
-    "make review PRESET=... (x2softmax.review)": lambda t: (
-        [sys.executable, "-m", "x2softmax.review", "--configfile", str(_bomb(t)), "--no-pull"], t / "bomb.yaml"),
+HOSTILE_YAML = {  # a file an entry point is given, and what the last line must say about it besides its name
+    "an alias bomb": (BOMB.encode(), "expands to more than"),
+    "a non-UTF-8 file": (b"preset: caf\xe9\ndata_root: results/data\n", "is not UTF-8 text"),
+}
+PYTHON = [sys.executable, "-m"]
+# Every entry point that reads YAML before an upstream tool does, given the file `params.yaml` in its folder.
+ENTRY_POINTS: dict[str, list[str]] = {
+    "make replicate / dry-run / data PRESET=... (config-check --preset)": [
+        *PYTHON, "x2softmax", "config-check", "--preset", "params.yaml"],
+    "config-check --params (DVC's params.yaml)": [*PYTHON, "x2softmax", "config-check", "--params", "params.yaml"],
+    "dvc.yaml's stages and make dvc-* (x2softmax.dvc_stage)": [*PYTHON, "x2softmax.dvc_stage", "data"],
+    "make review PRESET=... (x2softmax.review --configfile)": [
+        *PYTHON, "x2softmax.review", "--configfile", "params.yaml", "--no-pull"],
+    "make review (its params.yaml)": [*PYTHON, "x2softmax.review", "--no-pull"],
 }
 
 
+@pytest.mark.parametrize("fault", list(HOSTILE_YAML))
 @pytest.mark.parametrize("entry", list(ENTRY_POINTS))
-def test_an_alias_bomb_is_refused_first_at_every_entry_point(tmp_path: Path, entry: str) -> None:
-    argv, named = ENTRY_POINTS[entry](tmp_path)
-    done = run_capped(argv, cwd=tmp_path, timeout=60)
+def test_hostile_yaml_is_refused_first_at_every_entry_point(tmp_path: Path, entry: str, fault: str) -> None:
+    """The bounded reader reads the file before any upstream tool: the last line names it and what is wrong."""
+    text, expected = HOSTILE_YAML[fault]
+    (tmp_path / "params.yaml").write_bytes(text)
+    done = run_capped(ENTRY_POINTS[entry], cwd=tmp_path, timeout=60)
     line = last_line(done.stderr)
-    assert done.returncode != 0 and f"config file {named} expands to more than" in line, line
+    assert done.returncode != 0 and "params.yaml" in line and expected in line, line
+
+
+def test_a_real_dvc_repro_names_a_non_utf8_params_yaml(tmp_path: Path) -> None:
+    """DVC reads params.yaml before any stage runs: its own last line names the file (an alias bomb there exhausts
+    its memory instead: docs/limits.md)."""
+    project = _dvc_project(tmp_path)
+    (project / "params.yaml").write_bytes(HOSTILE_YAML["a non-UTF-8 file"][0])
+    done = _dvc_repro(project, "data")
+    line = last_line(done.stderr)
+    assert done.returncode != 0 and line.startswith("ERROR: unable to read: 'params.yaml', is not valid utf-8"), line
 
 
 def _snakemake(tmp: Path, preset: str) -> tuple[int, str]:
@@ -189,3 +204,20 @@ def test_a_direct_snakemake_call_ends_naming_the_preset(tmp_path: Path, case: st
     code, err = _snakemake(tmp_path, text)
     line = last_line(err)
     assert code != 0 and line.startswith("x2softmax config: ") and "preset.yaml" in line and expected in line, line
+
+
+
+def test_every_documented_snakemake_call_checks_its_config_first() -> None:
+    """A `.venv/bin/snakemake --configfile F` line of the docs runs `x2softmax config-check --preset F &&` first, and
+    every Snakemake call of the Makefile but the lint and the report after a checked run is behind make's config
+    check: Snakemake's own YAML loader names no file (docs/limits.md)."""
+    calls = 0
+    for doc in [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]:
+        for preset in re.findall(r"\.venv/bin/snakemake [^`\n]*--configfile ([^\s`]+)", doc.read_text()):
+            calls += 1
+            assert re.search(rf"x2softmax config-check --preset {re.escape(preset)} && \.venv/bin/snakemake [^`\n]*"
+                             rf"--configfile {re.escape(preset)}", doc.read_text()), (doc.name, preset)
+    recipes = [line for line in (REPO / "Makefile").read_text().splitlines() if line.startswith("\t")]
+    checked = [line for line in recipes if "$(SNAKEMAKE)" in line and "--report" not in line]
+    assert calls >= 3 and len(checked) == 3 and all(line.startswith("\t$(CONFIG_CHECK) ") for line in checked), \
+        (calls, checked)

@@ -1,7 +1,8 @@
 """Snakemake's own failures, met by `make replicate` (x2softmax.snakerun) and by a direct `snakemake` call (the
-workflow's own checks): a corrupt .snakemake/metadata record and a read-only output folder (real Snakemake runs; the
-folder a read-only bind mount, which fails even as root), a lock left by a killed run and permission errors
-(Snakemake's messages, replayed). Each ends in one line saying what to do, not a traceback."""
+workflow's own checks): a corrupt .snakemake/metadata record, a read-only output folder and an existing output that is
+write-protected (real Snakemake runs; the folder a read-only bind mount, which fails even as root), a lock left by a
+killed run and permission errors (Snakemake's messages, replayed). Each ends in one line saying what to do, not a
+traceback."""
 
 from __future__ import annotations
 
@@ -85,16 +86,19 @@ def test_snakemake_failures_end_in_one_line_saying_what_to_do(finished: Path, tm
     assert lines == [line] and advice in line, done.stderr[-3000:]
 
 
-def test_an_existing_write_protected_output_is_one_line_through_make(finished: Path, tmp_path: Path) -> None:
-    """Snakemake refuses a write-protected output it must replace while it builds the DAG (its own message, listing
-    the files, on a direct call: docs/limits.md); make's wrapper ends it in one line naming the first."""
+@pytest.mark.parametrize("call", list(CALLS))
+def test_an_existing_write_protected_output_is_one_line(finished: Path, tmp_path: Path, call: str) -> None:
+    """Snakemake refuses a write-protected output it must replace while it builds the DAG, in a message listing the
+    files: the workflow (on a direct call) and make's wrapper end it in one line naming the first, the last line."""
     project = tmp_path / "project"
     subprocess.run(["cp", "-a", str(finished), str(project)], check=True, timeout=120)
     prefix = _read_only("results/analysis/margins", keep=True)(project)
-    done = run_capped([*prefix, *CALLS["make replicate's wrapper"], "--cores", "1", "-F", TARGET, *SMOKE],
-                      cwd=project, timeout=300, env=env_without_venv())
-    assert done.returncode != 0 and "Write-protected output files" in done.stderr, done.stderr[-3000:]
-    assert last_line(done.stderr).startswith("x2softmax snakemake: cannot write results/analysis/margins/")
+    done = run_capped([*prefix, *CALLS[call], "--cores", "1", "-F", TARGET, *SMOKE], cwd=project, timeout=300,
+                      env=env_without_venv())
+    assert done.returncode != 0 and "Traceback" not in done.stderr, done.stderr[-3000:]
+    lines = [line for line in done.stderr.splitlines() if line.startswith("x2softmax snakemake: ")]
+    assert lines == [last_line(done.stderr)] and lines[0].startswith(
+        f"x2softmax snakemake: cannot write {TARGET} (permission denied or read-only file system)"), done.stderr[-3000:]
 
 
 KNOWN = {

@@ -51,6 +51,21 @@ if workflow.is_main_process:
     if (_record := snakerun.corrupt_record(Path.cwd(), MetadataRecord.model_validate)) is not None:
         refuse(f"x2softmax snakemake: {snakerun.corrupt_record_advice(_record)}")
 
+    # An existing write-protected output of a job to run is refused by Snakemake while it builds the DAG, in a
+    # multi-line message listing the files (Job.check_protected_output, called for every job to run and nowhere
+    # else): the same one line as make's wrapper instead, naming the first file. Nothing is walked here.
+    from snakemake.exceptions import ProtectedOutputException
+    from snakemake.jobs import Job
+
+    async def _protected_output_in_one_line(job, _check=Job.check_protected_output):
+        """Snakemake's check of a job's existing outputs, its refusal ended in one line (x2softmax.snakerun)."""
+        try:
+            await _check(job)
+        except ProtectedOutputException as err:
+            refuse(f"x2softmax snakemake: {snakerun.explain(str(err)) or err}")
+
+    Job.check_protected_output = _protected_output_in_one_line
+
 DATA = config["data"]["root"]
 if not config["synthetic"]:
     from x2softmax.plan import data_plan
@@ -105,7 +120,7 @@ shell.prefix(
 # x2softmax.cluster; `make cluster-check` runs the same check by hand.
 onstart:
     # An unwritable output folder ends Snakemake in a traceback when it prepares the job: one line first (an
-    # existing write-protected output is refused by Snakemake itself while it builds the DAG, naming the files).
+    # existing write-protected output is refused while the DAG is built: _protected_output_in_one_line above).
     if (_unwritable := snakerun.unwritable_output(str(f) for job in workflow.dag.needrun_jobs() for f in job.output)):
         refuse(f"x2softmax snakemake: {snakerun.unwritable_advice(_unwritable)}")
     plugin = workflow.executor_plugin
