@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from x2softmax import config as xcfg
+from x2softmax.losses import SUBJECT
 from x2softmax.report.artifacts import COMMON_PATHS, notebook_entry
 
 
@@ -41,7 +42,7 @@ def notebook_lists(config: dict[str, Any]) -> dict[str, Any]:
         "dims": list(config["toy"]["dims"]),
         "suites": list(config["evaluate"]["ijb"]),
         "ablations": {a: config["ablations"][a] for a in config["run_ablations"]},
-        "baseline": "x2softmax" if "x2softmax" in config["run_losses"] else None,
+        "baseline": SUBJECT if SUBJECT in config["run_losses"] else None,
         "loss_specs": {run: xcfg.loss_spec(config, run) for run in runs},
     }
 
