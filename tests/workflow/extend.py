@@ -30,19 +30,19 @@ from x2softmax.losses.base import MarginLoss, register_loss
 
 @register_loss
 class ProbeFace(MarginLoss):
-    """{PROBE_LOSS_LABEL}: target logit s·(cos θ_y − m)."""
+    """{PROBE_LOSS_LABEL}: target logit s·(cos θ_y − MARGIN), a margin fixed in the class."""
 
     name: ClassVar[str] = "{PROBE_LOSS}"
     display_name: ClassVar[str] = "{PROBE_LOSS_LABEL}"
     paper: ClassVar[str] = "none: the smoke test's temporary loss"
+    MARGIN: ClassVar[float] = 0.2
 
-    def __init__(self, s: float = 64.0, m: float = 0.2, gradient: str = "straight_through") -> None:
+    def __init__(self, s: float = 64.0, gradient: str = "straight_through") -> None:
         super().__init__(s=s, gradient=gradient)
-        self.m = self.check_number("m", m, low=0.0, high=2.0)
 
     def fixed_target(self, cosine: Tensor) -> Tensor:
-        """f(θ) = cos θ − m."""
-        return cosine - self.m
+        """f(θ) = cos θ − MARGIN."""
+        return cosine - self.MARGIN
 '''
 
 
