@@ -18,7 +18,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from extend import PROBE_BENCHMARK, PROBE_BENCHMARK_LABEL, PROBE_LOSS, PROBE_SOURCE
+from extend import PROBE_BENCHMARK, PROBE_LOSS, PROBE_SOURCE
 from wfutil import BIN, SMOKE, env, planned_jobs, readme_command, snakemake, venv_standin, wildcard_values
 
 pytestmark = pytest.mark.e2e
@@ -271,7 +271,10 @@ def test_a_benchmark_added_as_one_entry_is_synthesized_evaluated_and_compared(sm
                        & (metrics["protocol"] == "10fold")]
     assert set(accuracy["run"]) == set(PROJECT_RUNS) and accuracy["value"].between(0, 100).all()
     page = _page_text(smoke_project, "03_verification")
-    assert PROBE_BENCHMARK in page and PROBE_BENCHMARK_LABEL in page and PROBE_SOURCE in page
+    assert PROBE_BENCHMARK in page and PROBE_SOURCE in page
+    compared = pd.read_csv(smoke_project / "reports/tables/03_reference_comparison.csv")
+    row = compared[(compared["dataset"] == PROBE_BENCHMARK) & (compared["source"] == PROBE_SOURCE)]
+    assert list(row["run"]) == ["arcface"] and list(row["method"]) == ["ArcFace"]  # looked up by its label
     not_run = next(line for line in page.splitlines() if "Not run in this configuration" in line)
     assert "vgg2_fp" in not_run and PROBE_BENCHMARK not in not_run
 
