@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from x2softmax.losses import SUBJECT, available_losses, build_loss, default_hparams, display_names, paper
-from x2softmax.losses.base import MarginLoss, register_loss
+from x2softmax.losses import SUBJECT, available_losses, build_loss, default_hparams, display_names
+from x2softmax.losses.base import LOSSES, MarginLoss, register_loss
 
 REQUIRED = [  # the losses the paper compares (spec: paper.md)
     "softmax", "normface", "sphereface", "cosface", "arcface", "elasticface_arc", "elasticface_cos",
@@ -24,8 +24,8 @@ def test_every_loss_carries_its_display_name_and_paper_and_one_is_the_subject() 
     """Registered where defined: each class names its display name and paper; X2-Softmax is the subject loss."""
     names = display_names()
     assert list(names) == available_losses() and all(names.values()) and len(set(names.values())) == len(names)
-    assert all(paper(name) for name in names)
-    assert SUBJECT == "x2softmax" and names[SUBJECT] == "X2-Softmax" and paper(SUBJECT).startswith("Xu et al. 2023")
+    assert all(LOSSES[name].paper for name in names)
+    assert SUBJECT == "x2softmax" and names[SUBJECT] == "X2-Softmax" and LOSSES[SUBJECT].paper.startswith("Xu et al. 2023")
 
 
 def test_the_display_names_are_the_methods_of_the_published_numbers() -> None:

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from x2softmax.losses.base import MarginLoss, NoFixedTargetError, register_loss
-from x2softmax.losses.registry import SUBJECT, available_losses, build_loss, default_hparams, display_names, paper
+from x2softmax.losses.base import MarginLoss, NoFixedTargetError
+from x2softmax.losses.registry import SUBJECT, available_losses, build_loss, default_hparams, display_names
 
 __all__ = ["SUBJECT", "MarginLoss", "NoFixedTargetError", "available_losses", "build_loss", "default_hparams",
-           "display_names", "paper", "register_loss"]
+           "display_names"]

@@ -1,5 +1,5 @@
 """The loss registry: every module of this package is imported, and registers its losses where it defines them
-(`@register_loss`); names → classes, display names, papers, default hyperparameters, construction with checked
+(`@register_loss`); names → classes, display names, default hyperparameters, construction with checked
 hyperparameters. Adding a loss is adding its module here (docs/architecture.md, "Adding a loss")."""
 
 from __future__ import annotations
@@ -37,11 +37,6 @@ def _loss_class(name: str) -> type[MarginLoss]:
 def display_names() -> dict[str, str]:
     """Registry name → display name (as the papers and reference_numbers.csv spell it) of every loss."""
     return {name: cls.display_name for name, cls in LOSSES.items()}
-
-
-def paper(name: str) -> str:
-    """The paper loss `name` comes from."""
-    return _loss_class(name).paper
 
 
 def default_hparams(name: str) -> dict[str, Any]:
