@@ -25,7 +25,8 @@ def test_every_loss_carries_its_display_name_and_paper_and_one_is_the_subject() 
     names = display_names()
     assert list(names) == available_losses() and all(names.values()) and len(set(names.values())) == len(names)
     assert all(LOSSES[name].paper for name in names)
-    assert SUBJECT == "x2softmax" and names[SUBJECT] == "X2-Softmax" and LOSSES[SUBJECT].paper.startswith("Xu et al. 2023")
+    assert SUBJECT == "x2softmax" and names[SUBJECT] == "X2-Softmax"
+    assert LOSSES[SUBJECT].paper.startswith("Xu et al. 2023")
 
 
 def test_the_display_names_are_the_methods_of_the_published_numbers() -> None:
