@@ -155,12 +155,20 @@ def test_unknown_loss_hyperparameter_in_ablation_names_the_key(default: dict) ->
 
 
 def test_the_schema_enumerates_the_vocabulary():
-    """The config schema's names of sets, protocols and suites are x2softmax.vocabulary's, in its order."""
-    from x2softmax.config import SCHEMA, read_yaml
-    from x2softmax.vocabulary import BENCHMARKS, IJB_SUITES, PROTOCOLS
+    """The config schema's names of sets, protocols and suites are x2softmax.vocabulary's, in its order; those of
+    benchmarks, backbones and required datasets are filled in from the registries when a config is validated."""
+    from x2softmax.config import SCHEMA, read_yaml, registry_schema
+    from x2softmax.data.datasets import load_registry
+    from x2softmax.models import BACKBONES
+    from x2softmax.vocabulary import BENCHMARKS, IJB_SUITES, PROTOCOLS, VERIFICATION
 
-    evaluate = read_yaml(SCHEMA)["properties"]["evaluate"]["properties"]
+    filled = registry_schema(read_yaml(SCHEMA))["properties"]
+    evaluate = filled["evaluate"]["properties"]
     assert tuple(evaluate["benchmarks"]["items"]["enum"]) == BENCHMARKS
+    assert filled["model"]["properties"]["backbone"]["enum"] == list(BACKBONES)
+    assert filled["data"]["properties"]["required"]["items"]["enum"] == list(load_registry())
+    registry = load_registry()
+    assert all(registry[entry.dataset]["path"] == f"val/{name}.bin" for name, entry in VERIFICATION.items())
     assert tuple(evaluate["protocols"]["items"]["enum"]) == PROTOCOLS
     assert tuple(evaluate["ijb"]["items"]["enum"]) == IJB_SUITES
 

@@ -144,7 +144,7 @@ def _key_path(error: jsonschema.ValidationError) -> str:
 def validate_config(config: dict[str, Any], schema_path: str | Path = SCHEMA) -> dict[str, Any]:
     """Validate `config` against the JSON Schema (filling defaults) and check cross-references; raise ConfigError."""
     _check_finite(config)
-    schema = read_yaml(schema_path)
+    schema = registry_schema(read_yaml(schema_path))
     validator_cls = jsonschema.validators.validator_for(schema)
     errors = sorted(validator_cls(schema).iter_errors(config), key=lambda e: list(e.absolute_path))
     if errors:
@@ -152,6 +152,21 @@ def validate_config(config: dict[str, Any], schema_path: str | Path = SCHEMA) ->
         raise ConfigError("invalid configuration:\n  " + "\n  ".join(lines))
     _check_references(config)
     return config
+
+
+def registry_schema(schema: dict[str, Any]) -> dict[str, Any]:
+    """`schema` with the names it leaves to the registries filled in as enums: model.backbone (x2softmax.models),
+    data.required (the dataset registry) and evaluate.benchmarks (x2softmax.vocabulary.VERIFICATION)."""
+    from x2softmax.data.datasets import load_registry
+    from x2softmax.models import BACKBONES
+    from x2softmax.vocabulary import BENCHMARKS
+
+    schema = copy.deepcopy(schema)
+    props = schema["properties"]
+    props["model"]["properties"]["backbone"] = {"enum": list(BACKBONES)}
+    props["data"]["properties"]["required"]["items"] = {"enum": list(load_registry())}
+    props["evaluate"]["properties"]["benchmarks"]["items"] = {"enum": list(BENCHMARKS)}
+    return schema
 
 
 def _check_finite(value: Any, key: str = "") -> None:

@@ -6,12 +6,37 @@ these names) all spell them from here.
 
 from __future__ import annotations
 
-# The .bin verification sets the authors' verification.py evaluates; appended sets keep earlier synthetic streams.
-BENCHMARKS = ("lfw", "cfp_fp", "agedb_30", "calfw", "cplfw", "vgg2_fp")
+from typing import NamedTuple
+
+
+class Benchmark(NamedTuple):
+    """A verification benchmark: what the reports, the synthetic generator and the data registry need of it."""
+
+    label: str  # how the papers and reference_numbers.csv spell it
+    condition: str  # what a pair's two synthetic images differ in (CONDITIONS)
+    impostors: str  # the synthetic impostor pairs: "random" (any two identities) or "lookalike" (within one family)
+    dataset: str  # registry name of the real .bin set (x2softmax/data/registry.yaml: DATA/val/{name}.bin)
+
+
+# "any": any two images of the set form a pair (LFW); the others join a role-0 image (frontal / moderate pose /
+# younger) with a role-1 image (profile / wide pose / older): x2softmax.data.synthetic.plan and .write.
+CONDITIONS = ("any", "frontal_profile", "cross_pose", "cross_age")
+IMPOSTORS = ("random", "lookalike")
+# The .bin verification sets the authors' verification.py evaluates, one entry each (docs/architecture.md, "Adding a
+# benchmark"); a new set is appended: the synthetic streams are numbered by position, so earlier sets keep theirs.
+VERIFICATION = {
+    "lfw": Benchmark("LFW", "any", "random", "lfw"),
+    "cfp_fp": Benchmark("CFP-FP", "frontal_profile", "random", "cfp_fp"),
+    "agedb_30": Benchmark("AgeDB-30", "cross_age", "random", "agedb_30"),
+    "calfw": Benchmark("CALFW", "cross_age", "lookalike", "calfw"),
+    "cplfw": Benchmark("CPLFW", "cross_pose", "lookalike", "cplfw"),
+    "vgg2_fp": Benchmark("VGG2-FP", "frontal_profile", "random", "vgg2_fp"),
+}
+BENCHMARKS = tuple(VERIFICATION)
 IJB_SUITES = ("IJBB", "IJBC")  # the IJB 1:1 template verification suites
 # How the papers and reference_numbers.csv spell each benchmark and suite.
-LABELS = dict(zip(BENCHMARKS + IJB_SUITES, ("LFW", "CFP-FP", "AgeDB-30", "CALFW", "CPLFW", "VGG2-FP", "IJB-B", "IJB-C"),
-                  strict=True))
+LABELS = {**{name: entry.label for name, entry in VERIFICATION.items()},
+          **dict(zip(IJB_SUITES, ("IJB-B", "IJB-C"), strict=True))}
 PROTOCOLS = ("10fold", "oracle", "oracle_flip")  # pair verification protocols (x2softmax.evaluate.verification)
 FARS = (1e-6, 1e-5, 1e-4, 1e-3, 1e-2, 1e-1)  # the false accept rates TAR is read at on the IJB ROCs
 IDENTIFICATION = "1N"  # the IJB 1:N identification protocol (insightface IJB_evals.py -N): metrics' protocol name

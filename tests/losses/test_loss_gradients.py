@@ -8,7 +8,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from x2softmax.losses import build_loss
+from x2softmax.losses import available_losses, build_loss, default_hparams
 
 COS = torch.tensor([[0.7, 0.2, -0.4, 0.1], [0.3, 0.5, -0.2, 0.45], [-0.6, 0.1, 0.25, 0.05]])
 LABELS = torch.tensor([0, 1, 3])
@@ -103,14 +103,13 @@ def test_gradients_finite_at_theta_zero_and_pi() -> None:
 
 
 @pytest.mark.parametrize("gradient", ["straight_through", "exact"])
-@pytest.mark.parametrize("name", ["softmax", "normface", "sphereface", "cosface", "arcface", "elasticface_arc",
-                                  "elasticface_cos_plus", "magface", "curricularface", "adaface", "x2softmax"])
+@pytest.mark.parametrize("name", available_losses())
 def test_all_local_rows_give_the_same_logits_gradients_and_state(name: str, gradient: str) -> None:
     """`all_local=True` (rows 0..N-1, no read of the labels) is bit-identical to finding the rows with nonzero."""
     results = []
     for all_local in (False, True):
         torch.manual_seed(0)
-        hparams = {} if name in ("softmax", "normface") else {"gradient": gradient}
+        hparams = {"gradient": gradient} if "gradient" in default_hparams(name) else {}
         loss = build_loss(name, **hparams).train()
         x = COS.clone().requires_grad_()
         logits = loss.margin_logits(x, LABELS, NORMS, all_local=all_local)

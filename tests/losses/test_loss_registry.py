@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
-from x2softmax.losses import available_losses, build_loss, default_hparams
+from x2softmax.losses import SUBJECT, available_losses, build_loss, default_hparams, display_names
+from x2softmax.losses.base import LOSSES, MarginLoss, register_loss
 
-REQUIRED = [
+REQUIRED = [  # the losses the paper compares (spec: paper.md)
     "softmax", "normface", "sphereface", "cosface", "arcface", "elasticface_arc", "elasticface_cos",
     "elasticface_arc_plus", "elasticface_cos_plus", "magface", "curricularface", "adaface", "x2softmax",
 ]
@@ -18,7 +20,41 @@ def test_registry_lists_every_required_loss() -> None:
     assert set(REQUIRED) <= set(available_losses())
 
 
-@pytest.mark.parametrize("name", REQUIRED)
+def test_every_loss_carries_its_display_name_and_paper_and_one_is_the_subject() -> None:
+    """Registered where defined: each class names its display name and paper; X2-Softmax is the subject loss."""
+    names = display_names()
+    assert list(names) == available_losses() and all(names.values()) and len(set(names.values())) == len(names)
+    assert all(LOSSES[name].paper for name in names)
+    assert SUBJECT == "x2softmax" and names[SUBJECT] == "X2-Softmax"
+    assert LOSSES[SUBJECT].paper.startswith("Xu et al. 2023")
+
+
+def test_the_display_names_are_the_methods_of_the_published_numbers() -> None:
+    """Every method of reference_numbers.csv is a registered loss's display name (the reference lookup's key)."""
+    import pandas as pd
+
+    from x2softmax.report.summaries import REFERENCE_COLUMNS
+
+    reference = pd.read_csv(Path(__file__).resolve().parents[2] / "config/reference_numbers.csv")
+    assert set(REFERENCE_COLUMNS) <= set(reference.columns)
+    assert set(reference["method"]) <= set(display_names().values())
+
+
+def test_a_loss_class_without_its_names_or_with_a_taken_name_is_refused() -> None:
+    class Nameless(MarginLoss):
+        name = "nameless"
+
+    with pytest.raises(ValueError, match="Nameless.*must set display_name"):
+        register_loss(Nameless)
+
+    class Twin(MarginLoss):
+        name, display_name, paper = "arcface", "Twin", "none"
+
+    with pytest.raises(ValueError, match="'arcface'.*already registered by x2softmax.losses.additive"):
+        register_loss(Twin)
+
+
+@pytest.mark.parametrize("name", available_losses())
 def test_defaults_are_json_and_build(name: str) -> None:
     defaults = default_hparams(name)
     assert json.loads(json.dumps(defaults)) == defaults

@@ -37,7 +37,7 @@ def test_toy_tables_have_a_row_per_loss_and_dimension(tmp_path: Path) -> None:
     toy = toys[3]["x2softmax"]
     expected = compactness_table(toy["features"], toy["labels"], toy["centres"])
     assert table.iloc[3]["mean_angle_to_centre_deg"] == expected["mean_angle_to_centre_deg"]
-    comparisons = pagetables.toy_comparisons(toys, "x2softmax", ["arcface", "x2softmax"])
+    comparisons = pagetables.toy_comparisons(toys, ["arcface", "x2softmax"])
     assert list(comparisons["dim"]) == [2, 3] and set(comparisons["rival"]) == {"arcface"}
 
 

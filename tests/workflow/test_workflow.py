@@ -18,6 +18,7 @@ import pandas as pd
 import pytest
 import yaml
 
+from extend import PROBE_BENCHMARK, PROBE_LOSS, PROBE_SOURCE
 from wfutil import BIN, SMOKE, env, planned_jobs, readme_command, snakemake, venv_standin, wildcard_values
 
 pytestmark = pytest.mark.e2e
@@ -27,15 +28,16 @@ from x2softmax.gpucheck.smoke import pooled_accuracy
 
 SMOKE_CFG = yaml.safe_load((Path(__file__).resolve().parents[2] / "config/presets/smoke.yaml").read_text())
 RUNS = xcfg.runs(xcfg.load_config("smoke"))  # loss runs, ablation runs, then the extra-seed runs
+PROJECT_RUNS = [*RUNS, PROBE_LOSS]  # the smoke project's: the preset's and the loss the fixture adds (extend.py)
 
 
 def test_report_and_metrics_exist_with_sane_values(smoke_project: Path) -> None:
     index = smoke_project / "reports/index.html"
     assert index.exists() and index.stat().st_size > 1000
     metrics = pd.read_csv(smoke_project / "results/summary/metrics.csv")
-    assert set(metrics["run"]) == set(RUNS)
+    assert set(metrics["run"]) == set(PROJECT_RUNS)
     acc = metrics[(metrics["metric"] == "accuracy_pct") & (metrics["protocol"] == "10fold")]
-    assert set(acc["run"]) == set(RUNS)
+    assert set(acc["run"]) == set(PROJECT_RUNS)
     # above chance pooled over every run and set (gpu-check's test: one 60-pair smoke set can sit at 50 % by
     # chance), and every run's own pooled accuracy above 50 %
     pooled = pooled_accuracy(metrics, smoke_project / "results/eval")
@@ -94,17 +96,18 @@ def test_jobs_run_under_the_cpu_pins_and_a_change_of_setting_reruns_the_numeric_
     extra = tmp_path / "native.yaml"
     extra.write_text("cpu_kernels: native\n")
     jobs = planned_jobs(smoke_project, *SMOKE, str(extra))
-    assert wildcard_values(jobs, "train", "run") == set(RUNS) and wildcard_values(jobs, "evaluate", "run") == set(RUNS)
+    assert (wildcard_values(jobs, "train", "run") == set(PROJECT_RUNS)
+            and wildcard_values(jobs, "evaluate", "run") == set(PROJECT_RUNS))
     assert "toy" in jobs and "synthesize" not in jobs and "align_ijb" not in jobs
 
 
 def test_uncertainty_tables_have_intervals_and_verdicts(smoke_project: Path) -> None:
     assert {"x2softmax.seed2049", "arcface.seed2049"} <= set(RUNS)
     ver = pd.read_csv(smoke_project / "results/uncertainty/verification_intervals.csv")
-    assert set(ver["run"]) == set(RUNS) and set(ver["protocol"]) == {"10fold", "oracle", "oracle_flip"}
+    assert set(ver["run"]) == set(PROJECT_RUNS) and set(ver["protocol"]) == {"10fold", "oracle", "oracle_flip"}
     assert (ver["ci_low"] <= ver["ci_high"]).all()
     paired = pd.read_csv(smoke_project / "results/uncertainty/paired_comparisons.csv")
-    assert set(paired["baseline"]) == {"softmax", "arcface", "x2_exact_grad"}
+    assert set(paired["baseline"]) == {"softmax", "arcface", "x2_exact_grad", PROBE_LOSS}
     assert set(paired.loc[paired["baseline"] == "arcface", "seeds"].astype(str)) == {"2048 2049"}
     assert set(paired["verdict"]) <= {"X2 better", "no detectable difference", "X2 worse"}
     metrics = json.loads((smoke_project / "reports/metrics.json").read_text())
@@ -237,6 +240,43 @@ def test_new_loss_adds_only_its_jobs_and_reports(smoke_project: Path, tmp_path: 
     assert wildcard_values(jobs, "train", "run") == {"cosface"}
     assert wildcard_values(jobs, "evaluate", "run") == {"cosface"}
     assert "synthesize" not in jobs and "toy" not in jobs and "margins" not in jobs
+
+
+
+def _page_text(project: Path, page: str) -> str:
+    """A rendered page's HTML."""
+    return (project / f"reports/{page}.html").read_text(encoding="utf-8")
+
+
+def test_a_loss_added_as_one_module_is_trained_and_on_every_page_that_lists_losses(smoke_project: Path) -> None:
+    """Acceptance (issue 37): the fixture's loss, added as its module and the preset's lines only (extend.py), is
+    found by the registry, trained, evaluated, analysed and shown on every page that lists losses or runs."""
+    summary = json.loads((smoke_project / f"results/train/{PROBE_LOSS}/summary.json").read_text())
+    assert summary["steps"] > 0 and summary["spec"]["loss"]["name"] == PROBE_LOSS
+    assert PROBE_LOSS in set(pd.read_csv(smoke_project / "results/analysis/margins/target_logits.csv")["loss"])
+    for page in ("01_margins", "02_toy", "03_verification", "04_ijb", "05_training", "07_geometry"):
+        assert PROBE_LOSS in _page_text(smoke_project, page), page
+    claims = pd.read_csv(smoke_project / "reports/tables/claims.csv")
+    assert claims.astype(str).apply(lambda col: col.str.contains(PROBE_LOSS)).any().any()
+    assert PROBE_LOSS in _page_text(smoke_project, "index")
+
+
+def test_a_benchmark_added_as_one_entry_is_synthesized_evaluated_and_compared(smoke_project: Path) -> None:
+    """Acceptance (issue 37): the fixture's verification set, added as one vocabulary entry, a published number and
+    the preset's line (extend.py), is generated, evaluated for every run and shown on page 03 beside its published
+    number; the benchmarks the preset leaves out are still named as not run."""
+    assert (smoke_project / f"results/data/val/{PROBE_BENCHMARK}.bin").is_file()
+    metrics = pd.read_csv(smoke_project / "results/summary/metrics.csv")
+    accuracy = metrics[(metrics["dataset"] == PROBE_BENCHMARK) & (metrics["metric"] == "accuracy_pct")
+                       & (metrics["protocol"] == "10fold")]
+    assert set(accuracy["run"]) == set(PROJECT_RUNS) and accuracy["value"].between(0, 100).all()
+    page = _page_text(smoke_project, "03_verification")
+    assert PROBE_BENCHMARK in page and PROBE_SOURCE in page
+    compared = pd.read_csv(smoke_project / "reports/tables/03_reference_comparison.csv")
+    row = compared[(compared["dataset"] == PROBE_BENCHMARK) & (compared["source"] == PROBE_SOURCE)]
+    assert list(row["run"]) == ["arcface"] and list(row["method"]) == ["ArcFace"]  # looked up by its label
+    not_run = next(line for line in page.splitlines() if "Not run in this configuration" in line)
+    assert "vgg2_fp" in not_run and PROBE_BENCHMARK not in not_run
 
 
 def test_killed_training_job_leaves_no_complete_output_and_resumes(tmp_path: Path) -> None:

@@ -36,8 +36,11 @@ MAKE_VARIABLES = ("MAKELEVEL", "MAKEFLAGS", "MFLAGS", "MAKEOVERRIDES")
 
 
 def _user_environ() -> dict[str, str]:
-    """os.environ without make's variables: the environment of a shell a user types into."""
-    return {key: value for key, value in os.environ.items() if key not in MAKE_VARIABLES}
+    """os.environ without make's variables: the environment of a shell a user types into, with the working
+    directory's src/ first on PYTHONPATH: a process started in a project copy runs that copy's package (a test may
+    add a loss or a benchmark to it, tests/workflow/extend.py), one started in the checkout its own."""
+    environ = {key: value for key, value in os.environ.items() if key not in MAKE_VARIABLES}
+    return {**environ, "PYTHONPATH": os.pathsep.join(filter(None, ["src", environ.get("PYTHONPATH")]))}
 
 
 def env() -> dict[str, str]:

@@ -85,7 +85,7 @@ rule uncertainty:
         expand("results/uncertainty/{table}.csv", table=UNCERTAINTY_TABLES),
     params:
         runs=",".join(RUNS),
-        x2="x2softmax" if "x2softmax" in LOSS_RUNS else "",
+        x2=SUBJECT if SUBJECT in LOSS_RUNS else "",
         ijb=",".join(SUITES),
         root=data_path(),
         replicates=config["evaluate"]["bootstrap"]["replicates"],

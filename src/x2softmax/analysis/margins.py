@@ -22,7 +22,7 @@ import pandas as pd
 import torch
 
 from x2softmax.io import atomic_write_text
-from x2softmax.losses import NoFixedTargetError, build_loss, default_hparams
+from x2softmax.losses import SUBJECT, NoFixedTargetError, build_loss, default_hparams
 
 log = logging.getLogger(__name__)
 
@@ -129,10 +129,10 @@ def _x2_grid(base: Mapping[str, Any], grid: Mapping[str, Sequence[float]]) -> tu
         for value in values:
             hp = {**base, param: float(value)}
             abc = {"param": param, "a": hp["a"], "h": hp["h"], "k": hp["k"]}
-            f = target_logit("x2softmax", np.deg2rad(theta_deg), **hp)
+            f = target_logit(SUBJECT, np.deg2rad(theta_deg), **hp)
             curves.append(pd.DataFrame({**abc, "theta_deg": theta_deg, "f": f,
                                         "cosine_margin": np.cos(np.deg2rad(theta_deg)) - f}))
-            margin = angular_margin("x2softmax", np.deg2rad(theta_w_deg), **hp)
+            margin = angular_margin(SUBJECT, np.deg2rad(theta_w_deg), **hp)
             margins.append(pd.DataFrame({**abc, "theta_w_deg": theta_w_deg, "margin_deg": np.rad2deg(margin)}))
     return pd.concat(curves, ignore_index=True), pd.concat(margins, ignore_index=True)
 
@@ -171,7 +171,7 @@ def write_margin_tables(
         log.warning("margin tables: skipped losses without a fixed target logit: %s", ", ".join(skipped))
     if not targets:
         raise ValueError("margin tables: no loss with a fixed target logit was given")
-    curves, grid_margins = _x2_grid(default_hparams("x2softmax"), X2_GRID if x2_grid is None else x2_grid)
+    curves, grid_margins = _x2_grid(default_hparams(SUBJECT), X2_GRID if x2_grid is None else x2_grid)
     frames = {
         "target_logits": pd.concat(targets, ignore_index=True),
         "angular_margins": pd.concat(angular, ignore_index=True),

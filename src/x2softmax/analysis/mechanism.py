@@ -26,8 +26,10 @@ import numpy as np
 import pandas as pd
 from scipy.stats import t as student_t
 
+from x2softmax.losses import SUBJECT
+
 LEVEL = 0.95
-X2 = "x2softmax"
+X2 = SUBJECT
 BASELINES = ("arcface", "cosface")  # the paper's fixed-margin rivals
 COLUMNS = ("lookalike_share", "size_exponent", "loss", "seed", "value")
 GROWS, SHRINKS, NONE = "X2's advantage grows with the look-alike share", \

@@ -12,6 +12,7 @@ import torch.nn.functional as F
 
 from x2softmax import config as xcfg
 from x2softmax.gpucheck.shapes import Shapes
+from x2softmax.losses import SUBJECT
 from x2softmax.rehearsal.memory import PeakRSS
 from x2softmax.rehearsal.run import Interrupted, one_epoch, same_weights, stop_after, trained_weights
 from x2softmax.runspec import RunSpec
@@ -35,7 +36,7 @@ def _peak_mb(device: torch.device, host: PeakRSS) -> float:
 def train_spec(shapes: Shapes, train_dir: Path, **train: Any) -> RunSpec:
     """The paper preset's x2softmax run spec at the check's shapes (fp16 autocast, in-memory batches)."""
     config = xcfg.load_config("paper")
-    return one_epoch(xcfg.run_spec(config, "x2softmax")).updated(
+    return one_epoch(xcfg.run_spec(config, SUBJECT)).updated(
         model={"backbone": shapes.backbone, "input_size": shapes.input_size, "embedding_size": shapes.embedding_size},
         data={"train_dir": str(train_dir), "in_memory": True, "workers": 0},
         train={"batch_size": shapes.batch_size, "amp": "fp16", "checkpoint_every": 10**9, "threads": 2,

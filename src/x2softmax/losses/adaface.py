@@ -8,9 +8,10 @@ from typing import ClassVar
 import torch
 from torch import Tensor
 
-from x2softmax.losses.base import MarginLoss, angle
+from x2softmax.losses.base import MarginLoss, angle, register_loss
 
 
+@register_loss
 class AdaFace(MarginLoss):
     """AdaFace: with z = clip(h·(‖x‖ − μ)/(σ + eps), −1, 1), target s·(cos(clip(θ_y − m·z, eps, π − eps)) − (m + m·z)).
 
@@ -20,6 +21,8 @@ class AdaFace(MarginLoss):
     """
 
     name: ClassVar[str] = "adaface"
+    display_name: ClassVar[str] = "AdaFace"
+    paper: ClassVar[str] = "Kim et al. 2022, AdaFace: Quality Adaptive Margin for Face Recognition"
     needs_norms: ClassVar[bool] = True
 
     def __init__(

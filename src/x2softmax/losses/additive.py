@@ -7,14 +7,17 @@ from typing import ClassVar
 
 from torch import Tensor
 
-from x2softmax.losses.base import MarginLoss, additive_angular
+from x2softmax.losses.base import MarginLoss, additive_angular, register_loss
 
 
+@register_loss
 class CosFace(MarginLoss):
     """CosFace / LMCL (Wang et al. 2018): target logit s·(cos θ_y − m); both gradient modes give the same gradient,
     straight-through (the default) is the cheaper one."""
 
     name: ClassVar[str] = "cosface"
+    display_name: ClassVar[str] = "CosFace"
+    paper: ClassVar[str] = "Wang et al. 2018, CosFace: Large Margin Cosine Loss for Deep Face Recognition"
 
     def __init__(self, s: float = 64.0, m: float = 0.35, gradient: str = "straight_through") -> None:
         super().__init__(s=s, gradient=gradient)
@@ -29,11 +32,14 @@ class CosFace(MarginLoss):
         return f"{super().extra_repr()}, m={self.m:g}"
 
 
+@register_loss
 class ArcFace(MarginLoss):
     """ArcFace (Deng et al. 2019): target logit s·cos(θ_y + m) for every θ, as the X2 authors and current
     arcface_torch compute it; `pi_guard=True` uses cos θ − m·sin m where θ + m > π (the old insightface guard)."""
 
     name: ClassVar[str] = "arcface"
+    display_name: ClassVar[str] = "ArcFace"
+    paper: ClassVar[str] = "Deng et al. 2019, ArcFace: Additive Angular Margin Loss for Deep Face Recognition"
 
     def __init__(self, s: float = 64.0, m: float = 0.5, gradient: str = "straight_through",
                  pi_guard: bool = False) -> None:

@@ -1,4 +1,5 @@
-"""The margin-loss base class: input checks, target-column replacement, gradient modes, hyperparameter checks."""
+"""The margin-loss base class (input checks, target-column replacement, gradient modes, hyperparameter checks) and
+`register_loss`, the decorator a loss module registers its classes with where it defines them."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 GRADIENT_MODES = ("straight_through", "exact")
+LOSSES: dict[str, type[MarginLoss]] = {}  # registry name -> class, filled by @register_loss
 
 
 def clamp_cosine(cosine: Tensor) -> Tensor:
@@ -35,6 +37,18 @@ def additive_angular(cosine: Tensor, margin: float | Tensor, pi_guard: bool = Tr
     return torch.where(cos > torch.cos(math.pi - margin_t), shifted, guarded)
 
 
+def register_loss(cls: type[MarginLoss]) -> type[MarginLoss]:
+    """Register loss class `cls` under its `name` (a class decorator in the module that defines the loss)."""
+    for key in ("name", "display_name", "paper"):
+        if not isinstance(cls.__dict__.get(key), str) or not cls.__dict__[key]:
+            raise ValueError(f"loss class {cls.__qualname__} ({cls.__module__}) must set {key} to a string of its own")
+    if cls.name in LOSSES and LOSSES[cls.name] is not cls:
+        raise ValueError(f"loss {cls.name!r} of {cls.__module__} is already registered by "
+                         f"{LOSSES[cls.name].__module__}")
+    LOSSES[cls.name] = cls
+    return cls
+
+
 class NoFixedTargetError(ValueError):
     """Raised for losses whose target logit depends on the feature norms or the batch (no fixed f(θ))."""
 
@@ -42,11 +56,17 @@ class NoFixedTargetError(ValueError):
 class MarginLoss(nn.Module):
     """A margin-based softmax loss: `margin_logits` turns the cosine matrix into scaled logits for cross-entropy.
 
-    Subclasses set `name`, `needs_norms`, and implement `fixed_target` (the deterministic normalised target logit
-    f(θ) used by the margin analysis) and/or `_target_logits` (the scaled target logits of one training step).
+    Subclasses set `name` (the registry name), `display_name` (as papers and reference_numbers.csv spell it),
+    `paper` (where the loss comes from), `needs_norms`; `subject` marks the loss this replication is about; the
+    default hyperparameters are the keyword defaults of `__init__`. They implement `fixed_target` (the deterministic
+    normalised target logit f(θ) used by the margin analysis) and/or `_target_logits` (the scaled target logits of one
+    training step).
     """
 
     name: ClassVar[str]
+    display_name: ClassVar[str]
+    paper: ClassVar[str]
+    subject: ClassVar[bool] = False
     needs_norms: ClassVar[bool] = False
     raw_logits: ClassVar[bool] = False
 

@@ -8,9 +8,10 @@ from typing import ClassVar
 import torch
 from torch import Tensor
 
-from x2softmax.losses.base import MarginLoss, additive_angular, clamp_cosine
+from x2softmax.losses.base import MarginLoss, additive_angular, clamp_cosine, register_loss
 
 
+@register_loss
 class CurricularFace(MarginLoss):
     """CurricularFace: target s·cos(θ_y + m) (guarded); a non-target with cos θ_j > cos(θ_y + m) becomes
     s·cos θ_j (t + cos θ_j), where t ← α·mean(cos θ_y) + (1 − α)·t is updated each training call before use
@@ -19,6 +20,9 @@ class CurricularFace(MarginLoss):
     """
 
     name: ClassVar[str] = "curricularface"
+    display_name: ClassVar[str] = "CurricularFace"
+    paper: ClassVar[str] = ("Huang et al. 2020, CurricularFace: Adaptive Curriculum Learning Loss "
+                              "for Deep Face Recognition")
 
     def __init__(self, s: float = 64.0, m: float = 0.5, t_alpha: float = 0.01, gradient: str = "exact") -> None:
         super().__init__(s=s, gradient=gradient)

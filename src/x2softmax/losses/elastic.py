@@ -7,7 +7,7 @@ from typing import ClassVar
 import torch
 from torch import Tensor
 
-from x2softmax.losses.base import MarginLoss, additive_angular
+from x2softmax.losses.base import MarginLoss, additive_angular, register_loss
 
 
 class _Elastic(MarginLoss):
@@ -51,10 +51,13 @@ class _Elastic(MarginLoss):
         return f"{super().extra_repr()}, m={self.m:g}, sigma={self.sigma:g}"
 
 
+@register_loss
 class ElasticArcFace(_Elastic):
     """ElasticFace-Arc: target logit s·cos(θ_y + m_i), m_i ~ N(m, σ)."""
 
     name: ClassVar[str] = "elasticface_arc"
+    display_name: ClassVar[str] = "ElasticFace-Arc"
+    paper: ClassVar[str] = "Boutros et al. 2022, ElasticFace: Elastic Margin Loss for Deep Face Recognition"
 
     def __init__(
         self, s: float = 64.0, m: float = 0.5, sigma: float = 0.05, gradient: str = "straight_through",
@@ -68,10 +71,13 @@ class ElasticArcFace(_Elastic):
         return additive_angular(cosine, margin, self.pi_guard)
 
 
+@register_loss
 class ElasticCosFace(_Elastic):
     """ElasticFace-Cos: target logit s·(cos θ_y − m_i), m_i ~ N(m, σ)."""
 
     name: ClassVar[str] = "elasticface_cos"
+    display_name: ClassVar[str] = "ElasticFace-Cos"
+    paper: ClassVar[str] = "Boutros et al. 2022, ElasticFace: Elastic Margin Loss for Deep Face Recognition"
 
     def __init__(
         self, s: float = 64.0, m: float = 0.35, sigma: float = 0.05, gradient: str = "straight_through"
@@ -83,10 +89,13 @@ class ElasticCosFace(_Elastic):
         return cosine - margin
 
 
+@register_loss
 class ElasticArcFacePlus(ElasticArcFace):
     """ElasticFace-Arc+: larger drawn margins go to samples farther from their class centre."""
 
     name: ClassVar[str] = "elasticface_arc_plus"
+    display_name: ClassVar[str] = "ElasticFace-Arc+"
+    paper: ClassVar[str] = "Boutros et al. 2022, ElasticFace: Elastic Margin Loss for Deep Face Recognition"
     plus: ClassVar[bool] = True
 
     def __init__(
@@ -96,10 +105,13 @@ class ElasticArcFacePlus(ElasticArcFace):
         super().__init__(s=s, m=m, sigma=sigma, gradient=gradient, pi_guard=pi_guard)
 
 
+@register_loss
 class ElasticCosFacePlus(ElasticCosFace):
     """ElasticFace-Cos+: larger drawn margins go to samples farther from their class centre."""
 
     name: ClassVar[str] = "elasticface_cos_plus"
+    display_name: ClassVar[str] = "ElasticFace-Cos+"
+    paper: ClassVar[str] = "Boutros et al. 2022, ElasticFace: Elastic Margin Loss for Deep Face Recognition"
     plus: ClassVar[bool] = True
 
     def __init__(

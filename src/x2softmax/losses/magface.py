@@ -6,9 +6,10 @@ from typing import ClassVar
 
 from torch import Tensor
 
-from x2softmax.losses.base import MarginLoss, additive_angular
+from x2softmax.losses.base import MarginLoss, additive_angular, register_loss
 
 
+@register_loss
 class MagFace(MarginLoss):
     """MagFace: target s·cos(θ_y + m(a)), a = clamp(‖x‖, l_a, u_a), m(a) linear from l_m at l_a to u_m at u_a.
 
@@ -17,6 +18,9 @@ class MagFace(MarginLoss):
     """
 
     name: ClassVar[str] = "magface"
+    display_name: ClassVar[str] = "MagFace"
+    paper: ClassVar[str] = ("Meng et al. 2021, MagFace: A Universal Representation for Face "
+                              "Recognition and Quality Assessment")
     needs_norms: ClassVar[bool] = True
 
     def __init__(

@@ -1,27 +1,25 @@
-"""The loss registry: names → classes, default hyperparameters, construction with checked hyperparameters."""
+"""The loss registry: every module of this package is imported, and registers its losses where it defines them
+(`@register_loss`); names → classes, display names, default hyperparameters, construction with checked
+hyperparameters. Adding a loss is adding its module here (docs/architecture.md, "Adding a loss")."""
 
 from __future__ import annotations
 
+import importlib
 import inspect
+import pkgutil
+from pathlib import Path
 from typing import Any
 
-from x2softmax.losses.adaface import AdaFace
-from x2softmax.losses.additive import ArcFace, CosFace
-from x2softmax.losses.base import MarginLoss
-from x2softmax.losses.curricularface import CurricularFace
-from x2softmax.losses.elastic import ElasticArcFace, ElasticArcFacePlus, ElasticCosFace, ElasticCosFacePlus
-from x2softmax.losses.magface import MagFace
-from x2softmax.losses.plain import NormFace, Softmax
-from x2softmax.losses.sphereface import SphereFace
-from x2softmax.losses.x2softmax import X2Softmax
+from x2softmax.losses.base import LOSSES, MarginLoss
 
-LOSSES: dict[str, type[MarginLoss]] = {
-    cls.name: cls
-    for cls in (
-        Softmax, NormFace, SphereFace, CosFace, ArcFace, ElasticArcFace, ElasticCosFace, ElasticArcFacePlus,
-        ElasticCosFacePlus, MagFace, CurricularFace, AdaFace, X2Softmax,
-    )
-}
+for _module in pkgutil.iter_modules([str(Path(__file__).parent)]):  # sorted by module name: one order everywhere
+    if _module.name not in ("base", "registry"):
+        importlib.import_module(f"{__package__}.{_module.name}")
+
+_SUBJECTS = [name for name, cls in LOSSES.items() if cls.subject]
+if len(_SUBJECTS) != 1:
+    raise ImportError(f"x2softmax.losses: exactly one loss must set subject = True, found {_SUBJECTS}")
+SUBJECT: str = _SUBJECTS[0]  # registry name of the loss this replication is about (X2-Softmax)
 
 
 def available_losses() -> list[str]:
@@ -34,6 +32,11 @@ def _loss_class(name: str) -> type[MarginLoss]:
     if name not in LOSSES:
         raise ValueError(f"unknown loss {name!r}; known losses: {', '.join(LOSSES)}")
     return LOSSES[name]
+
+
+def display_names() -> dict[str, str]:
+    """Registry name → display name (as the papers and reference_numbers.csv spell it) of every loss."""
+    return {name: cls.display_name for name, cls in LOSSES.items()}
 
 
 def default_hparams(name: str) -> dict[str, Any]:

@@ -8,9 +8,10 @@ from typing import ClassVar
 import torch
 from torch import Tensor
 
-from x2softmax.losses.base import MarginLoss, angle
+from x2softmax.losses.base import MarginLoss, angle, register_loss
 
 
+@register_loss
 class SphereFace(MarginLoss):
     """A-Softmax: logits ‖x‖·cos θ_j; target ‖x‖(cos θ_y + (ψ(θ_y) − cos θ_y)/(1 + λ)).
 
@@ -19,6 +20,8 @@ class SphereFace(MarginLoss):
     """
 
     name: ClassVar[str] = "sphereface"
+    display_name: ClassVar[str] = "SphereFace"
+    paper: ClassVar[str] = "Liu et al. 2017, SphereFace: Deep Hypersphere Embedding for Face Recognition"
     needs_norms: ClassVar[bool] = True
 
     def __init__(

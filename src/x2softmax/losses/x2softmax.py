@@ -8,12 +8,13 @@ from typing import ClassVar
 import numpy as np
 from torch import Tensor
 
-from x2softmax.losses.base import MarginLoss, angle
+from x2softmax.losses.base import MarginLoss, angle, register_loss
 
 _CHECK_GRID = np.linspace(0.0, math.pi, 100_001)
 _TOLERANCE = 1e-9
 
 
+@register_loss
 class X2Softmax(MarginLoss):
     """X2-Softmax: target logit s·(a(θ_y − h)² + k), non-target s·cos θ_j.
 
@@ -22,6 +23,9 @@ class X2Softmax(MarginLoss):
     """
 
     name: ClassVar[str] = "x2softmax"
+    display_name: ClassVar[str] = "X2-Softmax"
+    paper: ClassVar[str] = "Xu et al. 2023, X2-Softmax: Margin Adaptive Loss Function for Face Recognition"
+    subject: ClassVar[bool] = True  # the loss this replication is about
 
     def __init__(
         self,

@@ -21,6 +21,7 @@ import torch
 
 from x2softmax import config as xcfg
 from x2softmax.io import atomic_write_json
+from x2softmax.losses import SUBJECT
 from x2softmax.rehearsal.memory import PeakRSS
 from x2softmax.rehearsal.scale import paper_sizes, scale_checks
 from x2softmax.runspec import RunSpec
@@ -220,7 +221,7 @@ def _eval_rows(table: _Table, config: Mapping[str, Any], model_dir: Path, run: s
 
 def reduced_settings(threads: int = 2) -> RehearsalSettings:
     """The reduced form the tests run: one run, iresnet_tiny at the paper's input size and head, every step kind."""
-    return RehearsalSettings(runs=["x2softmax"], backbone="iresnet_tiny", threads=threads, each_run=False)
+    return RehearsalSettings(runs=[SUBJECT], backbone="iresnet_tiny", threads=threads, each_run=False)
 
 
 def rehearse(config: Mapping[str, Any], out_dir: Path, settings: RehearsalSettings | None = None) -> dict[str, Any]:

@@ -30,6 +30,7 @@ import pandas as pd
 
 from x2softmax.config import base_run
 from x2softmax.evaluate.uncertainty import IDENTICAL, UNSTABLE, VERDICTS
+from x2softmax.losses import SUBJECT
 from x2softmax.report.page import table_number
 from x2softmax.report.verdicts import compactness_outcome
 from x2softmax.vocabulary import IDENTIFICATION, IJB_SUITES
@@ -69,7 +70,7 @@ def _page(nb: str, stem: str) -> str:
     return f"{nb}.html#Table {table_number(nb, stem)}"
 
 
-def margin_rows(table: pd.DataFrame | None, loss: str = "x2softmax") -> list[dict[str, Any]]:
+def margin_rows(table: pd.DataFrame | None, loss: str = SUBJECT) -> list[dict[str, Any]]:
     """The margin claim from page 01's margin table: 'holds' only when the margin grows over the whole range."""
     evidence = {"claim": "the margin grows with the angle between classes", "subject": loss, "benchmark": "analysis",
                 "metric": "smallest angular margin", "evidence_page": _page("01_margins", "01_margin_at_angles"),
@@ -108,7 +109,7 @@ def _training_text(seeds: str, seed_df: float) -> str:
            f"{seed_df:.0f} df)"
 
 
-def compact_rows(table: pd.DataFrame | None, loss: str = "x2softmax") -> list[dict[str, Any]]:
+def compact_rows(table: pd.DataFrame | None, loss: str = SUBJECT) -> list[dict[str, Any]]:
     """The toy claim, one row per dimension and rival, from page 02's seed comparison table."""
     if table is None or not len(table):
         return [{"claim": "X2 gives more compact classes (toy)", "subject": "", "benchmark": "toy", "metric": "",
@@ -178,7 +179,7 @@ def _degenerate(x2: str, subject: str, health: pd.DataFrame | None) -> str:
 
 
 def comparison_rows(paired: pd.DataFrame | None, suites: Sequence[str], ablations: Sequence[str], synthetic: bool,
-                    health: pd.DataFrame | None, x2: str = "x2softmax") -> list[dict[str, Any]]:
+                    health: pd.DataFrame | None, x2: str = SUBJECT) -> list[dict[str, Any]]:
     """The trained-model claims (X2 vs each baseline on each benchmark; the default vs each ablation), one row per
     subject and benchmark, from results/uncertainty/paired_comparisons.csv."""
     if paired is None or not len(paired):

@@ -14,6 +14,7 @@ import pandas as pd
 
 from x2softmax.analysis.geometry import class_geometry, compactness_table, overlap_coefficient
 from x2softmax.analysis.toy import compactness_comparisons
+from x2softmax.losses import SUBJECT
 from x2softmax.report.summaries import read_table
 from x2softmax.torchfile import load_plain
 
@@ -36,8 +37,8 @@ def toy_compactness(toys: Mapping[int, Mapping[str, Mapping[str, Any]]]) -> pd.D
     ])
 
 
-def toy_comparisons(toys: Mapping[int, Mapping[str, Mapping[str, Any]]], loss: str,
-                    losses: Sequence[str]) -> pd.DataFrame:
+def toy_comparisons(toys: Mapping[int, Mapping[str, Mapping[str, Any]]], losses: Sequence[str],
+                    loss: str = SUBJECT) -> pd.DataFrame:
     """`loss` against every other loss of `losses`, per dimension (`compactness_comparisons`, column `dim` added)."""
     return pd.concat([
         compactness_comparisons(per_loss, loss, [rival for rival in losses if rival != loss]).assign(dim=dim)

@@ -9,6 +9,8 @@ from collections.abc import Sequence
 import numpy as np
 from matplotlib.colors import to_rgb
 
+from x2softmax.losses import SUBJECT, display_names
+
 X2_COLOUR = "#000000"
 # 22 colours chosen greedily for the largest smallest CIELAB distance (to each other and to X2's black) from Kelly's
 # colours of maximum contrast and the tab10/Dark2/Set1/tab20/Paired palettes, lightness L* <= 82 (visible on white).
@@ -18,7 +20,7 @@ COLOURS = ("#F3C300", "#e7298a", "#A1CAF1", "#2ca02c", "#a65628", "#6a3d9a", "#e
 MIN_DELTA_E = 20.0  # CIE76 distance below which two line colours are hard to tell apart in a legend
 LINESTYLES = ("-", "--", "-.", ":")
 MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*")
-X2_NAMES = ("x2softmax", "X2-Softmax", "X2")
+X2_NAMES = (SUBJECT, display_names()[SUBJECT], "X2")
 LINE_WIDTH, X2_LINE_WIDTH = 1.5, 2.8
 MERGED = " ≈ "  # series drawn as one line because they agree within a tolerance, not exactly
 

@@ -16,6 +16,7 @@ from typing import Any
 from x2softmax import config as xcfg
 from x2softmax.analysis.margins import MARGIN_TABLES
 from x2softmax.evaluate.uncertainty import UNCERTAINTY_TABLES
+from x2softmax.losses import SUBJECT
 from x2softmax.report.artifacts import COMMON_PATHS, notebook_entry
 
 
@@ -52,7 +53,7 @@ def notebook_lists(config: dict[str, Any]) -> dict[str, Any]:
         "dims": list(config["toy"]["dims"]),
         "suites": list(config["evaluate"]["ijb"]),
         "ablations": {a: config["ablations"][a] for a in config["run_ablations"]},
-        "default_run": "x2softmax" if "x2softmax" in config["run_losses"] else None,  # the ablations' reference
+        "default_run": SUBJECT if SUBJECT in config["run_losses"] else None,  # the ablations' reference
         "loss_specs": {run: xcfg.loss_spec(config, run) for run in runs},
     }
 

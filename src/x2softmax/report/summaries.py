@@ -10,24 +10,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from x2softmax.losses import display_names
 from x2softmax.vocabulary import FARS, IJB_SUITES, LABELS, far_key
 
-# Loss registry names → the method names used in reference_numbers.csv.
-REFERENCE_METHODS = {
-    "softmax": "Softmax",
-    "normface": "NormFace",
-    "sphereface": "SphereFace",
-    "cosface": "CosFace",
-    "arcface": "ArcFace",
-    "elasticface_arc": "ElasticFace-Arc",
-    "elasticface_cos": "ElasticFace-Cos",
-    "elasticface_arc_plus": "ElasticFace-Arc+",
-    "elasticface_cos_plus": "ElasticFace-Cos+",
-    "magface": "MagFace",
-    "curricularface": "CurricularFace",
-    "adaface": "AdaFace",
-    "x2softmax": "X2-Softmax",
-}
 # Dataset names of metrics.csv → benchmark names of reference_numbers.csv.
 REFERENCE_BENCHMARKS = LABELS
 NOT_STATED = "not stated"  # a reference label (training data, protocol) its cited source does not give
@@ -225,7 +210,7 @@ def reference_comparison(
     rows = _runs_rows(summary, runs)
     rows = rows[rows["protocol"].isin(["10fold", "N1D1F2"])]
     ours = rows.assign(
-        method=rows["loss"].map(REFERENCE_METHODS),
+        method=rows["loss"].map(display_names()),  # reference_numbers.csv spells methods so
         benchmark=rows["dataset"].map(REFERENCE_BENCHMARKS),
         ref_metric=rows["metric"].map(_reference_metric),
     )

@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 
 from x2softmax.evaluate.uncertainty import UNSTABLE, seed_verdict
+from x2softmax.losses import SUBJECT, default_hparams
 from x2softmax.report.summaries import margin_at_angles
 
 TIE_FRACTION = 0.05  # toy compactness: angles within 5 % of each other count as a tie (one seed, no interval)
@@ -22,7 +23,7 @@ def _deg(value: float, decimals: int = 1) -> str:
     return f"{value:.{decimals}f}°"
 
 
-def margin_claim_verdict(angular: pd.DataFrame, loss: str, angles: Sequence[float] = (60, 90, 120, 180)) -> str:
+def margin_claim_verdict(angular: pd.DataFrame, loss: str = SUBJECT, angles: Sequence[float] = (60, 90, 120, 180)) -> str:
     """A plain-language verdict, computed from the margin table, on "the margin grows with the inter-class angle"."""
     table = margin_at_angles(angular, angles).set_index("loss")
     if loss not in table.index:
@@ -99,7 +100,7 @@ def _claim_from(outcomes: Sequence[str]) -> str:
     return "the claim is not supported (no clear difference)"
 
 
-def compactness_verdict(compactness: pd.DataFrame, loss: str = "x2softmax",
+def compactness_verdict(compactness: pd.DataFrame, loss: str = SUBJECT,
                         rivals: Sequence[str] = ("arcface", "elasticface_arc"), tie: float = TIE_FRACTION,
                         comparisons: pd.DataFrame | None = None) -> str:
     """Verdict on "X2 gives more compact classes than ArcFace/ElasticFace" per dimension, from the mean angle of a
@@ -235,7 +236,7 @@ def ablation_verdict(table: pd.DataFrame, default_run: str, intervals: pd.DataFr
 
 
 def geometry_verdict(frames: Mapping[str, pd.DataFrame], specs: Mapping[str, Mapping[str, Any]],
-                     run: str = "x2softmax", *, synthetic: bool) -> str:
+                     run: str = SUBJECT, *, synthetic: bool) -> str:
     """Where the trained nearest-centre angles of `run` lie on its loss's two-class margin curve (page 01); a verdict
     drawn from training on synthetic data says so."""
     from x2softmax.analysis.margins import angular_margin
@@ -272,7 +273,5 @@ def geometry_verdict(frames: Mapping[str, pd.DataFrame], specs: Mapping[str, Map
 
 def x2_defaults() -> dict[str, float]:
     """The library's X2-Softmax a, h, k (the centre of the analysis grid)."""
-    from x2softmax.losses import default_hparams
-
-    hparams = default_hparams("x2softmax")
+    hparams = default_hparams(SUBJECT)
     return {name: float(hparams[name]) for name in ("a", "h", "k")}

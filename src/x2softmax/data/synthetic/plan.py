@@ -3,10 +3,11 @@
 A set draws `val.identities` evaluation identities (whole families, so that look-alike impostors exist) with
 `val.images` images each. In the sets with a flavour (frontal/profile, cross-pose, cross-age) an identity's images
 are split into two roles (role 0: frontal / moderate pose / younger; role 1: profile / wide pose / older) and every
-pair, genuine or impostor, joins a role-0 image with a role-1 image; in lfw any two images form a pair. Genuine pairs
-are drawn without replacement from all allowed pairs of one identity, impostor pairs without repetition from images
-of two identities (of one family in calfw / cplfw and in a share val.lookalike_impostors of the other sets' impostor
-pairs). Pairs are fold-contiguous: per fold, genuine then impostor.
+pair, genuine or impostor, joins a role-0 image with a role-1 image; in a set of condition "any" (lfw) any two images
+form a pair (x2softmax.vocabulary.VERIFICATION: each set's condition and impostors). Genuine pairs are drawn without
+replacement from all allowed pairs of one identity, impostor pairs without repetition from images of two identities
+(of one family in the "lookalike" sets, calfw / cplfw, and in a share val.lookalike_impostors of the other sets'
+impostor pairs). Pairs are fold-contiguous: per fold, genuine then impostor.
 """
 
 from __future__ import annotations
@@ -15,10 +16,8 @@ from typing import NamedTuple
 
 import numpy as np
 
-from x2softmax.vocabulary import BENCHMARKS  # appended sets keep earlier streams
+from x2softmax.vocabulary import BENCHMARKS, VERIFICATION  # appended sets keep earlier streams
 
-ROLE_SETS = ("cfp_fp", "agedb_30", "calfw", "cplfw", "vgg2_fp")  # pairs join a role-0 and a role-1 image
-LOOKALIKE_SETS = ("calfw", "cplfw")  # impostors of one family
 S_VAL_PLAN = 10  # RNG stream of the plans (seed, stream, set index)
 N_FOLDS = 10
 
@@ -34,9 +33,19 @@ class ValPlan(NamedTuple):
 
 def genuine_capacity(name: str, images: int) -> int:
     """Distinct genuine pairs one identity with `images` images offers in set `name`."""
-    if name in ROLE_SETS:
+    if _roles(name):
         return (images // 2) * (images - images // 2)
     return images * (images - 1) // 2
+
+
+def _roles(name: str) -> bool:
+    """Whether set `name`'s pairs join a role-0 and a role-1 image (every condition but "any")."""
+    return VERIFICATION[name].condition != "any"
+
+
+def _lookalike(name: str) -> bool:
+    """Whether every impostor pair of set `name` is drawn within one family."""
+    return VERIFICATION[name].impostors == "lookalike"
 
 
 def _set_identities(rng: np.random.Generator, families: np.ndarray, n: int) -> np.ndarray:
@@ -52,7 +61,7 @@ def val_pair_plan(cfg: dict, name: str, families: np.ndarray) -> ValPlan:
     rng = np.random.default_rng([cfg["seed"], S_VAL_PLAN, BENCHMARKS.index(name)])
     ids = _set_identities(rng, families, n_ids)
     identity = np.repeat(ids, per_id)
-    roles = name in ROLE_SETS
+    roles = _roles(name)
     role = np.tile((np.arange(per_id) >= per_id // 2).astype(np.int64), len(ids)) if roles else np.zeros_like(identity)
     first = np.arange(len(ids)) * per_id  # image index of each identity's first image
     half = n_pairs // (2 * N_FOLDS)
@@ -73,7 +82,7 @@ def val_pair_plan(cfg: dict, name: str, families: np.ndarray) -> ValPlan:
     # look-alike impostors in a set with random ones: a stream of its own, drawn only when asked for (the default's
     # plans stay as they were)
     kind_rng = (np.random.default_rng([cfg["seed"], S_VAL_PLAN, BENCHMARKS.index(name), 2])
-                if val["lookalike_impostors"] > 0 and name not in LOOKALIKE_SETS else None)
+                if val["lookalike_impostors"] > 0 and not _lookalike(name) else None)
     impostor = np.empty((half * N_FOLDS, 2), np.int64)
     count, attempts = 0, 0
     while count < len(impostor):
@@ -82,7 +91,7 @@ def val_pair_plan(cfg: dict, name: str, families: np.ndarray) -> ValPlan:
             raise ValueError(f"synthetic config val: too few identities or images for {len(impostor)} distinct "
                              f"impostor pairs of {name} (val.identities {n_ids}, val.images {per_id})")
         x = int(rng.integers(len(ids)))
-        if name in LOOKALIKE_SETS or (kind_rng is not None and kind_rng.random() < val["lookalike_impostors"]):
+        if _lookalike(name) or (kind_rng is not None and kind_rng.random() < val["lookalike_impostors"]):
             if not mates[x]:
                 continue
             y = mates[x][int(rng.integers(len(mates[x])))]

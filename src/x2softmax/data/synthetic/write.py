@@ -25,7 +25,7 @@ from x2softmax.data.synthetic.population import (
 from x2softmax.data.synthetic.render import faceness_score, render_face
 from x2softmax.data.synthetic.settings import GENERATOR_VERSION, resolve_config
 from x2softmax.io import atomic_write_bytes, atomic_write_json, file_sha256
-from x2softmax.vocabulary import BENCHMARKS, IJB_SUITES
+from x2softmax.vocabulary import BENCHMARKS, IJB_SUITES, VERIFICATION
 
 
 def train_samples(cfg: dict, latents: np.ndarray, sizes: np.ndarray, workers: int = 1) -> Iterator[tuple[int, bytes]]:
@@ -49,12 +49,13 @@ def _val_condition(cfg: dict, name: str, role: int, rng: np.random.Generator, nz
     cond = draw_condition(rng, nz)
     rad = math.pi / 180.0
     low, high = cfg["val"]["profile_yaw_deg"]
-    if name in ("cfp_fp", "vgg2_fp"):  # frontal vs strong yaw (VGG2-FP: VGGFace2's frontal-profile pairs)
+    condition = VERIFICATION[name].condition
+    if condition == "frontal_profile":  # frontal vs strong yaw (CFP-FP; VGG2-FP: VGGFace2's frontal-profile pairs)
         cond["yaw"] = (rng.choice([-1.0, 1.0]) * rng.uniform(low, high) if role else rng.normal(0.0, 4.0)) * rad
-    elif name == "cplfw":  # cross-pose: a moderate pose against a wide one
+    elif condition == "cross_pose":  # cross-pose: a moderate pose against a wide one
         wide = rng.choice([-1.0, 1.0]) * rng.uniform(0.8 * low, high)
         cond["yaw"] = (wide if role else rng.uniform(-0.5, 0.5) * low) * rad
-    elif name in ("agedb_30", "calfw"):  # appearance drift: role-1 images are older by the identity's age gap
+    elif condition == "cross_age":  # appearance drift: role-1 images are older by the identity's age gap
         young, gap = age_base
         cond["age"] = young + gap * role + rng.normal(0.0, 0.03)
     return cond
