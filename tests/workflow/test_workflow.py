@@ -1,7 +1,8 @@
 """The whole DAG on the smoke preset: outputs, sane metrics, exact incremental reruns, the GPU lease of its jobs.
 
-Every test here shares one smoke run (the `smoke_project` fixture), so they live in one module (one xdist worker):
-that is the only smoke DAG of a test run. A test that changes the project restores it (`_edit_and_restore`) or
+Every test here shares one smoke run (the `smoke_project` fixture, tests/workflow/conftest.py): the only smoke DAG
+of a test run, built once and shared by the xdist workers, so a test elsewhere that only reads the run (a new loss
+or benchmark reaching its pages) may use it too. A test that changes the project restores it (`_edit_and_restore`) or
 plans with an extra config file only. "Nothing to be done" after the run is checked once, through `make replicate`
 as the README writes it (the last test); the DVC reviewer story is tests/workflow/test_dvc_real_data.py's.
 """
@@ -247,7 +248,8 @@ def test_killed_training_job_leaves_no_complete_output_and_resumes(tmp_path: Pat
 
     root = copy_project(tmp_path / "project")
     longer = tmp_path / "longer.yaml"
-    longer.write_text("train: {epochs: 40, checkpoint_every: 5}\nrun_losses: [arcface]\nrun_ablations: []\n")
+    # 8 epochs of about 8 steps: killed at the first checkpoint (step 5), the resume trains the other ~60 steps
+    longer.write_text("train: {epochs: 8, checkpoint_every: 5}\nrun_losses: [arcface]\nrun_ablations: []\n")
     target = "results/train/arcface/summary.json"
     args = [str(BIN / "snakemake"), "--cores", "1", target, *SMOKE, str(longer)]
     proc = subprocess.Popen(args, cwd=root, env=env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
