@@ -16,8 +16,8 @@ def smoke_project(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A copy of the project on which the whole DAG ran once with the smoke preset: the one smoke DAG of a test run,
     shared by every test and every xdist worker (the first builds it under a file lock, the others wait for it).
 
-    A test reads it, or plans on it with an extra config file (`planned_jobs`); one that must change a file restores
-    it before it returns (test_workflow.py's `_edit_and_restore`); one that runs jobs works on a copy of its own.
+    Tests only read it, or plan on it with an extra config file (`planned_jobs`): another worker may be reading it
+    at the same time. One that must change a file edits a `linked_copy` of it (wfutil.py; `replace_file`).
     """
     root = shared_dir(tmp_path_factory) / "smoke" / "project"
 
