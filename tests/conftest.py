@@ -14,11 +14,15 @@ from tiers import ProcessGuard, classify
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ.setdefault("MKL_NUM_THREADS", "1")
 
-# The longest test files (minutes each: a Slurm cluster, a DVC fresh clone, the smoke DAG and its reruns) are
-# handed out first, so that under `-n 2 --dist loadfile` the short files fill the other worker meanwhile instead
-# of one long file running alone at the end. `make test` passes --no-loadscope-reorder: by default xdist would
-# reorder the files by their number of tests, which puts these one-test files last.
-LONGEST_FIRST = ("workflow/test_slurm.py", "workflow/test_dvc_real_data.py", "workflow/test_workflow.py")
+# The longest test files (minutes each: a Slurm cluster, a DVC fresh clone, the device simulation's smoke workflow,
+# the smoke DAG and its reruns) are handed out first, so that under `-n 2 --dist loadfile` the short files fill the
+# other worker meanwhile instead of one long file running alone at the end. `make test` passes
+# --no-loadscope-reorder: by default xdist would reorder the files by their number of tests, which puts these
+# one-test files last. xdist gives each worker one file and, as soon as that file has at most two tests left, the
+# next one: worker 1 gets the 1st and 3rd file, worker 2 the 2nd and 4th, so the two longest (Slurm, mostly
+# waiting for its jobs, and the DVC story) start at once on different workers (docs/timings.md: the plan).
+LONGEST_FIRST = ("workflow/test_slurm.py", "workflow/test_dvc_real_data.py", "gpucheck/test_device_simulation.py",
+                 "workflow/test_workflow.py", "gpucheck/test_device_oldest.py")
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import shutil
 from collections.abc import Callable
 from pathlib import Path
@@ -12,8 +11,8 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-from filelock import FileLock
 from run_specs import planted_spec  # tests/support
+from shared import built_once, shared_dir  # tests/support
 
 from x2softmax.evaluate.identification import identification
 from x2softmax.evaluate.summary import identification_rows
@@ -262,22 +261,18 @@ def build_fake_results(root: Path, seed: int = 0) -> dict[str, dict]:
     }
 
 
-def _shared_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A folder every xdist worker of this test run shares (the session's own base folder without xdist)."""
-    base = tmp_path_factory.getbasetemp()
-    return base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
-
-
 @pytest.fixture(scope="session")
 def fake_tree(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, dict]]:
     """A fake results tree (root, papermill parameters per notebook), built once per test run: the xdist workers
     share it (the first builds it under a file lock). Tests only read it."""
-    shared = _shared_dir(tmp_path_factory)
+    shared = shared_dir(tmp_path_factory)
     root, params = shared / "fake", shared / "fake" / "params.json"
-    with FileLock(shared / "fake.lock"):
-        if not params.is_file():
-            root.mkdir()
-            params.write_text(json.dumps(build_fake_results(root)))
+
+    def build() -> None:
+        root.mkdir()
+        params.write_text(json.dumps(build_fake_results(root)))
+
+    built_once(shared / "fake.done", build)
     return root, json.loads(params.read_text())
 
 
@@ -320,10 +315,7 @@ def executed_notebook(fake_tree: tuple[Path, dict[str, dict]]) -> Callable[[str]
     def executed(nb: str) -> Path:
         out = root / "results" / "notebooks" / f"{nb}.ipynb"
         out.parent.mkdir(parents=True, exist_ok=True)
-        with FileLock(out.with_suffix(".lock")):
-            if not out.with_suffix(".done").is_file():
-                _execute_notebook(nb, params[nb], out)
-                out.with_suffix(".done").touch()
+        built_once(out.with_suffix(".done"), lambda: _execute_notebook(nb, params[nb], out))
         return out
 
     return executed

@@ -6,12 +6,17 @@ the test's venv, read through a .pth file, and snakemake as a wheel repacked fro
 settings block of profiles/slurm/config.yaml (its partitions, a short first status check), and then:
 - with a training request larger than the node (cpus_per_task: 8), the page's smoke line stops at once, naming
   the job kind and the numbers, and submits nothing;
-- the smoke line as written runs to reports/index.html; every job ran in the partition, with the CPUs, memory,
-  GPUs and time limit `make plan` lists for it, and training, evaluation and toy jobs asked the GPU partition
-  for GPUs; each training job decided itself not to lease (it sees SLURM_JOB_ID and no inherited X2S_GPU_LEASE);
+- the smoke line as written, given TARGETS (one run's training and evaluation, one toy job: every GPU job kind,
+  and the data jobs they need), runs them as Slurm jobs: each job Snakemake planned was submitted, in the
+  partition, with the CPUs, memory, GPUs and time limit `make plan` lists for it (each job re-parses the
+  Snakefile on the node and writes its rule's log there); training, evaluation and toy jobs asked the GPU
+  partition for GPUs; the training job decided itself not to lease (it sees SLURM_JOB_ID and no inherited
+  X2S_GPU_LEASE);
 - a job sbatch'ed from a shell that has X2S_GPU_LEASE=1, on a node with a fake CUDA device count, takes the
   device Slurm gave it without a lock;
 - a second run submits nothing.
+The rest of the smoke DAG (summary, uncertainty, the pages) is what tests/workflow/test_workflow.py's smoke run
+checks; under Slurm its jobs differ from these only in their rule (the same submission path, the same plan).
 Cannot set up Slurm (not root, not installed): the test fails and says why; `make test` installs Slurm first.
 """
 
@@ -48,6 +53,11 @@ SETTINGS = {  # profile setting as the repository has it -> the test cluster's v
 }
 TOO_MANY_CPUS = ("    # cpus_per_task: 8\n", "    cpus_per_task: 8\n")  # the train block's commented example
 GPU_KINDS = ("train", "evaluate", "toy")  # docs/clusters.md: training, evaluation and toy jobs ask the GPU partition
+SMOKE_CONFIG = xcfg.load_config("smoke")
+RUN = xcfg.runs(SMOKE_CONFIG)[0]  # the first training run of the smoke preset
+# What the smoke line is given to make: RUN trained and evaluated, one toy job (upstream: the data jobs).
+TARGETS = (f"results/eval/{RUN}/metrics.csv",
+           f"results/toy/{SMOKE_CONFIG['toy']['losses'][0]}_{SMOKE_CONFIG['toy']['dims'][0]}d.npz")
 
 
 @pytest.fixture(scope="module")
@@ -169,6 +179,18 @@ def run(cluster: slurm_cluster.SlurmCluster, project: Path, cmd: list[str], chec
     return proc
 
 
+def job_stats(output: str) -> dict[str, int]:
+    """Snakemake's `Job stats:` table at the start of a run (rule -> number of jobs it will run)."""
+    lines = output.split("Job stats:", 1)[1].strip().splitlines()
+    stats = {}
+    for line in lines[2:]:  # after the header and its dashes
+        if not line.strip() or line.split()[0] == "total":
+            break
+        rule, count = line.split()
+        stats[rule] = int(count)
+    return stats
+
+
 def gpu_request(job: dict[str, str]) -> str:
     """The GPUs a job asked for, as scontrol shows them (gres:gpu:N per job for --gpus, per node for --gres)."""
     return job.get("TresPerJob", "") + job.get("TresPerNode", "")
@@ -196,7 +218,7 @@ def test_docs_slurm_section_on_this_machine(cluster: slurm_cluster.SlurmCluster,
     assert proc.returncode == 0, f"{install}\n{proc.stdout[-3000:]}\n{proc.stderr[-5000:]}"
     timings["install line"] = time.monotonic() - start
     check, args = split_checked(doc_line(".venv/bin/snakemake --workflow-profile profiles/slurm", "smoke"))
-    cmd = [str(project / args[0]), *args[1:]]
+    cmd = [str(project / args[0]), *TARGETS, *args[1:]]  # targets first: --configfile takes every value after it
     assert Path(cmd[0]).is_file(), "the docs/clusters.md's install line made no .venv/bin/snakemake"
     checked = subprocess.run(["bash", "-c", check], cwd=project, env=user_env(), capture_output=True, text=True,
                              timeout=120)
@@ -217,17 +239,23 @@ def test_docs_slurm_section_on_this_machine(cluster: slurm_cluster.SlurmCluster,
     assert not cluster.records, f"submitted before refusing: {cluster.records}"
 
     start = time.monotonic()
-    run(cluster, project, cmd)
-    timings["smoke run"] = time.monotonic() - start
-    assert (project / "reports/index.html").stat().st_size > 1000
+    ran = run(cluster, project, cmd)
+    timings["targets run"] = time.monotonic() - start
+    for target in TARGETS:
+        assert (project / target).stat().st_size > 0, target
     time.sleep(4)  # the recorder's last look
     jobs = dict(cluster.records)
 
-    # Every job as `make plan` lists it: partition, CPUs, memory, GPUs, time.
-    config = xcfg.load_config("smoke")
+    # Every job Snakemake ran was a Slurm job, as `make plan` lists it: partition, CPUs, memory, GPUs, time.
     planned = {comment_of(j["job"]): j for j in workflow_jobs("smoke", project / "profiles/slurm") if not j["local"]}
     seen = {j["Comment"]: j for j in jobs.values()}
-    assert set(seen) == set(planned), (sorted(set(seen) ^ set(planned)))
+    assert set(seen) <= set(planned), sorted(set(seen) - set(planned))
+    submitted = {}
+    for comment in seen:
+        rule = comment.split("_wildcards_")[0].removeprefix("rule_")
+        submitted[rule] = submitted.get(rule, 0) + 1
+    assert submitted == job_stats(ran.stdout + ran.stderr), (submitted, ran.stderr[:3000])
+    assert {"synthesize", "train", "evaluate", "toy"} <= set(submitted), submitted
     for comment, job in seen.items():
         plan = planned[comment]
         assert job["JobState"] == "COMPLETED", (comment, job)
@@ -245,14 +273,14 @@ def test_docs_slurm_section_on_this_machine(cluster: slurm_cluster.SlurmCluster,
         assert job["Partition"] == (slurm_cluster.GPU_PARTITION if gpu_kind else slurm_cluster.CPU_PARTITION), job
         assert ("gpu:1" in gpu_request(job)) == gpu_kind, job
         if gpu_kind:
-            res = config["resources"][kind]
+            res = SMOKE_CONFIG["resources"][kind]
             assert (job["MinMemoryNode"], job["TimeLimit"]) == (f"{res['mem_mb']}M", time_limit(res["runtime"])), job
-            cpus = config["train"]["threads"] if kind in ("train", "evaluate") else 1
+            cpus = SMOKE_CONFIG["train"]["threads"] if kind in ("train", "evaluate") else 1
             assert job["CPUs/Task"] == str(cpus) and int(job["NumCPUs"]) <= slurm_cluster.NODE_CPUS, job
 
     # Each training job decided from what it saw: Slurm gave its devices; nothing inherited asked for a lease.
     train_jobs = {c.removeprefix("rule_train_wildcards_"): j for c, j in seen.items() if c.startswith("rule_train_")}
-    assert set(train_jobs) == set(xcfg.runs(config))
+    assert set(train_jobs) == {RUN}
     for run_name, job in train_jobs.items():
         log = (project / f"logs/train/{run_name}.log").read_text()
         decision = next((ln for ln in log.splitlines() if "GPU lease decision" in ln), "")

@@ -1,8 +1,9 @@
 """The whole DAG on the smoke preset: outputs, sane metrics, exact incremental reruns, the GPU lease of its jobs.
 
-Every test here shares one smoke run (the `smoke_project` fixture), so they live in one module (one xdist worker):
-that is the only smoke DAG of a test run. A test that changes the project restores it (`_edit_and_restore`) or
-plans with an extra config file only. "Nothing to be done" after the run is checked once, through `make replicate`
+Every test here shares one smoke run (the `smoke_project` fixture, tests/workflow/conftest.py): the only smoke DAG
+of a test run, built once and shared by the xdist workers, so a test elsewhere that only reads the run (a new loss
+or benchmark reaching its pages) may use it too. No test changes it: one plans on it with an extra config file, or
+edits a `linked_copy` of it (hard links, instant). "Nothing to be done" after the run is checked once, through `make replicate`
 as the README writes it (the last test); the DVC reviewer story is tests/workflow/test_dvc_real_data.py's.
 """
 
@@ -10,7 +11,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 from pathlib import Path
 
@@ -19,7 +19,8 @@ import pytest
 import yaml
 
 from extend import PROBE_BENCHMARK, PROBE_LOSS, PROBE_SOURCE
-from wfutil import BIN, SMOKE, env, planned_jobs, readme_command, snakemake, venv_standin, wildcard_values
+from wfutil import (BIN, SMOKE, env, linked_copy, planned_jobs, readme_command, replace_file, snakemake, venv_standin,
+                    wildcard_values)
 
 pytestmark = pytest.mark.e2e
 
@@ -180,43 +181,27 @@ def test_adding_a_seed_trains_only_that_seeds_jobs(smoke_project: Path, tmp_path
     assert "synthesize" not in jobs and "toy" not in jobs and "uncertainty" in jobs
 
 
-def _edit_and_restore(path: Path):
-    original, stat = path.read_bytes(), path.stat()
-
-    def restore() -> None:
-        path.write_bytes(original)
-        os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns))
-
-    return restore
-
-
-def test_notebook_edit_reruns_only_its_render_and_index(smoke_project: Path) -> None:
-    notebook = smoke_project / "notebooks/03_verification.ipynb"
-    restore = _edit_and_restore(notebook)
-    try:
-        nb = json.loads(notebook.read_text())
-        nb["cells"].append({"cell_type": "markdown", "metadata": {}, "source": ["An edit."]})
-        notebook.write_text(json.dumps(nb, indent=1))
-        jobs = planned_jobs(smoke_project, *SMOKE)
-    finally:
-        restore()
+def test_notebook_edit_reruns_only_its_render_and_index(smoke_project: Path, tmp_path: Path) -> None:
+    project = linked_copy(smoke_project, tmp_path / "project")  # the shared run stays as it is
+    notebook = project / "notebooks/03_verification.ipynb"
+    nb = json.loads(notebook.read_text())
+    nb["cells"].append({"cell_type": "markdown", "metadata": {}, "source": ["An edit."]})
+    replace_file(notebook, json.dumps(nb, indent=1))
+    jobs = planned_jobs(project, *SMOKE)
     assert set(jobs) == {"notebook_03_verification", "render_notebook", "index", "all"}
     assert wildcard_values(jobs, "render_notebook", "nb") == {"03_verification"}
 
 
-def test_loss_code_change_retrains_only_affected_losses(smoke_project: Path) -> None:
+def test_loss_code_change_retrains_only_affected_losses(smoke_project: Path, tmp_path: Path) -> None:
     from x2softmax.losses import build_loss
 
     module = Path(type(build_loss("arcface")).__module__.replace(".", "/") + ".py")
-    source = smoke_project / "src" / module
+    project = linked_copy(smoke_project, tmp_path / "project")  # the shared run stays as it is
+    source = project / "src" / module
     affected = {run for run in RUNS
                 if module.name in {Path(p).name for p in _loss_files(run)}}
-    restore = _edit_and_restore(source)
-    try:
-        source.write_text(source.read_text() + "\n# an edit\n")
-        jobs = planned_jobs(smoke_project, *SMOKE)
-    finally:
-        restore()
+    replace_file(source, source.read_text() + "\n# an edit\n")
+    jobs = planned_jobs(project, *SMOKE)
     assert "arcface" in affected
     assert wildcard_values(jobs, "train", "run") == affected
     assert "synthesize" not in jobs
@@ -287,7 +272,8 @@ def test_killed_training_job_leaves_no_complete_output_and_resumes(tmp_path: Pat
 
     root = copy_project(tmp_path / "project")
     longer = tmp_path / "longer.yaml"
-    longer.write_text("train: {epochs: 40, checkpoint_every: 5}\nrun_losses: [arcface]\nrun_ablations: []\n")
+    # 8 epochs of about 8 steps: killed at the first checkpoint (step 5), the resume trains the other ~60 steps
+    longer.write_text("train: {epochs: 8, checkpoint_every: 5}\nrun_losses: [arcface]\nrun_ablations: []\n")
     target = "results/train/arcface/summary.json"
     args = [str(BIN / "snakemake"), "--cores", "1", target, *SMOKE, str(longer)]
     proc = subprocess.Popen(args, cwd=root, env=env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
@@ -309,16 +295,15 @@ def test_killed_training_job_leaves_no_complete_output_and_resumes(tmp_path: Pat
     assert json.loads((root / target).read_text())["steps"] > 0
 
 
-def test_readme_make_replicate_after_the_run_runs_no_job(smoke_project: Path) -> None:
+def test_readme_make_replicate_after_the_run_runs_no_job(smoke_project: Path, tmp_path: Path) -> None:
     """`make replicate` as README.md writes it (the smoke preset from the environment, this venv as .venv) on the
-    finished smoke run: no job, then the path of the index page and the reproduction line."""
-    venv = venv_standin(smoke_project)
-    try:
-        done = subprocess.run(readme_command("make replicate"), cwd=smoke_project, env={**env(), "PRESET": "smoke"},
-                              capture_output=True, text=True, timeout=900)
-    finally:
-        shutil.rmtree(venv)  # its links are removed, not followed
+    finished smoke run (a linked copy: make writes its summary table and Snakemake's report): no job, then the path
+    of the index page and the reproduction line."""
+    project = linked_copy(smoke_project, tmp_path / "project")
+    venv_standin(project)
+    done = subprocess.run(readme_command("make replicate"), cwd=project, env={**env(), "PRESET": "smoke"},
+                          capture_output=True, text=True, timeout=900)
     out = done.stdout + done.stderr
     assert done.returncode == 0, out[-5000:]
-    assert "Nothing to be done" in out and f"Report: {smoke_project}/reports/index.html" in out, out[-5000:]
+    assert "Nothing to be done" in out and f"Report: {project}/reports/index.html" in out, out[-5000:]
     assert "Reproduction: " in done.stdout.splitlines()[-1], out[-5000:]

@@ -30,6 +30,19 @@ def copy_project(dest: Path) -> Path:
     return dest
 
 
+def linked_copy(project: Path, dest: Path) -> Path:
+    """A copy of a finished `project` in `dest` made of hard links (instant; the same files, mtimes and Snakemake
+    metadata, so it plans what the project plans). Change a file with `replace_file`, never by writing into it."""
+    shutil.copytree(project, dest, copy_function=os.link, ignore=shutil.ignore_patterns(".venv"))
+    return dest
+
+
+def replace_file(path: Path, text: str) -> None:
+    """Give `path` new contents as a new file (a link of a `linked_copy` is replaced, its original left as it is)."""
+    path.unlink()
+    path.write_text(text)
+
+
 # What `make test` puts in its children's environment: a user's shell has none of it (a make started with it
 # prints "make[1]: Entering directory" lines around its output).
 MAKE_VARIABLES = ("MAKELEVEL", "MAKEFLAGS", "MFLAGS", "MAKEOVERRIDES")
