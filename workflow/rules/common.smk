@@ -15,7 +15,7 @@ from x2softmax.data.ijb import meta_paths
 from x2softmax.vocabulary import BENCHMARKS as SYNTHETIC_VAL_SETS, IJB_SUITES
 from x2softmax.evaluate.uncertainty import TABLES as UNCERTAINTY_TABLES
 from x2softmax.losses import build_loss
-from x2softmax.report.artifacts import NOTEBOOKS, caption, figure_paths, table_paths
+from x2softmax.report.artifacts import NOTEBOOKS, PAGES, caption, figure_paths, table_paths
 from x2softmax.report.params import notebook_lists
 from x2softmax.phases import ENV as CPU_PHASES
 

@@ -95,7 +95,7 @@ rule render_notebook:
     output:
         "reports/{nb}.html",
     wildcard_constraints:
-        nb="|".join(NOTEBOOKS),
+        nb="|".join(PAGES),
     log:
         "logs/report/render_{nb}.log",
     resources:
@@ -172,8 +172,8 @@ rule reproduction:
 rule index:
     """reports/index.html: every figure and table with its caption, configuration, provenance, protocols."""
     input:
-        pages=expand("reports/{nb}.html", nb=NOTEBOOKS),
-        artifacts=[str(p) for nb in NOTEBOOKS for p in [*figure_paths(nb, FIGURES), *table_paths(nb, TABLES)]],
+        pages=expand("reports/{nb}.html", nb=PAGES),
+        artifacts=[str(p) for nb in PAGES for p in [*figure_paths(nb, FIGURES), *table_paths(nb, TABLES)]],
         config="results/config.json",
         style="reports/style.css",
         summaries=expand("results/train/{run}/summary.json", run=RUNS),
