@@ -97,7 +97,7 @@ def scoreboard_tables(low: float, high: float) -> dict[str, pd.DataFrame]:
         "margin_slopes": pd.DataFrame([{"loss": loss, "realised_slope": 0.0, "low": low, "high": high, "df": 12,
                                         "runs": 18, "analytic_slope": 0.0, "realised": word, "analytic": "flat",
                                         "paper": M.PAPER_DIRECTION[loss], "matches_analytic": word == "flat",
-                                        "matches_paper": word == M.PAPER_DIRECTION[loss], "verdict": ""}
+                                        "matches_paper": word == M.PAPER_DIRECTION[loss]}
                                        for loss in ("arcface", "cosface", "x2softmax")]),
         "convergence": pd.DataFrame([{"loss": "arcface", "reference": M.X2, "effect": 0.0, "low": low, "high": high,
                                       "df": 24, "verdict": ""}]),

@@ -31,12 +31,28 @@ def test_paper_preset_plans_every_loss_on_gpus(project: Path) -> None:
     assert "preflight" in jobs and "synthesize" not in jobs
 
 
-def test_mechanism_preset_plans_three_seeds_of_x2_and_its_fixed_margin_rivals(project: Path) -> None:
-    jobs = planned_jobs(project, "--configfile", "config/presets/mechanism.yaml")
+def test_mechanism_preset_plans_every_world_and_writes_only_its_own_files(project: Path) -> None:
+    args = ("--configfile", "config/presets/mechanism.yaml")
+    jobs = planned_jobs(project, *args)
     losses, seeds = ("arcface", "cosface", "x2softmax"), (2049, 2050)
     runs = set(losses) | {f"{loss}.seed{seed}" for loss in losses for seed in seeds}
-    assert wildcard_values(jobs, "train", "run") == runs and wildcard_values(jobs, "evaluate", "run") == runs
-    assert "synthesize" in jobs
+    worlds = {f"share{x}_tail{e}" for x in ("0.25", "0.5", "1") for e in (0, 2)}
+    assert wildcard_values(jobs, "mechanism_train", "run") == runs
+    assert wildcard_values(jobs, "mechanism_train", "world") == worlds
+    assert len(jobs["mechanism_train"]) == len(jobs["mechanism_evaluate"]) == 54
+    assert wildcard_values(jobs, "mechanism_probe", "world") == worlds
+    assert {"mechanism_tables", "mechanism_run_health", "mechanism_notebook", "mechanism_render"} <= set(jobs)
+    assert not {"train", "evaluate", "synthesize", "index", "render_notebook"} & set(jobs)  # nothing of the default
+    text = snakemake(project, "-n", *args).stdout
+    outputs = {path for line in text.splitlines() if line.startswith("    output: ")
+               for path in line.removeprefix("    output: ").split(", ")}
+    assert outputs and all(path.startswith(("results/mechanism/", "reports/mechanism/")) for path in outputs)
+    assert "reports/mechanism/08_mechanism.html" in outputs
+
+
+def test_the_default_plans_no_study_job(project: Path) -> None:
+    jobs = planned_jobs(project)
+    assert not [rule for rule in jobs if rule.startswith("mechanism_")] and "index" in jobs
 
 
 def test_paper_dry_run_prints_gpu_requests(project: Path) -> None:

@@ -225,6 +225,27 @@ rule mechanism_config:
         "x2softmax report config {params.config:q} --out {output:q} > {log:q} 2>&1"
 
 
+rule mechanism_environment:
+    """The commit, machine, CPU and libraries the study's numbers were produced with (the page's footer; committed
+    beside its pages)."""
+    input:
+        expand(f"{MECH}/{{world}}/train/{{run}}/summary.json", world=WORLDS, run=RUNS),
+        config=f"{MECH}/config.json",
+        code=code("report/provenance.py", "cpukernels.py"),
+    output:
+        results=f"{MECH}/environment.json",
+        committed=f"{MECH_REPORTS}/environment.json",
+    log:
+        "logs/mechanism/environment.log",
+    resources:
+        **resources_for("default"),
+    conda:
+        ENV
+    shell:
+        "x2softmax report environment --config {input.config:q} --out {output.results:q} {output.committed:q}"
+        " > {log:q} 2>&1"
+
+
 rule mechanism_notebook:
     """Page 08: the study's figures, scoreboard rows and verdicts from its tables (papermill)."""
     input:
@@ -254,6 +275,7 @@ rule mechanism_render:
     input:
         notebook=f"{MECH}/notebooks/{MECH_PAGE}.ipynb",
         config=f"{MECH}/config.json",
+        environment=f"{MECH}/environment.json",
         code=code("report/render.py", "report/style.py", "report/artifacts.py", "report/provenance.py"),
     output:
         f"{MECH_REPORTS}/{MECH_PAGE}.html",

@@ -288,7 +288,7 @@ def angle_bins(geometry: pd.DataFrame) -> pd.DataFrame:
 PAPER_DIRECTION = {"x2softmax": "grows", "arcface": "flat", "cosface": "shrinks"}  # the paper's reading of page 01
 FLAT = 0.01  # deg per deg: an analytic slope below this in size counts as flat
 MARGIN_COLUMNS = ("loss", "realised_slope", "low", "high", "df", "runs", "analytic_slope", "realised", "analytic",
-                  "paper", "matches_analytic", "matches_paper", "verdict")
+                  "paper", "matches_analytic", "matches_paper")
 
 
 def loss_mean(slopes: pd.DataFrame, column: str, loss: str, pool: SeedPool, level: float = LEVEL) -> Effect:
@@ -303,8 +303,9 @@ def _word(effect: Effect) -> str:
 
 
 def margin_table(slopes: pd.DataFrame, pool: SeedPool, level: float = LEVEL) -> pd.DataFrame:
-    """Per loss, the realised margin's slope on the inter-class angle (mean over worlds, interval, direction) next to
-    the analytic curve's slope over the same angles and the paper's direction, with the verdict in words."""
+    """Per loss, the realised margin's slope on the inter-class angle (mean over worlds, interval, direction: grows,
+    shrinks or flat) next to the analytic curve's slope and direction over the same angles and the paper's direction,
+    and whether the realised direction matches each."""
     rows = []
     for loss in sorted(set(slopes["loss"])):
         effect = loss_mean(slopes, "margin_slope", loss, pool, level)
@@ -312,11 +313,8 @@ def margin_table(slopes: pd.DataFrame, pool: SeedPool, level: float = LEVEL) -> 
         analytic_word = ("no fixed margin" if math.isnan(analytic) else
                          "grows" if analytic > FLAT else "shrinks" if analytic < -FLAT else "flat")
         realised, paper = _word(effect), PAPER_DIRECTION.get(loss, "not stated")
-        said = {"grows": "grows with", "shrinks": "shrinks with", "flat": "shows no detectable slope in"}[realised]
-        verdict = (f"{loss}: the realised margin {said} the angle between classes; the analytic curve over the same "
-                   f"angles {analytic_word if analytic_word != 'flat' else 'is flat'}; the paper: {paper}")
         rows.append((loss, *effect[:3], effect.df, int((slopes["loss"] == loss).sum()), analytic, realised,
-                     analytic_word, paper, realised == analytic_word, realised == paper, verdict))
+                     analytic_word, paper, realised == analytic_word, realised == paper))
     return pd.DataFrame(rows, columns=MARGIN_COLUMNS)
 
 

@@ -28,7 +28,8 @@ from x2softmax.io import atomic_path
 
 RUN_KEYS = ("world", "lookalike_share", "size_exponent", "run", "loss", "seed")
 KINDS = ("genuine", "lookalike", "random")
-ACCURACY = {"overall": "overall 10-fold accuracy", **{kind: f"{kind} pair accuracy" for kind in KINDS}}
+ACCURACY = {"overall": "overall 10-fold accuracy", "genuine": "genuine pair accuracy",
+            "lookalike": "look-alike impostor accuracy", "random": "random impostor accuracy"}
 
 
 def _csv(path: Path, columns: tuple[str, ...] | list[str]) -> pd.DataFrame:

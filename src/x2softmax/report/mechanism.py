@@ -38,6 +38,7 @@ CLAIMS = {
     "convergence": "close classes converge worse under a fixed margin than under X2",
 }
 KIND_ORDER = ("genuine", "lookalike", "random")
+KIND_WORDS = {"genuine": "genuine pairs", "lookalike": "look-alike impostor pairs", "random": "random impostor pairs"}
 
 
 def read_study(tables_dir: Path) -> dict[str, pd.DataFrame]:
@@ -115,7 +116,7 @@ def dose_response_figure(runs: pd.DataFrame) -> Figure:
     look-alike share, one line per loss and imbalance level, 95 % intervals with training noise."""
     panels = [(b, m) for b in runs["benchmark"].unique() for m in ("overall", "lookalike")
               if runs.loc[runs["benchmark"] == b, m].notna().any()]
-    fig, axes = panel_grid(len(panels), min(3, len(panels)), (4.2, 3.3))
+    fig, axes = panel_grid(len(panels), 2, (4.6, 3.4))
     exponents = sorted(runs["size_exponent"].unique())
     labels = [f"{b}, tail {e:g}" for b in M.BASELINES for e in exponents]
     styles = series_styles(labels)
@@ -137,6 +138,7 @@ def dose_response_figure(runs: pd.DataFrame) -> Figure:
         ax.set_title(f"{benchmark}: {'overall' if metric == 'overall' else 'look-alike impostor'} accuracy")
         ax.set_xlabel("look-alike share of the training world")
         ax.set_ylabel("X2 − loss (points)")
+    fig.tight_layout()
     outside_legend(fig, axes[0], ncol=len(labels) // 2 or 1, below=True)
     return fig
 
@@ -161,6 +163,7 @@ def margin_figure(bins: pd.DataFrame, loss_specs: Mapping[str, Mapping[str, Any]
         ax.set_title(loss)
         ax.set_xlabel("angle to the nearest class weight (deg)")
         ax.set_ylabel("margin (deg)")
+    fig.tight_layout()
     outside_legend(fig, axes[0], ncol=2, below=True)
     return fig
 
@@ -181,9 +184,10 @@ def kind_figure(runs: pd.DataFrame, benchmark: str = "lfw") -> Figure:
             ax.plot(part["lookalike_share"], part["mean"], color=style["color"],
                     linestyle=style["ls"], marker=style["marker"], label=f"{loss}, tail {e:g}")
             ax.fill_between(part["lookalike_share"], part["min"], part["max"], color=style["color"], alpha=0.15)
-        ax.set_title(f"{benchmark}: {kind} pairs")
+        ax.set_title(f"{benchmark}: {KIND_WORDS[kind]}")
         ax.set_xlabel("look-alike share of the training world")
         ax.set_ylabel("accuracy (%)")
+    fig.tight_layout()
     outside_legend(fig, axes[0], ncol=len(exponents) and len(labels) // len(exponents), below=True)
     return fig
 
