@@ -243,9 +243,9 @@ NOTEBOOKS: dict[str, dict] = {
     "08_mechanism": {
         "title": "Controlled study: does the margin adapt where the paper says it matters?",
         "study": "mechanism",  # a study page: built by its preset (make replicate PRESET=mechanism), under reports/mechanism
-        "figures": ["08_dose_response", "08_margin_vs_angle", "08_kind_accuracy", "08_convergence"],
-        "tables": ["08_scoreboard", "08_dose_slopes", "08_lookalike", "08_margin_slopes", "08_convergence_slopes",
-                   "08_run_health"],
+        "figures": ["08_dose_response", "08_kind_accuracy", "08_margin_vs_angle", "08_convergence"],
+        "tables": ["08_scoreboard", "08_run_health", "08_dose_slopes", "08_lookalike", "08_margin_slopes",
+                   "08_convergence_slopes"],
         "paths": {"results_dir": "results/mechanism", "figures_dir": "reports/mechanism/figures",
                   "tables_dir": "reports/mechanism/tables", "study_tables_dir": "results/mechanism/tables",
                   "run_health_csv": "results/mechanism/run_health.csv"},
