@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import subprocess
 from pathlib import Path
 
 import pytest
 import yaml
 
-from wfutil import REPO, copy_project, planned_jobs, snakemake, wildcard_values
+from wfutil import REPO, copy_project, planned_jobs, readme_command, snakemake, wildcard_values
 
 
 @pytest.fixture(scope="module")
@@ -48,6 +49,15 @@ def test_mechanism_preset_plans_every_world_and_writes_only_its_own_files(projec
                for path in line.removeprefix("    output: ").split(", ")}
     assert outputs and all(path.startswith(("results/mechanism/", "reports/mechanism/")) for path in outputs)
     assert "reports/mechanism/08_mechanism.html" in outputs
+
+
+def test_the_readme_study_command_plans_the_study_and_keeps_its_report_beside_it(project: Path) -> None:
+    command = readme_command("make replicate PRESET=mechanism")  # make's dry run (-n): the commands it would run
+    proc = subprocess.run([command[0], "-n", *command[1:]], cwd=project, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert "--configfile config/presets/mechanism.yaml --rerun-incomplete" in proc.stdout
+    assert "--report reports/mechanism/report.html" in proc.stdout and "reports/report.html" not in proc.stdout
+    assert "reports/mechanism/08_mechanism.html" in proc.stdout and "report reproduction" not in proc.stdout
 
 
 def test_the_default_plans_no_study_job(project: Path) -> None:
