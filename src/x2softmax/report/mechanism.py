@@ -149,22 +149,33 @@ def margin_figure(bins: pd.DataFrame, loss_specs: Mapping[str, Mapping[str, Any]
     losses = sorted(bins["loss"].unique())
     fig, axes = panel_grid(len(losses), len(losses), (4.2, 3.3))
     specs = {spec["name"]: spec for spec in loss_specs.values()}
+    handles = []
     for ax, loss in zip(axes, losses):
         part = bins[bins["loss"] == loss]
-        ax.plot(part["angle_bin"], part["kept_margin_deg"], "o-", color="#1f77b4", label="kept by the features")
+        handles = ax.plot(part["angle_bin"], part["kept_margin_deg"], "o-", color="#1f77b4",
+                          label="kept by the features (left axis)")
         grid = np.linspace(part["angle_bin"].min(), part["angle_bin"].max(), 60)
         spec = specs.get(loss)
         if spec is not None:
             try:
                 analytic = np.rad2deg(realised_margins(np.deg2rad(grid), loss, spec.get("hparams", {})))
-                ax.plot(grid, analytic, "--", color="#d62728", label="analytic (page 01)")
             except ValueError:
-                pass
+                analytic = None
+            if analytic is not None:  # its own axis: the two margins differ in level, the question is the direction
+                right = ax.twinx()
+                right.grid(False)
+                handles = handles + right.plot(grid, analytic, "--", color="#d62728",
+                                               label="analytic two-class margin, page 01 (right axis)")
+                right.set_ylabel("analytic margin (deg)", color="#d62728")
+                right.ticklabel_format(axis="y", useOffset=False)
+                if float(np.nanmax(analytic) - np.nanmin(analytic)) < 1.0:  # a flat curve: a readable range around it
+                    right.set_ylim(float(np.nanmean(analytic)) - 5.0, float(np.nanmean(analytic)) + 5.0)
         ax.set_title(loss)
         ax.set_xlabel("angle to the nearest class weight (deg)")
-        ax.set_ylabel("margin (deg)")
+        ax.set_ylabel("kept margin (deg)", color="#1f77b4")
     fig.tight_layout()
-    outside_legend(fig, axes[0], ncol=2, below=True)
+    fig.legend(handles, [h.get_label() for h in handles], fontsize=9, ncol=2, frameon=False, loc="upper center",
+               bbox_to_anchor=(0.5, 0.0))
     return fig
 
 
