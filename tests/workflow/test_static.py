@@ -60,6 +60,15 @@ def test_the_readme_study_command_plans_the_study_and_keeps_its_report_beside_it
     assert "reports/mechanism/08_mechanism.html" in proc.stdout and "report reproduction" not in proc.stdout
 
 
+def test_an_empty_ijb_list_is_an_empty_value_not_a_missing_one(project: Path, tmp_path: Path) -> None:
+    # `--ijb {params.ijb:q}` with no suite left `--ijb --aligned-root ...`: argparse took the next option as missing
+    preset = tmp_path / "no_ijb.yaml"
+    preset.write_text("evaluate:\n  ijb: []\n")
+    text = snakemake(project, "results/eval/x2softmax/metrics.csv", "results/uncertainty/paired_comparisons.csv",
+                     "-n", "-p", "--forceall", "--configfile", str(preset)).stdout
+    assert " --ijb= --aligned-root " in text and " --ijb= --replicates " in text
+
+
 def test_the_default_plans_no_study_job(project: Path) -> None:
     jobs = planned_jobs(project)
     assert not [rule for rule in jobs if rule.startswith("mechanism_")] and "index" in jobs
