@@ -40,13 +40,19 @@ dvc-data dvc-replicate: $(STAMP)
 
 # x2softmax.snakerun turns Snakemake's known tracebacks (corrupt .snakemake/metadata, read-only outputs, a stale
 # lock) into one line saying what to do.
+# A study preset (one with a `mechanism:` grid, config/presets/mechanism.yaml) writes only results/mechanism and
+# reports/mechanism: its page, and its Snakemake report beside it; the default's pages and tables are not touched.
+STUDY := $(if $(PRESET),$(shell grep -qs '^mechanism:' $(PRESET_FILE) && echo mechanism),)
+REPORT_HOME := reports$(if $(STUDY),/$(STUDY))
+REPORT_PAGE := $(if $(STUDY),$(REPORT_HOME)/08_mechanism.html,reports/index.html)
+
 replicate: $(STAMP)
 	$(CONFIG_CHECK) $(BIN)/python -m x2softmax.snakerun $(SNAKEMAKE) --rerun-incomplete
-	@if [ ! -f reports/report.html ] || [ reports/index.html -nt reports/report.html ]; then \
-		$(SNAKEMAKE) --report reports/report.html >/dev/null 2>&1 \
-		  || echo "note: snakemake --report failed (see: $(SNAKEMAKE) --report reports/report.html)"; fi
-	@echo "Report: $(CURDIR)/reports/index.html"
-	@$(BIN)/x2softmax report reproduction --summary --out reports/tables/reproduction.csv
+	@if [ ! -f $(REPORT_HOME)/report.html ] || [ $(REPORT_PAGE) -nt $(REPORT_HOME)/report.html ]; then \
+		$(SNAKEMAKE) --report $(REPORT_HOME)/report.html >/dev/null 2>&1 \
+		  || echo "note: snakemake --report failed (see: $(SNAKEMAKE) --report $(REPORT_HOME)/report.html)"; fi
+	@echo "Report: $(CURDIR)/$(REPORT_PAGE)"
+	@$(if $(STUDY),true,$(BIN)/x2softmax report reproduction --summary --out reports/tables/reproduction.csv)
 
 browser:
 	@command -v chromium >/dev/null || { [ "$$(id -u)" = 0 ] && (apt-get update -qq && apt-get install -y -qq chromium >/dev/null) \

@@ -21,10 +21,15 @@ include: "workflow/rules/train.smk"
 include: "workflow/rules/evaluate.smk"
 include: "workflow/rules/analysis.smk"
 include: "workflow/rules/report.smk"
+if config.get("mechanism"):  # the controlled study (PRESET=mechanism): its own files, its own targets
+
+    include: "workflow/rules/mechanism.smk"
 
 
 rule all:
     input:
+        MECHANISM_TARGETS if config.get("mechanism") else [
         "reports/index.html",
         "results/preflight.json",  # the data stage's record (dvc.yaml), for synthetic roots too
+        ],
     default_target: True

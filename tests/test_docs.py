@@ -14,6 +14,7 @@ LINK = re.compile(r"\]\(([^)#\s]+)(?:#[^)]*)?\)")  # a Markdown link's target, a
 DOCS_PATH = re.compile(r"(?<![\w/.])docs/[\w./-]+\.md")  # docs/NAME.md named in the text, linked or not
 # Each command README.md shows, and the test that runs it exactly as README.md writes it (readme_command).
 RUN_BY = {"make replicate": "tests/workflow/test_workflow.py", "make test": "tests/test_docs.py",
+          "make replicate PRESET=mechanism": "tests/workflow/test_static.py",  # make's dry run: its whole DAG is 20 min
           "make test-fast": "tests/test_docs.py", "make clean": "tests/test_make_clean.py"}
 
 

@@ -46,9 +46,10 @@ def _populate_reports(reports: Path, skip: str | None = None) -> None:
     for nb in NOTEBOOKS:
         if nb == skip:
             continue
-        (reports / f"{nb}.html").parent.mkdir(parents=True, exist_ok=True)
-        (reports / f"{nb}.html").write_text(f"<html><body>{nb}</body></html>")
-        for path in figure_paths(nb, reports / "figures") + table_paths(nb, reports / "tables"):
+        home = reports / NOTEBOOKS[nb].get("study", "")  # a study page lives in its own folder
+        home.mkdir(parents=True, exist_ok=True)
+        (home / f"{nb}.html").write_text(f"<html><body>{nb}</body></html>")
+        for path in figure_paths(nb, home / "figures") + table_paths(nb, home / "tables"):
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_bytes(PNG_1PX if path.suffix == ".png" else b"x")
 
@@ -234,6 +235,7 @@ def build_fake_results(root: Path, seed: int = 0) -> dict[str, dict]:
     reference.parent.mkdir(parents=True, exist_ok=True)
     shutil.copy(REFERENCE_CSV, reference)
 
+    _write_fake_study(results, rng)
     common = {"results_dir": str(results), "figures_dir": str(root / "reports" / "figures"),
               "tables_dir": str(root / "reports" / "tables"), "synthetic": True, "preset": "fake",
               "data_root": str(data), "datasets": []}
@@ -258,7 +260,56 @@ def build_fake_results(root: Path, seed: int = 0) -> dict[str, dict]:
         "07_geometry": common | {"train_dir": str(results / "train"),
                                  "class_counts_csv": str(data / "class_counts.csv"),
                                  "runs": RUNS, "loss_specs": LOSS_SPECS},
+        "08_mechanism": common | {"results_dir": str(results / "mechanism"),
+                                  "figures_dir": str(root / "reports" / "mechanism" / "figures"),
+                                  "tables_dir": str(root / "reports" / "mechanism" / "tables"),
+                                  "study_tables_dir": str(results / "mechanism" / "tables"),
+                                  "run_health_csv": str(results / "mechanism" / "run_health.csv"),
+                                  "loss_specs": {run: {"name": run, "hparams": default_hparams(run)}
+                                                 for run in ("arcface", "cosface", "x2softmax")}},
     }
+
+
+def _write_fake_study(results: Path, rng: np.random.Generator) -> None:
+    """A fake controlled study (x2softmax.analysis.study_tables' inputs for the mechanism preset's six worlds, 30
+    classes per head), its tables written to results/mechanism/tables and its run health."""
+    from x2softmax import config as xcfg
+    from x2softmax.analysis import mechanism
+    from x2softmax.analysis.geometry import realised_margins
+    from x2softmax.analysis.study_tables import write_study_tables
+    from x2softmax.config import load_config
+
+    config, study = load_config("mechanism"), results / "mechanism"
+    runs, health = xcfg.runs(config), []
+    for world in mechanism.worlds(config):
+        share, geometry, kinds = world.synthetic["train"]["lookalike_share"], [], []
+        for run in runs:
+            loss, seed = xcfg.base_run(run), xcfg.seed_of(config, run)
+            angle = rng.uniform(60, 95, 30)
+            kept = 5 + (0.2 if loss == "x2softmax" else 0.0) * (angle - 75) + rng.normal(0, 2, 30)
+            geometry.append(pd.DataFrame({
+                "run": run, "loss": loss, "seed": seed, "class_id": range(30), "count": 10, "nearest_class": 0,
+                "weight_angle_deg": angle, "kept_margin_deg": kept - 3, "kept_margin_q10_deg": kept,
+                "train_accuracy": np.clip(0.8 + 0.004 * (angle - 75) + rng.normal(0, 0.05, 30), 0, 1),
+                "analytic_margin_deg": np.rad2deg(realised_margins(np.deg2rad(angle), loss,
+                                                                   xcfg.loss_hparams(config, loss)))}))
+            overall = 90 - 3 * share + rng.normal(0, 0.5)
+            for benchmark, present in (("lfw", ("genuine", "lookalike", "random")), ("calfw", ("genuine", "lookalike"))):
+                kinds += [{"run": run, "loss": loss, "seed": seed, "benchmark": benchmark, "kind": kind, "pairs": 100,
+                           "accuracy": overall / 100 - 0.05 * (kind == "lookalike") + rng.normal(0, 0.01)}
+                          for kind in present]
+            out = study / world.name / "eval" / run
+            out.mkdir(parents=True, exist_ok=True)
+            pd.DataFrame([{"run": run, "loss": loss, "dataset": b, "protocol": "10fold", "metric": "accuracy_pct",
+                           "value": overall, "checkpoint": "", "note": ""} for b in ("lfw", "calfw")]).to_csv(
+                out / "metrics.csv", index=False)
+            health.append({"run": f"{world.name}/train/{run}", "base_run": run, "loss": loss, "seed": seed,
+                           "final_loss": 1.0, "target_prob_median": 0.5, "target_prob_below_1e-6": 0.0,
+                           "saturated": False, "backbone_sha256": f"{len(health):064x}", "identical_to": ""})
+        pd.concat(geometry).to_csv(study / world.name / "geometry.csv", index=False)
+        pd.DataFrame(kinds).to_csv(study / world.name / "kinds.csv", index=False)
+    write_study_tables(study, config, study / "tables")
+    pd.DataFrame(health).to_csv(study / "run_health.csv", index=False)
 
 
 @pytest.fixture(scope="session")

@@ -65,8 +65,11 @@ UPSTREAM = {
     "x2softmax.evaluate.uncertainty": "uncertainty",
     "x2softmax.train.trainer.train": "train",
     "x2softmax.train.health.run_health": "run_health",
+    "x2softmax.analysis.probe.head_probe": "mechanism_probe",
+    "x2softmax.analysis.probe.kind_rows": "mechanism_probe",
+    "x2softmax.analysis.study_tables.study_tables": "mechanism_tables",
 }
-ENTRY_KEYS = {"title", "data", "figures", "tables", "paths", "from_config", "inputs", "functions", "captions"}
+ENTRY_KEYS = {"title", "study", "data", "figures", "tables", "paths", "from_config", "inputs", "functions", "captions"}
 
 
 @pytest.mark.parametrize("nb", sorted(NOTEBOOKS))

@@ -47,8 +47,11 @@ def test_notebook_runs_and_writes_its_outputs(fake_tree, executed_notebook, nb):
     if nb == "05_training":
         assert "1 of 5 runs end saturated" in page and "x2_exact_grad</strong>: final loss 2" in page
     footer = page.split('<footer class="provenance">')[1]
-    for needed in (f"notebooks/{nb}.ipynb", f"notebook_{nb}", "render_notebook", "Numbers produced at commit",
-                   "Page rendered at commit", "Config hash", 'href="index.html"', *NOTEBOOKS[nb]["functions"]):
+    study = NOTEBOOKS[nb].get("study")  # a study page: its own rules, the index one folder up
+    rules = (f"{study}_notebook", f"{study}_render") if study else (f"notebook_{nb}", "render_notebook")
+    home = 'href="../index.html"' if study else 'href="index.html"'
+    for needed in (f"notebooks/{nb}.ipynb", *rules, "Numbers produced at commit",
+                   "Page rendered at commit", "Config hash", home, *NOTEBOOKS[nb]["functions"]):
         assert needed in footer
     assert all(path.is_file() for path in figure_paths(nb, figures))
 

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import subprocess
 from pathlib import Path
 
 import pytest
 import yaml
 
-from wfutil import REPO, copy_project, planned_jobs, snakemake, wildcard_values
+from wfutil import REPO, copy_project, planned_jobs, readme_command, snakemake, wildcard_values
 
 
 @pytest.fixture(scope="module")
@@ -31,12 +32,46 @@ def test_paper_preset_plans_every_loss_on_gpus(project: Path) -> None:
     assert "preflight" in jobs and "synthesize" not in jobs
 
 
-def test_mechanism_preset_plans_three_seeds_of_x2_and_its_fixed_margin_rivals(project: Path) -> None:
-    jobs = planned_jobs(project, "--configfile", "config/presets/mechanism.yaml")
+def test_mechanism_preset_plans_every_world_and_writes_only_its_own_files(project: Path) -> None:
+    args = ("--configfile", "config/presets/mechanism.yaml")
+    jobs = planned_jobs(project, *args)
     losses, seeds = ("arcface", "cosface", "x2softmax"), (2049, 2050)
     runs = set(losses) | {f"{loss}.seed{seed}" for loss in losses for seed in seeds}
-    assert wildcard_values(jobs, "train", "run") == runs and wildcard_values(jobs, "evaluate", "run") == runs
-    assert "synthesize" in jobs
+    worlds = {f"share{x}_tail{e}" for x in ("0.25", "0.5", "1") for e in (0, 2)}
+    assert wildcard_values(jobs, "mechanism_train", "run") == runs
+    assert wildcard_values(jobs, "mechanism_train", "world") == worlds
+    assert len(jobs["mechanism_train"]) == len(jobs["mechanism_evaluate"]) == 54
+    assert wildcard_values(jobs, "mechanism_probe", "world") == worlds
+    assert {"mechanism_tables", "mechanism_run_health", "mechanism_notebook", "mechanism_render"} <= set(jobs)
+    assert not {"train", "evaluate", "synthesize", "index", "render_notebook"} & set(jobs)  # nothing of the default
+    text = snakemake(project, "-n", *args).stdout
+    outputs = {path for line in text.splitlines() if line.startswith("    output: ")
+               for path in line.removeprefix("    output: ").split(", ")}
+    assert outputs and all(path.startswith(("results/mechanism/", "reports/mechanism/")) for path in outputs)
+    assert "reports/mechanism/08_mechanism.html" in outputs
+
+
+def test_the_readme_study_command_plans_the_study_and_keeps_its_report_beside_it(project: Path) -> None:
+    command = readme_command("make replicate PRESET=mechanism")  # make's dry run (-n): the commands it would run
+    proc = subprocess.run([command[0], "-n", *command[1:]], cwd=project, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert "--configfile config/presets/mechanism.yaml --rerun-incomplete" in proc.stdout
+    assert "--report reports/mechanism/report.html" in proc.stdout and "reports/report.html" not in proc.stdout
+    assert "reports/mechanism/08_mechanism.html" in proc.stdout and "report reproduction" not in proc.stdout
+
+
+def test_an_empty_ijb_list_is_an_empty_value_not_a_missing_one(project: Path, tmp_path: Path) -> None:
+    # `--ijb {params.ijb:q}` with no suite left `--ijb --aligned-root ...`: argparse took the next option as missing
+    preset = tmp_path / "no_ijb.yaml"
+    preset.write_text("evaluate:\n  ijb: []\n")
+    text = snakemake(project, "results/eval/x2softmax/metrics.csv", "results/uncertainty/paired_comparisons.csv",
+                     "-n", "-p", "--forceall", "--configfile", str(preset)).stdout
+    assert " --ijb= --aligned-root " in text and " --ijb= --replicates " in text
+
+
+def test_the_default_plans_no_study_job(project: Path) -> None:
+    jobs = planned_jobs(project)
+    assert not [rule for rule in jobs if rule.startswith("mechanism_")] and "index" in jobs
 
 
 def test_paper_dry_run_prints_gpu_requests(project: Path) -> None:

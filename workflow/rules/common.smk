@@ -16,7 +16,7 @@ from x2softmax.data.ijb import meta_paths
 from x2softmax.vocabulary import BENCHMARKS, IJB_SUITES
 from x2softmax.evaluate.uncertainty import UNCERTAINTY_TABLES
 from x2softmax.losses import SUBJECT, build_loss
-from x2softmax.report.artifacts import NOTEBOOKS, caption, figure_paths, table_paths
+from x2softmax.report.artifacts import NOTEBOOKS, PAGES, caption, figure_paths, table_paths
 from x2softmax.phases import CPU_PHASES_ENV
 
 REPO = Path(workflow.basedir)

@@ -46,7 +46,7 @@ rule evaluate:
     shell:
         "x2softmax evaluate --model {input.backbone:q} --run {wildcards.run:q} --loss {params.loss:q}"
         " --data-root {params.root:q} --benchmarks {params.benchmarks:q} --protocols {params.protocols:q}"
-        " --ijb {params.ijb:q} --aligned-root results/aligned --ijb-mode {params.mode:q}"
+        " --ijb={params.ijb:q} --aligned-root results/aligned --ijb-mode {params.mode:q}"
         " --batch-size {params.batch_size:q} --gpus {resources.gpu:q} --threads {threads} --cache results/embeddings"
         " --pair-stores results/pairs"
         " --out results/eval/{wildcards.run:q} > {log:q} 2>&1"
@@ -101,6 +101,6 @@ rule uncertainty:
     conda:
         ENV
     shell:
-        "x2softmax uncertainty --runs {params.runs:q} --x2 {params.x2:q} --data-root {params.root:q}"
-        " --ijb {params.ijb:q} --replicates {params.replicates:q} --seed {params.seed:q}"
+        "x2softmax uncertainty --runs {params.runs:q} --x2={params.x2:q} --data-root {params.root:q}"
+        " --ijb={params.ijb:q} --replicates {params.replicates:q} --seed {params.seed:q}"
         " --threads {threads} --out results/uncertainty > {log:q} 2>&1"

@@ -10,9 +10,9 @@ REFERENCE = source(REPO / REFERENCE_CSV)
 UNCERTAINTY = [f"{UNCERTAINTY_DIR}/{table}.csv" for table in UNCERTAINTY_TABLES]
 
 
-# One papermill job per notebook: its inputs and parameters both come from its NOTEBOOKS entry
+# One papermill job per page of the default (study pages: their own rules): its inputs and parameters both come from its NOTEBOOKS entry
 # (x2softmax.report.params.notebook_inputs, notebook_parameters); the reference numbers are a file of this repository.
-for nb in NOTEBOOKS:
+for nb in PAGES:
 
     rule:
         name:
@@ -75,7 +75,7 @@ rule render_notebook:
     output:
         "reports/{nb}.html",
     wildcard_constraints:
-        nb="|".join(NOTEBOOKS),
+        nb="|".join(PAGES),
     log:
         "logs/report/render_{nb}.log",
     resources:
@@ -152,9 +152,9 @@ rule reproduction:
 rule index:
     """reports/index.html: every figure and table with its caption, configuration, provenance, protocols."""
     input:
-        pages=expand("reports/{nb}.html", nb=NOTEBOOKS),
+        pages=expand("reports/{nb}.html", nb=PAGES),
         artifacts=[
-            str(p) for nb in NOTEBOOKS for p in [*figure_paths(nb, FIGURES_DIR), *table_paths(nb, TABLES_DIR)]
+            str(p) for nb in PAGES for p in [*figure_paths(nb, FIGURES_DIR), *table_paths(nb, TABLES_DIR)]
         ],
         config="results/config.json",
         style="reports/style.css",

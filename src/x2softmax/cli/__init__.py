@@ -6,7 +6,7 @@ import argparse
 from collections.abc import Sequence
 
 from x2softmax import phases
-from x2softmax.cli import checks, data, reports, runs
+from x2softmax.cli import checks, data, reports, runs, study
 from x2softmax.errors import report_failure
 
 
@@ -14,7 +14,7 @@ def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the `x2softmax` command."""
     parser = argparse.ArgumentParser(prog="x2softmax", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
-    for group in (data, runs, reports, checks):  # the order of the subcommands in --help
+    for group in (data, runs, reports, study, checks):  # the order of the subcommands in --help
         group.add_parsers(sub)
     return parser
 

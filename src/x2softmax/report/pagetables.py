@@ -13,10 +13,10 @@ import numpy as np
 import pandas as pd
 
 from x2softmax.analysis.geometry import class_geometry, compactness_table, overlap_coefficient
+from x2softmax.analysis.probe import head_weight
 from x2softmax.analysis.toy import compactness_comparisons
 from x2softmax.losses import SUBJECT
 from x2softmax.report.summaries import read_table
-from x2softmax.torchfile import load_plain
 
 OVERLAP_COLUMNS = ["suite", "run", "genuine_pairs", "impostor_pairs", "genuine_mean", "impostor_mean",
                    "overlap_coefficient"]
@@ -83,15 +83,6 @@ def similarity_overlap(scores: Mapping[str, Mapping[str, tuple[np.ndarray, np.nd
         for suite, per_run in scores.items() for run, (val, lab) in per_run.items()
     ]
     return pd.DataFrame(rows, columns=OVERLAP_COLUMNS)
-
-
-def head_weight(path: Path) -> np.ndarray:
-    """The class-weight matrix of a trained head (`head.pt`), loaded with the checked loader, as float32."""
-    path = produced(path, "trained head")
-    state = load_plain(path)
-    if not isinstance(state, dict) or "weight" not in state:
-        raise ValueError(f"{path}: not a trained head (no 'weight' tensor)")
-    return state["weight"].float().numpy()
 
 
 def head_geometry(train_dir: Path, runs: Sequence[str], class_counts_csv: Path,

@@ -15,6 +15,7 @@ from typing import Any
 
 from x2softmax import config as xcfg
 from x2softmax.analysis.margins import MARGIN_TABLES
+from x2softmax.analysis.mechanism import STUDY_TABLES
 from x2softmax.evaluate.uncertainty import UNCERTAINTY_TABLES
 from x2softmax.losses import SUBJECT
 from x2softmax.report.artifacts import COMMON_PATHS, notebook_entry
@@ -26,6 +27,7 @@ INPUT_LISTS: dict[str, tuple[str, ...]] = {
     "margin_table": MARGIN_TABLES,  # rule margins
     "uncertainty_table": UNCERTAINTY_TABLES,  # rule uncertainty
     "train_record": ("metrics.jsonl", "summary.json"),  # what a training run writes that pages read
+    "study_table": STUDY_TABLES,  # rule mechanism_tables
 }
 
 

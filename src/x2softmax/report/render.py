@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from x2softmax.io import atomic_write_text
-from x2softmax.report.artifacts import NOTEBOOKS
+from x2softmax.report.artifacts import NOTEBOOKS, PAGES
 from x2softmax.report.provenance import config_hash, git_commit, numbers_commit
 from x2softmax.report.style import STYLESHEET
 
@@ -56,9 +56,16 @@ def _output_html(output: dict[str, Any], where: str) -> str:
     return ""
 
 
+def _study(nb: str) -> str | None:
+    """The study a page belongs to (its folder under reports/ and results/), None for the default's pages."""
+    return NOTEBOOKS.get(nb, {}).get("study")
+
+
 def _nav(nb: str) -> str:
-    """Links to the index and to the previous and next pages."""
-    names = list(NOTEBOOKS)
+    """Links to the index and to the previous and next pages (a study page: to the index only)."""
+    if _study(nb):
+        return '<nav class="pages"><a href="../index.html">← Index of the reports</a></nav>'
+    names = PAGES
     links = ['<a href="index.html">← Index of the reports</a>']
     if nb in names:
         i = names.index(nb)
@@ -74,20 +81,23 @@ def footer_html(nb: str, commit: str, config_digest: str, numbers_commit: str = 
     commit it was rendered at."""
     entry = NOTEBOOKS.get(nb, {})
     functions = ", ".join(f"<code>{html.escape(f)}</code>" for f in entry.get("functions", [])) or "—"
+    study = _study(nb)
+    results = f"results/{study}" if study else "results"
+    rules = ((f"<code>{study}_notebook</code> (papermill) → <code>{study}_render</code>") if study else
+             f"<code>notebook_{html.escape(nb)}</code> (papermill) → <code>render_notebook</code>")
     rows = [
         ("Notebook", f"<code>notebooks/{html.escape(nb)}.ipynb</code> (executed copy: "
-                     f"<code>results/notebooks/{html.escape(nb)}.ipynb</code>)"),
-        ("Snakemake rules", f"<code>notebook_{html.escape(nb)}</code> (papermill) → <code>render_notebook</code> "
-                            "(<code>x2softmax report render</code>)"),
+                     f"<code>{results}/notebooks/{html.escape(nb)}.ipynb</code>)"),
+        ("Snakemake rules", f"{rules} (<code>x2softmax report render</code>)"),
         ("Numbers computed by", functions),
         ("Numbers produced at commit", f"<code>{html.escape(numbers_commit)}</code> (training and evaluation; "
                                        "<code>results/environment.json</code>, machine and libraries on the index)"),
         ("Page rendered at commit", f"<code>{html.escape(commit)}</code>"),
-        ("Config hash", f"<code>{html.escape(config_digest)}</code> (sha256 of <code>results/config.json</code>)"),
+        ("Config hash", f"<code>{html.escape(config_digest)}</code> (sha256 of <code>{results}/config.json</code>)"),
     ]
     items = "".join(f"<dt>{k}</dt><dd>{v}</dd>" for k, v in rows)
     return (f'<footer class="provenance"><dl>{items}</dl>'
-            '<p><a href="index.html">← Back to the index of the reports</a></p></footer>')
+            f'<p><a href="{"../" if study else ""}index.html">← Back to the index of the reports</a></p></footer>')
 
 
 def page_html(notebook: dict[str, Any], nb: str, *, commit: str, config_digest: str, where: str = "",
@@ -106,7 +116,7 @@ def page_html(notebook: dict[str, Any], nb: str, *, commit: str, config_digest: 
         '<html lang="en"><head><meta charset="utf-8">',
         '<meta name="viewport" content="width=device-width, initial-scale=1">',
         f"<title>{html.escape(nb)} · {html.escape(title)}</title>",
-        f'<link rel="stylesheet" href="{STYLESHEET}"></head>',
+        f'<link rel="stylesheet" href="{"../" if _study(nb) else ""}{STYLESHEET}"></head>',
         "<body>",
         _nav(nb),
         "<main>",
