@@ -16,7 +16,7 @@ def test_every_command_parses() -> None:
                               "--out", "o"])
     assert args.benchmarks == ["lfw", "cfp_fp"]
     assert parser.parse_args(["train", "--loss", "arcface", "--out", "o"]).gpus == 1
-    assert parser.parse_args(["toy", "--loss", "arcface", "--dim", "2", "--out", "t.npz"]).dim == 2
+    assert parser.parse_args(["toy", "--loss", "arcface", "--dim", "2", "--out", "t.npz"]).dim == [2]
 
 
 def test_bad_json_is_reported(capsys: pytest.CaptureFixture[str]) -> None:
