@@ -19,16 +19,14 @@ SNAKEMAKE := $(BIN)/snakemake --cores $(CORES) $(PRESET_ARGS)
 
 .PHONY: data replicate test test-fast review plan cluster-check rehearse gpu-check wheels device-image dry-run lint browser slurm cluster clean
 
-# --no-compile: pip byte-compiles none of the ~150 packages (about 45 of the install's ~95 CPU-s, most of it torch's
-# files that no job imports); Python compiles and caches a module the first time a job imports it.
 $(STAMP): pyproject.toml requirements.lock
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python >= 3.11 is needed (set PYTHON=...)")'
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install -q --no-compile torch==2.13.0 -c requirements.lock -e .
+	$(BIN)/python -m pip install -q torch==2.13.0 -c requirements.lock -e .
 	touch $(STAMP)
 
 $(TEST_STAMP): $(STAMP)
-	$(BIN)/python -m pip install -q --no-compile -c requirements.lock -e '.[test,detect]'
+	$(BIN)/python -m pip install -q -c requirements.lock -e '.[test,detect]'
 	touch $(TEST_STAMP)
 
 # The preset's data only: generated (synthetic) or fetched and checked (real), up to the preflight (DVC stage `data`).
