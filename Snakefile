@@ -14,7 +14,6 @@ wildcard_constraints:
     run="|".join(map(re.escape, RUNS)) if RUNS else "NONE",
     suite="|".join(IJB_SUITES),
     loss="[a-z0-9_]+",
-    dim="[23]",
 
 include: "workflow/rules/data.smk"
 include: "workflow/rules/train.smk"

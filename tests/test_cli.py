@@ -16,7 +16,7 @@ def test_every_command_parses() -> None:
                               "--out", "o"])
     assert args.benchmarks == ["lfw", "cfp_fp"]
     assert parser.parse_args(["train", "--loss", "arcface", "--out", "o"]).gpus == 1
-    assert parser.parse_args(["toy", "--loss", "arcface", "--dim", "2", "--out", "t.npz"]).dim == 2
+    assert parser.parse_args(["toy", "--loss", "arcface", "--dim", "2", "--out", "t.npz"]).dim == [2]
 
 
 def test_bad_json_is_reported(capsys: pytest.CaptureFixture[str]) -> None:
@@ -48,3 +48,8 @@ def test_a_bad_run_spec_ends_with_one_line_naming_its_key(tmp_path) -> None:
     assert str(exit_info.value) == ("x2softmax train: ValueError: run spec key 'train.batch_size': "
                                     "expected an integer, got 'many'")
     assert not (tmp_path / "out").exists()
+
+
+def test_toy_needs_one_out_per_dim() -> None:
+    with pytest.raises(SystemExit, match="2 --dim but 1 --out: give one --out per --dim"):
+        main(["toy", "--loss", "arcface", "--dim", "2", "--dim", "3", "--out", "a.npz"])

@@ -48,7 +48,7 @@ def test_the_plan_lists_every_job_with_partition_cpus_memory_gpus_and_time(paper
     assert (train["partition"], train["cpus"], train["gpus"]) == ("gpu", paper["train"]["threads"], 1)
     assert (train["mem_mb"], train["runtime_min"]) == (paper["resources"]["train"]["mem_mb"],
                                                        paper["resources"]["train"]["runtime"])
-    assert jobs["evaluate[x2softmax]"]["partition"] == "gpu" and jobs["toy[x2softmax,2]"]["gpus"] == 1
+    assert jobs["evaluate[x2softmax]"]["partition"] == "gpu" and jobs["toy[x2softmax]"]["gpus"] == 1
     cpu_jobs = [j for j in paper_jobs if j["gpus"] == 0]
     assert {"index", "summary", "margins", "render_notebook", "align_ijb"} <= {j["rule"] for j in cpu_jobs}
     assert all(j["partition"] == "main" and j["cpus"] >= 1 and j["mem_mb"] > 0 for j in cpu_jobs if not j["local"])

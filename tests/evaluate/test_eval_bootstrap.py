@@ -10,7 +10,7 @@ from x2softmax.evaluate import bootstrap
 from x2softmax.evaluate.bootstrap import (bin_pairs, binned_sums, far_grid, fold_stratified_weights, ijb_tar_boot,
                                           oracle_accuracy_boot, percentile_interval, template_weights,
                                           ten_fold_accuracy_boot, verification_boot)
-from x2softmax.evaluate.ijb import tar_on_roc
+from x2softmax.evaluate.curves import tar_on_roc
 from reference_evaluation import ijb_tar_bootstrap_loop, verification_bootstrap_loop
 from x2softmax.evaluate.verification import fold_sizes, oracle_accuracy, ten_fold_accuracy
 

@@ -7,8 +7,8 @@ import pytest
 from sklearn.metrics import roc_curve
 
 from x2softmax.vocabulary import far_key
-from x2softmax.evaluate.ijb import (image_features, lowest_measurable_far, not_measurable_reason,
-                                   pair_scores, tar_at_far, tar_on_roc, template_features)
+from x2softmax.evaluate.curves import lowest_measurable_far, not_measurable_reason, tar_at_far, tar_on_roc
+from x2softmax.evaluate.ijb import image_features, pair_scores, template_features
 from reference_evaluation import pair_scores_gather
 
 

@@ -13,7 +13,7 @@ import pytest
 
 from x2softmax.data.ijb import IDENTIFICATION_FILES, write_ijb_meta
 from x2softmax.evaluate.identification import SEARCH_FIELDS, identification
-from x2softmax.evaluate.ijb import tar_at_far
+from x2softmax.evaluate.curves import tar_at_far
 from x2softmax.evaluate.seeds import TEST_ONLY
 from x2softmax.evaluate.summary import identification_rows, ijb_rows, write_metrics
 from x2softmax.evaluate.uncertainty import (POWER_TARGETS, UNCERTAINTY_TABLES, UNSTABLE, optimistic_note,

@@ -13,7 +13,7 @@ import numpy as np
 from sklearn.metrics import roc_curve
 from sklearn.model_selection import KFold
 
-from x2softmax.evaluate.ijb import tar_on_roc
+from x2softmax.evaluate.curves import tar_on_roc
 from x2softmax.evaluate.verification import ACCURACY_THRESHOLDS, oracle_accuracy, ten_fold_accuracy
 
 

@@ -20,24 +20,27 @@ rule margins:
 
 
 rule toy:
-    """The toy example: 8 classes, 2-D or 3-D normalised embeddings, one loss."""
+    """The toy example: 8 classes, 2-D and 3-D normalised embeddings, one loss (one job per loss: both dimensions
+    in one process, which starts Python and torch once; a change to one loss reruns its job only)."""
     input:
         code("analysis/toy.py", "cpukernels.py"),
         lambda wildcards: loss_sources(wildcards.loss),
         data_inputs("train") if config["toy"]["settings"].get("data") == "recordio" else [],
     output:
-        "results/toy/{loss}_{dim}d.npz",
+        expand("results/toy/{{loss}}_{dim}d.npz", dim=config["toy"]["dims"]),
     params:
         hparams=lambda wildcards: json.dumps(xcfg.loss_hparams(config, wildcards.loss), sort_keys=True),
         cpu_kernels=config["cpu_kernels"],  # exported by the shell prefix (common.smk); a change reruns the job
         settings=lambda wildcards: json.dumps(config["toy"]["settings"], sort_keys=True),
+        dims=lambda wildcards, output: " ".join(f"--dim {d} --out {shlex.quote(path)}"
+                                                for d, path in zip(config["toy"]["dims"], output)),
     log:
-        "logs/toy/{loss}_{dim}d.log",
+        "logs/toy/{loss}.log",
     resources:
         gpu=1,
         **resources_for("toy"),
     conda:
         ENV
     shell:
-        "x2softmax toy --loss {wildcards.loss:q} --dim {wildcards.dim:q} --hparams {params.hparams:q}"
-        " --settings {params.settings:q} --out {output:q} > {log:q} 2>&1"
+        "x2softmax toy --loss {wildcards.loss:q} {params.dims} --hparams {params.hparams:q}"
+        " --settings {params.settings:q} > {log:q} 2>&1"

@@ -2,7 +2,7 @@
 # per run, then one tidy table, then the uncertainty tables over every run.
 
 # The modules one evaluation job runs (the bootstrap and uncertainty modules only rerun the uncertainty job).
-EVALUATE_CODE = [f"evaluate/{m}.py" for m in ("__init__", "embed", "identification", "ijb", "run", "summary",
+EVALUATE_CODE = [f"evaluate/{m}.py" for m in ("__init__", "curves", "embed", "identification", "ijb", "run", "summary",
                                                "verification")]
 
 
@@ -79,7 +79,7 @@ rule uncertainty:
         summaries=expand("results/train/{run}/summary.json", run=RUNS),
         backbones=expand("results/train/{run}/backbone.pt", run=RUNS),  # byte-identical ones: "identical networks"
         meta=[data_inputs("ijb", s) for s in SUITES],
-        code=code("evaluate/uncertainty.py", "evaluate/bootstrap.py", "evaluate/coverage.py",
+        code=code("evaluate/uncertainty.py", "evaluate/bootstrap.py", "evaluate/coverage.py", "evaluate/curves.py",
                   "evaluate/identification.py"),
     output:
         expand("results/uncertainty/{table}.csv", table=UNCERTAINTY_TABLES),

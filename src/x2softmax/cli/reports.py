@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from x2softmax.cli.types import json_arg
@@ -17,10 +18,14 @@ def cmd_analyze_margins(args: argparse.Namespace) -> None:
 
 
 def cmd_toy(args: argparse.Namespace) -> None:
-    """Run the toy example of one loss and dimension."""
+    """Run the toy example of one loss for each --dim, into the --out given in the same place (one process: the
+    workflow's one job per loss pays the start-up once for both dimensions)."""
     from x2softmax.analysis.toy import run_toy
 
-    print(run_toy(args.loss, args.hparams, args.dim, args.settings, Path(args.out)))
+    if len(args.dim) != len(args.out):
+        sys.exit(f"x2softmax toy: {len(args.dim)} --dim but {len(args.out)} --out: give one --out per --dim")
+    for dim, out in zip(args.dim, args.out):
+        print(run_toy(args.loss, args.hparams, dim, args.settings, Path(out)))
 
 
 def cmd_report_render(args: argparse.Namespace) -> None:
@@ -92,12 +97,13 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", required=True)
     p.set_defaults(func=cmd_analyze_margins)
 
-    p = sub.add_parser("toy", help="the toy example for one loss and dimension")
+    p = sub.add_parser("toy", help="the toy example for one loss and each dimension given")
     p.add_argument("--loss", required=True)
-    p.add_argument("--dim", type=int, choices=[2, 3], required=True)
+    p.add_argument("--dim", type=int, choices=[2, 3], required=True, action="append",
+                   help="embedding dimension (repeatable: one --out each, in the same order)")
     p.add_argument("--hparams", type=json_arg, default={})
     p.add_argument("--settings", type=json_arg, default={})
-    p.add_argument("--out", required=True)
+    p.add_argument("--out", required=True, action="append", help="the .npz of the --dim in the same place")
     p.set_defaults(func=cmd_toy)
 
     report = sub.add_parser("report", help="HTML reports").add_subparsers(dest="report_command", required=True)

@@ -277,3 +277,25 @@ def load_identification_lists(root: Path, suite: str, known_templates: np.ndarra
                 raise ValueError(f"{paths[key]}:{line}: template {lists[key][0][line - 2]} has no images in "
                                  f"{paths['tid_mid'].name}")
     return IdentificationLists(**lists)
+
+
+def template_rows(template_ids: np.ndarray, pairs: np.ndarray) -> np.ndarray:
+    """Row of each pair's template ids in the sorted `template_ids`; [M, 2] int64; error on unknown ids."""
+    template_ids = np.asarray(template_ids)
+    pairs = np.asarray(pairs)
+    if pairs.ndim != 2 or pairs.shape[1] != 2:
+        raise ValueError(f"pairs must be an [M, 2] array of template ids, got shape {pairs.shape}")
+    if len(template_ids) == 0 or np.any(template_ids[1:] <= template_ids[:-1]):
+        raise ValueError("template ids must be non-empty, sorted and unique (as template_features returns them)")
+    lowest, highest = int(template_ids[0]), int(template_ids[-1])
+    if lowest >= 0 and highest < 64 * len(template_ids) + (1 << 20):  # a small lookup table beats bisection
+        table = np.zeros(highest + 1, dtype=np.int64)
+        table[template_ids] = np.arange(len(template_ids))
+        rows = table[pairs.clip(0, highest)]
+    else:
+        rows = np.searchsorted(template_ids, pairs).clip(0, len(template_ids) - 1)
+    unknown = template_ids[rows] != pairs
+    if unknown.any():
+        missing = np.unique(pairs[unknown])
+        raise ValueError(f"{len(missing)} pair template ids have no features, e.g. {missing[:5].tolist()}")
+    return rows

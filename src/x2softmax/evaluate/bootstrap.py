@@ -39,7 +39,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from x2softmax.evaluate.identification import GallerySearch
-from x2softmax.evaluate.ijb import tar_on_rocs
+from x2softmax.evaluate.curves import tar_on_rocs
 from x2softmax.evaluate.verification import ACCURACY_THRESHOLDS, N_FOLDS, fold_cells, fold_sizes
 
 EXACT_RANKS = 64  # impostor ranks read exactly on the IJB grid

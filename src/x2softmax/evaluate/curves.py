@@ -4,11 +4,18 @@ Importing scikit-learn (and the SciPy modules it pulls in) costs about 2.2 s per
 embedded default's 23 evaluation jobs for two small functions. Both follow scikit-learn 1.9's code path for dense
 numpy input step by step (the reference evaluation scripts call scikit-learn itself), and the tests compare them with
 scikit-learn's functions for exact equality, ties and zero rows included.
+
+The reading of TAR at a target FAR from an ROC (the reference rule, `tar_on_roc`) lives here too, beside the ROC:
+the uncertainty job and the report pages use it without importing torch (x2softmax.evaluate.ijb embeds images).
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
+
+from x2softmax.vocabulary import FARS
 
 
 def l2_normalize(x: np.ndarray) -> np.ndarray:
@@ -49,3 +56,59 @@ def roc_curve(labels: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray, np.nd
     if fps[-1] <= 0 or tps[-1] <= 0:
         raise ValueError("labels must hold both positives (1) and negatives (0)")
     return fps / fps[-1], tps / tps[-1], thresholds
+
+
+def tar_at_far(scores: np.ndarray, labels: np.ndarray, fars: Sequence[float] = FARS) -> dict[float, float]:
+    """TAR (fraction) at each target FAR read as the reference does (see tar_on_roc); NaN where not measurable."""
+    fpr, tpr, _ = roc(scores, labels)
+    return tar_on_roc(fpr, tpr, fars, n_impostors=int(np.sum(np.asarray(labels) == 0)))
+
+
+def lowest_measurable_far(n_impostors: int) -> float:
+    """The lowest FAR a set of `n_impostors` impostor pairs can measure: one false accept, 1 / n_impostors."""
+    if n_impostors < 1:
+        raise ValueError(f"a FAR needs at least one impostor pair, got {n_impostors}")
+    return 1.0 / n_impostors
+
+
+def not_measurable_reason(far: float, n_impostors: int) -> str:
+    """Why `far` cannot be measured with `n_impostors` impostor pairs (the note of a missing cell)."""
+    return f"not measurable: FAR {far:.0e} < 1/{n_impostors} impostor pairs ({lowest_measurable_far(n_impostors):.2e})"
+
+
+def tar_on_roc(fpr: np.ndarray, tpr: np.ndarray, fars: Sequence[float] = FARS, *,
+               n_impostors: int) -> dict[float, float]:
+    """TAR at each target FAR, the reference rule: reverse the ROC (np.flipud), take the first point whose FPR is
+    nearest the target, i.e. the highest TPR among points at that FPR; NaN for a FAR below 1 / n_impostors."""
+    floor = lowest_measurable_far(n_impostors)
+    tar = tar_on_rocs(np.asarray(fpr)[None], np.asarray(tpr)[None], fars)[0]
+    return {float(far): float(value) if far >= floor else float("nan") for far, value in zip(fars, tar)}
+
+
+def tar_on_rocs(fpr: np.ndarray, tpr: np.ndarray, fars: Sequence[float]) -> np.ndarray:
+    """[B, F] TAR at each target FAR from B ROCs [B, K] (FPR ascending along K) by the reference rule of tar_on_roc:
+    on the reversed ROC the first point whose FPR is nearest the target."""
+    fpr_rev, tpr_rev = fpr[:, ::-1], tpr[:, ::-1]
+    out = np.empty((len(fpr), len(fars)))
+    for j, far in enumerate(fars):
+        pick = np.argmin(np.abs(fpr_rev - far), axis=1)
+        out[:, j] = np.take_along_axis(tpr_rev, pick[:, None], axis=1)[:, 0]
+    return out
+
+
+def roc(scores: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """sklearn ROC (fpr, tpr, thresholds) of genuine (1) vs impostor (0) scores, with a check of the labels."""
+    scores = np.asarray(scores)
+    labels = np.asarray(labels)
+    if scores.shape != labels.shape or scores.ndim != 1:
+        raise ValueError(f"scores and labels must be two [M] arrays, got {scores.shape} and {labels.shape}")
+    if not np.isin(labels, (0, 1)).all() or labels.min(initial=1) == labels.max(initial=0):
+        raise ValueError("labels must be 0/1 with both genuine (1) and impostor (0) pairs present")
+    return roc_curve(labels, scores)
+
+
+def subsample_roc(fpr: np.ndarray, tpr: np.ndarray, n_points: int = 1000) -> dict[str, list[float]]:
+    """ROC points at log-spaced FPRs (plus both ends) for storage and plotting."""
+    grid = np.searchsorted(fpr, np.logspace(-8, 0, n_points)).clip(0, len(fpr) - 1)
+    keep = np.unique(np.concatenate([[0, len(fpr) - 1], grid]))
+    return {"fpr": fpr[keep].tolist(), "tpr": tpr[keep].tolist()}

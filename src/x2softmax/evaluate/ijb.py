@@ -21,7 +21,6 @@ never depend on ``batch_size``. Sparse sets use the "gather" method: gather both
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -29,12 +28,13 @@ import numpy as np
 import torch
 
 from x2softmax.data.align import load_aligned_store
-from x2softmax.data.ijb import load_ijb_suite
-from x2softmax.evaluate.curves import l2_normalize, roc_curve
+from x2softmax.data.ijb import load_ijb_suite, template_rows
+from x2softmax.evaluate.curves import (l2_normalize, lowest_measurable_far, not_measurable_reason, roc, subsample_roc,
+                                       tar_on_roc)
 from x2softmax.evaluate.embed import cached_embeddings, embed_views, resolve_device, store_fingerprint
 from x2softmax.evaluate.identification import evaluate_identification
 from x2softmax.phases import reading
-from x2softmax.vocabulary import FARS, IJB_SUITES, far_key
+from x2softmax.vocabulary import IJB_SUITES, far_key
 
 STANDARD_MODE = "N1D1F2"
 _MODE_PATTERN = re.compile(r"^N([01])D([01])F([012])$")
@@ -99,28 +99,6 @@ def template_features(features: np.ndarray, template_ids: np.ndarray, media_ids:
     return templates, l2_normalize(sums.numpy()).astype(np.float32)
 
 
-def template_rows(template_ids: np.ndarray, pairs: np.ndarray) -> np.ndarray:
-    """Row of each pair's template ids in the sorted `template_ids`; [M, 2] int64; error on unknown ids."""
-    template_ids = np.asarray(template_ids)
-    pairs = np.asarray(pairs)
-    if pairs.ndim != 2 or pairs.shape[1] != 2:
-        raise ValueError(f"pairs must be an [M, 2] array of template ids, got shape {pairs.shape}")
-    if len(template_ids) == 0 or np.any(template_ids[1:] <= template_ids[:-1]):
-        raise ValueError("template ids must be non-empty, sorted and unique (as template_features returns them)")
-    lowest, highest = int(template_ids[0]), int(template_ids[-1])
-    if lowest >= 0 and highest < 64 * len(template_ids) + (1 << 20):  # a small lookup table beats bisection
-        table = np.zeros(highest + 1, dtype=np.int64)
-        table[template_ids] = np.arange(len(template_ids))
-        rows = table[pairs.clip(0, highest)]
-    else:
-        rows = np.searchsorted(template_ids, pairs).clip(0, len(template_ids) - 1)
-    unknown = template_ids[rows] != pairs
-    if unknown.any():
-        missing = np.unique(pairs[unknown])
-        raise ValueError(f"{len(missing)} pair template ids have no features, e.g. {missing[:5].tolist()}")
-    return rows
-
-
 def pair_scores(template_feats: np.ndarray, template_ids: np.ndarray, pairs: np.ndarray,
                 batch_size: int = 1_000_000, method: str = "auto") -> np.ndarray:
     """Cosine score (float32 [M]) of each template pair; streamed, memory bounded; method auto|blocked|gather."""
@@ -157,62 +135,6 @@ def pair_scores(template_feats: np.ndarray, template_ids: np.ndarray, pairs: np.
                 r = torch.from_numpy(rows[idx] - first)
                 scores[idx] = gram[r[:, 0], r[:, 1]].numpy()
     return scores
-
-
-def tar_at_far(scores: np.ndarray, labels: np.ndarray, fars: Sequence[float] = FARS) -> dict[float, float]:
-    """TAR (fraction) at each target FAR read as the reference does (see tar_on_roc); NaN where not measurable."""
-    fpr, tpr, _ = roc(scores, labels)
-    return tar_on_roc(fpr, tpr, fars, n_impostors=int(np.sum(np.asarray(labels) == 0)))
-
-
-def lowest_measurable_far(n_impostors: int) -> float:
-    """The lowest FAR a set of `n_impostors` impostor pairs can measure: one false accept, 1 / n_impostors."""
-    if n_impostors < 1:
-        raise ValueError(f"a FAR needs at least one impostor pair, got {n_impostors}")
-    return 1.0 / n_impostors
-
-
-def not_measurable_reason(far: float, n_impostors: int) -> str:
-    """Why `far` cannot be measured with `n_impostors` impostor pairs (the note of a missing cell)."""
-    return f"not measurable: FAR {far:.0e} < 1/{n_impostors} impostor pairs ({lowest_measurable_far(n_impostors):.2e})"
-
-
-def tar_on_roc(fpr: np.ndarray, tpr: np.ndarray, fars: Sequence[float] = FARS, *,
-               n_impostors: int) -> dict[float, float]:
-    """TAR at each target FAR, the reference rule: reverse the ROC (np.flipud), take the first point whose FPR is
-    nearest the target, i.e. the highest TPR among points at that FPR; NaN for a FAR below 1 / n_impostors."""
-    floor = lowest_measurable_far(n_impostors)
-    tar = tar_on_rocs(np.asarray(fpr)[None], np.asarray(tpr)[None], fars)[0]
-    return {float(far): float(value) if far >= floor else float("nan") for far, value in zip(fars, tar)}
-
-
-def tar_on_rocs(fpr: np.ndarray, tpr: np.ndarray, fars: Sequence[float]) -> np.ndarray:
-    """[B, F] TAR at each target FAR from B ROCs [B, K] (FPR ascending along K) by the reference rule of tar_on_roc:
-    on the reversed ROC the first point whose FPR is nearest the target."""
-    fpr_rev, tpr_rev = fpr[:, ::-1], tpr[:, ::-1]
-    out = np.empty((len(fpr), len(fars)))
-    for j, far in enumerate(fars):
-        pick = np.argmin(np.abs(fpr_rev - far), axis=1)
-        out[:, j] = np.take_along_axis(tpr_rev, pick[:, None], axis=1)[:, 0]
-    return out
-
-
-def roc(scores: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """sklearn ROC (fpr, tpr, thresholds) of genuine (1) vs impostor (0) scores, with a check of the labels."""
-    scores = np.asarray(scores)
-    labels = np.asarray(labels)
-    if scores.shape != labels.shape or scores.ndim != 1:
-        raise ValueError(f"scores and labels must be two [M] arrays, got {scores.shape} and {labels.shape}")
-    if not np.isin(labels, (0, 1)).all() or labels.min(initial=1) == labels.max(initial=0):
-        raise ValueError("labels must be 0/1 with both genuine (1) and impostor (0) pairs present")
-    return roc_curve(labels, scores)
-
-
-def subsample_roc(fpr: np.ndarray, tpr: np.ndarray, n_points: int = 1000) -> dict[str, list[float]]:
-    """ROC points at log-spaced FPRs (plus both ends) for storage and plotting."""
-    grid = np.searchsorted(fpr, np.logspace(-8, 0, n_points)).clip(0, len(fpr) - 1)
-    keep = np.unique(np.concatenate([[0, len(fpr) - 1], grid]))
-    return {"fpr": fpr[keep].tolist(), "tpr": tpr[keep].tolist()}
 
 
 def evaluate_ijb(model: torch.nn.Module, suite_root: Path, suite: str, aligned_dir: Path, mode: str = STANDARD_MODE,

@@ -30,7 +30,6 @@ from collections.abc import Mapping, Sequence
 from typing import NamedTuple
 
 import numpy as np
-from scipy.stats import t as student_t
 
 from x2softmax.evaluate.bootstrap import percentile_interval
 
@@ -54,6 +53,14 @@ class TrainedInterval(NamedTuple):
     df: float
     test_var: float
     train_var: float
+
+
+def t_quantile(probability: float, df: float) -> float:
+    """Student's t quantile, SciPy's (imported here, on first use: the toy jobs import this module, never call it,
+    and scipy.stats costs them 0.8 CPU-s each)."""
+    from scipy.stats import t as student_t
+
+    return float(student_t.ppf(probability, df))
 
 
 def pooled_seed_variance(values: Mapping[str, Sequence[float]]) -> SeedPool:
@@ -93,7 +100,7 @@ def trained_interval(difference: float, seed_replicates: np.ndarray, pool: SeedP
     spread = 2.0 * pool.variance / n_seeds  # the seed spread of a difference on this test set, over n seeds
     train_var = max(spread - seed_test_var / n_seeds, 0.0)
     df = pool.df * ((test_var + train_var) / spread) ** 2 if spread > 0 else math.inf
-    half = float(student_t.ppf(0.5 + level / 2.0, df)) * math.sqrt(test_var + train_var)
+    half = t_quantile(0.5 + level / 2.0, df) * math.sqrt(test_var + train_var)
     return TrainedInterval(difference - half, difference + half, df, test_var, train_var)
 
 
@@ -102,7 +109,7 @@ def rerun_half_width(pool: SeedPool, level: float = LEVEL) -> float:
     on the same test set: t(df) · sqrt(2 s²), the seed spread of two trainings (NaN without a pool)."""
     if pool.df < 1 or math.isnan(pool.variance):
         return math.nan
-    return float(student_t.ppf(0.5 + level / 2.0, pool.df)) * math.sqrt(2.0 * pool.variance)
+    return t_quantile(0.5 + level / 2.0, pool.df) * math.sqrt(2.0 * pool.variance)
 
 
 def interval_contents(pool: SeedPool) -> str:

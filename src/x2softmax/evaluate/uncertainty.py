@@ -34,11 +34,11 @@ import numpy as np
 import pandas as pd
 
 from x2softmax.config import base_run
-from x2softmax.data.ijb import IDENTIFICATION_FILES, load_ijb_suite
+from x2softmax.data.ijb import IDENTIFICATION_FILES, load_ijb_suite, template_rows
 from x2softmax.evaluate.bootstrap import (fold_stratified_weights, identification_boot, ijb_replicates,
                                           percentile_interval, resample_counts, verification_boot)
 from x2softmax.evaluate.coverage import STATED_COVERAGE
-from x2softmax.evaluate.ijb import lowest_measurable_far, template_rows
+from x2softmax.evaluate.curves import lowest_measurable_far
 from x2softmax.evaluate.identification import search_from_arrays
 from x2softmax.evaluate.seeds import SeedPool, interval_contents, pooled_seed_variance, trained_interval
 from x2softmax.evaluate.summary import metric_at_far, metric_at_fpir, rank_metric, read_metrics

@@ -29,7 +29,8 @@ def embedding_rate(shapes: Shapes) -> dict[str, Any]:
 
 def ijb_scoring_time(shapes: Shapes) -> dict[str, Any]:
     """Seconds to score IJB-C's count of template pairs (pair_scores) and to compute their ROC (roc)."""
-    from x2softmax.evaluate.ijb import pair_scores, roc
+    from x2softmax.evaluate.curves import roc
+    from x2softmax.evaluate.ijb import pair_scores
 
     rng = np.random.default_rng(0)
     feats = rng.standard_normal((shapes.ijb_templates, shapes.embedding_size), dtype=np.float32)
