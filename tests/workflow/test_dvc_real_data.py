@@ -44,7 +44,7 @@ def _preset() -> dict:
 
 def test_fresh_clone_regenerates_every_report_from_pulled_checkpoints_without_the_training_set(tmp_path: Path):
     from x2softmax.data.synthetic import generate
-    from x2softmax.report.artifacts import NOTEBOOKS
+    from x2softmax.report.artifacts import PAGES
 
     project = copy_project(tmp_path / "project")
     generate(SMOKE["data"]["synthetic"], project / ROOT)
@@ -55,7 +55,7 @@ def test_fresh_clone_regenerates_every_report_from_pulled_checkpoints_without_th
     args = ("--configfile", "config/presets/paper_like_test.yaml")
     snakemake(project, *TRAINED, *args, timeout=1800)  # a hang guard: about a minute on a quiet 2-core machine
     assert (project / ROOT / ".checked/ms1mv3.json").is_file() and (project / "results/preflight.json").is_file()
-    reports = sorted(Path("reports") / f"{page}.html" for page in ["index", *NOTEBOOKS])  # every page
+    reports = sorted(Path("reports") / f"{page}.html" for page in ["index", *PAGES])  # every page
 
     publish_with_dvc(project, tmp_path / "remote", "trained the paper-like preset on real-format data")
     lock = yaml.safe_load((project / "dvc.lock").read_text())

@@ -56,11 +56,11 @@ def test_pages_show_only_what_they_mean_to_and_fit_the_report(smoke_project: Pat
     and every page links the shared stylesheet, which exists."""
     import nbformat
 
-    from x2softmax.report.artifacts import NOTEBOOKS
+    from x2softmax.report.artifacts import PAGES
     from notebook_outputs import stray_outputs  # tests/support
 
     assert (smoke_project / "reports/style.css").is_file()
-    for nb in NOTEBOOKS:
+    for nb in PAGES:
         executed = nbformat.read(smoke_project / f"results/notebooks/{nb}.ipynb", as_version=4)
         assert stray_outputs(executed) == [], nb
         page = (smoke_project / f"reports/{nb}.html").read_text(encoding="utf-8")
