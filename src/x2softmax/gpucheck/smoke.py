@@ -132,7 +132,8 @@ def smoke_workflow(repo: Path, work: Path, gpus: int, dry: bool, timeout: float,
     args = [*(SUBSET_TARGETS if subset else ()), "--profile", "profiles/gpu", "--resources", f"gpu={gpus}",
             "--configfile", "config/presets/smoke.yaml", "fp16.yaml", *(["subset.yaml"] if subset else [])]
     first = _snakemake(project, *args, *(["-n"] if dry else []), timeout=deadline - time.monotonic())
-    result: dict[str, Any] = {"ran": not dry, "subset": subset, "returncode": first.returncode}
+    result: dict[str, Any] = {"ran": not dry, "targets": list(SUBSET_TARGETS) if subset else ["all"],
+                              "returncode": first.returncode}
     if first.returncode != 0:
         result.update(ok=False, error=first.stdout[-2000:])
         return result
