@@ -3,7 +3,8 @@
 # the missing wheels from the carried bundle (make wheels, here). One 10-minute command; docs/gpu.md "On a lent GPU machine".
 #
 #   tools/device-gpu-check.sh [--dry] [OUT_DIR] [gpu-check options]   (OUT_DIR: $OUT if set, else results/device)
-#   e.g. --checks smoke_workflow --run-smoke (with --dry: the real smoke workflow on the CPU; the tests use it)
+#   e.g. --run-smoke (with --dry: the real smoke workflow on the CPU), --smoke-subset (two losses and one page, not
+#   the whole DAG: the tests use both), --checks smoke_workflow (one check)
 #
 # stdout: one JSON line (the summary). stderr: the preflight line, then one line per check. Files in OUT_DIR (3):
 # gpu_check.json (rewritten after every check), gpu_check.log (everything printed), preflight.txt.

@@ -97,7 +97,7 @@ def device_env(python: Path, wheels: Path, site: Path) -> dict[str, str]:
             "PIP_FIND_LINKS": "", "PIP_CONFIG_FILE": os.devnull, "HOME": str(site.parent)}
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def device_call(device_environment):
     """Run the device script (first arg --dry, then OUT, then gpu-check options); (process, its one JSON line)."""
     def call(python: Path, wheels: Path, site: Path, out: Path, *args: str, timeout: float = 1500,

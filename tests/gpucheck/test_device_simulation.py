@@ -1,9 +1,10 @@
 """The lent GPU machine simulated (conftest.py): its package set only, at the registry's newest versions
 (device_image.txt), no index, the bundle installed with --target first on the path.
 
-tools/device-gpu-check.sh must pass there with --dry and with the real smoke workflow on the CPU; the preflight must
-fail, naming the wheel to add, when a distribution neither the image nor the bundle has is needed, and only warn
-when a distribution the bundle does not carry is outside a needed range.
+tools/device-gpu-check.sh must pass there with --dry and the real smoke workflow on the CPU (its subset: two losses'
+training and evaluation and one page; every check in one call, as on the machine); the preflight must fail, naming
+the wheel to add, when a distribution neither the image nor the bundle has is needed, and only warn when a
+distribution the bundle does not carry is outside a needed range.
 """
 
 from __future__ import annotations
@@ -72,11 +73,19 @@ def test_a_range_the_image_misses_for_a_package_not_carried_is_a_warning(device_
     assert last.startswith("preflight: ok:") and f"packaging {newest} (needs " in last.split("warnings")[1]
 
 
+@pytest.fixture(scope="module")
+def device_run(device_python, device_bundle, device_call, tmp_path_factory):
+    """One call of the device command as the lent machine makes it (every check, in one call), in its dry form with
+    the smoke workflow's subset run for real (--run-smoke --smoke-subset): (process, summary, OUT)."""
+    tmp = tmp_path_factory.mktemp("device-run")
+    done, summary = device_call(device_python, device_bundle, tmp / "site", tmp / "out", "--dry", "--run-smoke",
+                                "--smoke-subset")
+    return done, summary, tmp / "out"
+
+
 @pytest.mark.e2e
-def test_the_device_command_passes_dry_and_its_summary_prices_no_plan(device_python, device_bundle, device_call,
-                                                                     tmp_path):
-    out = tmp_path / "out"
-    done, summary = device_call(device_python, device_bundle, tmp_path / "site", out, "--dry")
+def test_the_device_command_passes_dry_and_its_summary_prices_no_plan(device_run, device_bundle):
+    done, summary, out = device_run
     assert done.returncode == 0, done.stderr[-3000:]
     preflight = done.stderr.splitlines()[0]
     assert preflight.startswith("preflight: Python") and "snakemake" in preflight and "torch 2." in preflight
@@ -85,7 +94,7 @@ def test_the_device_command_passes_dry_and_its_summary_prices_no_plan(device_pyt
     assert "preflight: ok:" in done.stderr and "warnings (a range not met, the check goes on): none" in done.stderr
     assert summary == json.loads((out / "gpu_check.json").read_text())
     assert summary["ok"] and summary["finished"] and summary["mode"] == "dry" and set(summary["checks"]) == set(CHECKS)
-    assert summary["checks"]["smoke_workflow"]["planned"]  # the dry mode plans the smoke workflow
+    # the dry mode's plan of the smoke workflow (no --run-smoke): test_device_oldest.py
     assert summary["checks"]["kill_and_resume"]["bit_exact"]  # deterministic on the CPU
     assert summary["checks"]["trainer_full_fc"]["finite_loss"]
     for key in ("train_images_per_s", "plain_loop_images_per_s", "train_pfc_images_per_s", "loader_images_per_s",
@@ -98,13 +107,17 @@ def test_the_device_command_passes_dry_and_its_summary_prices_no_plan(device_pyt
 
 
 @pytest.mark.e2e
-def test_the_device_command_runs_the_real_smoke_workflow(device_python, device_bundle, device_call, tmp_path):
-    out = tmp_path / "out"
-    done, summary = device_call(device_python, device_bundle, tmp_path / "site", out, "--dry", "--checks",
-                                 "smoke_workflow", "--run-smoke")
+def test_the_device_command_runs_the_real_smoke_workflow(device_run):
+    """The device image's Python runs Snakemake, the package's training and evaluation, papermill and nbconvert (page
+    01 rendered), and the verdict judges the two runs that ran (gpu-check --smoke-subset; the whole DAG runs with
+    the main environment in tests/workflow/test_workflow.py)."""
+    done, summary, _ = device_run
     smoke = summary["checks"]["smoke_workflow"]
     assert done.returncode == 0 and summary["ok"], json.dumps(smoke)[-3000:]
-    assert smoke["ran"] and smoke["nan_free"] and smoke["not_measurable_cells"] > 0  # NaN by design, noted
+    assert smoke["ran"] and smoke["targets"] == ["reports/01_margins.html"]
+    assert smoke["runs"] == ["softmax", "x2softmax"] and smoke["runs_without_accuracy"] == []
+    assert smoke["cells"] == 4  # 2 runs x 2 benchmarks, 10-fold
+    assert smoke["nan_free"] and smoke["not_measurable_cells"] > 0  # NaN by design, noted
     assert smoke["above_chance"] and smoke["second_run_does_nothing"]
 
 

@@ -71,11 +71,16 @@ def test_a_spent_budget_fails_the_checks_it_did_not_run(monkeypatch, tmp_path, c
     assert all("budget" in check["error"] for check in late["checks"].values())
 
 
-def _smoke_summary(tmp_path, accuracies, extra_rows=()):
-    """A smoke project's results: metrics.csv rows plus each run's verification_scores.npz (60 pairs per set)."""
+def _smoke_summary(tmp_path, accuracies, extra_rows=(), listed=None):
+    """A smoke project's results: metrics.csv rows, each run's verification_scores.npz (60 pairs per set) and the
+    resolved config.json listing the runs (`listed`, default: those of the rows, three sets each)."""
     import numpy as np
     import pandas as pd
 
+    listed = [f"run{i}" for i in range((len(accuracies) + 2) // 3)] if listed is None else listed
+    (tmp_path / "results").mkdir(parents=True)
+    (tmp_path / "results/config.json").write_text(json.dumps(
+        {"run_losses": listed, "run_ablations": [], "seeds": {"extra": [], "runs": []}, "train": {"seed": 1}}))
     rows = []
     for i, acc in enumerate(accuracies):
         run, dataset = f"run{i // 3}", f"set{i % 3}"
@@ -111,6 +116,17 @@ def test_accuracy_is_a_pooled_test_a_correct_run_passes_and_chance_fails(tmp_pat
     assert judged["p_value_vs_chance"] < smoke.CHANCE_ALPHA
     chance = smoke.judge(_smoke_summary(tmp_path / "b", [50.0, 53.3, 46.7, 51.7, 48.3, 50.0]))
     assert not chance["above_chance"] and chance["p_value_vs_chance"] > 0.1
+
+
+def test_the_verdict_judges_the_runs_the_run_listed(tmp_path):
+    """A subset (--smoke-subset) is judged over the runs its resolved config lists; a listed run that left no
+    accuracy row fails the verdict, and a run it did not list is not pooled."""
+    two = smoke.judge(_smoke_summary(tmp_path / "a", CORRECT, listed=["run0", "run1"]))
+    assert two["runs"] == ["run0", "run1"] and two["cells"] == 6 and two["pooled_pairs"] == 360
+    assert two["runs_without_accuracy"] == [] and two["min_accuracy_pct"] == 51.7
+    missing = smoke.judge(_smoke_summary(tmp_path / "b", CORRECT, listed=["run0", "run1", "run2", "run3", "run4"]))
+    assert missing["runs_without_accuracy"] == ["run4"] and missing["p_value_vs_chance"] < smoke.CHANCE_ALPHA
+    assert not missing["above_chance"]
 
 
 def test_a_timed_out_call_kills_its_whole_process_group(tmp_path):

@@ -77,7 +77,7 @@ def cmd_gpu_check(args: argparse.Namespace) -> None:
 
     only = args.checks.split(",") if args.checks else CHECKS
     sys.exit(gpu_check_main(dry=args.dry, out=Path(args.out), budget_s=args.budget, only=only,
-                            run_smoke=args.run_smoke))
+                            run_smoke=args.run_smoke, smoke_subset=args.smoke_subset))
 
 
 def cmd_wheels(args: argparse.Namespace) -> None:
@@ -127,6 +127,9 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--checks", default="", help="comma-separated subset of the checks (default: all)")
     p.add_argument("--run-smoke", action="store_true",
                    help="with --dry: run the smoke workflow on the CPU, not only plan it")
+    p.add_argument("--smoke-subset", action="store_true",
+                   help="the smoke workflow's subset: softmax and x2softmax trained and evaluated, page 01 rendered "
+                        "(the device simulation's tests; default: its whole DAG)")
     p.set_defaults(func=cmd_gpu_check)
 
     p = sub.add_parser("wheels", help="every wheel gpu-check needs but the lent machine's torch and numeric stack (make wheels)")

@@ -6,6 +6,8 @@ decode rate against the step rate, the embedding rate at batch 256, IJB-C-size p
 `dry=True` runs the same code on the CPU at tiny shapes (the smoke workflow is planned, not run) and judges no
 throughput target. Without a GPU and without `dry` it says so in one line and returns 0. With `out`, the summary
 is rewritten after every check (`"finished": false` until the last), so a run cut short still leaves its results.
+`smoke_subset` runs the smoke workflow's subset (two losses and one page, `smoke.SUBSET_TARGETS`) instead of its
+whole DAG: the device simulation's tests use it; a lent machine's check runs everything.
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ CHECKS = ("smoke_workflow", "trainer_full_fc", "plain_loop", "trainer_partial_fc
 
 def _run_checks(shapes: Any, work: Path, budget_s: float, dry: bool,
                 progress: Callable[[dict[str, dict[str, Any]]], None], only: frozenset[str],
-                run_smoke: bool) -> dict[str, Any]:
+                run_smoke: bool, smoke_subset: bool) -> dict[str, Any]:
     import torch
 
     from x2softmax.gpucheck import evaluation, smoke, training
@@ -61,7 +63,7 @@ def _run_checks(shapes: Any, work: Path, budget_s: float, dry: bool,
 
     gpus = torch.cuda.device_count() if not dry else 1
     check("smoke_workflow", lambda: smoke.smoke_workflow(Path.cwd(), work / "smoke", gpus, dry and not run_smoke,
-                                                         timeout=max(60.0, 0.6 * budget_s)))
+                                                         timeout=max(60.0, 0.6 * budget_s), subset=smoke_subset))
     steps = shapes.warmup_steps + shapes.timed_steps + 1
     train_dir = functools.cache(lambda: write_training_set(work / "train", shapes.num_classes,
                                                            shapes.batch_size * steps, shapes.input_size))
@@ -94,9 +96,10 @@ def _run_checks(shapes: Any, work: Path, budget_s: float, dry: bool,
 
 
 def main(dry: bool = False, out: Path | None = None, budget_s: float = 480.0, only: Iterable[str] = CHECKS,
-         run_smoke: bool = False) -> int:
+         run_smoke: bool = False, smoke_subset: bool = False) -> int:
     """Run gpu-check (the checks named in `only`; dry with `run_smoke`: the smoke workflow run on the CPU, not only
-    planned); print one JSON summary line; return the exit status (0: passed or no GPU)."""
+    planned; `smoke_subset`: its two-loss, one-page subset); print one JSON summary line; return the exit status
+    (0: passed or no GPU)."""
     only = frozenset(only)
     if only - set(CHECKS):
         raise ValueError(f"gpu-check: unknown check(s) {', '.join(sorted(only - set(CHECKS)))}; known: {CHECKS}")
@@ -129,7 +132,7 @@ def main(dry: bool = False, out: Path | None = None, budget_s: float = 480.0, on
     # A SIGTERM (the device script's hard limit) unwinds like an exit, so child process groups are killed first.
     previous = signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
     try:
-        result = _run_checks(shapes, work, budget_s, dry, progress, only, run_smoke)
+        result = _run_checks(shapes, work, budget_s, dry, progress, only, run_smoke, smoke_subset)
     finally:
         signal.signal(signal.SIGTERM, previous)
         shutil.rmtree(work, ignore_errors=True)

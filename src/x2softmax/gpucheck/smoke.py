@@ -4,6 +4,9 @@ Judged on what a correct run must show at smoke sizes: every metric either finit
 note (a TAR below 1/impostor pairs is missing by design), verification accuracy above chance in a pooled one-sided
 binomial test over every run and set (so one small set's coin toss cannot fail a correct run), and a rerun that
 does nothing. Each Snakemake call runs in its own process group, which is killed whole when its time is up.
+`subset` (gpu-check --smoke-subset, what the device simulation's tests run) narrows the DAG to two losses' training
+and evaluation and one rendered page (SUBSET_CONFIG, SUBSET_TARGETS); the verdict pools the runs the run's own
+resolved config lists, so it judges what ran.
 """
 
 from __future__ import annotations
@@ -22,6 +25,10 @@ import pandas as pd
 
 COPIED = ("Snakefile", "workflow", "config", "notebooks", "profiles", "envs", "src")
 CHANCE_ALPHA = 1e-3  # a network at chance passes the accuracy test with this probability at most
+# --smoke-subset: a baseline and the subject, each trained and evaluated (no ablation, no extra seed), and page 01
+# rendered (papermill, then nbconvert's renderer; its provenance footer needs both runs and the summary table)
+SUBSET_CONFIG = "run_losses: [softmax, x2softmax]\nrun_ablations: []\nseeds: {extra: [], runs: []}\n"
+SUBSET_TARGETS = ("reports/01_margins.html",)
 
 
 def run_killing_group(args: list[str], cwd: Path, timeout: float) -> subprocess.CompletedProcess[str]:
@@ -85,17 +92,31 @@ def pooled_accuracy(metrics: pd.DataFrame, eval_root: Path) -> dict[str, Any]:
 
 
 def judge(project: Path) -> dict[str, Any]:
-    """The smoke run's verdict on its summary: unexplained NaN cells and the pooled accuracy test."""
+    """The smoke run's verdict on its summary: unexplained NaN cells and the pooled accuracy test, over the runs its
+    resolved config (results/config.json) lists; a listed run without a 10-fold accuracy row fails it."""
+    import json
+
+    from x2softmax.config import runs
+
     metrics = pd.read_csv(project / "results/summary/metrics.csv", dtype={"note": str})
     metrics["value"] = pd.to_numeric(metrics["value"], errors="coerce")
-    nan = unexplained_nan(metrics)
-    result = {"unexplained_nan_cells": nan, "not_measurable_cells": int(metrics["value"].isna().sum()) - nan,
-              "nan_free": nan == 0, **pooled_accuracy(metrics, project / "results/eval")}
+    listed = runs(json.loads((project / "results/config.json").read_text(encoding="utf-8")))
+    judged = metrics[metrics["run"].isin(listed)]
+    accuracy = judged[(judged["metric"] == "accuracy_pct") & (judged["protocol"] == "10fold")
+                      & judged["value"].notna()]
+    missing = [run for run in listed if run not in set(accuracy["run"])]
+    nan = unexplained_nan(judged)
+    result = {"runs": listed, "runs_without_accuracy": missing, "unexplained_nan_cells": nan,
+              "not_measurable_cells": int(judged["value"].isna().sum()) - nan, "nan_free": nan == 0,
+              **pooled_accuracy(judged, project / "results/eval")}
+    result["above_chance"] = bool(result["above_chance"] and not missing)
     return result
 
 
-def smoke_workflow(repo: Path, work: Path, gpus: int, dry: bool, timeout: float) -> dict[str, Any]:
-    """Run (dry: plan) the smoke preset with the gpu profile and amp fp16 in a copy; `timeout` covers both calls."""
+def smoke_workflow(repo: Path, work: Path, gpus: int, dry: bool, timeout: float,
+                   subset: bool = False) -> dict[str, Any]:
+    """Run (dry: plan) the smoke preset with the gpu profile and amp fp16 in a copy (`subset`: only SUBSET_TARGETS
+    under SUBSET_CONFIG); `timeout` covers both calls."""
     deadline = time.monotonic() + timeout
     project = work / "project"
     project.mkdir(parents=True)
@@ -106,10 +127,13 @@ def smoke_workflow(repo: Path, work: Path, gpus: int, dry: bool, timeout: float)
         else:
             shutil.copy2(src, project / name)
     (project / "fp16.yaml").write_text("train: {amp: fp16}\n")
-    args = ["--profile", "profiles/gpu", "--resources", f"gpu={gpus}", "--configfile", "config/presets/smoke.yaml",
-            "fp16.yaml"]
+    if subset:
+        (project / "subset.yaml").write_text(SUBSET_CONFIG)
+    args = [*(SUBSET_TARGETS if subset else ()), "--profile", "profiles/gpu", "--resources", f"gpu={gpus}",
+            "--configfile", "config/presets/smoke.yaml", "fp16.yaml", *(["subset.yaml"] if subset else [])]
     first = _snakemake(project, *args, *(["-n"] if dry else []), timeout=deadline - time.monotonic())
-    result: dict[str, Any] = {"ran": not dry, "returncode": first.returncode}
+    result: dict[str, Any] = {"ran": not dry, "targets": list(SUBSET_TARGETS) if subset else ["all"],
+                              "returncode": first.returncode}
     if first.returncode != 0:
         result.update(ok=False, error=first.stdout[-2000:])
         return result
