@@ -35,7 +35,7 @@ TRAINED = ["results/preflight.json", f"{ROOT}/class_counts.csv", "reports/metric
 
 # Two runs, the paired comparison's two sides (X2-Softmax and its Softmax baseline), no ablation and no extra seed:
 # a run's path through DVC (its checkpoint versioned, pushed, pulled and evaluated) is the same for every run, and
-# the pages' ablation and seed sections are rendered from the smoke DAG's six runs (tests/workflow/test_workflow.py).
+# the pages' ablation and seed sections are rendered from the smoke DAG's runs (tests/workflow/test_workflow.py).
 RUNS = ["softmax", "x2softmax"]
 
 
