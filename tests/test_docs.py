@@ -41,10 +41,13 @@ def test_every_readme_command_is_run_by_a_test() -> None:
 
 def test_readme_make_test_runs_the_suite_it_finds(tmp_path: Path) -> None:
     """`make test` as README.md writes it, in a copy whose tests/ holds one passing and then one failing test (this
-    venv stands in for .venv: nothing to install)."""
+    venv stands in for .venv and an empty image for the simulated GPU machine's, which the probe does not use:
+    nothing to install or build)."""
     project = copy_project(tmp_path / "project")
     subprocess.run(["cp", "-r", str(REPO / ".ci"), str(project)], check=True)
     venv_standin(project)
+    (project / ".device-sim").mkdir()
+    (project / ".device-sim/.built").touch()  # after the venv's stamps: make finds it up to date
     (project / "tests/workflow").mkdir(parents=True)
     probe = project / "tests/test_probe.py"
     probe.write_text("def test_probe() -> None:\n    assert True\n")

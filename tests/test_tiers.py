@@ -3,12 +3,14 @@ suite as pytest collects them (no test that runs Snakemake, DVC, papermill, Chro
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
+from collected_marks import read_marks
 from tiers import ProcessGuard, StartedProcess, classify
 
 REPO = Path(__file__).resolve().parents[1]
@@ -73,16 +75,21 @@ def test_the_guard_refuses_a_process_and_names_it() -> None:
     assert subprocess.run([sys.executable, "-c", "pass"]).returncode == 0  # restored on exit
 
 
-def _collected(*args: str) -> list[str]:
-    """Node ids pytest collects from tests/ with `args` (a separate pytest, as `make test-fast` runs it)."""
-    done = subprocess.run([sys.executable, "-m", "pytest", "--collect-only", "-q", "-p", "no:xdist", *args, "tests"],
-                          cwd=REPO, capture_output=True, text=True, timeout=600)
+def _marks() -> dict[str, set[str]]:
+    """Node id -> marker names of every test pytest collects from tests/ (a separate pytest, as `make test-fast`
+    runs it, after tests/conftest.py marked each test; the plugin tests/support/collected_marks.py prints them)."""
+    path = os.pathsep.join(filter(None, [str(REPO / "tests/support"), os.environ.get("PYTHONPATH")]))
+    done = subprocess.run([sys.executable, "-m", "pytest", "--collect-only", "-q", "-p", "no:xdist",
+                           "-p", "collected_marks", "tests"], cwd=REPO, capture_output=True, text=True, timeout=600,
+                          env={**os.environ, "PYTHONPATH": path})
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-    return [line for line in done.stdout.splitlines() if "::" in line]
+    return read_marks(done.stdout)
 
 
 def test_the_fast_tier_holds_the_unit_tests_and_no_workflow_tool() -> None:
-    fast, e2e = _collected("-m", "not slow"), _collected("-m", "e2e")
+    marks = _marks()  # `-m "not slow"` selects the tests without `slow`, `-m e2e` those with `e2e`: one collection
+    fast = [node for node, names in marks.items() if "slow" not in names]
+    e2e = [node for node, names in marks.items() if "e2e" in names]
     assert fast and e2e and not set(fast) & set(e2e)
     files = {node.split("::")[0] for node in fast}
     for unit in ("tests/losses/", "tests/models/", "tests/analysis/", "tests/evaluate/", "tests/data/",

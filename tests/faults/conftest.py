@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from smoke_dag import smoke_project  # noqa: F401 (the test run's smoke DAG: test_fault_relocation.py)
 from wfutil import MAKE_VARIABLES
 
 from x2softmax import cli

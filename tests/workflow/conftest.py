@@ -1,36 +1,42 @@
-"""Fixtures for workflow tests."""
+"""Fixtures for workflow tests: the shared smoke DAG (tests/support/smoke_dag.py) and the presets' shared dry runs."""
 
 from __future__ import annotations
 
+import os
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from extend import add_probe_benchmark, add_probe_loss
 from shared import built_once, shared_dir
-from wfutil import SMOKE, copy_project, snakemake
+from smoke_dag import smoke_project  # noqa: F401 (the session fixture; tests/faults reads it too)
+from wfutil import copy_project, snakemake
 
 
 @pytest.fixture(scope="session")
-def smoke_project(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A copy of the project on which the whole DAG ran once with the smoke preset, after a loss and a verification
-    benchmark were added to it as docs/architecture.md describes (extend.py: PROBE_LOSS, PROBE_BENCHMARK): the one
-    smoke DAG of a test run, shared by every test and every xdist worker (the first builds it under a file lock, the
-    others wait for it).
+def dry_run(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str], str]:
+    """plan(preset) -> the output of `snakemake -n -p --configfile config/presets/PRESET.yaml` in a copy of the
+    project: each preset's dry run made once per test run and shared by every test and xdist worker that reads it
+    (test_static.py's plans, test_shell.py's shell commands), written to a file under a file lock."""
+    root = shared_dir(tmp_path_factory) / "dry_runs"
+    project = root / "project"
 
-    Tests only read it, or plan on it with an extra config file (`planned_jobs`): another worker may be reading it
-    at the same time. One that must change a file edits a `linked_copy` of it (wfutil.py; `replace_file`).
-    """
-    root = shared_dir(tmp_path_factory) / "smoke" / "project"
+    def copy() -> None:
+        shutil.rmtree(project, ignore_errors=True)  # what a failed copy on another worker left
+        copy_project(project)
 
-    def build() -> None:
-        shutil.rmtree(root, ignore_errors=True)  # what a failed build on another worker left
-        copy_project(root)
-        preset = root / SMOKE[1]
-        add_probe_loss(root, preset)
-        add_probe_benchmark(root, preset)
-        snakemake(root, *SMOKE)
+    def plan(preset: str) -> str:
+        built_once(root / "project.done", copy)
+        out = root / f"{preset}.txt"
 
-    built_once(root.parent / "smoke.done", build)
-    return root
+        def build() -> None:
+            proc = snakemake(project, "-n", "-p", "--configfile", f"config/presets/{preset}.yaml")
+            out.with_suffix(".part").write_text(proc.stdout + proc.stderr)
+            os.replace(out.with_suffix(".part"), out)
+
+        built_once(out, build)
+        return out.read_text()
+
+    root.mkdir(parents=True, exist_ok=True)
+    return plan

@@ -33,10 +33,18 @@ TRAINED = ["results/preflight.json", f"{ROOT}/class_counts.csv", "reports/metric
            *(f"results/toy/{loss}_{dim}d.npz" for loss in SMOKE["toy"]["losses"] for dim in SMOKE["toy"]["dims"])]
 
 
+# Two runs, the paired comparison's two sides (X2-Softmax and its Softmax baseline), no ablation and no extra seed:
+# a run's path through DVC (its checkpoint versioned, pushed, pulled and evaluated) is the same for every run, and
+# the pages' ablation and seed sections are rendered from the smoke DAG's runs (tests/workflow/test_workflow.py).
+RUNS = ["softmax", "x2softmax"]
+
+
 def _preset() -> dict:
-    """The smoke preset's sizes on the paper preset's real-data path (datasets checked, toy runs on the RecordIO)."""
+    """The smoke preset's sizes on the paper preset's real-data path (datasets checked, toy runs on the RecordIO),
+    with the two runs of RUNS."""
     preset = {k: v for k, v in SMOKE.items() if k != "data"}
-    preset.update(preset="paper-like-test", synthetic=False, data={"root": ROOT, "required": REQUIRED})
+    preset.update(preset="paper-like-test", synthetic=False, data={"root": ROOT, "required": REQUIRED},
+                  run_losses=RUNS, run_ablations=[], seeds={"extra": [], "runs": []})
     preset["toy"] = {**SMOKE["toy"], "settings": {**SMOKE["toy"]["settings"], "data": "recordio",
                                                   "train_dir": f"{ROOT}/train"}}
     return preset
@@ -75,6 +83,6 @@ def test_fresh_clone_regenerates_every_report_from_pulled_checkpoints_without_th
     for rule in ("train", "toy", "fetch_dataset", "preflight", "class_counts", "align_ijb"):
         assert f"rule {rule}:" not in log, rule
     assert sorted(p.relative_to(clone) for p in (clone / "reports").rglob("*.html")) == reports
-    runs = SMOKE["run_losses"] + SMOKE["run_ablations"]
-    for run in runs:
+    for run in RUNS:
         assert (clone / f"results/eval/{run}/metrics.csv").is_file()
+    assert sorted(p.name for p in (clone / "results/eval").iterdir() if p.is_dir()) == RUNS

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -15,11 +16,10 @@ SHELL_RE = re.compile(r"^Shell command: (.*)$", re.MULTILINE)
 
 
 @pytest.mark.parametrize("preset", ["smoke", "paper"])
-def test_every_rule_calls_the_package_or_papermill_functions(tmp_path: Path, preset: str) -> None:
-    project = copy_project(tmp_path / "project")
-    proc = snakemake(project, "-n", "-p", "--configfile", f"config/presets/{preset}.yaml")
-    commands = [c for c in SHELL_RE.findall(proc.stdout + proc.stderr) if c != "None"]  # `all` has no shell
-    assert len(commands) > 10, proc.stdout[-2000:]
+def test_every_rule_calls_the_package_or_papermill_functions(dry_run: Callable[[str], str], preset: str) -> None:
+    text = dry_run(preset)  # `snakemake -n -p` (conftest.py)
+    commands = [c for c in SHELL_RE.findall(text) if c != "None"]  # `all` has no shell
+    assert len(commands) > 10, text[-2000:]
     for command in commands:  # shell functions of workflow/rules/common.smk, bound to Snakemake's interpreter
         assert command.startswith(("x2softmax ", "papermill ")), command
 

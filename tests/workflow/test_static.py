@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 import yaml
 
-from wfutil import REPO, copy_project, planned_jobs, readme_command, snakemake, wildcard_values
+from wfutil import (REPO, copy_project, jobs_in_plan, outputs_in_plan, planned_jobs, readme_command, snakemake,
+                    wildcard_values)
 
 
 @pytest.fixture(scope="module")
@@ -21,9 +23,9 @@ def test_lint_is_clean(project: Path) -> None:
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
-def test_paper_preset_plans_every_loss_on_gpus(project: Path) -> None:
+def test_paper_preset_plans_every_loss_on_gpus(dry_run: Callable[[str], str]) -> None:
     paper = yaml.safe_load((REPO / "config/presets/paper.yaml").read_text())
-    jobs = planned_jobs(project, "--configfile", "config/presets/paper.yaml")
+    jobs = jobs_in_plan(dry_run("paper"))
     runs = set(paper["run_losses"]) | set(paper["run_ablations"])
     seeded = {f"{run}.seed{seed}" for run in paper["seeds"]["runs"] for seed in paper["seeds"]["extra"]}
     assert len(seeded) == 6 and seeded.isdisjoint(runs)  # three seeds of x2softmax, arcface and cosface
@@ -32,9 +34,9 @@ def test_paper_preset_plans_every_loss_on_gpus(project: Path) -> None:
     assert "preflight" in jobs and "synthesize" not in jobs
 
 
-def test_mechanism_preset_plans_every_world_and_writes_only_its_own_files(project: Path) -> None:
-    args = ("--configfile", "config/presets/mechanism.yaml")
-    jobs = planned_jobs(project, *args)
+def test_mechanism_preset_plans_every_world_and_writes_only_its_own_files(dry_run: Callable[[str], str]) -> None:
+    text = dry_run("mechanism")
+    jobs = jobs_in_plan(text)
     losses, seeds = ("arcface", "cosface", "x2softmax"), (2049, 2050)
     runs = set(losses) | {f"{loss}.seed{seed}" for loss in losses for seed in seeds}
     worlds = {f"share{x}_tail{e}" for x in ("0.25", "0.5", "1") for e in (0, 2)}
@@ -44,9 +46,7 @@ def test_mechanism_preset_plans_every_world_and_writes_only_its_own_files(projec
     assert wildcard_values(jobs, "mechanism_probe", "world") == worlds
     assert {"mechanism_tables", "mechanism_run_health", "mechanism_notebook", "mechanism_render"} <= set(jobs)
     assert not {"train", "evaluate", "synthesize", "index", "render_notebook"} & set(jobs)  # nothing of the default
-    text = snakemake(project, "-n", *args).stdout
-    outputs = {path for line in text.splitlines() if line.startswith("    output: ")
-               for path in line.removeprefix("    output: ").split(", ")}
+    outputs = outputs_in_plan(text)
     assert outputs and all(path.startswith(("results/mechanism/", "reports/mechanism/")) for path in outputs)
     assert "reports/mechanism/08_mechanism.html" in outputs
 
@@ -74,12 +74,12 @@ def test_the_default_plans_no_study_job(project: Path) -> None:
     assert not [rule for rule in jobs if rule.startswith("mechanism_")] and "index" in jobs
 
 
-def test_paper_dry_run_prints_gpu_requests(project: Path) -> None:
-    proc = snakemake(project, "-n", "--configfile", "config/presets/paper.yaml")
-    assert "gpu=1" in proc.stdout + proc.stderr
+def test_paper_dry_run_prints_gpu_requests(dry_run: Callable[[str], str]) -> None:
+    text = dry_run("paper")
+    assert "gpu=1" in text
     for output in ("results/eval/x2softmax/ijb_IJBC_1N.json", "results/eval/x2softmax/ijb_IJBB_1N.npz",
                    "results/uncertainty/identification_intervals.csv"):  # IJB 1:N on every run and suite
-        assert output in proc.stdout + proc.stderr
+        assert output in outputs_in_plan(text)
 
 
 def test_invalid_config_value_names_the_key(project: Path, tmp_path: Path) -> None:

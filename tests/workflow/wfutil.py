@@ -109,9 +109,14 @@ WILDCARDS_RE = re.compile(r"^\s+wildcards: (.*)$")
 def planned_jobs(cwd: Path, *args: str) -> dict[str, set[str]]:
     """Jobs `snakemake -n` plans: rule name -> set of wildcard strings ('' for rules without wildcards)."""
     proc = snakemake(cwd, "-n", *args)
+    return jobs_in_plan(proc.stdout + proc.stderr)
+
+
+def jobs_in_plan(text: str) -> dict[str, set[str]]:
+    """The jobs a dry run's output lists: rule name -> set of wildcard strings ('' for rules without wildcards)."""
     jobs: dict[str, set[str]] = defaultdict(set)
     current = None
-    for line in (proc.stdout + proc.stderr).splitlines():
+    for line in text.splitlines():
         if match := JOB_RE.match(line):
             current = match.group(1)
             jobs[current].add("")
@@ -119,6 +124,12 @@ def planned_jobs(cwd: Path, *args: str) -> dict[str, set[str]]:
             jobs[current].discard("")
             jobs[current].add(match.group(1).strip())
     return dict(jobs)
+
+
+def outputs_in_plan(text: str) -> set[str]:
+    """The output paths a dry run's output lists (its jobs' `output:` lines)."""
+    return {path for line in text.splitlines() if line.startswith("    output: ")
+            for path in line.removeprefix("    output: ").split(", ")}
 
 
 def wildcard_values(jobs: dict[str, set[str]], rule: str, key: str) -> set[str]:
