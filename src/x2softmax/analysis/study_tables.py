@@ -109,7 +109,7 @@ def lookalike_rows(runs: pd.DataFrame) -> pd.DataFrame:
 
 
 def study_tables(root: Path, config: Mapping[str, Any]) -> dict[str, pd.DataFrame]:
-    """Every table of the study (module docstring), by name (`mechanism.STUDY_TABLES`)."""
+    """Every table of the study (module docstring), by name (`vocabulary.STUDY_TABLES`)."""
     runs, geometry = run_table(root, config), geometry_table(root, config)
     slopes = M.run_slopes(geometry)
     return {"runs": runs, "run_slopes": slopes, "angle_bins": M.angle_bins(geometry), "dose_response": dose_response_rows(runs),
