@@ -9,7 +9,7 @@ from pathlib import Path
 from snakemake.settings.types import DeploymentMethod
 
 # Every module imported here (and in the other workflow files) imports no torch, scipy, pandas or matplotlib: every
-# Snakemake process reads these files, the jobs' own processes too (tests/workflow/test_workflow_imports.py).
+# Snakemake process reads these files, the jobs' own processes too (tests/test_workflow_imports.py).
 from x2softmax import config as xcfg, snakerun
 from x2softmax.cluster import SUBMIT_HOST_RULES
 from x2softmax.cpukernels import shell_exports
