@@ -158,7 +158,7 @@ def test_the_schema_enumerates_the_vocabulary():
     """The config schema's names of sets, protocols and suites are x2softmax.vocabulary's, in its order; those of
     benchmarks, backbones and required datasets are filled in from the registries when a config is validated."""
     from x2softmax.config import SCHEMA, read_yaml, registry_schema
-    from x2softmax.data.datasets import load_registry
+    from x2softmax.data.registry import load_registry
     from x2softmax.models import BACKBONES
     from x2softmax.vocabulary import BENCHMARKS, IJB_SUITES, PROTOCOLS, VERIFICATION
 

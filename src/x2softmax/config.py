@@ -157,7 +157,7 @@ def validate_config(config: dict[str, Any], schema_path: str | Path = SCHEMA) ->
 def registry_schema(schema: dict[str, Any]) -> dict[str, Any]:
     """`schema` with the names it leaves to the registries filled in as enums: model.backbone (x2softmax.models),
     data.required (the dataset registry) and evaluate.benchmarks (x2softmax.vocabulary.VERIFICATION)."""
-    from x2softmax.data.datasets import load_registry
+    from x2softmax.data.registry import load_registry
     from x2softmax.models import BACKBONES
     from x2softmax.vocabulary import BENCHMARKS
 

@@ -37,7 +37,7 @@ def dataset_images(config: Mapping[str, Any]) -> dict[str, int]:
         # distinct images of a set (embedded once each); manifests before version 2 have a fresh image per pair slot
         sizes.update({name: entry.get("images", 2 * entry["pairs"]) for name, entry in counts.get("val", {}).items()})
         return sizes
-    from x2softmax.data.datasets import load_registry
+    from x2softmax.data.registry import load_registry
 
     sizes = {}
     for name, entry in load_registry().items():
@@ -185,7 +185,8 @@ def format_plan(jobs: list[dict[str, Any]], estimates: list[dict[str, Any]]) -> 
 
 def data_plan(config: Mapping[str, Any]) -> str:
     """What the preset's real datasets need before training: present, to be downloaded, or to be placed by hand."""
-    from x2softmax.data.datasets import dataset_path, instructions, load_registry, preflight
+    from x2softmax.data.datasets import dataset_path, instructions, preflight
+    from x2softmax.data.registry import load_registry
 
     root = Path(config["data"]["root"])
     registry = load_registry()

@@ -42,6 +42,14 @@ FARS = (1e-6, 1e-5, 1e-4, 1e-3, 1e-2, 1e-1)  # the false accept rates TAR is rea
 IDENTIFICATION = "1N"  # the IJB 1:N identification protocol (insightface IJB_evals.py -N): metrics' protocol name
 FPIRS = (1e-4, 1e-3, 1e-2, 1e-1, 1.0)  # the false positive identification rates TPIR is read at (the reference's)
 RANKS = (1, 5, 10)  # the ranks of the 1:N rank-k identification rates (the reference's top-1/5/10)
+# The tables a rule writes, each {name}.csv: named here, where the workflow files read them without importing the
+# modules that compute them (torch, scipy, pandas: every Snakemake process would pay those imports).
+MARGIN_TABLES = ("target_logits", "angular_margins", "x2_grid", "x2_grid_margins", "boundaries")  # rule margins,
+# written by analysis.margins.write_margin_tables, page 01's inputs
+UNCERTAINTY_TABLES = ("verification_intervals", "ijb_intervals", "identification_intervals", "seed_summary",
+                      "measurable_far", "paired_comparisons")  # rule uncertainty (evaluate.uncertainty)
+# the controlled study's tables (rule mechanism_tables: results/mechanism/tables, analysis.study_tables)
+STUDY_TABLES = ("runs", "run_slopes", "angle_bins", "dose_response", "lookalike", "margin_slopes", "convergence")
 
 
 def settings_key(suite: str) -> str:

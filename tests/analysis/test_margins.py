@@ -10,13 +10,13 @@ import pandas as pd
 import pytest
 
 from x2softmax.analysis.margins import (
-    MARGIN_TABLES,
     angular_margin,
     cosine_margin,
     decision_boundaries,
     target_logit,
     write_margin_tables,
 )
+from x2softmax.vocabulary import MARGIN_TABLES
 
 # paper.md §2: θ_w (deg) -> two-class angular margin (deg) for X2 (a, h, k) = (-0.9, 0, 0.65) and CosFace m = 0.35.
 X2_TABLE = {40: 65.46, 50: 48.93, 60: 42.17, 70: 38.70, 80: 36.94, 90: 36.25, 100: 36.32, 120: 38.08, 150: 43.92,

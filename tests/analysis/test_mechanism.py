@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 
 from x2softmax.analysis import mechanism as M
+from x2softmax.analysis.worlds import worlds as study_worlds
 from x2softmax.config import load_config
 from x2softmax.data.synthetic.settings import resolve_config
 
@@ -89,9 +90,9 @@ def test_one_world_gives_no_slope() -> None:
 
 def test_the_mechanism_preset_grid_is_six_valid_worlds() -> None:
     config = load_config("mechanism")
-    worlds = M.worlds(config)
+    worlds = study_worlds(config)
     assert [w.name for w in worlds] == [f"share{x:g}_tail{e:g}" for e in EXPONENTS for x in SHARES]
     for world in worlds:
         train = resolve_config(world.synthetic)["train"]
         assert (train["lookalike_share"], train["size_exponent"]) in {(x, e) for x in SHARES for e in EXPONENTS}
-    assert M.worlds(load_config()) == []
+    assert study_worlds(load_config()) == []

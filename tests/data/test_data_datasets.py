@@ -15,7 +15,8 @@ import pytest
 
 from x2softmax.data import datasets
 from x2softmax.data.archives import download, extract_archive
-from x2softmax.data.datasets import check_dataset, fetch_dataset, load_registry, preflight
+from x2softmax.data.datasets import check_dataset, fetch_dataset, preflight
+from x2softmax.data.registry import load_registry
 from x2softmax.data.ijb import meta_paths, write_identification_meta, write_ijb_meta
 from x2softmax.data.images import encode_image
 from x2softmax.data.pairs import write_bin

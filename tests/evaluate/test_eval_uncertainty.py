@@ -16,9 +16,10 @@ from x2softmax.evaluate.identification import SEARCH_FIELDS, identification
 from x2softmax.evaluate.curves import tar_at_far
 from x2softmax.evaluate.seeds import TEST_ONLY
 from x2softmax.evaluate.summary import identification_rows, ijb_rows, write_metrics
-from x2softmax.evaluate.uncertainty import (POWER_TARGETS, UNCERTAINTY_TABLES, UNSTABLE, optimistic_note,
+from x2softmax.evaluate.uncertainty import (POWER_TARGETS, UNSTABLE, optimistic_note,
                                             power_table, seed_verdict, uncertainty_tables, verdict, write_uncertainty)
 from x2softmax.evaluate.verification import cosine_similarities, evaluate_pairs
+from x2softmax.vocabulary import UNCERTAINTY_TABLES
 
 N_PAIRS, N_TEMPLATES = 400, 80
 RUNS = {"x2softmax": ("x2softmax", 2048, 1.6), "x2softmax.seed2049": ("x2softmax", 2049, 1.7),

@@ -9,7 +9,7 @@ import pytest
 
 from x2softmax import config as xcfg
 from x2softmax.cli import main
-from x2softmax.data.datasets import load_registry
+from x2softmax.data.registry import load_registry
 from x2softmax.rehearsal import scale_checks
 from x2softmax.rehearsal.run import format_rehearsal, write_training_set
 

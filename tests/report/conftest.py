@@ -274,14 +274,14 @@ def _write_fake_study(results: Path, rng: np.random.Generator) -> None:
     """A fake controlled study (x2softmax.analysis.study_tables' inputs for the mechanism preset's six worlds, 30
     classes per head), its tables written to results/mechanism/tables and its run health."""
     from x2softmax import config as xcfg
-    from x2softmax.analysis import mechanism
+    from x2softmax.analysis.worlds import worlds
     from x2softmax.analysis.geometry import realised_margins
     from x2softmax.analysis.study_tables import write_study_tables
     from x2softmax.config import load_config
 
     config, study = load_config("mechanism"), results / "mechanism"
     runs, health = xcfg.runs(config), []
-    for world in mechanism.worlds(config):
+    for world in worlds(config):
         share, geometry, kinds = world.synthetic["train"]["lookalike_share"], [], []
         for run in runs:
             loss, seed = xcfg.base_run(run), xcfg.seed_of(config, run)

@@ -8,14 +8,15 @@ from pathlib import Path
 
 from snakemake.settings.types import DeploymentMethod
 
+# Every module imported here (and in the other workflow files) imports no torch, scipy, pandas or matplotlib: every
+# Snakemake process reads these files, the jobs' own processes too (tests/test_workflow_imports.py).
 from x2softmax import config as xcfg, snakerun
-from x2softmax.analysis.margins import MARGIN_TABLES
 from x2softmax.cluster import SUBMIT_HOST_RULES
 from x2softmax.cpukernels import shell_exports
 from x2softmax.data.ijb import meta_paths
-from x2softmax.vocabulary import BENCHMARKS, IJB_SUITES
-from x2softmax.evaluate.uncertainty import UNCERTAINTY_TABLES
-from x2softmax.losses import SUBJECT, build_loss
+from x2softmax.vocabulary import BENCHMARKS, IJB_SUITES, MARGIN_TABLES, UNCERTAINTY_TABLES
+from x2softmax.losses import SUBJECT
+from x2softmax.losses.sources import loss_files
 from x2softmax.report.artifacts import NOTEBOOKS, PAGES, caption, figure_paths, table_paths
 from x2softmax.phases import CPU_PHASES_ENV
 
@@ -170,11 +171,9 @@ def run_loss(run):
 
 
 def loss_sources(name):
-    """The modules of the loss library that define loss `name` (its class and its bases)."""
-    cls = type(build_loss(name))
-    modules = {c.__module__ for c in cls.__mro__ if c.__module__.startswith("x2softmax.losses")}
-    files = {PKG.parent.joinpath(*module.split(".")).with_suffix(".py") for module in modules}
-    return [source(f) for f in sorted(files | {PKG / "losses/__init__.py"})]
+    """The modules of the loss library that define loss `name` (its class and its bases) and losses/__init__.py,
+    read from this repository's source without importing torch (x2softmax.losses.sources)."""
+    return [source(f) for f in loss_files(name, PKG / "losses")]
 
 
 def loss_code(wildcards):

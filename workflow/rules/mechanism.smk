@@ -1,16 +1,17 @@
 # The controlled study of adaptive margins (issue 36; a preset with a `mechanism` grid: config/presets/mechanism.yaml).
-# Every world of the grid (x2softmax.analysis.mechanism.worlds) gets its own synthetic root, trains every run of the
+# Every world of the grid (x2softmax.analysis.worlds) gets its own synthetic root, trains every run of the
 # preset there (X2-Softmax, ArcFace, CosFace x seeds), evaluates them overall and per impostor kind and measures
 # each trained head's geometry; the study's tables, health check and page follow. Every file lives under
 # results/mechanism/<world>/ and reports/mechanism/: running the preset never writes the default's results/ or
 # reports/ pages. The Snakefile includes this file only for a config with the grid (the default's DAG is unchanged).
 
-from x2softmax.analysis import mechanism
+from x2softmax.analysis.worlds import worlds
 from x2softmax.report.params import notebook_inputs, notebook_parameters
+from x2softmax.vocabulary import STUDY_TABLES
 
 MECH = "results/mechanism"
 MECH_REPORTS = "reports/mechanism"
-WORLDS = {world.name: world for world in mechanism.worlds(config)}
+WORLDS = {world.name: world for world in worlds(config)}
 
 wildcard_constraints:
     world="|".join(map(re.escape, WORLDS)),
@@ -191,7 +192,7 @@ rule mechanism_tables:
         probes=expand(f"{MECH}/{{world}}/{{f}}", world=WORLDS, f=("geometry.csv", "kinds.csv")),
         code=code("analysis/mechanism.py", "analysis/study_tables.py", "evaluate/seeds.py"),
     output:
-        expand(f"{MECH}/tables/{{table}}.csv", table=mechanism.STUDY_TABLES),
+        expand(f"{MECH}/tables/{{table}}.csv", table=STUDY_TABLES),
     params:
         config=lambda wildcards: json.dumps(config, sort_keys=True),
     log:

@@ -23,6 +23,7 @@ import torch
 
 from x2softmax.io import atomic_write_text
 from x2softmax.losses import SUBJECT, NoFixedTargetError, build_loss, default_hparams
+from x2softmax.vocabulary import MARGIN_TABLES
 
 log = logging.getLogger(__name__)
 
@@ -34,8 +35,6 @@ X2_GRID: dict[str, tuple[float, ...]] = {
     "k": (0.35, 0.5, 0.65, 0.8, 0.95),
 }
 BOUNDARY_THETA_W_DEG = (45, 90, 135)
-# The tables write_margin_tables writes, each {name}.csv (the rule margins' outputs, page 01's inputs).
-MARGIN_TABLES = ("target_logits", "angular_margins", "x2_grid", "x2_grid_margins", "boundaries")
 
 
 def _angles(values: object, what: str) -> np.ndarray:

@@ -44,8 +44,6 @@ from x2softmax.losses import SUBJECT
 LEVEL = 0.95
 X2 = SUBJECT
 BASELINES = ("arcface", "cosface")  # the paper's fixed-margin rivals
-# the study's tables (results/mechanism/tables: x2softmax.analysis.study_tables)
-STUDY_TABLES = ("runs", "run_slopes", "angle_bins", "dose_response", "lookalike", "margin_slopes", "convergence")
 COLUMNS = ("lookalike_share", "size_exponent", "loss", "seed", "value")
 GROWS, SHRINKS, NONE = "X2's advantage grows with the look-alike share", \
     "X2's advantage shrinks with the look-alike share", "no detectable dose-response"
@@ -72,28 +70,6 @@ class DoseResponse(NamedTuple):
     df: float
     worlds: int
     verdict: str
-
-
-class World(NamedTuple):
-    """One controlled world: its name and the generator overrides (data.synthetic with its train settings set)."""
-
-    name: str
-    synthetic: dict
-
-
-def worlds(config: Mapping) -> list[World]:
-    """The study's worlds of a resolved config (its `mechanism` grid over data.synthetic): every look-alike share
-    crossed with every long-tail exponent, named share{x}_tail{e}; [] without a grid."""
-    grid = config.get("mechanism")
-    if not grid:
-        return []
-    base = config["data"]["synthetic"]
-    out = []
-    for exponent in grid["size_exponents"]:
-        for share in grid["lookalike_shares"]:
-            train = {**base.get("train", {}), "lookalike_share": float(share), "size_exponent": float(exponent)}
-            out.append(World(f"share{share:g}_tail{exponent:g}", {**base, "train": train}))
-    return out
 
 
 def _check(runs: pd.DataFrame, source: str) -> None:

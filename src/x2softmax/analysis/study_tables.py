@@ -23,6 +23,7 @@ from typing import Any
 import pandas as pd
 
 from x2softmax.analysis import mechanism as M
+from x2softmax.analysis.worlds import worlds
 from x2softmax.evaluate.seeds import pooled_seed_variance
 from x2softmax.io import atomic_path
 
@@ -47,7 +48,7 @@ def run_table(root: Path, config: Mapping[str, Any]) -> pd.DataFrame:
     """One row per world, run and benchmark: lookalike_share, size_exponent, loss, seed and the accuracy (%)
     overall and per pair kind (columns `overall`, genuine, lookalike, random)."""
     frames = []
-    for world in M.worlds(config):
+    for world in worlds(config):
         train = world.synthetic["train"]
         kinds = _csv(Path(root) / world.name / "kinds.csv", ["run", "loss", "seed", "benchmark", "kind", "accuracy"])
         wide = kinds.pivot_table(index=["run", "loss", "seed", "benchmark"], columns="kind", values="accuracy")
@@ -73,7 +74,7 @@ def run_table(root: Path, config: Mapping[str, Any]) -> pd.DataFrame:
 def geometry_table(root: Path, config: Mapping[str, Any]) -> pd.DataFrame:
     """Every world's per-class head geometry with the world's name, look-alike share and size exponent."""
     frames = []
-    for world in M.worlds(config):
+    for world in worlds(config):
         frame = _csv(Path(root) / world.name / "geometry.csv", ["run", "loss", "seed", "weight_angle_deg", M.KEPT,
                                                                  "train_accuracy", "analytic_margin_deg"])
         frame.insert(0, "world", world.name)
@@ -109,7 +110,7 @@ def lookalike_rows(runs: pd.DataFrame) -> pd.DataFrame:
 
 
 def study_tables(root: Path, config: Mapping[str, Any]) -> dict[str, pd.DataFrame]:
-    """Every table of the study (module docstring), by name (`mechanism.STUDY_TABLES`)."""
+    """Every table of the study (module docstring), by name (`vocabulary.STUDY_TABLES`)."""
     runs, geometry = run_table(root, config), geometry_table(root, config)
     slopes = M.run_slopes(geometry)
     return {"runs": runs, "run_slopes": slopes, "angle_bins": M.angle_bins(geometry), "dose_response": dose_response_rows(runs),

@@ -10,13 +10,10 @@ import struct
 import sys
 import tempfile
 from collections.abc import Sequence
-from functools import cache
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import yaml
 from tqdm import tqdm
 
 from x2softmax.data.archives import download, extract_archive, gdrive_download, integrity_problem
@@ -24,25 +21,11 @@ from x2softmax.data.ijb import load_identification_lists, load_ijb_suite, meta_p
 from x2softmax.data.images import decode_image
 from x2softmax.data.pairs import read_bin
 from x2softmax.data.recordio import MAGIC, FaceRecordIO, read_property, unpack_header
+from x2softmax.data.registry import load_registry
 from x2softmax.io import atomic_write_json, file_sha256
 from x2softmax.vocabulary import IJB_SUITES
 
 SAMPLE_IMAGES = 8
-
-
-@cache
-def _registry_text() -> str:
-    return resources.files("x2softmax.data").joinpath("registry.yaml").read_text(encoding="utf-8")
-
-
-def load_registry() -> dict:
-    """The dataset registry (registry.yaml): name -> kind, path, files, expected counts, sources, instructions."""
-    registry = yaml.safe_load(_registry_text())
-    for name, entry in registry.items():
-        missing = {"kind", "path", "manual"} - set(entry)
-        if missing:
-            raise ValueError(f"registry.yaml: dataset {name} lacks {sorted(missing)}")
-    return registry
 
 
 def _entry(name: str) -> dict:

@@ -11,12 +11,15 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
 
 from x2softmax.io import atomic_write_text
 from x2softmax.vocabulary import IJB_SUITES
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 
@@ -105,6 +108,7 @@ def write_ijb_meta(
 
 def _first_bad_line(path: Path, columns: int, text_columns: int) -> str:
     """Locate the first line of a meta file with a missing or non-numeric field (slow path, errors only)."""
+    import pandas as pd  # here: the workflow files import meta_paths in every Snakemake process
     raw = pd.read_csv(path, sep=r"\s+", header=None, dtype=str, engine="c", names=range(columns))
     numeric = raw.iloc[:, text_columns:].apply(pd.to_numeric, errors="coerce")
     bad = (numeric.isna().any(axis=1) | raw.isna().any(axis=1)).to_numpy()
@@ -116,6 +120,7 @@ def _first_bad_line(path: Path, columns: int, text_columns: int) -> str:
 
 def _read_table(path: Path, columns: int, text_columns: int) -> pd.DataFrame:
     """Read a space-separated meta file: `text_columns` string columns, then float64 columns."""
+    import pandas as pd  # here: the workflow files import meta_paths in every Snakemake process
     if not path.is_file():
         raise FileNotFoundError(f"{path}: IJB meta file not found")
     dtypes = {i: (str if i < text_columns else np.float64) for i in range(columns)}
@@ -146,6 +151,7 @@ def _as_int(table: pd.DataFrame, column: int, path: Path) -> np.ndarray:
 
 def load_ijb_suite(root: Path, suite: str) -> IJBSuite:
     """Parse and cross-check a suite's meta files (landmarks per image, templates of every pair)."""
+    import pandas as pd  # here: the workflow files import meta_paths in every Snakemake process
     root = Path(root)
     paths = meta_paths(root, suite)
     pts = _read_table(paths["5pts"], 12, text_columns=1)
@@ -235,6 +241,7 @@ def write_identification_meta(root: Path, suite: str, lists: dict[str, tuple[np.
 
 def _read_list(path: Path) -> tuple[np.ndarray, np.ndarray]:
     """(template ids, subject ids) of a 1:N CSV: one header row, integers in the first two columns."""
+    import pandas as pd  # here: the workflow files import meta_paths in every Snakemake process
     if not path.is_file():
         raise FileNotFoundError(f"{path}: IJB 1:N meta file not found")
     try:

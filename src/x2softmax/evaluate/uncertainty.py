@@ -43,14 +43,12 @@ from x2softmax.evaluate.identification import search_from_arrays
 from x2softmax.evaluate.seeds import SeedPool, interval_contents, pooled_seed_variance, trained_interval
 from x2softmax.evaluate.summary import metric_at_far, metric_at_fpir, rank_metric, read_metrics
 from x2softmax.io import atomic_path, file_sha256
-from x2softmax.vocabulary import FARS, FPIRS, IDENTIFICATION, RANKS
+from x2softmax.vocabulary import FARS, FPIRS, IDENTIFICATION, RANKS, UNCERTAINTY_TABLES
 
 VERDICTS = ("X2 better", "no detectable difference", "X2 worse")
 UNSTABLE = "unstable over seeds"  # the seeds' own verdicts disagree and their spread leaves the mean's interval
 IDENTICAL = "identical networks"  # the verdict when X2's and the baseline's backbones are byte-identical
 ZERO_TOLERANCE = 1e-9  # percentage points: interval ends closer to 0 than this touch 0
-UNCERTAINTY_TABLES = ("verification_intervals", "ijb_intervals", "identification_intervals", "seed_summary",
-                      "measurable_far", "paired_comparisons")
 # Power targets: the largest half-width (percentage points) of a paired X2 - baseline 95 % interval that can tell
 # losses apart, per metric (LFW-style accuracy; IJB TAR@FAR=1e-3). Other metrics have no target.
 POWER_TARGETS = {"accuracy_pct": 1.0, "tar_at_far_1e-03_pct": 3.0}

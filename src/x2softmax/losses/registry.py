@@ -1,6 +1,7 @@
 """The loss registry: every module of this package is imported, and registers its losses where it defines them
 (`@register_loss`); names → classes, display names, default hyperparameters, construction with checked
-hyperparameters. Adding a loss is adding its module here (docs/architecture.md, "Adding a loss")."""
+hyperparameters. Adding a loss is adding its module here (docs/architecture.md, "Adding a loss"). The subject loss
+(`SUBJECT`) is read from the same modules' source by losses.sources, without torch."""
 
 from __future__ import annotations
 
@@ -13,13 +14,8 @@ from typing import Any
 from x2softmax.losses.base import LOSSES, MarginLoss
 
 for _module in pkgutil.iter_modules([str(Path(__file__).parent)]):  # sorted by module name: one order everywhere
-    if _module.name not in ("base", "registry"):
+    if _module.name not in ("base", "registry", "sources"):
         importlib.import_module(f"{__package__}.{_module.name}")
-
-_SUBJECTS = [name for name, cls in LOSSES.items() if cls.subject]
-if len(_SUBJECTS) != 1:
-    raise ImportError(f"x2softmax.losses: exactly one loss must set subject = True, found {_SUBJECTS}")
-SUBJECT: str = _SUBJECTS[0]  # registry name of the loss this replication is about (X2-Softmax)
 
 
 def available_losses() -> list[str]:

@@ -226,7 +226,7 @@ def reduced_settings(threads: int = 2) -> RehearsalSettings:
 
 def rehearse(config: Mapping[str, Any], out_dir: Path, settings: RehearsalSettings | None = None) -> dict[str, Any]:
     """Run the rehearsal of a preset; write its tables into out_dir; return {rows, scale, checks, ok}."""
-    from x2softmax.data.datasets import load_registry
+    from x2softmax.data.registry import load_registry
     from x2softmax.models import build_backbone
 
     settings = settings or RehearsalSettings()

@@ -21,6 +21,7 @@ from x2softmax.report.health import read_run_health
 from x2softmax.report.palette import series_styles
 from x2softmax.report.plots import outside_legend, panel_grid
 from x2softmax.train.health import identical_pairs
+from x2softmax.vocabulary import STUDY_TABLES
 
 WORLD = "controlled synthetic world"
 WORLD_SENTENCE = (
@@ -42,9 +43,9 @@ KIND_WORDS = {"genuine": "genuine pairs", "lookalike": "look-alike impostor pair
 
 
 def read_study(tables_dir: Path) -> dict[str, pd.DataFrame]:
-    """Every study table (`mechanism.STUDY_TABLES`) from its folder; a clear error naming a missing one."""
+    """Every study table (`vocabulary.STUDY_TABLES`) from its folder; a clear error naming a missing one."""
     tables = {}
-    for name in M.STUDY_TABLES:
+    for name in STUDY_TABLES:
         path = Path(tables_dir) / f"{name}.csv"
         if not path.is_file():
             raise FileNotFoundError(f"{path}: study table not found (make replicate PRESET=mechanism writes it)")

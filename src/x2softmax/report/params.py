@@ -14,11 +14,9 @@ from pathlib import Path
 from typing import Any
 
 from x2softmax import config as xcfg
-from x2softmax.analysis.margins import MARGIN_TABLES
-from x2softmax.analysis.mechanism import STUDY_TABLES
-from x2softmax.evaluate.uncertainty import UNCERTAINTY_TABLES
 from x2softmax.losses import SUBJECT
 from x2softmax.report.artifacts import COMMON_PATHS, notebook_entry
+from x2softmax.vocabulary import MARGIN_TABLES, STUDY_TABLES, UNCERTAINTY_TABLES
 
 
 COMMON_FROM_CONFIG = ("synthetic", "preset", "data_root", "datasets")  # every notebook's, from notebook_lists

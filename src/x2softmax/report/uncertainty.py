@@ -16,11 +16,12 @@ from matplotlib.figure import Figure
 
 from x2softmax.evaluate.coverage import CALIBRATED, LABELS, LEVEL, STATED_COVERAGE
 from x2softmax.evaluate.seeds import rerun_change_rate
-from x2softmax.evaluate.uncertainty import IDENTICAL, UNCERTAINTY_TABLES, VERDICTS
+from x2softmax.evaluate.uncertainty import IDENTICAL, VERDICTS
 from x2softmax.report.palette import series_styles
 from x2softmax.report.plots import notice_figure, outside_legend, panel_grid
 from x2softmax.report.summaries import benchmark_order
 from x2softmax.report.tables import MISSING, format_number
+from x2softmax.vocabulary import UNCERTAINTY_TABLES
 
 
 def read_uncertainty(directory: Path) -> dict[str, pd.DataFrame]:

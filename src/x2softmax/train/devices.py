@@ -22,7 +22,6 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 import filelock
-import torch
 
 LOCK_DIR_ENV = "X2S_GPU_LOCK_DIR"
 LEASE_ENV = "X2S_GPU_LEASE"
@@ -51,6 +50,8 @@ def visible_devices() -> list[int]:
     Counting goes through NVML (torch.cuda.device_count) so the CUDA driver is not initialised here and a
     CUDA_VISIBLE_DEVICES set after the lease still takes effect in this process.
     """
+    import torch  # here, not at import: a local run's Snakefile reads this module in every Snakemake process
+
     count = torch.cuda.device_count()
     if count == 0:
         return []
