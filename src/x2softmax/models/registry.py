@@ -8,21 +8,9 @@ from typing import Any
 
 from torch import nn
 
+from x2softmax.models.backbones import BACKBONES
 from x2softmax.models.iresnet import IResNet
 from x2softmax.torchfile import load_plain
-
-_LARGE_WIDTHS = (64, 128, 256, 512)
-
-# name -> (blocks per stage, widths per stage)
-BACKBONES: dict[str, tuple[tuple[int, ...], tuple[int, ...]]] = {
-    "r18": ((2, 2, 2, 2), _LARGE_WIDTHS),
-    "r34": ((3, 4, 6, 3), _LARGE_WIDTHS),
-    "r50": ((3, 4, 14, 3), _LARGE_WIDTHS),
-    "r100": ((3, 13, 30, 3), _LARGE_WIDTHS),
-    "r200": ((6, 26, 60, 6), _LARGE_WIDTHS),
-    "iresnet_small": ((2, 2, 2, 2), (32, 64, 128, 256)),
-    "iresnet_tiny": ((1, 1, 1, 1), (16, 32, 64, 128)),
-}
 
 
 def build_backbone(name: str, embedding_size: int = 512, input_size: int = 112, dropout: float = 0.0) -> nn.Module:
