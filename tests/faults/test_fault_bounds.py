@@ -5,8 +5,10 @@ one line naming the file, fast."""
 
 from __future__ import annotations
 
+import json
 import pickle
 import struct
+import sys
 import zlib
 from collections.abc import Callable
 from pathlib import Path
@@ -19,7 +21,7 @@ from x2softmax.data.images import encode_image
 from x2softmax.data.pairs import write_bin
 from x2softmax.data.recordio import pack_header, write_face_recordio
 
-from .conftest import cli_capped, one_line_error
+from .conftest import cli_capped, one_line_error, run_capped
 
 SIZE = 16
 
@@ -174,3 +176,37 @@ def test_bin_pickles_cannot_expand_beyond_their_size(tmp_path: Path, case: str) 
     code, err = cli_capped(["data", "check", str(path)], timeout=60)
     line = one_line_error(err)
     assert code != 0 and str(path) in line and expected in line, line
+
+
+HEAVY = ("torch", "pandas", "scipy")
+_REFUSE_ALL = """import json, sys
+from x2softmax.cli import main
+HEAVY = {heavy!r}
+for argv in json.loads(sys.argv[1]):
+    try:
+        main(argv)
+    except SystemExit as stop:
+        assert stop.code not in (0, None), argv
+    else:
+        raise AssertionError(f"{{argv}} was not refused")
+    loaded = sorted(name for name in HEAVY if name in sys.modules)
+    assert not loaded, f"x2softmax {{' '.join(argv)}} imported {{loaded}} before refusing its input"
+"""
+
+
+def test_refusals_of_the_readers_import_no_heavy_library(tmp_path: Path) -> None:
+    """A refused file costs the command's start-up only (torch, pandas or scipy each cost 0.3-2 CPU-s per process):
+    the dataset checks, the config check's schema errors, the index's config, toy's and train's arguments."""
+    (tmp_path / "lfw.bin").write_bytes(b"garbage")
+    train = _training(tmp_path)
+    _patch_length(train, 4, (1 << 29) - 4)
+    (tmp_path / "preset.yaml").write_text("train:\n  lr: -0.1\n")
+    (tmp_path / "config.json").write_text("{preset: smoke,")
+    argvs = [["data", "check", str(tmp_path / "lfw.bin")], ["data", "check", str(train)],
+             ["data", "preflight", "lfw", "--root", str(tmp_path / "none")],
+             ["config-check", "--preset", str(tmp_path / "preset.yaml")],
+             ["report", "index", "--config", str(tmp_path / "config.json"), "--out", str(tmp_path / "index.html")],
+             ["toy", "--loss", "arcface", "--dim", "2", "--dim", "3", "--out", str(tmp_path / "toy.npz")],
+             ["train", "--out", str(tmp_path / "out")]]
+    done = run_capped([sys.executable, "-c", _REFUSE_ALL.format(heavy=HEAVY), json.dumps(argvs)], timeout=60)
+    assert done.returncode == 0, done.stderr[-3000:]

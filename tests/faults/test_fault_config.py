@@ -47,12 +47,6 @@ def test_missing_preset_file_is_named(tmp_path: Path) -> None:
     assert code != 0 and f"{tmp_path / 'nope.yaml'} does not exist" in one_line_error(err)
 
 
-def test_the_shipped_presets_are_valid() -> None:
-    for preset in ("smoke", "paper", "mechanism"):
-        code, _ = cli_capped(["config-check", "--preset", preset])
-        assert code == 0
-
-
 @pytest.mark.parametrize("preset", ["PRESET=/tmp/x.yaml", None])
 def test_make_checks_the_config_before_snakemake_reads_it(preset: str | None) -> None:
     """Snakemake parses the embedded default and a --configfile with its own YAML loader (no file named on an error,

@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from x2softmax.io import read_json
 from x2softmax.report import summaries
 
 
@@ -143,7 +144,7 @@ def test_bad_inputs_name_the_file(tmp_path):
         summaries.read_jsonl(log)
     (tmp_path / "summary.json").write_text("[1, 2]")
     with pytest.raises(ValueError, match="expected a JSON object"):
-        summaries.read_json(tmp_path / "summary.json")
+        read_json(tmp_path / "summary.json")
 
 
 def test_not_run_note_names_what_the_title_promises_but_was_not_run():

@@ -20,10 +20,10 @@ def cmd_analyze_margins(args: argparse.Namespace) -> None:
 def cmd_toy(args: argparse.Namespace) -> None:
     """Run the toy example of one loss for each --dim, into the --out given in the same place (one process: the
     workflow's one job per loss pays the start-up once for both dimensions)."""
+    if len(args.dim) != len(args.out):  # refused before torch is imported
+        sys.exit(f"x2softmax toy: {len(args.dim)} --dim but {len(args.out)} --out: give one --out per --dim")
     from x2softmax.analysis.toy import run_toy
 
-    if len(args.dim) != len(args.out):
-        sys.exit(f"x2softmax toy: {len(args.dim)} --dim but {len(args.out)} --out: give one --out per --dim")
     for dim, out in zip(args.dim, args.out):
         print(run_toy(args.loss, args.hparams, dim, args.settings, Path(out)))
 
@@ -44,10 +44,11 @@ def cmd_report_style(args: argparse.Namespace) -> None:
 
 def cmd_report_index(args: argparse.Namespace) -> None:
     """Build reports/index.html."""
-    from x2softmax.report.index import build_index
-    from x2softmax.report.summaries import read_json
+    from x2softmax.io import read_json
 
-    config = read_json(Path(args.config))  # a missing, non-JSON or non-object file: one line naming it
+    config = read_json(Path(args.config))  # a missing, non-JSON or non-object file: one line naming it ...
+    from x2softmax.report.index import build_index  # ... before the pages' libraries (torch, scipy) are imported
+
     print(build_index(Path(args.reports), Path(args.out), config=config, results_dir=Path(args.results)))
 
 
@@ -71,8 +72,8 @@ def cmd_report_reproduction(args: argparse.Namespace) -> None:
         return
     claims = None
     if args.config:
+        from x2softmax.io import read_json
         from x2softmax.report.claims import claims_table
-        from x2softmax.report.summaries import read_json
 
         config = read_json(Path(args.config))  # a missing, non-JSON or non-object file: one line naming it
         claims = claims_table(Path(args.metrics).parent, Path(args.results), config)

@@ -13,7 +13,6 @@ def cmd_train(args: argparse.Namespace) -> None:
     """Train one run from its spec (--spec) or from the config (--loss)."""
     from x2softmax import config as xcfg
     from x2softmax.runspec import RunSpec
-    from x2softmax.train.launch import launch
 
     if args.spec is not None:
         spec = RunSpec.from_dict(args.spec)
@@ -28,6 +27,8 @@ def cmd_train(args: argparse.Namespace) -> None:
         spec = xcfg.run_spec(config, run)
     out = Path(args.out)
     ckpt = Path(args.ckpt) if args.ckpt else out / "checkpoints"
+    from x2softmax.train.launch import launch  # torch: once the spec and config are checked
+
     launch(spec, out, ckpt, gpus=args.gpus)
 
 

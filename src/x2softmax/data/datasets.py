@@ -17,7 +17,6 @@ import numpy as np
 from tqdm import tqdm
 
 from x2softmax.data.archives import download, extract_archive, gdrive_download, integrity_problem
-from x2softmax.data.ijb import load_identification_lists, load_ijb_suite, meta_paths
 from x2softmax.data.images import decode_image
 from x2softmax.data.pairs import read_bin
 from x2softmax.data.recordio import MAGIC, FaceRecordIO, read_property, unpack_header
@@ -120,6 +119,9 @@ def _check_bin(path: Path, expect: dict | None, sample: int | None) -> str:
 
 
 def _check_ijb(path: Path, expect: dict | None, sample: int | None) -> str:
+    # pandas (x2softmax.data.ijb) is imported only where an IJB suite is read: a .bin or RecordIO check starts without
+    from x2softmax.data.ijb import load_identification_lists, load_ijb_suite, meta_paths
+
     suite_name = next((s for s in IJB_SUITES if meta_paths(path, s)["5pts"].exists()), None)
     if suite_name is None:
         raise ValueError(f"{path}: no meta/ijbb_* or meta/ijbc_* files")
@@ -179,6 +181,8 @@ def _manifest_path(name: str, root: Path) -> Path:
 
 
 def _dataset_files(name: str, root: Path) -> list[Path]:
+    from x2softmax.data.ijb import meta_paths  # pandas: only where an IJB suite is read
+
     entry, path = _entry(name), dataset_path(name, root)
     if entry["kind"] == "recordio":
         return [path / f for f in entry["files"]]
@@ -420,6 +424,8 @@ def _quick_bin(path: Path) -> str | None:
 
 
 def _quick_ijb(path: Path, entry: dict) -> str | None:
+    from x2softmax.data.ijb import meta_paths  # pandas: only where an IJB suite is read
+
     for meta in meta_paths(path, entry["suite"]).values():
         if not meta.is_file() or meta.stat().st_size == 0:
             return f"{meta}: missing or empty"

@@ -1,4 +1,7 @@
-"""Pure-Python MXNet RecordIO (.rec + .idx): framing, IRHeader, the insightface face layout, a torch Dataset."""
+"""Pure-Python MXNet RecordIO (.rec + .idx): framing, IRHeader, the insightface face layout, a torch Dataset.
+
+No torch import: `x2softmax data check`, `pack` and `preflight` read and refuse a file without paying torch's
+start-up (about 1.7 CPU-s); the Dataset follows torch's map-style protocol (`__len__`, `__getitem__`)."""
 
 from __future__ import annotations
 
@@ -11,7 +14,6 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 import numpy as np
-import torch.utils.data
 
 from x2softmax.data.images import decode_image, decode_images
 from x2softmax.io import atomic_write_text, give_default_mode, naming, temp_beside
@@ -460,8 +462,9 @@ def load_face_arrays(directory: Path, size: int | None = None) -> tuple[np.ndarr
     return decode_images(payloads, size=side, source=str(rec.rec_path), keys=reader.image_keys), labels
 
 
-class RecordIODataset(torch.utils.data.Dataset):
-    """Torch Dataset over a face RecordIO: (RGB uint8 HWC image or transform(image), class id)."""
+class RecordIODataset:
+    """Map-style torch Dataset over a face RecordIO (a DataLoader takes it as is): (RGB uint8 HWC image or
+    transform(image), class id)."""
 
     def __init__(self, directory: str | os.PathLike[str], transform: Callable[[np.ndarray], Any] | None = None):
         self.reader = FaceRecordIO(directory)

@@ -1,7 +1,8 @@
 """iResNet backbones and their registry.
 
 `BACKBONES` comes from models.backbones (no torch); the other names are imported on first use (PEP 562
-`__getattr__`): the config's validation reads the backbone names in every Snakemake process."""
+`__getattr__`): the config's validation reads the backbone names in every Snakemake process, and
+`x2softmax config-check` refuses a preset that breaks the schema without torch's start-up."""
 
 from __future__ import annotations
 
@@ -16,7 +17,6 @@ if TYPE_CHECKING:
 
 _ON_FIRST_USE = {"IBasicBlock": "iresnet", "IResNet": "iresnet", "build_backbone": "registry",
                  "load_backbone": "registry"}
-
 __all__ = ["BACKBONES", "IBasicBlock", "IResNet", "build_backbone", "load_backbone"]
 
 

@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from x2softmax.io import read_json
 from x2softmax.losses import display_names
 from x2softmax.vocabulary import FARS, IJB_SUITES, LABELS, far_key
 
@@ -72,24 +73,6 @@ def read_jsonl(path: Path) -> pd.DataFrame:
         except json.JSONDecodeError as err:
             raise ValueError(f"{path}:{number}: not valid JSON ({err.msg})") from err
     return pd.DataFrame(rows)
-
-
-def read_json(path: Path) -> dict[str, Any]:
-    """Read a JSON object; a clear error naming the file when it is missing or malformed."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: file not found (it should have been produced by the workflow)")
-    try:
-        obj = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as err:
-        raise ValueError(f"{path}: not valid JSON ({err.msg} at line {err.lineno})") from err
-    except UnicodeDecodeError as err:
-        raise ValueError(f"{path}: not UTF-8 text (byte {err.start}), so not JSON") from None
-    except RecursionError:
-        raise ValueError(f"{path}: JSON nested too deeply") from None
-    if not isinstance(obj, dict):
-        raise ValueError(f"{path}: expected a JSON object, got {type(obj).__name__}")
-    return obj
 
 
 def margin_shape(theta_deg: np.ndarray, margin_deg: np.ndarray, tol_deg: float = 0.05) -> str:
