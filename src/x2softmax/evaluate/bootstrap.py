@@ -108,8 +108,8 @@ def oracle_weights(weights: np.ndarray, issame: np.ndarray) -> OracleWeights:
     dtype = np.int16 if drawn.max(initial=0) < np.iinfo(np.int16).max else np.int64
     signed = weights.astype(dtype)
     np.multiply(signed, np.where(issame, -1, 1).astype(dtype), out=signed)
-    genuine = weights[:, issame].sum(axis=1, dtype=np.int64).astype(dtype)
-    return OracleWeights(signed, drawn, genuine)
+    genuine = (drawn - signed.sum(axis=1, dtype=np.int64)) // 2  # signed sum: impostors - genuine pairs drawn
+    return OracleWeights(signed, drawn, genuine.astype(dtype))
 
 
 def protocol_weights(weights: np.ndarray, issame: np.ndarray, protocol: str) -> TenFoldWeights | OracleWeights:
@@ -250,11 +250,13 @@ def binned_sums(pairs: BinnedPairs, weights_t: np.ndarray) -> np.ndarray:
 
 
 def ijb_tar_boot(scores_by_run: Mapping[str, np.ndarray], labels: np.ndarray, rows: np.ndarray, n_templates: int,
-                 fars: Sequence[float], weights: np.ndarray, block: int = 64) -> dict[str, np.ndarray]:
+                 fars: Sequence[float], weights: np.ndarray, block: int = 64,
+                 grids: Mapping[str, np.ndarray] | None = None) -> dict[str, np.ndarray]:
     """Per run [B, F] TAR@FAR replicates under template resampling (`weights` [B, T], shared by every run).
 
     `rows` [M, 2] are the pairs' template rows (0..n_templates-1), `labels` [M] 1 genuine / 0 impostor. The
-    replicates are processed in blocks of `block`; memory stays O(M) + O(ROW_CHUNK x block).
+    replicates are processed in blocks of `block`; memory stays O(M) + O(ROW_CHUNK x block). `grids` (run ->
+    `far_grid` of its impostor scores) saves recomputing them.
     """
     labels = np.asarray(labels).astype(bool)
     rows = np.ascontiguousarray(rows, dtype=np.int64)
@@ -262,7 +264,7 @@ def ijb_tar_boot(scores_by_run: Mapping[str, np.ndarray], labels: np.ndarray, ro
     binned = {}
     for run, scores in scores_by_run.items():
         scores = np.asarray(scores, dtype=np.float64)
-        grid = far_grid(scores[~labels], fars)
+        grid = grids[run] if grids is not None else far_grid(scores[~labels], fars)
         bins = np.searchsorted(-grid, -scores, side="right")  # pairs with score > grid[k] have bin <= k
         top = (bins < len(grid)) & ~labels
         binned[run] = (bin_pairs(rows[top], bins[top], len(grid), n_templates),
@@ -363,9 +365,9 @@ def ijb_replicates(scores_by_run: Mapping[str, np.ndarray], labels: np.ndarray, 
     design (`crossed_design_correction`) by the pair bootstrap of the same run or difference (from `pair_rng`).
     """
     weights = template_weights(n_templates, n_boot, rng)
-    raw = ijb_tar_boot(scores_by_run, labels, rows, n_templates, fars, weights)
     impostors = ~np.asarray(labels).astype(bool)
     grids = {run: far_grid(np.asarray(scores)[impostors], fars) for run, scores in scores_by_run.items()}
+    raw = ijb_tar_boot(scores_by_run, labels, rows, n_templates, fars, weights, grids=grids)
     per_run = {run: crossed_design_correction(raw[run], ijb_tar_pair_boot({run: scores}, labels, fars, n_boot,
                                                                           pair_rng, grids=grids)[run])
                for run, scores in scores_by_run.items()}
