@@ -4,7 +4,9 @@ datasets), compute (the rest), read from the run's own records in a project fold
 Usage: python bench/replicate_cpu.py [PROJECT]   (default: this checkout, after `make replicate`)
 Records read: every job's log under logs/ (its last line `x2softmax: cpu-seconds: ...`, x2softmax.phases; jobs that
 are not x2softmax commands, the notebooks' papermill runs, have none and show "-") and the Snakemake benchmark
-files results/benchmarks/*.tsv (wall seconds and CPU-seconds of the job's whole process tree, where a rule has one).
+files results/benchmarks/*.tsv (wall seconds and CPU-seconds of the job's whole process tree, where a rule has one:
+the notebooks' papermill runs with their kernels included). The last line adds up the benchmark CPU-seconds of every
+kind that has them.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from x2softmax.phases import parse
 KINDS = [(r"^train/", "train"), (r"^evaluate/(summary|uncertainty)\.log$", r"\1"), (r"^evaluate/", "evaluate"),
          (r"^toy/", "toy"), (r"^data/align_", "align"), (r"^data/decode_pairs_", "decode_pairs"),
          (r"^data/fetch_", "fetch"), (r"^report/render_", "render"), (r"^report/\d\d_", "notebook")]
-BENCHMARK_KINDS = [(r"^(train|evaluate|align)_", r"\1")]
+BENCHMARK_KINDS = [(r"^(train|evaluate|align|notebook)_", r"\1")]
 
 
 def kind_of(relative: str, table: list[tuple[str, str]]) -> str:
@@ -55,18 +57,20 @@ def main(project: Path) -> None:
     print(f"{'job kind':<16}{'jobs':>5}{'start-up':>10}{'data':>8}{'compute':>9}{'start-up/job':>14}"
           f"{'bench wall':>12}{'bench CPU':>11}")
     totals: dict[str, float] = defaultdict(float)
-    for kind, row in sorted(rows.items(), key=lambda item: -(item[1]["start-up"] + item[1]["compute"])):
+    for kind, row in sorted(rows.items(), key=lambda item: -max(item[1]["start-up"] + item[1]["data"]
+                                                                 + item[1]["compute"], item[1]["cpu"])):
         timed = row["timed"] > 0
         cells = [f"{row[name]:.1f}" if timed else "-" for name in ("start-up", "data", "compute")]
         per_job = f"{row['start-up'] / row['timed']:.2f}" if timed else "-"
         bench = [f"{row[name]:.1f}" if row[name] else "-" for name in ("wall", "cpu")]
         print(f"{kind:<16}{int(row['jobs']):>5}{cells[0]:>10}{cells[1]:>8}{cells[2]:>9}{per_job:>14}"
               f"{bench[0]:>12}{bench[1]:>11}")
-        for name in ("start-up", "data", "compute"):
+        for name in ("start-up", "data", "compute", "cpu"):
             totals[name] += row[name]
-    total = sum(totals.values())
+    total = totals["start-up"] + totals["data"] + totals["compute"]
     print(f"{'all x2softmax jobs':<21}{totals['start-up']:>10.1f}{totals['data']:>8.1f}{totals['compute']:>9.1f}"
           f"   start-up {100 * totals['start-up'] / total if total else 0:.0f} % of {total:.0f} CPU-s")
+    print(f"{'all benchmark records':<21}{totals['cpu']:>10.1f} CPU-s")
 
 
 if __name__ == "__main__":

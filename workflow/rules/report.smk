@@ -39,6 +39,8 @@ for nb in PAGES:
             parameters=yaml_params(parameters=notebook_parameters(nb, config)),
         log:
             f"logs/report/{nb}.log",
+        benchmark:
+            f"results/benchmarks/notebook_{nb}.tsv"  # papermill and its kernel: bench/replicate_cpu.py reads it
         resources:
             **resources_for("default"),
         conda:

@@ -47,17 +47,28 @@ GRID_STEPS = 16  # grid points per factor of 2 in FAR around each target
 GRID_SPAN = 8  # grid points on each side of each target: a factor of 2^(8/16) = 1.41 either way
 
 
+def _draw_counts(n_items: int, n_boot: int, rng: np.random.Generator) -> np.ndarray:
+    """[n_boot, n_items] int64 draw counts of n_items uniform draws with replacement (one bincount)."""
+    draws = rng.integers(0, n_items, size=(n_boot, n_items)) + (np.arange(n_boot) * n_items)[:, None]
+    return np.bincount(draws.ravel(), minlength=n_boot * n_items).reshape(n_boot, n_items)
+
+
 def resample_counts(n_items: int, n_boot: int, rng: np.random.Generator) -> np.ndarray:
     """[n_boot, n_items] int32 draw counts of n_items draws with replacement: a multinomial with equal
     probabilities, counted from uniform draws (one bincount; rng.multinomial takes ten times longer)."""
-    draws = rng.integers(0, n_items, size=(n_boot, n_items)) + (np.arange(n_boot) * n_items)[:, None]
-    return np.bincount(draws.ravel(), minlength=n_boot * n_items).reshape(n_boot, n_items).astype(np.int32)
+    return _draw_counts(n_items, n_boot, rng).astype(np.int32)
 
 
 def fold_stratified_weights(n_pairs: int, n_boot: int, rng: np.random.Generator,
                             n_folds: int = N_FOLDS) -> np.ndarray:
-    """[n_boot, n_pairs] int32 draw counts: pairs resampled with replacement within each contiguous fold."""
-    return np.concatenate([resample_counts(int(size), n_boot, rng) for size in fold_sizes(n_pairs, n_folds)], axis=1)
+    """[n_boot, n_pairs] int32 draw counts: pairs resampled with replacement within each contiguous fold (each
+    fold's `resample_counts`, in fold order, written into one array)."""
+    out = np.empty((n_boot, n_pairs), dtype=np.int32)
+    start = 0
+    for size in fold_sizes(n_pairs, n_folds):
+        out[:, start:start + size] = _draw_counts(int(size), n_boot, rng)
+        start += size
+    return out
 
 
 def template_weights(n_templates: int, n_boot: int, rng: np.random.Generator) -> np.ndarray:
@@ -65,21 +76,63 @@ def template_weights(n_templates: int, n_boot: int, rng: np.random.Generator) ->
     return resample_counts(n_templates, n_boot, rng)
 
 
-def ten_fold_accuracy_boot(dist: np.ndarray, issame: np.ndarray, weights: np.ndarray,
+class TenFoldWeights(NamedTuple):
+    """One verification key's weights as the 10-fold bootstrap reads them: [P, B] contiguous, replicates along the
+    last axis, float32 (exact counts below 2^24 pairs, float64 above); shared by every run of the key."""
+
+    columns: np.ndarray
+
+
+class OracleWeights(NamedTuple):
+    """One verification key's weights as the oracle bootstrap reads them, shared by every run of the key: `signed`
+    [B, P] draw counts in pair order, impostors positive and genuine pairs negative (int16 while every replicate
+    draws fewer than 2^15 pairs, else int64); per replicate the pairs drawn (int64) and the genuine pairs drawn."""
+
+    signed: np.ndarray
+    drawn: np.ndarray
+    genuine: np.ndarray
+
+
+def ten_fold_weights(weights: np.ndarray) -> TenFoldWeights:
+    """The 10-fold form of [B, P] draw counts (`TenFoldWeights`)."""
+    weights = np.asarray(weights)
+    dtype = np.float32 if weights.shape[1] < 2 ** 24 else np.float64
+    return TenFoldWeights(np.ascontiguousarray(weights.T, dtype=dtype))
+
+
+def oracle_weights(weights: np.ndarray, issame: np.ndarray) -> OracleWeights:
+    """The oracle form of [B, P] draw counts of the pairs labelled `issame` (`OracleWeights`)."""
+    issame = np.asarray(issame, dtype=bool)
+    weights = np.asarray(weights)
+    drawn = weights.sum(axis=1, dtype=np.int64)
+    dtype = np.int16 if drawn.max(initial=0) < np.iinfo(np.int16).max else np.int64
+    signed = weights.astype(dtype)
+    np.multiply(signed, np.where(issame, -1, 1).astype(dtype), out=signed)
+    genuine = (drawn - signed.sum(axis=1, dtype=np.int64)) // 2  # signed sum: impostors - genuine pairs drawn
+    return OracleWeights(signed, drawn, genuine.astype(dtype))
+
+
+def protocol_weights(weights: np.ndarray, issame: np.ndarray, protocol: str) -> TenFoldWeights | OracleWeights:
+    """[B, P] draw counts in the form `verification_boot` reads for a protocol: compute once per key, for every run."""
+    return ten_fold_weights(weights) if protocol == "10fold" else oracle_weights(weights, issame)
+
+
+def ten_fold_accuracy_boot(dist: np.ndarray, issame: np.ndarray, weights: np.ndarray | TenFoldWeights,
                            thresholds: np.ndarray = ACCURACY_THRESHOLDS) -> np.ndarray:
     """[B] mean held-out accuracy of the 10-fold protocol (threshold chosen per fold on the others) per replicate.
 
     The weight of each (fold, label, threshold cell) is one sparse product with the replicates along the last
-    axis; counts are integers, exact in float32 below 2^24 pairs (float64 above).
+    axis (`weights` [B, P] draw counts, or their `ten_fold_weights`); counts are integers, exact in float32 below
+    2^24 pairs (float64 above).
     """
     issame = np.asarray(issame, dtype=bool)
+    columns = (weights if isinstance(weights, TenFoldWeights) else ten_fold_weights(weights)).columns
     sizes = fold_sizes(len(dist))
     n_thr = len(thresholds)
     cells = fold_cells(dist, issame, thresholds)
     n = len(cells)
-    dtype = np.float32 if n < 2 ** 24 else np.float64
-    onehot = sp.csr_matrix((np.ones(n, dtype), (cells, np.arange(n))), shape=(N_FOLDS * 2 * (n_thr + 1), n))
-    hist = (onehot @ np.ascontiguousarray(np.asarray(weights).T, dtype=dtype)).reshape(N_FOLDS, 2, n_thr + 1, -1)
+    onehot = sp.csr_matrix((np.ones(n, columns.dtype), (cells, np.arange(n))), shape=(N_FOLDS * 2 * (n_thr + 1), n))
+    hist = (onehot @ columns).reshape(N_FOLDS, 2, n_thr + 1, -1)
     below = np.cumsum(hist, axis=2)[:, :, :n_thr]  # [F, label, T, B] weight with dist < thr
     n_diff = hist[:, 0].sum(axis=1)  # [F, B]
     correct = below[:, 1] + (n_diff[:, None] - below[:, 0])  # [F, T, B]
@@ -89,7 +142,7 @@ def ten_fold_accuracy_boot(dist: np.ndarray, issame: np.ndarray, weights: np.nda
     return np.mean(np.ascontiguousarray((chosen / sizes[:, None]).T), axis=1)
 
 
-def oracle_accuracy_boot(cos: np.ndarray, issame: np.ndarray, weights: np.ndarray) -> np.ndarray:
+def oracle_accuracy_boot(cos: np.ndarray, issame: np.ndarray, weights: np.ndarray | OracleWeights) -> np.ndarray:
     """[B] best accuracy over thresholds taken from the resampled pairs' own cosines (same if cos > thr).
 
     Pairs sorted by cosine once; per replicate, one cumulative sum of signed draw counts (impostors +1, genuine
@@ -97,30 +150,26 @@ def oracle_accuracy_boot(cos: np.ndarray, issame: np.ndarray, weights: np.ndarra
     at or below and the genuine pairs above each candidate threshold. A cosine none of whose pairs was drawn is no
     candidate: above the lowest drawn cosine it ties its predecessor's count, below it it is excluded.
     Integer-exact: int16 counts while every replicate draws fewer than 2^15 pairs (LFW-size sets: a quarter of
-    int64's memory traffic), else int64.
+    int64's memory traffic), else int64. `weights`: [B, P] draw counts, or their `oracle_weights`.
     """
-    issame = np.asarray(issame, dtype=bool)
     cos = np.asarray(cos, dtype=np.float64)
-    weights = np.asarray(weights)
-    drawn_total = weights.sum(axis=1, dtype=np.int64)
-    dtype = np.int16 if drawn_total.max(initial=0) < np.iinfo(np.int16).max else np.int64
+    prepared = weights if isinstance(weights, OracleWeights) else oracle_weights(weights, issame)
     order = np.argsort(cos, kind="stable")
     ends = np.flatnonzero(np.r_[np.diff(cos[order]) != 0, True])  # last sorted index of each distinct cosine
-    drawn = np.take(weights.astype(dtype), order, axis=1)  # [B, P] draw counts in cosine order
-    genuine = issame[order]
-    signed = drawn * np.where(genuine, -1, 1).astype(dtype)  # impostors count up, genuine pairs down
-    run = np.cumsum(signed, axis=1, dtype=dtype)  # impostors - genuine pairs at or below each cosine
+    signed = np.take(prepared.signed, order, axis=1)  # [B, P] signed draw counts in cosine order
+    first = np.argmax(signed != 0, axis=1)  # sorted index of the lowest drawn cosine
+    run = np.cumsum(signed, axis=1, dtype=signed.dtype, out=signed)  # impostors - genuine pairs at or below
     if len(ends) < len(cos):
         run = np.take(run, ends, axis=1)
-    genuine_total = (drawn @ genuine.astype(dtype)).astype(dtype)  # [B] genuine pairs drawn
-    first = np.argmax(drawn > 0, axis=1)  # sorted index of the lowest drawn cosine
-    correct = run + genuine_total[:, None]  # impostors at or below + genuine pairs above
+    correct = np.add(run, prepared.genuine[:, None], out=run)  # impostors at or below + genuine pairs above
     correct[ends[None, :] < first[:, None]] = -1  # no candidate below the lowest drawn cosine
-    return correct.max(axis=1) / drawn_total
+    return correct.max(axis=1) / prepared.drawn
 
 
-def verification_boot(scores: np.ndarray, issame: np.ndarray, protocol: str, weights: np.ndarray) -> np.ndarray:
-    """[B] accuracy replicates of one protocol: squared L2 distances for "10fold", cosines for the oracles."""
+def verification_boot(scores: np.ndarray, issame: np.ndarray, protocol: str,
+                      weights: np.ndarray | TenFoldWeights | OracleWeights) -> np.ndarray:
+    """[B] accuracy replicates of one protocol: squared L2 distances for "10fold", cosines for the oracles
+    (`weights`: [B, P] draw counts, or their `protocol_weights` for the protocol)."""
     if protocol == "10fold":
         return ten_fold_accuracy_boot(scores, issame, weights)
     return oracle_accuracy_boot(scores, issame, weights)
@@ -201,11 +250,13 @@ def binned_sums(pairs: BinnedPairs, weights_t: np.ndarray) -> np.ndarray:
 
 
 def ijb_tar_boot(scores_by_run: Mapping[str, np.ndarray], labels: np.ndarray, rows: np.ndarray, n_templates: int,
-                 fars: Sequence[float], weights: np.ndarray, block: int = 64) -> dict[str, np.ndarray]:
+                 fars: Sequence[float], weights: np.ndarray, block: int = 64,
+                 grids: Mapping[str, np.ndarray] | None = None) -> dict[str, np.ndarray]:
     """Per run [B, F] TAR@FAR replicates under template resampling (`weights` [B, T], shared by every run).
 
     `rows` [M, 2] are the pairs' template rows (0..n_templates-1), `labels` [M] 1 genuine / 0 impostor. The
-    replicates are processed in blocks of `block`; memory stays O(M) + O(ROW_CHUNK x block).
+    replicates are processed in blocks of `block`; memory stays O(M) + O(ROW_CHUNK x block). `grids` (run ->
+    `far_grid` of its impostor scores) saves recomputing them.
     """
     labels = np.asarray(labels).astype(bool)
     rows = np.ascontiguousarray(rows, dtype=np.int64)
@@ -213,7 +264,7 @@ def ijb_tar_boot(scores_by_run: Mapping[str, np.ndarray], labels: np.ndarray, ro
     binned = {}
     for run, scores in scores_by_run.items():
         scores = np.asarray(scores, dtype=np.float64)
-        grid = far_grid(scores[~labels], fars)
+        grid = grids[run] if grids is not None else far_grid(scores[~labels], fars)
         bins = np.searchsorted(-grid, -scores, side="right")  # pairs with score > grid[k] have bin <= k
         top = (bins < len(grid)) & ~labels
         binned[run] = (bin_pairs(rows[top], bins[top], len(grid), n_templates),
@@ -314,9 +365,9 @@ def ijb_replicates(scores_by_run: Mapping[str, np.ndarray], labels: np.ndarray, 
     design (`crossed_design_correction`) by the pair bootstrap of the same run or difference (from `pair_rng`).
     """
     weights = template_weights(n_templates, n_boot, rng)
-    raw = ijb_tar_boot(scores_by_run, labels, rows, n_templates, fars, weights)
     impostors = ~np.asarray(labels).astype(bool)
     grids = {run: far_grid(np.asarray(scores)[impostors], fars) for run, scores in scores_by_run.items()}
+    raw = ijb_tar_boot(scores_by_run, labels, rows, n_templates, fars, weights, grids=grids)
     per_run = {run: crossed_design_correction(raw[run], ijb_tar_pair_boot({run: scores}, labels, fars, n_boot,
                                                                           pair_rng, grids=grids)[run])
                for run, scores in scores_by_run.items()}

@@ -172,7 +172,8 @@ def verification_replicates(design: VerificationDesign, n_sets: int, n_boot: int
         weights = bootstrap.fold_stratified_weights(design.n_pairs, n_boot, rng)
         for protocol in ("10fold", "oracle"):
             scores = {run: 2.0 - 2.0 * c if protocol == "10fold" else c for run, c in cos.items()}
-            by_run = {run: bootstrap.verification_boot(s, issame, protocol, weights) for run, s in scores.items()}
+            shared = bootstrap.protocol_weights(weights, issame, protocol)  # cast once for both runs
+            by_run = {run: bootstrap.verification_boot(s, issame, protocol, shared) for run, s in scores.items()}
             reps.setdefault(protocol, []).append(by_run["x"])
             reps.setdefault(f"{protocol} difference", []).append(by_run["x"] - by_run["y"])
     truth = verification_truth(design)
@@ -226,7 +227,7 @@ def seed_replicates(design: SeedDesign, n_seeds: int, n_sets: int, n_boot: int, 
     for _ in range(n_sets):
         issame = rng.permutation(np.arange(design.n_pairs) % 2 == 0)
         item = rng.standard_normal(design.n_pairs)
-        weights = bootstrap.fold_stratified_weights(design.n_pairs, n_boot, rng)
+        weights = bootstrap.ten_fold_weights(bootstrap.fold_stratified_weights(design.n_pairs, n_boot, rng))
         values: dict[str, list[float]] = {}
         reps: dict[str, list[np.ndarray]] = {}
         for loss, count in counts.items():

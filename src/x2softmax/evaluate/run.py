@@ -22,7 +22,7 @@ from x2softmax.data.pairs import load_bin_unique
 from x2softmax.evaluate.embed import cached_embeddings, embed_views, resolve_device
 from x2softmax.evaluate.ijb import STANDARD_MODE, evaluate_ijb, parse_mode
 from x2softmax.evaluate.summary import identification_rows, ijb_rows, verification_rows, write_metrics
-from x2softmax.evaluate.verification import protocol_scores, score_metrics
+from x2softmax.evaluate.verification import indexed_scores, score_metrics
 from x2softmax.io import atomic_path, atomic_write_json, file_sha256
 from x2softmax.models import load_backbone
 from x2softmax.phases import reading
@@ -71,9 +71,8 @@ def verify_benchmark(model: torch.nn.Module, bin_path: Path, name: str, protocol
     views64 = views.astype(np.float64)
     summed = views64[0] + views64[1]  # float64 sum, as insightface's float64 embedding buffers
     results, scores = {}, {}
-    for protocol in protocols:
-        emb = views[0] if protocol == "oracle" else summed
-        scores[protocol] = protocol_scores(emb[first], emb[second], protocol)
+    for protocol in protocols:  # each distinct image normalised once, not once per pair slot
+        scores[protocol] = indexed_scores(views64[0] if protocol == "oracle" else summed, first, second, protocol)
         norm = None
         if protocol == "10fold":
             norms = np.linalg.norm(views64, axis=2)[:, index]  # [2, 2P]: every pair slot's views

@@ -118,6 +118,8 @@ def _replicates(info: pd.DataFrame, eval_root: Path, data_root: Path, suites: Se
     """(dataset, protocol, metric) -> run -> [B] replicates, with shared weights per data set; the same key ->
     (run a, run b) -> [B] replicates of a - b for each compared pair; measurable FARs. The runs of a verification
     key are bootstrapped on `threads` threads (numpy releases the GIL; the weights are drawn before, in order)."""
+    from x2softmax.evaluate.bootstrap import protocol_weights  # here: the module's imports are kept as they are
+
     rng = np.random.default_rng(seed)
     pair_rng = np.random.default_rng([seed, 1])  # the IJB pair bootstrap: the template draws stay as they were
     reps: Replicates = {}
@@ -129,7 +131,8 @@ def _replicates(info: pd.DataFrame, eval_root: Path, data_root: Path, suites: Se
     for key in keys:
         dataset, protocol = key.split("/")
         issame = scores[runs[0]][f"{dataset}/issame"].astype(bool)
-        weights = fold_stratified_weights(len(issame), n_boot, rng)
+        # one draw per key, in key order; cast once into the form the protocol reads, shared by every run
+        weights = protocol_weights(fold_stratified_weights(len(issame), n_boot, rng), issame, protocol)
         present = [run for run in runs if key in scores[run]]
         boots = pool.map(lambda run: 100.0 * verification_boot(scores[run][key], issame, protocol, weights), present)
         by_run = dict(zip(present, boots))

@@ -53,18 +53,35 @@ def fold_indices(n_pairs: int, n_folds: int = N_FOLDS) -> list[tuple[np.ndarray,
     return [(np.concatenate([idx[:a], idx[b:]]), idx[a:b]) for a, b in zip(bounds[:-1], bounds[1:])]
 
 
+def indexed_scores(emb: np.ndarray, first: np.ndarray, second: np.ndarray, protocol: str) -> np.ndarray:
+    """Per-pair scores (float64) of the pairs (emb[first[i]], emb[second[i]]): squared L2 distance of the normalised
+    rows for "10fold", cosine similarity for the oracles. Each row is normalised (or its norm taken) once, however
+    many pairs hold it; every step is per row, so the bytes equal those of the rows gathered first."""
+    emb = np.asarray(emb, dtype=np.float64)
+    if protocol == "10fold":
+        unit = l2_normalize(emb)
+        return np.sum(np.square(unit[first] - unit[second]), axis=1)
+    if protocol in ("oracle", "oracle_flip"):
+        norms = np.linalg.norm(emb, axis=1)
+        return np.sum(emb[first] * emb[second], axis=1) / (norms[first] * norms[second])
+    raise ValueError(f"unknown verification protocol {protocol!r}; known: {', '.join(PROTOCOLS)}")
+
+
+def _stacked(emb1: np.ndarray, emb2: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Two [P, D] arrays as one [2P, D] array (float64) with the row indices of each pair's two rows."""
+    n = len(emb1)
+    stacked = np.concatenate([np.asarray(emb1, dtype=np.float64), np.asarray(emb2, dtype=np.float64)])
+    return stacked, np.arange(n), np.arange(n, 2 * n)
+
+
 def squared_l2_distances(emb1: np.ndarray, emb2: np.ndarray) -> np.ndarray:
     """Squared L2 distance (float64) between the L2-normalised rows of two embedding arrays."""
-    a = l2_normalize(np.asarray(emb1, dtype=np.float64))
-    b = l2_normalize(np.asarray(emb2, dtype=np.float64))
-    return np.sum(np.square(a - b), axis=1)
+    return indexed_scores(*_stacked(emb1, emb2), "10fold")
 
 
 def cosine_similarities(emb1: np.ndarray, emb2: np.ndarray) -> np.ndarray:
     """Row-wise cosine similarity (float64) of two embedding arrays."""
-    a = np.asarray(emb1, dtype=np.float64)
-    b = np.asarray(emb2, dtype=np.float64)
-    return np.sum(a * b, axis=1) / (np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1))
+    return indexed_scores(*_stacked(emb1, emb2), "oracle")
 
 
 def fold_impostors(issame: np.ndarray, n_folds: int = N_FOLDS) -> np.ndarray:
