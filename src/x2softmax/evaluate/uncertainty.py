@@ -36,7 +36,8 @@ import pandas as pd
 from x2softmax.config import base_run
 from x2softmax.data.ijb import IDENTIFICATION_FILES, load_ijb_suite, template_rows
 from x2softmax.evaluate.bootstrap import (fold_stratified_weights, identification_boot, ijb_replicates,
-                                          percentile_interval, resample_counts, verification_boot)
+                                          percentile_interval, protocol_weights, resample_counts,
+                                          verification_boot)
 from x2softmax.evaluate.coverage import STATED_COVERAGE
 from x2softmax.evaluate.curves import lowest_measurable_far
 from x2softmax.evaluate.identification import search_from_arrays
@@ -118,8 +119,6 @@ def _replicates(info: pd.DataFrame, eval_root: Path, data_root: Path, suites: Se
     """(dataset, protocol, metric) -> run -> [B] replicates, with shared weights per data set; the same key ->
     (run a, run b) -> [B] replicates of a - b for each compared pair; measurable FARs. The runs of a verification
     key are bootstrapped on `threads` threads (numpy releases the GIL; the weights are drawn before, in order)."""
-    from x2softmax.evaluate.bootstrap import protocol_weights  # here: the module's imports are kept as they are
-
     rng = np.random.default_rng(seed)
     pair_rng = np.random.default_rng([seed, 1])  # the IJB pair bootstrap: the template draws stay as they were
     reps: Replicates = {}
