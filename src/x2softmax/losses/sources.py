@@ -2,7 +2,7 @@
 define a loss (its class and its bases: a change there reruns only that loss's runs, workflow/rules/common.smk) and
 `SUBJECT`, the subject loss's registry name. The workflow files read both in every Snakemake process, which must
 start without torch. A loss is a class decorated `@register_loss` that sets `name`; `subject = True` in it or a base
-marks the subject (x2softmax.losses.base). tests/losses/test_sources.py checks this reading against the imported
+marks the subject (x2softmax.losses.base). tests/losses/test_loss_sources.py checks this reading against the imported
 registry."""
 
 from __future__ import annotations
