@@ -19,15 +19,30 @@ SNAKEMAKE := $(BIN)/snakemake --cores $(CORES) $(PRESET_ARGS)
 
 .PHONY: data replicate test test-fast review plan cluster-check rehearse gpu-check wheels device-image dry-run lint browser slurm cluster clean
 
+# pip installs without byte-compiling (one process, one core); COMPILE then writes the same .pyc files on every core
+# (pip's rule: a file that does not compile is skipped), leaving out the packages' own test folders, which no job
+# imports. The .pyc files are needed where PYTHONDONTWRITEBYTECODE is set: no process could cache what it compiles.
+# The test install is one pip run with the base (one resolve, one editable build) and stamps both. A killed install
+# leaves no stamp; the next make reinstalls nothing and compiles what is missing (docs/timings.md).
+define NEW_VENV
+@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python >= 3.11 is needed (set PYTHON=...)")'
+test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+endef
+PIP_INSTALL := $(BIN)/python -m pip install -q --no-compile torch==2.13.0 -c requirements.lock
+COMPILE := $(BIN)/python -c 'import compileall, re; compileall.compile_dir("$(VENV)/lib", quiet=2, workers=0, \
+	rx=re.compile(r"/site-packages/.+/tests?/"))'
+
 $(STAMP): pyproject.toml requirements.lock
-	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python >= 3.11 is needed (set PYTHON=...)")'
-	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install -q torch==2.13.0 -c requirements.lock -e .
+	$(NEW_VENV)
+	$(PIP_INSTALL) -e .
+	$(COMPILE)
 	touch $(STAMP)
 
-$(TEST_STAMP): $(STAMP)
-	$(BIN)/python -m pip install -q -c requirements.lock -e '.[test,detect]'
-	touch $(TEST_STAMP)
+$(TEST_STAMP): pyproject.toml requirements.lock
+	$(NEW_VENV)
+	$(PIP_INSTALL) -e '.[test,detect]'
+	$(COMPILE)
+	touch $(STAMP) $(TEST_STAMP)
 
 # The preset's data only: generated (synthetic) or fetched and checked (real), up to the preflight (DVC stage `data`).
 data: $(STAMP)

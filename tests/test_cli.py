@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 
 import pytest
 
@@ -48,6 +50,22 @@ def test_a_bad_run_spec_ends_with_one_line_naming_its_key(tmp_path) -> None:
     assert str(exit_info.value) == ("x2softmax train: ValueError: run spec key 'train.batch_size': "
                                     "expected an integer, got 'many'")
     assert not (tmp_path / "out").exists()
+
+
+def test_a_training_job_from_its_spec_does_not_load_the_config_reader(tmp_path) -> None:
+    """The workflow's training jobs pass --spec: the config reader (x2softmax.config, jsonschema, yaml) is start-up
+    they do not need (docs/timings.md); --loss still reads the config."""
+    from x2softmax import config as xcfg
+
+    spec = xcfg.run_spec(xcfg.load_config(), "arcface").to_dict()
+    spec["train"]["batch_size"] = "many"  # refused by RunSpec, after the imports and before any training
+    code = ("import sys\nfrom x2softmax.cli import main\ntry:\n    main(sys.argv[1:])\nexcept SystemExit as e:\n"
+            "    print(e)\nprint(sorted(m for m in ('x2softmax.config', 'jsonschema', 'yaml') if m in sys.modules))")
+    done = subprocess.run([sys.executable, "-c", code, "train", "--spec", json.dumps(spec), "--out",
+                           str(tmp_path / "out")], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0 and done.stdout.splitlines()[-2:] == [
+        "x2softmax train: ValueError: run spec key 'train.batch_size': expected an integer, got 'many'", "[]"], \
+        done.stdout + done.stderr
 
 
 def test_toy_needs_one_out_per_dim() -> None:

@@ -11,12 +11,13 @@ from x2softmax.cli.types import bounded, csv_arg, json_arg
 
 def cmd_train(args: argparse.Namespace) -> None:
     """Train one run from its spec (--spec) or from the config (--loss)."""
-    from x2softmax import config as xcfg
     from x2softmax.runspec import RunSpec
 
-    if args.spec is not None:
+    if args.spec is not None:  # what the workflow's jobs give: the config reader (jsonschema, yaml) is not loaded
         spec = RunSpec.from_dict(args.spec)
     else:
+        from x2softmax import config as xcfg
+
         if not args.loss:
             sys.exit("x2softmax train: give --spec JSON, or --loss NAME (with --config/--preset)")
         config = xcfg.load_config(args.preset, base=args.config or xcfg.DEFAULT_CONFIG)
