@@ -11,6 +11,7 @@ resolved config lists, so it judges what ran.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -22,6 +23,8 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+
+from x2softmax.config import runs
 
 COPIED = ("Snakefile", "workflow", "config", "notebooks", "profiles", "envs", "src")
 CHANCE_ALPHA = 1e-3  # a network at chance passes the accuracy test with this probability at most
@@ -94,10 +97,6 @@ def pooled_accuracy(metrics: pd.DataFrame, eval_root: Path) -> dict[str, Any]:
 def judge(project: Path) -> dict[str, Any]:
     """The smoke run's verdict on its summary: unexplained NaN cells and the pooled accuracy test, over the runs its
     resolved config (results/config.json) lists; a listed run without a 10-fold accuracy row fails it."""
-    import json
-
-    from x2softmax.config import runs
-
     metrics = pd.read_csv(project / "results/summary/metrics.csv", dtype={"note": str})
     metrics["value"] = pd.to_numeric(metrics["value"], errors="coerce")
     listed = runs(json.loads((project / "results/config.json").read_text(encoding="utf-8")))
