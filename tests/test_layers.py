@@ -14,8 +14,8 @@ NOTEBOOK_TOP = 5  # a notebook imports the report layer and what lies below it
 
 # Bottom (0) to top; a module may import its own layer or a lower one. Keep in step with docs/architecture.md.
 LAYERS: dict[str, int] = {
-    "limits": 0, "vocabulary": 0, "io": 0, "notices": 0, "errors": 0, "phases": 0, "torchcompat": 0, "cluster": 0,
-    "runspec": 0, "cpukernels": 0,
+    "limits": 0, "vocabulary": 0, "io": 0, "notices": 0, "errors": 0, "phases": 0, "shutdown": 0, "torchcompat": 0,
+    "cluster": 0, "runspec": 0, "cpukernels": 0,
     "torchfile": 1, "losses": 1,
     "config": 2, "data": 2, "models": 2,
     "analysis": 3, "evaluate": 3, "dvc_stage": 3,

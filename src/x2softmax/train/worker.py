@@ -8,11 +8,14 @@ from pathlib import Path
 
 from x2softmax.errors import report_failure
 from x2softmax.runspec import RunSpec
+from x2softmax.shutdown import skip_final_collection
 from x2softmax.train.trainer import train
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Read the spec file and train (the process group comes from torchrun's environment)."""
+    """Read the spec file and train (the process group comes from torchrun's environment); the process ends
+    without the interpreter's final garbage collections (x2softmax.shutdown)."""
+    skip_final_collection()
     parser = argparse.ArgumentParser(prog="python -m x2softmax.train.worker", description=__doc__)
     parser.add_argument("--spec-file", type=Path, required=True, help="run spec JSON written by launch()")
     parser.add_argument("--out", type=Path, required=True, help="output folder of the run")
