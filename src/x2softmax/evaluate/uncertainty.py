@@ -26,7 +26,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Iterable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -118,7 +118,8 @@ def _replicates(info: pd.DataFrame, eval_root: Path, data_root: Path, suites: Se
                 ) -> tuple[Replicates, Differences, list[dict[str, Any]]]:
     """(dataset, protocol, metric) -> run -> [B] replicates, with shared weights per data set; the same key ->
     (run a, run b) -> [B] replicates of a - b for each compared pair; measurable FARs. The runs of a verification
-    key are bootstrapped on `threads` threads (numpy releases the GIL; the weights are drawn before, in order)."""
+    key are bootstrapped on `threads` threads (numpy releases the GIL); the weights are drawn in key order on this
+    thread, each key's while the threads bootstrap the previous key's runs."""
     rng = np.random.default_rng(seed)
     pair_rng = np.random.default_rng([seed, 1])  # the IJB pair bootstrap: the template draws stay as they were
     reps: Replicates = {}
@@ -127,17 +128,26 @@ def _replicates(info: pd.DataFrame, eval_root: Path, data_root: Path, suites: Se
     scores = {run: dict(np.load(Path(eval_root) / run / "verification_scores.npz")) for run in runs}
     keys = sorted({k for run in runs for k in scores[run] if not k.endswith("/issame")})
     pool = ThreadPoolExecutor(max_workers=max(1, threads))
+
+    def collect(dataset: str, protocol: str, futures: dict[str, Future]) -> None:
+        by_run = {run: future.result() for run, future in futures.items()}
+        reps[(dataset, protocol, "accuracy_pct")] = by_run
+        diffs[(dataset, protocol, "accuracy_pct")] = {(a, b): by_run[a] - by_run[b] for a, b in comparisons
+                                                      if a in by_run and b in by_run}
+
+    pending = None  # the previous key's runs, collected once the next key's weights are drawn beside them
     for key in keys:
         dataset, protocol = key.split("/")
         issame = scores[runs[0]][f"{dataset}/issame"].astype(bool)
         # one draw per key, in key order; cast once into the form the protocol reads, shared by every run
         weights = protocol_weights(fold_stratified_weights(len(issame), n_boot, rng), issame, protocol)
-        present = [run for run in runs if key in scores[run]]
-        boots = pool.map(lambda run: 100.0 * verification_boot(scores[run][key], issame, protocol, weights), present)
-        by_run = dict(zip(present, boots))
-        reps[(dataset, protocol, "accuracy_pct")] = by_run
-        diffs[(dataset, protocol, "accuracy_pct")] = {(a, b): by_run[a] - by_run[b] for a, b in comparisons
-                                                      if a in by_run and b in by_run}
+        futures = {run: pool.submit(_accuracy_boot, scores[run][key], issame, protocol, weights)
+                   for run in runs if key in scores[run]}
+        if pending is not None:
+            collect(*pending)
+        pending = (dataset, protocol, futures)
+    if pending is not None:
+        collect(*pending)
     measurable = []
     for suite in suites:
         meta = load_ijb_suite(Path(data_root) / suite, suite)
@@ -167,6 +177,11 @@ def _replicates(info: pd.DataFrame, eval_root: Path, data_root: Path, suites: Se
             diffs[(suite, IDENTIFICATION, metric)] = {(a, b): by_run[a] - by_run[b] for a, b in comparisons}
     pool.shutdown()
     return reps, diffs, measurable
+
+
+def _accuracy_boot(scores: np.ndarray, issame: np.ndarray, protocol: str, weights: Any) -> np.ndarray:
+    """[B] accuracy replicates (percent) of one run and verification key."""
+    return 100.0 * verification_boot(scores, issame, protocol, weights)
 
 
 def _identification_replicates(runs: Sequence[str], eval_root: Path, suite: str, n_boot: int,
