@@ -166,13 +166,13 @@ def _replicates(info: pd.DataFrame, eval_root: Path, data_root: Path, suites: Se
                 raise ValueError(f"{eval_root}/{run}/ijb_{suite}_scores.npz: labels differ from {data_root}/{suite}")
             by_run[run] = data["scores"]
         tars, tar_diffs = ijb_replicates(by_run, labels, rows, len(templates), fars, n_boot, rng, pair_rng,
-                                         comparisons)
+                                         comparisons, pool=pool)
         for j, far in enumerate(fars):
             reps[(suite, "ijb", metric_at_far("tar", far))] = {run: 100.0 * tars[run][:, j] for run in runs}
             diffs[(suite, "ijb", metric_at_far("tar", far))] = {pair: 100.0 * d[:, j] for pair, d in tar_diffs.items()}
     id_rng = np.random.default_rng([seed, 2])  # 1:N probe draws: the verification and 1:1 draws stay as they were
     for suite in suites:
-        for metric, by_run in _identification_replicates(runs, eval_root, suite, n_boot, id_rng).items():
+        for metric, by_run in _identification_replicates(runs, eval_root, suite, n_boot, id_rng, pool).items():
             reps[(suite, IDENTIFICATION, metric)] = by_run
             diffs[(suite, IDENTIFICATION, metric)] = {(a, b): by_run[a] - by_run[b] for a, b in comparisons}
     pool.shutdown()
@@ -185,9 +185,11 @@ def _accuracy_boot(scores: np.ndarray, issame: np.ndarray, protocol: str, weight
 
 
 def _identification_replicates(runs: Sequence[str], eval_root: Path, suite: str, n_boot: int,
-                               rng: np.random.Generator) -> dict[str, dict[str, np.ndarray]]:
-    """1:N metric -> run -> [B] replicates (percent) under one probe-template resampling shared by every run; only
-    the FPIRs measurable on the full probe set (the same for every run: it depends on the lists only)."""
+                               rng: np.random.Generator, pool: ThreadPoolExecutor
+                               ) -> dict[str, dict[str, np.ndarray]]:
+    """1:N metric -> run -> [B] replicates (percent) under one probe-template resampling shared by every run, the
+    runs on the `pool`'s threads; only the FPIRs measurable on the full probe set (the same for every run: it
+    depends on the lists only)."""
     arrays = {}
     for run in runs:
         path = Path(eval_root) / run / f"ijb_{suite}_1N.npz"
@@ -201,10 +203,13 @@ def _identification_replicates(runs: Sequence[str], eval_root: Path, suite: str,
     non_mated = min(int((~first[f"{g}/mated"].astype(bool)).sum()) for g in IDENTIFICATION_FILES[:2])
     fpirs = [f for f in FPIRS if int(non_mated * f) >= 1]
     weights = resample_counts(n_probes, n_boot, rng)
-    out: dict[str, dict[str, np.ndarray]] = {}
-    for run in runs:
+
+    def boot_of(run: str) -> dict[str, np.ndarray]:
         searches = [search_from_arrays(arrays[run], g) for g in IDENTIFICATION_FILES[:2]]
-        boot = identification_boot(searches, n_probes, weights, fpirs, RANKS)
+        return identification_boot(searches, n_probes, weights, fpirs, RANKS)
+
+    out: dict[str, dict[str, np.ndarray]] = {}
+    for run, boot in zip(runs, pool.map(boot_of, runs)):
         for k in RANKS:
             out.setdefault(rank_metric(k), {})[run] = 100.0 * boot[f"rank_{k}"]
         for i, fpir in enumerate(fpirs):
