@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import glob
 import hashlib
 import json
 import os
@@ -55,8 +54,15 @@ def remove_stale_temps(target: str | os.PathLike[str]) -> list[Path]:
     """Delete the .{name}.*.tmp files beside `target` whose writer is dead (killed mid-write); returns them."""
     target = Path(target)
     host = _writer_tag().rpartition("~")[0]
+    prefix, suffix = f".{target.name}.", ".tmp"  # the names glob's .{name}.*.tmp matches, without its regex per call
+    try:
+        with os.scandir(target.parent) as entries:
+            names = [e.name for e in entries if len(e.name) >= len(prefix) + len(suffix)
+                     and e.name.startswith(prefix) and e.name.endswith(suffix)]
+    except FileNotFoundError:
+        return []
     removed = []
-    for tmp in target.parent.glob(f".{glob.escape(target.name)}.*.tmp"):
+    for tmp in (target.parent / name for name in names):
         if _is_stale(tmp, target.name, host):
             with contextlib.suppress(FileNotFoundError):
                 tmp.unlink()

@@ -263,6 +263,14 @@ def test_tables_are_byte_identical_to_the_pinned_ones(tables, tmp_path):
     assert {p.stem: hashlib.sha256(p.read_bytes()).hexdigest() for p in paths} == PINNED_TABLES
 
 
+def test_tables_do_not_depend_on_the_thread_count(project, tmp_path):
+    """Three threads bootstrap the runs while this one draws the next key's weights: the pinned bytes still."""
+    threaded = uncertainty_tables(list(RUNS), project / "eval", project / "train", project / "data", ["IJBC"],
+                                  "x2softmax", n_boot=200, seed=0, threads=3)
+    paths = write_uncertainty(threaded, tmp_path)
+    assert {p.stem: hashlib.sha256(p.read_bytes()).hexdigest() for p in paths} == PINNED_TABLES
+
+
 def test_oracle_intervals_are_labelled_optimistic(tables):
     ver = tables["verification_intervals"]
     oracle, ten_fold = ver[ver["protocol"] == "oracle"], ver[ver["protocol"] == "10fold"]

@@ -107,6 +107,10 @@ def test_roc_points_match_sklearn():
     assert np.allclose(tpr[idx], roc["tar"])
     with pytest.raises(ValueError, match="both genuine"):
         summaries.roc_points(scores, np.ones_like(labels))
+    tied = np.round(scores, 1)  # ties, boolean labels, every point kept: scikit-learn's ROC to the bit
+    fpr, tpr, _ = roc_curve(labels, tied)
+    whole = summaries.roc_points(tied, labels, max_points=10 ** 6)
+    assert np.array_equal(whole["far"], fpr[fpr > 0]) and np.array_equal(whole["tar"], tpr[fpr > 0])
 
 
 def test_training_tables(fake_tree):

@@ -138,7 +138,8 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--replicates", type=bounded(int, 10, 10**6), default=1000)
     p.add_argument("--seed", type=bounded(int, 0, 2**32 - 1), default=0, help="seed of the resampling")
     p.add_argument("--threads", type=bounded(int, 1, 256), default=1,
-                   help="threads for the verification bootstrap (the tables do not depend on it)")
+                   help="threads of the bootstraps (verification, IJB template, 1:N); the calling thread draws the "
+                        "resampling weights beside them (the tables do not depend on it)")
     p.add_argument("--out", required=True)
     p.set_defaults(func=cmd_uncertainty)
 

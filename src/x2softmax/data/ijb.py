@@ -93,17 +93,19 @@ def write_ijb_meta(
         raise ValueError(f"write_ijb_meta: pairs must be [M, 3] (t1, t2, label), got shape {pairs.shape}")
     if any(" " in name or not name for name in images):
         raise ValueError("write_ijb_meta: image names must be non-empty and contain no spaces")
+    # Python ints and floats (tolist) format as numpy's scalars do, several times faster
     atomic_write_text(
-        paths["tid_mid"], "".join(f"{name} {t} {m}\n" for name, t, m in zip(images, template_ids, media_ids))
+        paths["tid_mid"],
+        "".join(f"{name} {t} {m}\n" for name, t, m in zip(images, template_ids.tolist(), media_ids.tolist())),
     )
     atomic_write_text(
         paths["5pts"],
         "".join(
             f"{name} " + " ".join(f"{v:.4f}" for v in pts) + f" {score:.6f}\n"
-            for name, pts, score in zip(images, landmarks, faceness)
+            for name, pts, score in zip(images, landmarks.tolist(), faceness.tolist())
         ),
     )
-    atomic_write_text(paths["pairs"], "".join(f"{a} {b} {c}\n" for a, b, c in pairs))
+    atomic_write_text(paths["pairs"], "".join(f"{a} {b} {c}\n" for a, b, c in pairs.tolist()))
 
 
 def _first_bad_line(path: Path, columns: int, text_columns: int) -> str:

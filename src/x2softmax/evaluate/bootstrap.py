@@ -33,6 +33,7 @@ that differences between runs are paired.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from concurrent.futures import Executor, ThreadPoolExecutor
 from typing import NamedTuple
 
 import numpy as np
@@ -251,36 +252,45 @@ def binned_sums(pairs: BinnedPairs, weights_t: np.ndarray) -> np.ndarray:
 
 def ijb_tar_boot(scores_by_run: Mapping[str, np.ndarray], labels: np.ndarray, rows: np.ndarray, n_templates: int,
                  fars: Sequence[float], weights: np.ndarray, block: int = 64,
-                 grids: Mapping[str, np.ndarray] | None = None) -> dict[str, np.ndarray]:
+                 grids: Mapping[str, np.ndarray] | None = None, pool: Executor | None = None
+                 ) -> dict[str, np.ndarray]:
     """Per run [B, F] TAR@FAR replicates under template resampling (`weights` [B, T], shared by every run).
 
     `rows` [M, 2] are the pairs' template rows (0..n_templates-1), `labels` [M] 1 genuine / 0 impostor. The
-    replicates are processed in blocks of `block`; memory stays O(M) + O(ROW_CHUNK x block). `grids` (run ->
-    `far_grid` of its impostor scores) saves recomputing them.
+    replicates are processed in blocks of `block`; memory stays O(M) + O(ROW_CHUNK x block) per block in progress.
+    `grids` (run -> `far_grid` of its impostor scores) saves recomputing them. With a thread `pool` the runs' pairs
+    are binned and the blocks computed on its threads (scipy's sparse products release the GIL); the same numbers.
     """
     labels = np.asarray(labels).astype(bool)
     rows = np.ascontiguousarray(rows, dtype=np.int64)
-    every_pair = bin_pairs(rows, np.zeros(len(rows), dtype=np.int64), 1, n_templates)
-    binned = {}
-    for run, scores in scores_by_run.items():
-        scores = np.asarray(scores, dtype=np.float64)
+    mapped = pool.map if pool is not None else map
+
+    def binned_run(run: str) -> tuple[BinnedPairs, BinnedPairs]:
+        scores = np.asarray(scores_by_run[run], dtype=np.float64)
         grid = grids[run] if grids is not None else far_grid(scores[~labels], fars)
         bins = np.searchsorted(-grid, -scores, side="right")  # pairs with score > grid[k] have bin <= k
         top = (bins < len(grid)) & ~labels
-        binned[run] = (bin_pairs(rows[top], bins[top], len(grid), n_templates),
-                       bin_pairs(rows[labels], bins[labels], len(grid) + 1, n_templates))
-    tars: dict[str, list[np.ndarray]] = {run: [] for run in binned}
-    for start in range(0, len(weights), block):
+        return (bin_pairs(rows[top], bins[top], len(grid), n_templates),
+                bin_pairs(rows[labels], bins[labels], len(grid) + 1, n_templates))
+
+    every_pair = bin_pairs(rows, np.zeros(len(rows), dtype=np.int64), 1, n_templates)
+    binned = dict(zip(scores_by_run, mapped(binned_run, list(scores_by_run))))
+
+    def block_tars(start: int) -> list[np.ndarray]:
         weights_t = np.ascontiguousarray(weights[start:start + block].T, dtype=np.float32)  # [T, b]
         total = binned_sums(every_pair, weights_t)[0]
-        for run, (impostor, genuine) in binned.items():
+        out = []
+        for impostor, genuine in binned.values():
             imp = binned_sums(impostor, weights_t).T  # [b, K]
             gen = binned_sums(genuine, weights_t).T  # [b, K + 1]
             gen_total = gen.sum(axis=1, keepdims=True)
             fpr = np.cumsum(imp, axis=1) / (total[:, None] - gen_total)
             tpr = np.cumsum(gen[:, :-1], axis=1) / gen_total
-            tars[run].append(tar_on_rocs(fpr, tpr, fars))
-    return {run: np.concatenate(parts) for run, parts in tars.items()}
+            out.append(tar_on_rocs(fpr, tpr, fars))
+        return out
+
+    blocks = list(mapped(block_tars, range(0, len(weights), block)))  # in block order
+    return {run: np.concatenate([parts[i] for parts in blocks]) for i, run in enumerate(binned)}
 
 
 def ijb_tar_pair_boot(scores_by_run: Mapping[str, np.ndarray], labels: np.ndarray, fars: Sequence[float],
@@ -357,25 +367,43 @@ def crossed_design_correction(template_reps: np.ndarray, pair_reps: np.ndarray) 
 
 def ijb_replicates(scores_by_run: Mapping[str, np.ndarray], labels: np.ndarray, rows: np.ndarray, n_templates: int,
                    fars: Sequence[float], n_boot: int, rng: np.random.Generator, pair_rng: np.random.Generator,
-                   comparisons: Sequence[tuple[str, str]] = ()
+                   comparisons: Sequence[tuple[str, str]] = (), pool: Executor | None = None
                    ) -> tuple[dict[str, np.ndarray], dict[tuple[str, str], np.ndarray]]:
     """Calibrated TAR@FAR replicates [B, F]: per run, and per compared pair of runs (a, b) of a - b.
 
     One template resample (`template_weights` from `rng`) shared by every run, corrected for the crossed pair
     design (`crossed_design_correction`) by the pair bootstrap of the same run or difference (from `pair_rng`).
+    With a thread `pool` the template bootstrap runs on its threads (`ijb_tar_boot`) while this thread draws and
+    computes the pair bootstraps (in the same order from `pair_rng`).
     """
     weights = template_weights(n_templates, n_boot, rng)
     impostors = ~np.asarray(labels).astype(bool)
     grids = {run: far_grid(np.asarray(scores)[impostors], fars) for run, scores in scores_by_run.items()}
-    raw = ijb_tar_boot(scores_by_run, labels, rows, n_templates, fars, weights, grids=grids)
-    per_run = {run: crossed_design_correction(raw[run], ijb_tar_pair_boot({run: scores}, labels, fars, n_boot,
-                                                                          pair_rng, grids=grids)[run])
+    if pool is None:
+        raw = ijb_tar_boot(scores_by_run, labels, rows, n_templates, fars, weights, grids=grids)
+        pair_reps, pair_diffs = _pair_boots(scores_by_run, labels, fars, n_boot, pair_rng, grids, comparisons)
+    else:
+        with ThreadPoolExecutor(1) as side:  # a thread that waits on the pool's blocks
+            template_boot = side.submit(ijb_tar_boot, scores_by_run, labels, rows, n_templates, fars, weights,
+                                        grids=grids, pool=pool)
+            pair_reps, pair_diffs = _pair_boots(scores_by_run, labels, fars, n_boot, pair_rng, grids, comparisons)
+            raw = template_boot.result()
+    per_run = {run: crossed_design_correction(raw[run], pair_reps[run]) for run in scores_by_run}
+    diffs = {(a, b): crossed_design_correction(raw[a] - raw[b], pair_diffs[(a, b)]) for a, b in comparisons}
+    return per_run, diffs
+
+
+def _pair_boots(scores_by_run: Mapping[str, np.ndarray], labels: np.ndarray, fars: Sequence[float], n_boot: int,
+                pair_rng: np.random.Generator, grids: Mapping[str, np.ndarray], comparisons: Sequence[tuple[str, str]]
+                ) -> tuple[dict[str, np.ndarray], dict[tuple[str, str], np.ndarray]]:
+    """The pair bootstrap [B, F] of each run, then of each compared difference a - b, drawn in that order."""
+    per_run = {run: ijb_tar_pair_boot({run: scores}, labels, fars, n_boot, pair_rng, grids=grids)[run]
                for run, scores in scores_by_run.items()}
     diffs = {}
     for a, b in comparisons:
         pair = ijb_tar_pair_boot({"a": scores_by_run[a], "b": scores_by_run[b]}, labels, fars, n_boot, pair_rng,
                                  grids={"a": grids[a], "b": grids[b]})
-        diffs[(a, b)] = crossed_design_correction(raw[a] - raw[b], pair["a"] - pair["b"])
+        diffs[(a, b)] = pair["a"] - pair["b"]
     return per_run, diffs
 
 

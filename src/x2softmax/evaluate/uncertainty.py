@@ -26,7 +26,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Iterable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -118,7 +118,8 @@ def _replicates(info: pd.DataFrame, eval_root: Path, data_root: Path, suites: Se
                 ) -> tuple[Replicates, Differences, list[dict[str, Any]]]:
     """(dataset, protocol, metric) -> run -> [B] replicates, with shared weights per data set; the same key ->
     (run a, run b) -> [B] replicates of a - b for each compared pair; measurable FARs. The runs of a verification
-    key are bootstrapped on `threads` threads (numpy releases the GIL; the weights are drawn before, in order)."""
+    key are bootstrapped on `threads` threads (numpy releases the GIL); the weights are drawn in key order on this
+    thread, each key's while the threads bootstrap the previous key's runs."""
     rng = np.random.default_rng(seed)
     pair_rng = np.random.default_rng([seed, 1])  # the IJB pair bootstrap: the template draws stay as they were
     reps: Replicates = {}
@@ -127,17 +128,26 @@ def _replicates(info: pd.DataFrame, eval_root: Path, data_root: Path, suites: Se
     scores = {run: dict(np.load(Path(eval_root) / run / "verification_scores.npz")) for run in runs}
     keys = sorted({k for run in runs for k in scores[run] if not k.endswith("/issame")})
     pool = ThreadPoolExecutor(max_workers=max(1, threads))
+
+    def collect(dataset: str, protocol: str, futures: dict[str, Future]) -> None:
+        by_run = {run: future.result() for run, future in futures.items()}
+        reps[(dataset, protocol, "accuracy_pct")] = by_run
+        diffs[(dataset, protocol, "accuracy_pct")] = {(a, b): by_run[a] - by_run[b] for a, b in comparisons
+                                                      if a in by_run and b in by_run}
+
+    pending = None  # the previous key's runs, collected once the next key's weights are drawn beside them
     for key in keys:
         dataset, protocol = key.split("/")
         issame = scores[runs[0]][f"{dataset}/issame"].astype(bool)
         # one draw per key, in key order; cast once into the form the protocol reads, shared by every run
         weights = protocol_weights(fold_stratified_weights(len(issame), n_boot, rng), issame, protocol)
-        present = [run for run in runs if key in scores[run]]
-        boots = pool.map(lambda run: 100.0 * verification_boot(scores[run][key], issame, protocol, weights), present)
-        by_run = dict(zip(present, boots))
-        reps[(dataset, protocol, "accuracy_pct")] = by_run
-        diffs[(dataset, protocol, "accuracy_pct")] = {(a, b): by_run[a] - by_run[b] for a, b in comparisons
-                                                      if a in by_run and b in by_run}
+        futures = {run: pool.submit(_accuracy_boot, scores[run][key], issame, protocol, weights)
+                   for run in runs if key in scores[run]}
+        if pending is not None:
+            collect(*pending)
+        pending = (dataset, protocol, futures)
+    if pending is not None:
+        collect(*pending)
     measurable = []
     for suite in suites:
         meta = load_ijb_suite(Path(data_root) / suite, suite)
@@ -156,23 +166,30 @@ def _replicates(info: pd.DataFrame, eval_root: Path, data_root: Path, suites: Se
                 raise ValueError(f"{eval_root}/{run}/ijb_{suite}_scores.npz: labels differ from {data_root}/{suite}")
             by_run[run] = data["scores"]
         tars, tar_diffs = ijb_replicates(by_run, labels, rows, len(templates), fars, n_boot, rng, pair_rng,
-                                         comparisons)
+                                         comparisons, pool=pool)
         for j, far in enumerate(fars):
             reps[(suite, "ijb", metric_at_far("tar", far))] = {run: 100.0 * tars[run][:, j] for run in runs}
             diffs[(suite, "ijb", metric_at_far("tar", far))] = {pair: 100.0 * d[:, j] for pair, d in tar_diffs.items()}
     id_rng = np.random.default_rng([seed, 2])  # 1:N probe draws: the verification and 1:1 draws stay as they were
     for suite in suites:
-        for metric, by_run in _identification_replicates(runs, eval_root, suite, n_boot, id_rng).items():
+        for metric, by_run in _identification_replicates(runs, eval_root, suite, n_boot, id_rng, pool).items():
             reps[(suite, IDENTIFICATION, metric)] = by_run
             diffs[(suite, IDENTIFICATION, metric)] = {(a, b): by_run[a] - by_run[b] for a, b in comparisons}
     pool.shutdown()
     return reps, diffs, measurable
 
 
+def _accuracy_boot(scores: np.ndarray, issame: np.ndarray, protocol: str, weights: Any) -> np.ndarray:
+    """[B] accuracy replicates (percent) of one run and verification key."""
+    return 100.0 * verification_boot(scores, issame, protocol, weights)
+
+
 def _identification_replicates(runs: Sequence[str], eval_root: Path, suite: str, n_boot: int,
-                               rng: np.random.Generator) -> dict[str, dict[str, np.ndarray]]:
-    """1:N metric -> run -> [B] replicates (percent) under one probe-template resampling shared by every run; only
-    the FPIRs measurable on the full probe set (the same for every run: it depends on the lists only)."""
+                               rng: np.random.Generator, pool: ThreadPoolExecutor
+                               ) -> dict[str, dict[str, np.ndarray]]:
+    """1:N metric -> run -> [B] replicates (percent) under one probe-template resampling shared by every run, the
+    runs on the `pool`'s threads; only the FPIRs measurable on the full probe set (the same for every run: it
+    depends on the lists only)."""
     arrays = {}
     for run in runs:
         path = Path(eval_root) / run / f"ijb_{suite}_1N.npz"
@@ -186,10 +203,13 @@ def _identification_replicates(runs: Sequence[str], eval_root: Path, suite: str,
     non_mated = min(int((~first[f"{g}/mated"].astype(bool)).sum()) for g in IDENTIFICATION_FILES[:2])
     fpirs = [f for f in FPIRS if int(non_mated * f) >= 1]
     weights = resample_counts(n_probes, n_boot, rng)
-    out: dict[str, dict[str, np.ndarray]] = {}
-    for run in runs:
+
+    def boot_of(run: str) -> dict[str, np.ndarray]:
         searches = [search_from_arrays(arrays[run], g) for g in IDENTIFICATION_FILES[:2]]
-        boot = identification_boot(searches, n_probes, weights, fpirs, RANKS)
+        return identification_boot(searches, n_probes, weights, fpirs, RANKS)
+
+    out: dict[str, dict[str, np.ndarray]] = {}
+    for run, boot in zip(runs, pool.map(boot_of, runs)):
         for k in RANKS:
             out.setdefault(rank_metric(k), {})[run] = 100.0 * boot[f"rank_{k}"]
         for i, fpir in enumerate(fpirs):

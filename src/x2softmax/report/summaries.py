@@ -294,7 +294,7 @@ def tar_layout(table: pd.DataFrame) -> pd.DataFrame:
 
 def roc_points(scores: np.ndarray, labels: np.ndarray, max_points: int = 2000) -> pd.DataFrame:
     """ROC curve (FAR, TAR) of genuine/impostor scores, subsampled evenly in log-FAR for plotting."""
-    from sklearn.metrics import roc_curve
+    from x2softmax.evaluate.curves import roc_curve  # scikit-learn's, transcribed: the page need not import it
 
     labels = np.asarray(labels).astype(bool)
     if labels.all() or not labels.any():
