@@ -61,17 +61,13 @@ STUDY := $(if $(PRESET),$(shell grep -qs '^mechanism:' $(PRESET_FILE) && echo me
 REPORT_HOME := reports$(if $(STUDY),/$(STUDY))
 REPORT_PAGE := $(if $(STUDY),$(REPORT_HOME)/08_mechanism.html,reports/index.html)
 
-# After the run, Snakemake's report and the reproduction line (which reads only the run's table) are made side by side;
-# the line is printed last, with its exit status.
 replicate: $(STAMP)
 	$(CONFIG_CHECK) $(BIN)/python -m x2softmax.snakerun $(SNAKEMAKE) --rerun-incomplete
-	@line=$$(mktemp); \
-	$(if $(STUDY),true,$(BIN)/x2softmax report reproduction --summary --out reports/tables/reproduction.csv) >$$line 2>&1 & \
-	if [ ! -f $(REPORT_HOME)/report.html ] || [ $(REPORT_PAGE) -nt $(REPORT_HOME)/report.html ]; then \
+	@if [ ! -f $(REPORT_HOME)/report.html ] || [ $(REPORT_PAGE) -nt $(REPORT_HOME)/report.html ]; then \
 		$(SNAKEMAKE) --report $(REPORT_HOME)/report.html >/dev/null 2>&1 \
-		  || echo "note: snakemake --report failed (see: $(SNAKEMAKE) --report $(REPORT_HOME)/report.html)"; fi; \
-	wait $$!; status=$$?; \
-	echo "Report: $(CURDIR)/$(REPORT_PAGE)"; cat $$line; rm -f $$line; exit $$status
+		  || echo "note: snakemake --report failed (see: $(SNAKEMAKE) --report $(REPORT_HOME)/report.html)"; fi
+	@echo "Report: $(CURDIR)/$(REPORT_PAGE)"
+	@$(if $(STUDY),true,$(BIN)/x2softmax report reproduction --summary --out reports/tables/reproduction.csv)
 
 browser:
 	@command -v chromium >/dev/null || { [ "$$(id -u)" = 0 ] && (apt-get update -qq && apt-get install -y -qq chromium >/dev/null) \
