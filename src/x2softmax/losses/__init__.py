@@ -1,8 +1,8 @@
 """Margin-based softmax losses for face recognition and their registry (`build_loss`, `SUBJECT`).
 
-`SUBJECT` and `default_hparams` come from losses.sources, which reads the package's source; the other names are imported on first use
-(PEP 562 `__getattr__`): `from x2softmax.losses import SUBJECT, default_hparams` imports no torch (the workflow files read it in every
-Snakemake process)."""
+`SUBJECT` and `default_hparams` come from losses.sources, which reads the package's source; the other names are
+imported on first use (PEP 562 `__getattr__`): `from x2softmax.losses import SUBJECT, default_hparams` imports no
+torch (the workflow files read them in every Snakemake process)."""
 
 from __future__ import annotations
 
