@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import hashlib
+import importlib.metadata
 import json
 import math
 import os
@@ -234,7 +235,7 @@ def check_hyperparameters(config: Mapping[str, Any], record: Path | None = None)
     """Build every configured loss and ablation once, so a bad hyperparameter fails before any job runs. `record`
     (HPARAM_RECORD in a project) keeps the digests of the checks passed there: a check whose digest it holds builds
     nothing (imports no torch); a pass adds its digest. The digest covers all the check depends on: every set of
-    hyperparameters built and the bytes of every file of the loss package."""
+    hyperparameters built, the versions of torch and numpy, and the bytes of every file of the loss package."""
     specs: dict[str, tuple[str, dict[str, Any]]] = {}
     builds = [(f"losses.{name}", name, lambda n=name: loss_hparams(config, n)) for name in config["losses"]]
     builds += [(f"ablations.{run}.hparams", config["ablations"][run]["loss"],
@@ -262,10 +263,12 @@ def check_hyperparameters(config: Mapping[str, Any], record: Path | None = None)
 
 
 def _hyperparameter_digest(specs: Mapping[str, tuple[str, dict[str, Any]]]) -> str:
-    """sha256 over the canonical JSON of the loss builds and the bytes of every file of the loss package."""
+    """sha256 over the canonical JSON of the loss builds, the versions of torch and numpy the losses check with, and
+    the bytes of every file of the loss package."""
     from x2softmax.losses.sources import PACKAGE
 
-    digest = hashlib.sha256(json.dumps(specs, sort_keys=True, separators=(",", ":"),
+    versions = {name: importlib.metadata.version(name) for name in ("torch", "numpy")}
+    digest = hashlib.sha256(json.dumps([specs, versions], sort_keys=True, separators=(",", ":"),
                                        default=lambda v: f"{type(v).__qualname__}:{v!r}").encode())
     for path in sorted(PACKAGE.glob("*.py")):
         digest.update(f"\0{path.name}\0".encode() + path.read_bytes())
