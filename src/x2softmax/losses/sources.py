@@ -1,10 +1,10 @@
 """The loss registry read from the package's source by `ast`, without importing it (no torch): the files that
 define a loss (its class and its bases: a change there reruns only that loss's runs, workflow/rules/common.smk),
 its default hyperparameters (the keyword defaults of the `__init__` its class resolves to) and `SUBJECT`, the
-subject loss's registry name. The workflow files read both in every Snakemake process, which must
-start without torch. A loss is a class decorated `@register_loss` that sets `name`; `subject = True` in it or a base
-marks the subject (x2softmax.losses.base). tests/losses/test_loss_sources.py checks this reading against the imported
-registry."""
+subject loss's registry name. The workflow files and the config check read them in every Snakemake process, which
+must start without torch. A loss is a class decorated `@register_loss` that sets `name`; `subject = True` in it or a
+base marks the subject (x2softmax.losses.base). tests/losses/test_loss_sources.py checks this reading against the
+imported registry."""
 
 from __future__ import annotations
 
@@ -89,9 +89,9 @@ def _classes(package: Path) -> dict[tuple[str, str], LossClass]:
                 if registered and not isinstance(name, str):
                     raise ValueError(f"{path}: line {node.lineno}: loss class {node.name} must set name to a string")
                 subject = _assigned(path, node, "subject")
+                init = next((f for f in node.body if isinstance(f, ast.FunctionDef) and f.name == "__init__"), None)
                 classes[(path.stem, node.name)] = LossClass(path.stem, bases, name, None if subject is None else
-                                                            bool(subject), next(
-                    (f for f in node.body if isinstance(f, ast.FunctionDef) and f.name == "__init__"), None))
+                                                            bool(subject), init)
     return classes
 
 
