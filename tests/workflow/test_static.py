@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from wfutil import (BIN, REPO, copy_project, env_without_venv, jobs_in_plan, outputs_in_plan, planned_jobs, readme_command, snakemake,
-                    wildcard_values)
+from wfutil import (BIN, REPO, copy_project, env_without_venv, jobs_in_plan, outputs_in_plan, planned_jobs,
+                    readme_command, snakemake, wildcard_values)
 
 
 @pytest.fixture(scope="module")
