@@ -154,6 +154,65 @@ def test_unknown_loss_hyperparameter_in_ablation_names_the_key(default: dict) ->
         xcfg.validate_config(config)
 
 
+def _counting_builds(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The names of the losses the hyperparameter check builds from now on (the registry's build_loss, wrapped)."""
+    from x2softmax.losses import registry
+
+    built: list[str] = []
+    build = registry.build_loss
+    monkeypatch.setattr(registry, "build_loss", lambda name, **hparams: (built.append(name), build(name, **hparams))[1])
+    return built
+
+
+def test_the_hyperparameter_check_keeps_a_record_of_its_passes(default: dict, tmp_path: Path,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    """A pass writes its digest; a check that finds it builds nothing; a changed hyperparameter or loss file builds
+    again; a bad value is refused whatever the record holds, and its failure writes nothing."""
+    from x2softmax.losses import sources
+
+    record, built = tmp_path / ".snakemake/x2softmax/hyperparameters.json", _counting_builds(monkeypatch)
+    xcfg.check_hyperparameters(default, record)
+    assert sorted(built) == sorted([*default["losses"], *(default["ablations"][r]["loss"]
+                                                          for r in default["run_ablations"])])
+    passed = json.loads(record.read_text())["passed"]
+    assert len(passed) == 1
+    built.clear()
+    xcfg.check_hyperparameters(default, record)
+    assert built == [] and json.loads(record.read_text())["passed"] == passed
+    changed = copy.deepcopy(default)
+    changed["losses"]["x2softmax"]["s"] = 32.0
+    xcfg.check_hyperparameters(changed, record)
+    assert "x2softmax" in built and len(json.loads(record.read_text())["passed"]) == 2
+    package = tmp_path / "losses"
+    shutil.copytree(sources.PACKAGE, package, ignore=shutil.ignore_patterns("__pycache__"))
+    (package / "magface.py").write_text((package / "magface.py").read_text() + "\n# an edit\n")
+    monkeypatch.setattr(sources, "PACKAGE", package)
+    built.clear()
+    xcfg.check_hyperparameters(default, record)
+    assert "x2softmax" in built and len(json.loads(record.read_text())["passed"]) == 3
+    monkeypatch.undo()
+    bad = copy.deepcopy(default)
+    bad["losses"]["x2softmax"]["a"] = 0.5
+    before = record.read_bytes()
+    with pytest.raises(xcfg.ConfigError, match="'losses.x2softmax'"):
+        xcfg.check_hyperparameters(bad, record)
+    assert record.read_bytes() == before
+    record.write_text("not json")  # an unreadable record is no record: the check builds and rewrites it
+    xcfg.check_hyperparameters(default, record)
+    assert len(json.loads(record.read_text())["passed"]) == 1
+
+
+def test_a_check_its_record_holds_imports_no_torch(tmp_path: Path) -> None:
+    """`x2softmax config-check` in a project: the first check builds the losses (torch), the second imports none."""
+    (tmp_path / "Snakefile").write_text("")
+    probe = ("import sys; from x2softmax.cli import main; code = 0\ntry:\n    main(['config-check'])\n"
+             "except SystemExit as e:\n    code = e.code\nprint('torch' in sys.modules, code)")
+    runs = [subprocess.run([sys.executable, "-c", probe], cwd=tmp_path, capture_output=True, text=True, check=True)
+            for _ in range(2)]
+    assert [r.stdout.split()[-2:] for r in runs] == [["True", "0"], ["False", "0"]], [r.stderr for r in runs]
+    assert (tmp_path / xcfg.HPARAM_RECORD).is_file()
+
+
 def test_the_schema_enumerates_the_vocabulary():
     """The config schema's names of sets, protocols and suites are x2softmax.vocabulary's, in its order; those of
     benchmarks, backbones and required datasets are filled in from the registries when a config is validated."""

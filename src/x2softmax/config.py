@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import copy
+import hashlib
+import importlib.metadata
+import json
 import math
 import os
 import re
@@ -15,6 +19,7 @@ from typing import Any
 import jsonschema
 import yaml
 
+from x2softmax.io import atomic_write_json
 from x2softmax.runspec import RunSpec
 
 # The embedded default, the presets and the schema ship as package data (x2softmax/defaults: in a checkout, links to
@@ -23,6 +28,10 @@ from x2softmax.runspec import RunSpec
 _DEFAULTS = Path(str(resources.files("x2softmax").joinpath("defaults")))
 DEFAULT_CONFIG = (_DEFAULTS / "config.yaml").resolve()
 PRESETS_DIR = (_DEFAULTS / "presets").resolve()
+# Where a project keeps the record of its passed hyperparameter checks (check_hyperparameters), relative to the project
+# directory: in Snakemake's state folder, which `make clean` removes.
+HPARAM_RECORD = Path(".snakemake/x2softmax/hyperparameters.json")
+HPARAM_RECORD_KEEP = 16  # digests kept: the presets a project alternates between each keep theirs
 SCHEMA = (_DEFAULTS / "config.schema.yaml").resolve()
 SEED_SUFFIX = re.compile(r"^(?P<base>.+)\.seed(?P<seed>-?[0-9]+)$")
 
@@ -123,15 +132,16 @@ def preset_path(preset: str) -> Path:
     return PRESETS_DIR / f"{preset}.yaml"
 
 
-def load_config(preset: str | None = None, base: str | Path = DEFAULT_CONFIG) -> dict[str, Any]:
-    """The embedded default with an optional preset merged over it, validated."""
+def load_config(preset: str | None = None, base: str | Path = DEFAULT_CONFIG,
+                record: Path | None = None) -> dict[str, Any]:
+    """The embedded default with an optional preset merged over it, validated (`record`: check_hyperparameters')."""
     config = read_yaml(base)
     sources = [str(base)]
     if preset:
         sources.append(str(preset_path(preset)))
         config = deep_merge(config, read_yaml(preset_path(preset)))
     try:
-        validate_config(config)
+        validate_config(config, record=record)
     except ConfigError as err:  # name the files the bad value came from (the preset merged over the default)
         raise ConfigError(f"{' + '.join(sources)}: {err}") from None
     return config
@@ -141,8 +151,10 @@ def _key_path(error: jsonschema.ValidationError) -> str:
     return ".".join(str(part) for part in error.absolute_path) or "<top level>"
 
 
-def validate_config(config: dict[str, Any], schema_path: str | Path = SCHEMA) -> dict[str, Any]:
-    """Validate `config` against the JSON Schema (filling defaults) and check cross-references; raise ConfigError."""
+def validate_config(config: dict[str, Any], schema_path: str | Path = SCHEMA,
+                    record: Path | None = None) -> dict[str, Any]:
+    """Validate `config` against the JSON Schema (filling defaults), check cross-references and hyperparameters
+    (`record`: check_hyperparameters'); raise ConfigError."""
     _check_finite(config)
     schema = registry_schema(read_yaml(schema_path))
     validator_cls = jsonschema.validators.validator_for(schema)
@@ -151,6 +163,7 @@ def validate_config(config: dict[str, Any], schema_path: str | Path = SCHEMA) ->
         lines = [f"config key '{_key_path(e)}': {e.message}" for e in errors]
         raise ConfigError("invalid configuration:\n  " + "\n  ".join(lines))
     _check_references(config)
+    check_hyperparameters(config, record)
     return config
 
 
@@ -207,7 +220,6 @@ def _check_references(config: dict[str, Any]) -> None:
     if config["train"]["seed"] in seeds.get("extra", []):
         raise ConfigError(f"config key 'seeds.extra': {config['train']['seed']} is train.seed (the base seed) already")
     _check_schedule(config)
-    _check_hyperparameters(config)
 
 
 def _check_schedule(config: dict[str, Any]) -> None:
@@ -219,19 +231,57 @@ def _check_schedule(config: dict[str, Any]) -> None:
                           f"(train.epochs is {train['epochs']}); such a milestone would never apply")
 
 
-def _check_hyperparameters(config: dict[str, Any]) -> None:
-    """Build every configured loss and ablation once, so a bad hyperparameter fails before any job runs."""
-    from x2softmax.losses import build_loss
-
-    specs = {f"losses.{name}": (name, lambda n=name: loss_hparams(config, n)) for name in config["losses"]}
-    specs.update({f"ablations.{run}.hparams": (config["ablations"][run]["loss"],
-                                               lambda r=run: loss_spec(config, r)["hparams"])
-                  for run in config["run_ablations"]})
-    for key, (name, hparams) in specs.items():
+def check_hyperparameters(config: Mapping[str, Any], record: Path | None = None) -> None:
+    """Build every configured loss and ablation once, so a bad hyperparameter fails before any job runs. `record`
+    (HPARAM_RECORD in a project) keeps the digests of the checks passed there: a check whose digest it holds builds
+    nothing (imports no torch); a pass adds its digest. The digest covers all the check depends on: every set of
+    hyperparameters built, the versions of torch and numpy, and the bytes of every file of the loss package."""
+    specs: dict[str, tuple[str, dict[str, Any]]] = {}
+    builds = [(f"losses.{name}", name, lambda n=name: loss_hparams(config, n)) for name in config["losses"]]
+    builds += [(f"ablations.{run}.hparams", config["ablations"][run]["loss"],
+                lambda r=run: loss_spec(config, r)["hparams"]) for run in config["run_ablations"]]
+    for key, name, hparams in builds:
         try:
-            build_loss(name, **hparams())
+            specs[key] = (name, hparams())
         except ValueError as err:
             raise ConfigError(f"config key '{key}': {err}") from None
+    digest = _hyperparameter_digest(specs)
+    passed = _passed_checks(record) if record is not None else []
+    if digest in passed:
+        return
+    from x2softmax.losses import build_loss
+
+    for key, (name, hparams) in specs.items():
+        try:
+            build_loss(name, **hparams)
+        except ValueError as err:
+            raise ConfigError(f"config key '{key}': {err}") from None
+    if record is not None:
+        with contextlib.suppress(OSError):  # a record not written only means the next check builds again
+            record.parent.mkdir(parents=True, exist_ok=True)
+            atomic_write_json(record, {"passed": [*passed, digest][-HPARAM_RECORD_KEEP:]})
+
+
+def _hyperparameter_digest(specs: Mapping[str, tuple[str, dict[str, Any]]]) -> str:
+    """sha256 over the canonical JSON of the loss builds, the versions of torch and numpy the losses check with, and
+    the bytes of every file of the loss package."""
+    from x2softmax.losses.sources import PACKAGE
+
+    versions = {name: importlib.metadata.version(name) for name in ("torch", "numpy")}
+    digest = hashlib.sha256(json.dumps([specs, versions], sort_keys=True, separators=(",", ":"),
+                                       default=lambda v: f"{type(v).__qualname__}:{v!r}").encode())
+    for path in sorted(PACKAGE.glob("*.py")):
+        digest.update(f"\0{path.name}\0".encode() + path.read_bytes())
+    return digest.hexdigest()
+
+
+def _passed_checks(record: Path) -> list[str]:
+    """The digests `record` holds; none where it is missing or unreadable (the check then runs and rewrites it)."""
+    try:
+        passed = json.loads(record.read_text(encoding="utf-8"))["passed"]
+    except (OSError, ValueError, TypeError, KeyError):
+        return []
+    return [d for d in passed if isinstance(d, str)] if isinstance(passed, list) else []
 
 
 def base_run(run: str) -> str:

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import socket
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 import torch
 
 from x2softmax.train import devices as devices_module
-from x2softmax.train.devices import default_lock_dir, lease_decision, lease_gpus, machine_gpus, visible_devices
+from x2softmax.train.devices import (default_lock_dir, gpu_build, lease_decision, lease_gpus, machine_gpus,
+                                     visible_devices)
 
 LOCAL = {"X2S_GPU_LEASE": "1"}  # what a local Snakemake run exports to its jobs
 
@@ -151,3 +155,29 @@ def test_gpu_environment_exposes_only_the_leased_devices(tmp_path, monkeypatch):
         assert len(devices) == 2
         assert devices_module.os.environ["CUDA_VISIBLE_DEVICES"] == ",".join(map(str, devices))
     assert "CUDA_VISIBLE_DEVICES" not in devices_module.os.environ
+
+
+def test_the_gpu_build_is_read_from_torch_version_as_torch_tells_it(tmp_path):
+    import torch.version
+
+    assert gpu_build(Path(torch.version.__file__)) == (torch.version.cuda is not None or torch.version.hip is not None)
+    version = tmp_path / "version.py"
+    for text, built in (("cuda: Optional[str] = None\nhip: Optional[str] = None\n", False),
+                        ("cuda: Optional[str] = '12.8'\nhip: Optional[str] = None\n", True),
+                        ("cuda = None\nhip = '6.4.0'\n", True), ("cuda = None\n", True), ("cuda = (\n", True)):
+        version.write_text(text)
+        assert gpu_build(version) == built, text
+    assert gpu_build(tmp_path / "missing.py")
+
+
+@pytest.mark.parametrize("gpu_built", [False, True])
+def test_a_torch_built_without_gpus_is_not_imported_to_count_them(gpu_built):
+    """machine_gpus in a process without torch (a Snakemake main process): a torch built for neither CUDA nor ROCm
+    has no GPU to count, so it is not imported; one built for either is imported and asked."""
+    probe = ("import sys; from x2softmax.train import devices\n"
+             f"devices.gpu_build = lambda version_file: {gpu_built}\n"
+             "print(devices.machine_gpus(), 'torch' in sys.modules)")
+    env = {k: v for k, v in devices_module.os.environ.items() if k not in ("X2S_GPUS", "CUDA_VISIBLE_DEVICES")}
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, env=env, check=True)
+    count, imported = done.stdout.split()
+    assert imported == str(gpu_built) and (gpu_built or count == "0"), done.stdout

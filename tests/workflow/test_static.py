@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 from collections.abc import Callable
 from pathlib import Path
@@ -9,8 +10,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from wfutil import (REPO, copy_project, jobs_in_plan, outputs_in_plan, planned_jobs, readme_command, snakemake,
-                    wildcard_values)
+from wfutil import (BIN, REPO, copy_project, env_without_venv, jobs_in_plan, outputs_in_plan, planned_jobs,
+                    readme_command, snakemake, wildcard_values)
 
 
 @pytest.fixture(scope="module")
@@ -21,6 +22,27 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_lint_is_clean(project: Path) -> None:
     proc = snakemake(project, "--lint", check=False)
     assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_a_dry_run_after_the_config_check_imports_no_torch(project: Path) -> None:
+    """What `make dry-run PRESET=...` does: `x2softmax config-check` records its pass of the hyperparameter check
+    (.snakemake/x2softmax), then Snakemake's main process plans without importing torch (its imports timed by
+    PYTHONPROFILEIMPORTTIME). A bad hyperparameter is still refused by Snakemake alone, in one line naming the key."""
+    preset = "config/presets/smoke.yaml"
+    environ = env_without_venv()
+    check = subprocess.run([str(BIN / "x2softmax"), "config-check", "--preset", preset], cwd=project, env=environ,
+                           capture_output=True, text=True, timeout=300)
+    assert check.returncode == 0 and (project / ".snakemake/x2softmax/hyperparameters.json").is_file(), check.stderr
+    plan = subprocess.run([str(BIN / "snakemake"), "--cores", "2", "-n", "--configfile", preset], cwd=project,
+                          env={**environ, "PYTHONPROFILEIMPORTTIME": "1"}, capture_output=True, text=True, timeout=300)
+    imported = [line for line in plan.stderr.splitlines() if line.startswith("import time:")]
+    assert plan.returncode == 0 and "train" in jobs_in_plan(plan.stdout + plan.stderr), plan.stderr[-3000:]
+    assert imported and not [line for line in imported if re.search(r"\|\s+torch(\.|$)", line)]
+    bad = project / "bad hyperparameter.yaml"
+    bad.write_text((project / preset).read_text() + "\nlosses:\n  arcface: {s: -1.0}\n")
+    refused = snakemake(project, "-n", "--configfile", str(bad), check=False)
+    lines = [line for line in refused.stderr.splitlines() if "config key" in line]
+    assert refused.returncode != 0 and len(lines) == 1 and "'losses.arcface'" in lines[0], refused.stderr[-3000:]
 
 
 def test_paper_preset_plans_every_loss_on_gpus(dry_run: Callable[[str], str]) -> None:

@@ -42,7 +42,10 @@ try:
     # through the bounded reader names the file for an alias bomb, a non-UTF-8 or an oversized preset.
     for _configfile in workflow.config_settings.configfiles:
         xcfg.read_yaml(_configfile)
-    xcfg.validate_config(config, REPO / "workflow/schemas/config.schema.yaml")
+    # A bad hyperparameter is refused here, before any job: the losses are built (torch) unless the record of the
+    # checks passed in this project (.snakemake/x2softmax, written by this check and `x2softmax config-check`) holds
+    # this config's and loss package's digest (x2softmax.config.check_hyperparameters).
+    xcfg.validate_config(config, REPO / "workflow/schemas/config.schema.yaml", record=xcfg.HPARAM_RECORD)
 except xcfg.ConfigError as err:
     _sources = [str(REPO / "config/config.yaml"), *map(str, workflow.config_settings.configfiles)]
     refuse(f"x2softmax config: {err}" if str(err).startswith("config file ") else

@@ -17,7 +17,9 @@ def cmd_config_check(args: argparse.Namespace) -> None:
         from x2softmax.dvc_stage import read_params
 
         read_params(Path(args.params))
-    config = xcfg.load_config(args.preset, base=args.config or xcfg.DEFAULT_CONFIG)
+    # in a project (where its Snakefile is) the hyperparameter check keeps its record where Snakemake's would
+    record = xcfg.HPARAM_RECORD if Path("Snakefile").is_file() else None
+    config = xcfg.load_config(args.preset, base=args.config or xcfg.DEFAULT_CONFIG, record=record)
     print(f"config: valid ({len(xcfg.runs(config))} runs)")
 
 

@@ -1,8 +1,8 @@
 """Margin-based softmax losses for face recognition and their registry (`build_loss`, `SUBJECT`).
 
-`SUBJECT` comes from losses.sources, which reads the package's source; the other names are imported on first use
-(PEP 562 `__getattr__`): `from x2softmax.losses import SUBJECT` imports no torch (the workflow files read it in every
-Snakemake process)."""
+`SUBJECT` and `default_hparams` come from losses.sources, which reads the package's source; the other names are
+imported on first use (PEP 562 `__getattr__`): `from x2softmax.losses import SUBJECT, default_hparams` imports no
+torch (the workflow files read them in every Snakemake process)."""
 
 from __future__ import annotations
 
@@ -13,10 +13,11 @@ from x2softmax.losses.sources import SUBJECT
 
 if TYPE_CHECKING:
     from x2softmax.losses.base import MarginLoss, NoFixedTargetError
-    from x2softmax.losses.registry import available_losses, build_loss, default_hparams, display_names
+    from x2softmax.losses.registry import available_losses, build_loss, display_names
+    from x2softmax.losses.sources import default_hparams
 
 _ON_FIRST_USE = {"MarginLoss": "base", "NoFixedTargetError": "base", "available_losses": "registry",
-                 "build_loss": "registry", "default_hparams": "registry", "display_names": "registry"}
+                 "build_loss": "registry", "default_hparams": "sources", "display_names": "registry"}
 
 __all__ = ["SUBJECT", "MarginLoss", "NoFixedTargetError", "available_losses", "build_loss", "default_hparams",
            "display_names"]

@@ -1,17 +1,17 @@
 """The loss registry: every module of this package is imported, and registers its losses where it defines them
-(`@register_loss`); names → classes, display names, default hyperparameters, construction with checked
-hyperparameters. Adding a loss is adding its module here (docs/architecture.md, "Adding a loss"). The subject loss
-(`SUBJECT`) is read from the same modules' source by losses.sources, without torch."""
+(`@register_loss`); names → classes, display names, construction with checked hyperparameters. Adding a loss is
+adding its module here (docs/architecture.md, "Adding a loss"). The subject loss (`SUBJECT`) and the default
+hyperparameters (`default_hparams`) are read from the same modules' source by losses.sources, without torch."""
 
 from __future__ import annotations
 
 import importlib
-import inspect
 import pkgutil
 from pathlib import Path
 from typing import Any
 
 from x2softmax.losses.base import LOSSES, MarginLoss
+from x2softmax.losses.sources import default_hparams
 
 for _module in pkgutil.iter_modules([str(Path(__file__).parent)]):  # sorted by module name: one order everywhere
     if _module.name not in ("base", "registry", "sources"):
@@ -35,17 +35,12 @@ def display_names() -> dict[str, str]:
     return {name: cls.display_name for name, cls in LOSSES.items()}
 
 
-def default_hparams(name: str) -> dict[str, Any]:
-    """Default hyperparameters of loss `name` (JSON-serialisable)."""
-    params = inspect.signature(_loss_class(name).__init__).parameters
-    return {key: p.default for key, p in params.items() if key != "self"}
-
-
 def build_loss(name: str, **hparams: Any) -> MarginLoss:
     """Construct loss `name` with `hparams` over its defaults; unknown or invalid hyperparameters raise ValueError."""
+    cls = _loss_class(name)
     unknown = sorted(set(hparams) - set(default_hparams(name)))
     if unknown:
         raise ValueError(
             f"{name}: unknown hyperparameter(s) {', '.join(unknown)}; known: {', '.join(default_hparams(name))}"
         )
-    return _loss_class(name)(**hparams)
+    return cls(**hparams)

@@ -13,7 +13,9 @@ from the submitting shell (sbatch --export=ALL) is ignored, and the decision lin
 
 from __future__ import annotations
 
+import ast
 import contextlib
+import importlib.util
 import os
 import socket
 import sys
@@ -50,9 +52,7 @@ def visible_devices() -> list[int]:
     Counting goes through NVML (torch.cuda.device_count) so the CUDA driver is not initialised here and a
     CUDA_VISIBLE_DEVICES set after the lease still takes effect in this process.
     """
-    import torch  # here, not at import: a local run's Snakefile reads this module in every Snakemake process
-
-    count = torch.cuda.device_count()
+    count = _device_count()
     if count == 0:
         return []
     env = os.getenv("CUDA_VISIBLE_DEVICES")
@@ -62,6 +62,38 @@ def visible_devices() -> list[int]:
         return [int(part) for part in env.split(",") if part.strip()][:count]
     except ValueError as err:
         raise ValueError(f"CUDA_VISIBLE_DEVICES={env!r}: expected comma-separated integer device ids") from err
+
+
+def gpu_build(version_file: Path) -> bool:
+    """Whether the torch whose torch/version.py this is was built for CUDA or ROCm (its `cuda` or `hip` is set), read
+    without importing torch; True where the file does not say."""
+    try:
+        tree = ast.parse(version_file.read_text(encoding="utf-8"), str(version_file))
+    except (OSError, SyntaxError, ValueError):
+        return True
+    values = {}
+    for node in tree.body:
+        target = node.target if isinstance(node, ast.AnnAssign) else \
+            node.targets[0] if isinstance(node, ast.Assign) and len(node.targets) == 1 else None
+        if isinstance(target, ast.Name) and node.value is not None:
+            try:
+                values[target.id] = ast.literal_eval(node.value)
+            except ValueError:
+                values[target.id] = "unknown"
+    return any(values.get(key, "unknown") is not None for key in ("cuda", "hip"))
+
+
+def _device_count() -> int:
+    """torch.cuda.device_count(); 0 without importing torch where the installed torch is built for neither CUDA nor
+    ROCm: a local run's Snakefile asks this in its main process (machine_gpus), where importing torch costs 1.6
+    CPU-s. Where torch is imported already, it is asked (as its tests fake a device count)."""
+    if "torch" not in sys.modules:
+        spec = importlib.util.find_spec("torch")
+        if spec is not None and spec.origin is not None and not gpu_build(Path(spec.origin).parent / "version.py"):
+            return 0
+    import torch  # here, not at import: a local run's Snakefile reads this module in every Snakemake process
+
+    return torch.cuda.device_count()
 
 
 def machine_gpus() -> int:
