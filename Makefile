@@ -24,9 +24,12 @@ SNAKEMAKE := $(BIN)/snakemake --cores $(CORES) $(PRESET_ARGS)
 # imports. The .pyc files are needed where PYTHONDONTWRITEBYTECODE is set: no process could cache what it compiles.
 # The test install is one pip run with the base (one resolve, one editable build) and stamps both. A killed install
 # leaves no stamp; the next make reinstalls nothing and compiles what is missing (docs/timings.md).
+# The venv's pip is first brought to the lock's (pip 23.2.1, what Python 3.11's ensurepip puts there, takes about
+# twice the CPU-seconds of pip 26.2.1 to resolve and install the same set: docs/timings.md, branch i35-pip).
 define NEW_VENV
 @$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python >= 3.11 is needed (set PYTHON=...)")'
 test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+$(BIN)/python -m pip install -q pip -c requirements.lock
 endef
 PIP_INSTALL := $(BIN)/python -m pip install -q --no-compile torch==2.13.0 -c requirements.lock
 COMPILE := $(BIN)/python -c 'import compileall, re; compileall.compile_dir("$(VENV)/lib", quiet=2, workers=0, \
