@@ -2,7 +2,7 @@
 this machine: its real CPU count and memory, Slurm's default timings, two fake GPUs.
 
 In a copy of the project the test runs the page's install line (pip finds every package already installed in
-the test's venv, read through a .pth file, and snakemake as a wheel repacked from it: no network), edits only the
+the test's venv, read through a .pth file, and snakemake and pip as wheels repacked from it: no network), edits only the
 settings block of profiles/slurm/config.yaml (its partitions, a short first status check), and then:
 - with a training request larger than the node (cpus_per_task: 8), the page's smoke line stops at once, naming
   the job kind and the numbers, and submits nothing;
@@ -116,14 +116,15 @@ def repack_wheel(dist_name: str, dest: Path) -> None:
 
 
 def prepare_install(project: Path, tmp: Path) -> dict[str, str]:
-    """A bare .venv in `project` that sees the test venv's packages but snakemake, which pip installs as a wheel.
+    """A bare .venv in `project` that sees the test venv's packages but snakemake and pip, which pip installs as wheels
+    (the Makefile brings the venv's pip to the lock's version first, as a user's install fetches it).
 
     Returns the environment the install line runs in: no index, no build isolation, the wheel folder.
     """
     site = Path(sysconfig.get_paths()["purelib"])
     view = tmp / "site-view"
     view.mkdir()
-    own = {"snakemake", "x2softmax"}
+    own = {"snakemake", "pip", "x2softmax"}
     for entry in site.iterdir():
         stem = entry.name.split("-")[0].lower()
         if stem in own or entry.name.startswith(("__editable__", "_x2softmax")) or entry.suffix == ".pth" \
@@ -132,7 +133,8 @@ def prepare_install(project: Path, tmp: Path) -> dict[str, str]:
         (view / entry.name).symlink_to(entry)
     wheels = tmp / "wheels"
     wheels.mkdir()
-    repack_wheel("snakemake", wheels)
+    for dist_name in ("snakemake", "pip"):
+        repack_wheel(dist_name, wheels)
     subprocess.run([sys._base_executable, "-m", "venv", str(project / ".venv")], check=True, timeout=300)
     venv_site = next((project / ".venv/lib").glob("python*/site-packages"))
     for bundled in venv_site.iterdir():  # Python 3.11's venv bundles an old setuptools (no bdist_wheel): the view's
